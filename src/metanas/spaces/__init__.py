@@ -1,0 +1,28 @@
+"""Search spaces: the architectures that may be searched."""
+
+from metanas.spaces.architecture import Architecture, Choice
+from metanas.spaces.base import (
+    Constraint,
+    Decision,
+    SearchSpace,
+    available_spaces,
+    create_space,
+    register_space,
+    space_from_config,
+)
+from metanas.spaces.nasbenchgraph import NasBenchGraphSpace
+from metanas.spaces.nb201 import NB201Space
+
+__all__ = [
+    "Architecture",
+    "Choice",
+    "Constraint",
+    "Decision",
+    "NB201Space",
+    "NasBenchGraphSpace",
+    "SearchSpace",
+    "available_spaces",
+    "create_space",
+    "register_space",
+    "space_from_config",
+]

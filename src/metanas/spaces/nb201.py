@@ -1,0 +1,91 @@
+"""The NAS-Bench-201 cell space (Dong & Yang, ICLR 2020)."""
+
+from __future__ import annotations
+
+import re
+
+from metanas.exceptions import InvalidArchitectureError, closest
+from metanas.spaces.architecture import Architecture
+from metanas.spaces.base import SearchSpace, register_space
+
+__all__ = ["NB201_OPS", "NB201Space"]
+
+NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+# Edge "j<-i" carries node i's output into node j; the order is the one of the
+# standard string |op~0|+|op~0|op~1|+|op~0|op~1|op~2|.
+_EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+_TOKEN = re.compile(r"^([A-Za-z0-9_]+)~(\d+)$")
+
+
+@register_space("nb201")
+class NB201Space(SearchSpace):
+    """NAS-Bench-201 cells: 6 edges of a 4-node DAG, each one of 5 operations (15,625 cells).
+
+    Architectures read and print the standard notation.
+
+    Examples
+    --------
+    >>> space = NB201Space()
+    >>> text = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|"
+    ...         "+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|")
+    >>> arch = space.parse(text)
+    >>> arch["2<-1"]
+    'avg_pool_3x3'
+    >>> space.format(arch) == text
+    True
+    >>> space.size
+    15625
+
+    References
+    ----------
+    Dong, X. & Yang, Y. NAS-Bench-201: Extending the scope of reproducible neural
+    architecture search. ICLR 2020.
+    """
+
+    EDGES = tuple(f"{j}<-{i}" for j, i in _EDGES)
+
+    def __init__(self) -> None:
+        super().__init__({edge: list(NB201_OPS) for edge in self.EDGES})
+
+    def format(self, arch: Architecture) -> str:
+        nodes = []
+        for j in (1, 2, 3):
+            nodes.append("|" + "|".join(f"{arch[f'{j}<-{i}']}~{i}" for i in range(j)) + "|")
+        return "+".join(nodes)
+
+    def _parse_notation(self, text: str) -> Architecture:
+        example = "|op~0|+|op~0|op~1|+|op~0|op~1|op~2|"
+        nodes = text.split("+")
+        if len(nodes) != 3:
+            raise InvalidArchitectureError(
+                f"Cannot read NAS-Bench-201 architecture {text!r}: expected 3 nodes separated "
+                f"by '+' ({example}), found {len(nodes)}."
+            )
+        choices: dict[str, str] = {}
+        for j, node in enumerate(nodes, start=1):
+            if not (node.startswith("|") and node.endswith("|")):
+                raise InvalidArchitectureError(
+                    f"Cannot read NAS-Bench-201 architecture {text!r}: node {j} {node!r} must "
+                    f"start and end with '|' ({example})."
+                )
+            tokens = node[1:-1].split("|")
+            if len(tokens) != j:
+                raise InvalidArchitectureError(
+                    f"Cannot read NAS-Bench-201 architecture {text!r}: node {j} needs {j} "
+                    f"incoming edge(s), found {len(tokens)} in {node!r} ({example})."
+                )
+            for i, token in enumerate(tokens):
+                m = _TOKEN.match(token)
+                if m is None or int(m.group(2)) != i:
+                    raise InvalidArchitectureError(
+                        f"Cannot read NAS-Bench-201 architecture {text!r}: edge {token!r} of node "
+                        f"{j} should read 'op~{i}'."
+                    )
+                op = m.group(1)
+                if op not in NB201_OPS:
+                    raise InvalidArchitectureError(
+                        f"Cannot read NAS-Bench-201 architecture {text!r}: unknown operation "
+                        f"{op!r}.{closest(op, NB201_OPS)} Operations: {list(NB201_OPS)!r}."
+                    )
+                choices[f"{j}<-{i}"] = op
+        return Architecture((e, choices[e]) for e in self.EDGES)

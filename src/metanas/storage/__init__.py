@@ -1,0 +1,19 @@
+"""Persistent storage of tasks, studies and trials (SQLAlchemy)."""
+
+from metanas.storage.rdb import (
+    RDBStorage,
+    StudyRecord,
+    StudySummary,
+    TaskRecord,
+    default_storage_url,
+    get_storage,
+)
+
+__all__ = [
+    "RDBStorage",
+    "StudyRecord",
+    "StudySummary",
+    "TaskRecord",
+    "default_storage_url",
+    "get_storage",
+]

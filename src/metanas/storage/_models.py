@@ -1,0 +1,61 @@
+"""Tables of the metanas store (SQLAlchemy Core; the Alembic migrations create them)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+tasks = sa.Table(
+    "metanas_tasks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("descriptors", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+studies = sa.Table(
+    "metanas_studies",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("task_id", sa.Integer, sa.ForeignKey("metanas_tasks.id"), nullable=False, index=True),
+    sa.Column("space", sa.JSON, nullable=False),
+    sa.Column("strategy", sa.String(255), nullable=False),
+    sa.Column("strategy_settings", sa.JSON, nullable=False),
+    sa.Column("objectives", sa.JSON, nullable=False),
+    sa.Column("seed", sa.BigInteger, nullable=False),
+    sa.Column("user_attrs", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+trials = sa.Table(
+    "metanas_trials",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "study_id",
+        sa.Integer,
+        sa.ForeignKey("metanas_studies.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("arch", sa.Text, nullable=False),
+    sa.Column("value", sa.Float, nullable=True),
+    sa.Column("values", sa.JSON, nullable=True),
+    sa.Column("metrics", sa.JSON, nullable=False),
+    sa.Column("test_metrics", sa.JSON, nullable=False),
+    sa.Column("cost_s", sa.Float, nullable=True),
+    sa.Column("budget", sa.Float, nullable=True),
+    sa.Column("seed", sa.BigInteger, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("worker", sa.String(255), nullable=True),
+    sa.Column("user_attrs", sa.JSON, nullable=False),
+    sa.Column("started_at", sa.DateTime, nullable=True),
+    sa.Column("finished_at", sa.DateTime, nullable=True),
+    sa.Column("heartbeat_at", sa.DateTime, nullable=True),
+    sa.UniqueConstraint("study_id", "number", name="uq_trial_study_number"),
+    sa.Index("ix_trials_study_state", "study_id", "state"),
+)

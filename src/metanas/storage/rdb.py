@@ -1,0 +1,589 @@
+"""SQLAlchemy storage: a SQLite file by default, any SQLAlchemy URL (PostgreSQL) accepted."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+
+from metanas.exceptions import (
+    DuplicatedStudyError,
+    StorageError,
+    StudyNotFoundError,
+    closest,
+)
+from metanas.spaces.architecture import Architecture
+from metanas.storage import _models as m
+from metanas.trial import Trial, TrialState
+
+__all__ = [
+    "RDBStorage",
+    "StudyRecord",
+    "StudySummary",
+    "TaskRecord",
+    "default_storage_url",
+    "get_storage",
+]
+
+_logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+HEAD_REVISION = "0001"
+
+
+def default_storage_url() -> str:
+    """``$METANAS_STORAGE``, else a SQLite file in the user's data directory.
+
+    One store per user is the default on purpose: every search lands in the
+    same experience memory, which is what lets the next search start warm.
+    """
+    env = os.environ.get("METANAS_STORAGE")
+    if env:
+        return env
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
+    return f"sqlite:///{os.path.join(base, 'metanas', 'metanas.db')}"
+
+
+def _normalise_url(url: str) -> str:
+    if url in (":memory:", "memory", "sqlite://", "sqlite:///:memory:"):
+        return "sqlite://"
+    if "://" not in url:
+        raise ValueError(
+            f"storage must be an SQLAlchemy URL such as 'sqlite:///runs.db' or "
+            f"'postgresql+psycopg://user@host/db'; got {url!r}. For a file, write "
+            f"'sqlite:///{url}'."
+        )
+    return url
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    id: int
+    name: str
+    descriptors: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    id: int
+    name: str
+    task: TaskRecord
+    space: Mapping[str, Any]
+    strategy: str
+    strategy_settings: Mapping[str, Any]
+    objectives: tuple[tuple[str, str], ...]
+    seed: int
+    user_attrs: Mapping[str, Any]
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class StudySummary:
+    name: str
+    task: str
+    strategy: str
+    objectives: tuple[tuple[str, str], ...]
+    n_trials: int
+    n_complete: int
+    n_failed: int
+    best_value: float | None
+    created_at: dt.datetime
+
+
+_ENGINES: dict[str, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def _make_engine(url: str) -> Engine:
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        if url == "sqlite://":
+            kwargs["poolclass"] = sa.pool.StaticPool
+            kwargs["connect_args"] = {"check_same_thread": False}
+        else:
+            path = sa.engine.make_url(url).database
+            if path:
+                Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            # Many workers may write one file: wait for the lock instead of
+            # failing with "database is locked".
+            kwargs["connect_args"] = {"timeout": 60.0}
+    else:
+        kwargs["pool_pre_ping"] = True
+    try:
+        engine = sa.create_engine(url, **kwargs)
+    except (ImportError, sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
+        hint = ' pip install "metanas[postgres]"' if "postgres" in url else ""
+        raise StorageError(f"Cannot open storage {url!r}: {exc}.{hint}") from exc
+
+    if url.startswith("sqlite"):
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            if url != "sqlite://":
+                # WAL: readers never block the writer, and a killed process
+                # loses nothing already committed. NORMAL sync is durable
+                # against process crashes (power loss may drop the last commits).
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+    return engine
+
+
+def get_storage(storage: str | RDBStorage | None = None) -> RDBStorage:
+    """A storage object for a URL (None: :func:`default_storage_url`)."""
+    if isinstance(storage, RDBStorage):
+        return storage
+    if storage is None:
+        storage = default_storage_url()
+    if not isinstance(storage, str):
+        raise TypeError(
+            f"storage must be a URL string or RDBStorage; got {type(storage).__name__}."
+        )
+    return RDBStorage(storage)
+
+
+class RDBStorage:
+    """The store of tasks, studies and trials.
+
+    Every write is its own committed transaction, so a crash or a kill loses
+    no finished trial. Engines are shared per URL within a process.
+
+    Parameters
+    ----------
+    url
+        SQLAlchemy URL: ``sqlite:///runs.db``, ``sqlite://`` (in memory),
+        ``postgresql+psycopg://user:pw@host/db``.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = _normalise_url(url)
+        with _ENGINES_LOCK:
+            engine = _ENGINES.get(self.url)
+            if engine is None:
+                engine = _make_engine(self.url)
+                self._upgrade(engine)
+                _ENGINES[self.url] = engine
+        self.engine = engine
+
+    def __repr__(self) -> str:
+        return f"RDBStorage({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    # ------------------------------------------------------------ schema
+    @staticmethod
+    def _upgrade(engine: Engine) -> None:
+        from alembic.runtime.migration import MigrationContext
+
+        try:
+            with engine.begin() as conn:
+                current = MigrationContext.configure(conn).get_current_revision()
+                if current == HEAD_REVISION:
+                    return
+                from alembic import command
+                from alembic.config import Config
+
+                cfg = Config()
+                cfg.set_main_option("script_location", str(Path(__file__).with_name("_migrations")))
+                cfg.attributes["connection"] = conn
+                _logger.info("Upgrading metanas schema from %s to %s", current, HEAD_REVISION)
+                command.upgrade(cfg, "head")
+        except OperationalError as exc:
+            raise StorageError(
+                f"Cannot open storage {engine.url.render_as_string(hide_password=True)!r}: "
+                f"{exc.orig}. Check the path or server, and that you may write there."
+            ) from exc
+        except SQLAlchemyError as exc:
+            raise StorageError(f"Cannot prepare the metanas schema: {exc}") from exc
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        """One committed transaction; rolled back and re-raised as StorageError on failure."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except (IntegrityError, DuplicatedStudyError, StudyNotFoundError):
+            raise
+        except OperationalError as exc:
+            raise StorageError(f"Storage write failed: {exc.orig}") from exc
+
+    def _retry(self, fn: Callable[[], _T], attempts: int = 20) -> _T:
+        for i in range(attempts):
+            try:
+                return fn()
+            except IntegrityError:
+                if i == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # ------------------------------------------------------------ tasks
+    def get_or_create_task(
+        self, name: str, descriptors: Mapping[str, Any] | None = None
+    ) -> TaskRecord:
+        """The task called ``name``, created if new; given descriptors are merged in."""
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"A task name must be a non-empty string; got {name!r}.")
+
+        def run() -> TaskRecord:
+            with self._tx() as conn:
+                row = conn.execute(sa.select(m.tasks).where(m.tasks.c.name == name)).first()
+                if row is None:
+                    desc = dict(descriptors or {})
+                    res = conn.execute(
+                        m.tasks.insert().values(name=name, descriptors=desc, created_at=_now())
+                    )
+                    return TaskRecord(int(res.inserted_primary_key[0]), name, desc)
+                desc = dict(row.descriptors or {})
+                if descriptors and any(desc.get(k) != v for k, v in descriptors.items()):
+                    desc.update(descriptors)
+                    conn.execute(
+                        m.tasks.update().where(m.tasks.c.id == row.id).values(descriptors=desc)
+                    )
+                return TaskRecord(int(row.id), name, desc)
+
+        return self._retry(run)
+
+    def list_tasks(self) -> list[TaskRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(m.tasks).order_by(m.tasks.c.id)).all()
+        return [TaskRecord(int(r.id), r.name, dict(r.descriptors or {})) for r in rows]
+
+    # ------------------------------------------------------------ studies
+    def create_study(
+        self,
+        *,
+        name: str,
+        task: TaskRecord,
+        space: Mapping[str, Any],
+        strategy: str,
+        strategy_settings: Mapping[str, Any],
+        objectives: Sequence[tuple[str, str]],
+        seed: int,
+        user_attrs: Mapping[str, Any] | None = None,
+    ) -> StudyRecord:
+        now = _now()
+        try:
+            with self._tx() as conn:
+                res = conn.execute(
+                    m.studies.insert().values(
+                        name=name,
+                        task_id=task.id,
+                        space=dict(space),
+                        strategy=strategy,
+                        strategy_settings=dict(strategy_settings),
+                        objectives=[list(o) for o in objectives],
+                        seed=seed,
+                        user_attrs=dict(user_attrs or {}),
+                        created_at=now,
+                    )
+                )
+        except IntegrityError as exc:
+            raise DuplicatedStudyError(
+                f"A study named {name!r} already exists in {self!r}. Load it with "
+                f"metanas.load_study({name!r}, storage=...), pass load_if_exists=True, "
+                "or choose another name."
+            ) from exc
+        return StudyRecord(
+            int(res.inserted_primary_key[0]), name, task, dict(space), strategy,
+            dict(strategy_settings), tuple(tuple(o) for o in objectives), seed,  # type: ignore[misc]
+            dict(user_attrs or {}), now,
+        )  # fmt: skip
+
+    def get_study(self, name: str) -> StudyRecord:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(m.studies, m.tasks.c.name.label("task_name"), m.tasks.c.descriptors)
+                .join(m.tasks, m.tasks.c.id == m.studies.c.task_id)
+                .where(m.studies.c.name == name)
+            ).first()
+            if row is None:
+                names = [r[0] for r in conn.execute(sa.select(m.studies.c.name)).all()]
+        if row is None:
+            shown = ", ".join(repr(n) for n in names[:20]) or "none"
+            raise StudyNotFoundError(
+                f"No study named {name!r} in {self!r}.{closest(name, names)} Studies there: "
+                f"{shown}. Create it with metanas.create_study(name={name!r}, ...)."
+            )
+        return StudyRecord(
+            int(row.id),
+            row.name,
+            TaskRecord(int(row.task_id), row.task_name, dict(row.descriptors or {})),
+            dict(row.space),
+            row.strategy,
+            dict(row.strategy_settings or {}),
+            tuple((str(a), str(b)) for a, b in row.objectives),
+            int(row.seed),
+            dict(row.user_attrs or {}),
+            row.created_at,
+        )
+
+    def list_studies(self) -> list[StudySummary]:
+        t = m.trials
+        counts = (
+            sa.select(
+                t.c.study_id,
+                sa.func.count().label("n"),
+                sa.func.sum(sa.case((t.c.state == TrialState.COMPLETE.value, 1), else_=0)).label(
+                    "n_complete"
+                ),
+                sa.func.sum(sa.case((t.c.state == TrialState.FAILED.value, 1), else_=0)).label(
+                    "n_failed"
+                ),
+                sa.func.max(t.c.value).label("vmax"),
+                sa.func.min(t.c.value).label("vmin"),
+            )
+            .group_by(t.c.study_id)
+            .subquery()
+        )
+        q = (
+            sa.select(
+                m.studies.c.name,
+                m.studies.c.strategy,
+                m.studies.c.objectives,
+                m.studies.c.created_at,
+                m.tasks.c.name.label("task"),
+                counts.c.n,
+                counts.c.n_complete,
+                counts.c.n_failed,
+                counts.c.vmax,
+                counts.c.vmin,
+            )
+            .join(m.tasks, m.tasks.c.id == m.studies.c.task_id)
+            .outerjoin(counts, counts.c.study_id == m.studies.c.id)
+            .order_by(m.studies.c.id)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        out = []
+        for r in rows:
+            objectives = tuple((str(a), str(b)) for a, b in r.objectives)
+            best = r.vmax if objectives and objectives[0][1] == "maximize" else r.vmin
+            out.append(
+                StudySummary(
+                    r.name,
+                    r.task,
+                    r.strategy,
+                    objectives,
+                    int(r.n or 0),
+                    int(r.n_complete or 0),
+                    int(r.n_failed or 0),
+                    None if best is None else float(best),
+                    r.created_at,
+                )
+            )
+        return out
+
+    def delete_study(self, name: str) -> None:
+        record = self.get_study(name)
+        with self._tx() as conn:
+            conn.execute(m.trials.delete().where(m.trials.c.study_id == record.id))
+            conn.execute(m.studies.delete().where(m.studies.c.id == record.id))
+
+    def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
+        with self._tx() as conn:
+            row = conn.execute(
+                sa.select(m.studies.c.user_attrs).where(m.studies.c.id == study_id)
+            ).first()
+            attrs = dict(row.user_attrs or {}) if row else {}
+            attrs[key] = value
+            conn.execute(
+                m.studies.update().where(m.studies.c.id == study_id).values(user_attrs=attrs)
+            )
+
+    # ------------------------------------------------------------ trials
+    def add_trial(
+        self,
+        study_id: int,
+        arch: Architecture,
+        *,
+        state: TrialState = TrialState.RUNNING,
+        seed: int | None = None,
+        worker: str | None = None,
+        user_attrs: Mapping[str, Any] | None = None,
+    ) -> Trial:
+        """Insert a trial with the next free number (safe under concurrent writers)."""
+        text = arch.to_string()
+        attrs = dict(user_attrs or {})
+
+        def run() -> Trial:
+            now = _now() if state is TrialState.RUNNING else None
+            with self._tx() as conn:
+                number = conn.execute(
+                    sa.select(sa.func.coalesce(sa.func.max(m.trials.c.number), -1) + 1).where(
+                        m.trials.c.study_id == study_id
+                    )
+                ).scalar_one()
+                res = conn.execute(
+                    m.trials.insert().values(
+                        study_id=study_id,
+                        number=number,
+                        state=state.value,
+                        arch=text,
+                        metrics={},
+                        test_metrics={},
+                        seed=seed,
+                        worker=worker,
+                        user_attrs=attrs,
+                        started_at=now,
+                        heartbeat_at=now,
+                    )
+                )
+            return Trial(
+                number=int(number), state=state, arch=arch, seed=seed, worker=worker,
+                started_at=now, id=int(res.inserted_primary_key[0]), user_attrs=attrs,
+            )  # fmt: skip
+
+        return self._retry(run)
+
+    def claim_waiting_trial(
+        self, study_id: int, *, seed: int | None, worker: str | None
+    ) -> Trial | None:
+        """Atomically move the oldest WAITING trial to RUNNING; None when there is none."""
+        for _ in range(20):
+            with self.engine.connect() as conn:
+                row = conn.execute(
+                    sa.select(m.trials)
+                    .where(
+                        m.trials.c.study_id == study_id,
+                        m.trials.c.state == TrialState.WAITING.value,
+                    )
+                    .order_by(m.trials.c.number)
+                    .limit(1)
+                ).first()
+            if row is None:
+                return None
+            now = _now()
+            with self._tx() as conn:
+                res = conn.execute(
+                    m.trials.update()
+                    .where(m.trials.c.id == row.id, m.trials.c.state == TrialState.WAITING.value)
+                    .values(
+                        state=TrialState.RUNNING.value,
+                        seed=seed,
+                        worker=worker,
+                        started_at=now,
+                        heartbeat_at=now,
+                    )
+                )
+            if res.rowcount == 1:
+                return Trial(
+                    number=int(row.number), state=TrialState.RUNNING,
+                    arch=Architecture.from_json(row.arch), seed=seed, worker=worker,
+                    started_at=now, id=int(row.id), user_attrs=dict(row.user_attrs or {}),
+                )  # fmt: skip
+        return None
+
+    def finish_trial(
+        self,
+        trial: Trial,
+        state: TrialState,
+        *,
+        metrics: Mapping[str, float] | None = None,
+        test_metrics: Mapping[str, float] | None = None,
+        values: Sequence[float] | None = None,
+        cost_s: float | None = None,
+        error: str | None = None,
+    ) -> Trial:
+        """Record the outcome of a RUNNING trial, committed before returning."""
+        if not state.finished:
+            raise ValueError(f"finish_trial needs COMPLETE or FAILED; got {state}.")
+        now = _now()
+        mets = {k: _json_float(v) for k, v in (metrics or {}).items()}
+        tmets = {k: _json_float(v) for k, v in (test_metrics or {}).items()}
+        vals = None if values is None else [float(v) for v in values]
+        with self._tx() as conn:
+            conn.execute(
+                m.trials.update()
+                .where(m.trials.c.id == trial.id)
+                .values(
+                    state=state.value,
+                    metrics=mets,
+                    test_metrics=tmets,
+                    value=None if vals is None else vals[0],
+                    values=vals,
+                    cost_s=cost_s,
+                    error=error,
+                    finished_at=now,
+                    heartbeat_at=now,
+                )
+            )
+        return Trial(
+            number=trial.number, state=state, arch=trial.arch, metrics=mets,
+            test_metrics=tmets, values=None if vals is None else tuple(vals), cost_s=cost_s,
+            seed=trial.seed, error=error, worker=trial.worker, started_at=trial.started_at,
+            finished_at=now, id=trial.id, user_attrs=trial.user_attrs,
+        )  # fmt: skip
+
+    def requeue_trial(self, trial: Trial) -> bool:
+        """Move a RUNNING trial back to WAITING (its worker died); True if it was moved."""
+        with self._tx() as conn:
+            res = conn.execute(
+                m.trials.update()
+                .where(m.trials.c.id == trial.id, m.trials.c.state == TrialState.RUNNING.value)
+                .values(state=TrialState.WAITING.value, worker=None, started_at=None)
+            )
+        return bool(res.rowcount == 1)
+
+    def get_trials(self, study_id: int, states: Sequence[TrialState] | None = None) -> list[Trial]:
+        q = sa.select(m.trials).where(m.trials.c.study_id == study_id)
+        if states is not None:
+            q = q.where(m.trials.c.state.in_([s.value for s in states]))
+        with self.engine.connect() as conn:
+            rows = conn.execute(q.order_by(m.trials.c.number)).all()
+        return [_trial_from_row(r) for r in rows]
+
+    def all_trials(self) -> list[tuple[str, str, Trial]]:
+        """Every trial of every study as ``(task, study, trial)``: the experience memory."""
+        q = (
+            sa.select(m.trials, m.studies.c.name.label("study_name"), m.tasks.c.name.label("task"))
+            .join(m.studies, m.studies.c.id == m.trials.c.study_id)
+            .join(m.tasks, m.tasks.c.id == m.studies.c.task_id)
+            .order_by(m.trials.c.study_id, m.trials.c.number)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        return [(r.task, r.study_name, _trial_from_row(r)) for r in rows]
+
+
+def _json_float(v: float) -> float | None:
+    f = float(v)
+    return f if math.isfinite(f) else None
+
+
+def _trial_from_row(r: Any) -> Trial:
+    return Trial(
+        number=int(r.number),
+        state=TrialState(r.state),
+        arch=Architecture.from_json(r.arch),
+        metrics={k: (math.nan if v is None else float(v)) for k, v in (r.metrics or {}).items()},
+        test_metrics={
+            k: (math.nan if v is None else float(v)) for k, v in (r.test_metrics or {}).items()
+        },
+        values=None
+        if r._mapping["values"] is None
+        else tuple(float(v) for v in r._mapping["values"]),
+        cost_s=r.cost_s,
+        seed=None if r.seed is None else int(r.seed),
+        error=r.error,
+        worker=r.worker,
+        started_at=r.started_at,
+        finished_at=r.finished_at,
+        id=int(r.id),
+        user_attrs=dict(r.user_attrs or {}),
+    )

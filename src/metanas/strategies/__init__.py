@@ -1,0 +1,27 @@
+"""Search strategies behind one ask/tell interface."""
+
+from metanas.strategies.base import (
+    Observation,
+    Strategy,
+    available_strategies,
+    create_strategy,
+    get_strategy_class,
+    register_strategy,
+)
+from metanas.strategies.evolution import EvolutionStrategy
+from metanas.strategies.local import LocalSearchStrategy
+from metanas.strategies.random import RandomStrategy
+from metanas.strategies.tpe import TPEStrategy
+
+__all__ = [
+    "EvolutionStrategy",
+    "LocalSearchStrategy",
+    "Observation",
+    "RandomStrategy",
+    "Strategy",
+    "TPEStrategy",
+    "available_strategies",
+    "create_strategy",
+    "get_strategy_class",
+    "register_strategy",
+]

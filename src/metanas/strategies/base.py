@@ -1,0 +1,200 @@
+"""The strategy interface (ask/tell) and the registry of strategies by name."""
+
+from __future__ import annotations
+
+import abc
+import inspect
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from metanas._rng import make_rng
+from metanas.exceptions import InvalidArchitectureError, closest, unknown
+from metanas.spaces.architecture import Architecture
+from metanas.spaces.base import SearchSpace
+
+__all__ = [
+    "Observation",
+    "Strategy",
+    "available_strategies",
+    "create_strategy",
+    "get_strategy_class",
+    "register_strategy",
+]
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What a strategy is told about one evaluated architecture.
+
+    ``score`` is the objective oriented so that larger is better (the study
+    flips the sign of minimised metrics); it is None when the trial failed or
+    the study has several objectives, whose oriented values are in ``scores``.
+    ``metrics`` holds the search metrics only: test metrics never reach a
+    strategy.
+    """
+
+    arch: Architecture
+    score: float | None
+    scores: tuple[float, ...] | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    number: int = -1
+
+    @property
+    def failed(self) -> bool:
+        return self.score is None and self.scores is None
+
+
+class Strategy(abc.ABC):
+    """Proposes architectures; learns only from what it is told.
+
+    Implement :meth:`ask` and :meth:`tell`. A strategy never evaluates, stores
+    or loops: the :class:`~metanas.Study` does. Draw every random number from
+    ``self._rng``; the study calls :meth:`reseed` before each ask with a seed
+    derived from the study seed and the trial number, so trial *n* is the same
+    whether the study ran straight through or was resumed.
+
+    A strategy's state must be rebuildable by telling it the stored history
+    (:meth:`warm_start`): that is how a re-opened study continues.
+    """
+
+    #: True when the strategy handles several objectives (``Observation.scores``).
+    multi_objective: ClassVar[bool] = False
+    registered_name: ClassVar[str | None] = None
+
+    def __init__(self, space: SearchSpace, *, seed: int | None = None) -> None:
+        if not isinstance(space, SearchSpace):
+            raise TypeError(f"A strategy needs a metanas SearchSpace; got {type(space).__name__}.")
+        self.space = space
+        self.seed = seed
+        self._rng: np.random.Generator = make_rng(seed)
+        self._seen: set[Hashable] = set()
+
+    @abc.abstractmethod
+    def ask(self) -> Architecture:
+        """Return the next architecture to evaluate."""
+
+    @abc.abstractmethod
+    def tell(self, obs: Observation) -> None:
+        """Record the outcome of evaluating ``obs.arch``."""
+
+    def warm_start(self, history: Sequence[Observation]) -> None:
+        """Tell the strategy a history, in order (resume, or seeding from past results)."""
+        for obs in history:
+            self.tell(obs)
+
+    def reseed(self, seed: int) -> None:
+        """Replace the random generator (the study does this before each ask)."""
+        self._rng = make_rng(seed)
+
+    # ----------------------------------------------------------- helpers
+    def mark_seen(self, arch: Architecture) -> None:
+        """Remember ``arch`` (by the space's identity key) as asked or evaluated."""
+        self._seen.add(self.space.key(arch))
+
+    def is_seen(self, arch: Architecture) -> bool:
+        return self.space.key(arch) in self._seen
+
+    def sample_unseen(self, tries: int = 200) -> Architecture:
+        """A random architecture not yet seen (a seen one if none turns up in ``tries``)."""
+        arch = self.space.sample(self._rng)
+        for _ in range(tries):
+            if not self.is_seen(arch):
+                return arch
+            arch = self.space.sample(self._rng)
+        return arch
+
+    def get_settings(self) -> dict[str, Any]:
+        """The constructor settings (besides space and seed), to rebuild the strategy."""
+        out: dict[str, Any] = {}
+        for name, p in inspect.signature(type(self).__init__).parameters.items():
+            if name in ("self", "space", "seed") or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+                continue
+            out[name] = getattr(self, name, p.default)
+        return out
+
+    def __repr__(self) -> str:
+        settings = ", ".join(f"{k}={v!r}" for k, v in self.get_settings().items())
+        return f"{type(self).__name__}({settings})"
+
+
+_REGISTRY: dict[str, type[Strategy]] = {}
+
+
+def register_strategy(name: str) -> Callable[[type[Strategy]], type[Strategy]]:
+    """Class decorator: make a strategy available by ``name``.
+
+    Examples
+    --------
+    >>> @register_strategy("my-first")
+    ... class FirstChoice(Strategy):
+    ...     def ask(self):
+    ...         return self.space.sample(self._rng)
+    ...     def tell(self, obs):
+    ...         pass
+    >>> "my-first" in available_strategies()
+    True
+    """
+
+    def deco(cls: type[Strategy]) -> type[Strategy]:
+        if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+            raise TypeError(f"register_strategy needs a Strategy subclass; got {cls!r}.")
+        if name in _REGISTRY and _REGISTRY[name].__qualname__ != cls.__qualname__:
+            raise ValueError(f"A strategy is already registered as {name!r}: {_REGISTRY[name]!r}.")
+        _REGISTRY[name] = cls
+        cls.registered_name = name
+        return cls
+
+    return deco
+
+
+def available_strategies() -> list[str]:
+    """Names of the registered strategies."""
+    return sorted(_REGISTRY)
+
+
+def get_strategy_class(name: str) -> type[Strategy]:
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise unknown(
+            "strategy",
+            name,
+            _REGISTRY,
+            "Pass one of these, or register your own with @metanas.register_strategy.",
+        )
+    return _REGISTRY[name]
+
+
+def create_strategy(
+    name: str | Strategy, space: SearchSpace, *, seed: int | None = None, **settings: Any
+) -> Strategy:
+    """Build a strategy by registered name (or return an instance as is)."""
+    if isinstance(name, Strategy):
+        if settings:
+            raise ValueError("strategy settings only go with a strategy name, not an instance.")
+        return name
+    cls = get_strategy_class(name)
+    params = inspect.signature(cls.__init__).parameters
+    accepts_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    allowed = [k for k in params if k not in ("self", "space", "seed")]
+    for key in settings:
+        if key not in params and not accepts_any:
+            raise ValueError(
+                f"Strategy {name!r} has no setting {key!r}.{closest(key, allowed)} "
+                f"Its settings: {allowed!r}."
+            )
+    return cls(space, seed=seed, **settings)
+
+
+def check_positive_int(name: str, value: object, minimum: int = 1) -> int:
+    """Validate an integer setting, naming it in the error."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}.")
+    return int(value)
+
+
+def check_arch(space: SearchSpace, arch: Architecture) -> Architecture:
+    if not space.is_valid(arch):
+        raise InvalidArchitectureError(f"{arch!r} is not valid in {space!r}.")
+    return arch

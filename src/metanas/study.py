@@ -1,0 +1,669 @@
+"""Studies: one search of one space on one task, persisted trial by trial."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from metanas._rng import derive_seed, resolve_seed
+from metanas.evaluation.base import Evaluator, Result, as_evaluator
+from metanas.exceptions import MetanasError
+from metanas.spaces.architecture import Architecture
+from metanas.spaces.base import SearchSpace, space_from_config
+from metanas.storage.rdb import RDBStorage, StudyRecord, get_storage
+from metanas.strategies.base import Observation, Strategy, create_strategy
+from metanas.trial import Trial, TrialState
+
+__all__ = ["Study", "create_study", "load_study", "parse_objectives"]
+
+_logger = logging.getLogger(__name__)
+
+Callback = Callable[["Study", Trial], None]
+_DIRECTIONS = {"maximize": "maximize", "max": "maximize", "minimize": "minimize", "min": "minimize"}
+
+
+def _worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def parse_objectives(
+    metric: str | Sequence[str], direction: str | Sequence[str]
+) -> tuple[tuple[str, str], ...]:
+    """Normalise ``metric``/``direction`` into ``((metric, "maximize"|"minimize"), ...)``.
+
+    ``metric`` may also be a spec such as ``"valid_accuracy:max,latency:min"``.
+
+    Examples
+    --------
+    >>> parse_objectives("valid_accuracy:max,latency:min", "maximize")
+    (('valid_accuracy', 'maximize'), ('latency', 'minimize'))
+    """
+    if isinstance(metric, str) and ":" in metric:
+        pairs = []
+        for part in metric.split(","):
+            name, _, d = part.strip().partition(":")
+            if d.lower() not in _DIRECTIONS or not name:
+                raise ValueError(
+                    f"Cannot read objective {part!r}: write METRIC:max or METRIC:min, e.g. "
+                    "'valid_accuracy:max,latency:min'."
+                )
+            pairs.append((name, _DIRECTIONS[d.lower()]))
+        return tuple(pairs)
+    metrics = [metric] if isinstance(metric, str) else list(metric)
+    directions = [direction] * len(metrics) if isinstance(direction, str) else list(direction)
+    if not metrics or not all(isinstance(m, str) and m for m in metrics):
+        raise ValueError(f"metric must be a metric name or a list of names; got {metric!r}.")
+    if len(directions) != len(metrics):
+        raise ValueError(
+            f"Give one direction per metric: {len(metrics)} metric(s) {metrics!r} but "
+            f"{len(directions)} direction(s) {directions!r}."
+        )
+    out = []
+    for m, d in zip(metrics, directions, strict=True):
+        if not isinstance(d, str) or d.lower() not in _DIRECTIONS:
+            raise ValueError(f"direction must be 'maximize' or 'minimize'; got {d!r} for {m!r}.")
+        out.append((m, _DIRECTIONS[d.lower()]))
+    if len({m for m, _ in out}) != len(out):
+        raise ValueError(f"Each metric may appear once among the objectives; got {metrics!r}.")
+    return tuple(out)
+
+
+class Study:
+    """A search of one space on one task: the strategy proposes, the study evaluates and stores.
+
+    Create one with :func:`create_study` or re-open one with :func:`load_study`;
+    do not call the constructor directly. Every finished trial is committed to
+    the storage before the next one starts.
+    """
+
+    def __init__(
+        self,
+        *,
+        storage: RDBStorage,
+        record: StudyRecord,
+        space: SearchSpace,
+        strategy: Strategy,
+    ) -> None:
+        self.storage = storage
+        self._record = record
+        self.space = space
+        self.strategy = strategy
+        self._worker = _worker_id()
+        self._stop = False
+        self._trials: list[Trial] = []
+        self._requeue_interrupted()
+        self._trials = storage.get_trials(record.id)
+        history = [self._observation(t) for t in self._trials if t.state.finished]
+        if history:
+            strategy.warm_start(history)
+
+    # ------------------------------------------------------------ properties
+    @property
+    def name(self) -> str:
+        return self._record.name
+
+    @property
+    def seed(self) -> int:
+        return self._record.seed
+
+    @property
+    def task(self) -> str:
+        """Name of the task this study searches."""
+        return self._record.task.name
+
+    @property
+    def task_descriptors(self) -> Mapping[str, Any]:
+        return self._record.task.descriptors
+
+    @property
+    def objectives(self) -> tuple[tuple[str, str], ...]:
+        """``((metric, direction), ...)``."""
+        return self._record.objectives
+
+    @property
+    def metric(self) -> str:
+        """The (first) objective metric."""
+        return self.objectives[0][0]
+
+    @property
+    def direction(self) -> str:
+        """The (first) objective direction."""
+        return self.objectives[0][1]
+
+    @property
+    def user_attrs(self) -> Mapping[str, Any]:
+        return self._record.user_attrs
+
+    def __repr__(self) -> str:
+        return (
+            f"Study(name={self.name!r}, task={self.task!r}, strategy="
+            f"{self.strategy.registered_name or type(self.strategy).__name__!r}, "
+            f"trials={len(self._trials)})"
+        )
+
+    @property
+    def trials(self) -> list[Trial]:
+        """All trials, by number (a copy)."""
+        return list(self._trials)
+
+    def get_trials(self, states: Sequence[TrialState] | None = None) -> list[Trial]:
+        if states is None:
+            return list(self._trials)
+        return [t for t in self._trials if t.state in states]
+
+    @property
+    def completed_trials(self) -> list[Trial]:
+        return [t for t in self._trials if t.state is TrialState.COMPLETE]
+
+    @property
+    def n_finished(self) -> int:
+        return sum(1 for t in self._trials if t.state.finished)
+
+    def refresh(self) -> None:
+        """Re-read the trials from the storage (other workers may have added some)."""
+        self._trials = self.storage.get_trials(self._record.id)
+
+    @property
+    def best_trial(self) -> Trial:
+        """The COMPLETE trial with the best objective value (earliest on ties).
+
+        Raises
+        ------
+        ValueError
+            When no trial has completed, or the study has several objectives.
+        """
+        if len(self.objectives) > 1:
+            raise ValueError(
+                f"Study {self.name!r} has {len(self.objectives)} objectives: there is no single "
+                "best trial. Use study.best_trials (the Pareto front)."
+            )
+        done = self.completed_trials
+        if not done:
+            raise ValueError(
+                f"Study {self.name!r} has no completed trial yet; run study.optimize(...) first."
+            )
+        sign = 1.0 if self.direction == "maximize" else -1.0
+        return max(done, key=lambda t: (sign * (t.value or 0.0), -t.number))
+
+    @property
+    def best_trials(self) -> list[Trial]:
+        """The Pareto front of COMPLETE trials (for one objective: the best trial(s))."""
+        done = self.completed_trials
+        signs = [1.0 if d == "maximize" else -1.0 for _, d in self.objectives]
+        pts = [tuple(s * v for s, v in zip(signs, t.values or (), strict=True)) for t in done]
+        front = []
+        for i, p in enumerate(pts):
+            dominated = any(
+                all(q[k] >= p[k] for k in range(len(p))) and any(q[k] > p[k] for k in range(len(p)))
+                for j, q in enumerate(pts)
+                if j != i
+            )
+            if not dominated:
+                front.append(done[i])
+        return front
+
+    # ------------------------------------------------------------ ask / tell
+    def enqueue(self, arch: Architecture | Mapping[str, Any] | str) -> Trial:
+        """Queue an architecture to be evaluated before the strategy's own proposals."""
+        arch = self.space.validate(arch)
+        trial = self.storage.add_trial(self._record.id, arch, state=TrialState.WAITING)
+        self._trials.append(trial)
+        return trial
+
+    def ask(self) -> Trial:
+        """Start the next trial: an enqueued architecture if any, else the strategy's proposal.
+
+        The trial is stored as RUNNING; finish it with :meth:`tell`.
+        """
+        number = (self._trials[-1].number + 1) if self._trials else 0
+        waiting = [t for t in self._trials if t.state is TrialState.WAITING]
+        if waiting:
+            seed = derive_seed(self.seed, waiting[0].number)
+            claimed = self.storage.claim_waiting_trial(
+                self._record.id, seed=seed, worker=self._worker
+            )
+            if claimed is not None:
+                self._replace(claimed)
+                return claimed
+            self.refresh()
+        seed = derive_seed(self.seed, number)
+        self.strategy.reseed(seed)
+        proposal = self.strategy.ask()
+        try:
+            arch = self.space.validate(proposal)
+        except MetanasError as exc:
+            raise MetanasError(
+                f"Strategy {type(self.strategy).__name__} proposed an architecture outside the "
+                f"space: {exc}"
+            ) from exc
+        trial = self.storage.add_trial(
+            self._record.id, arch, state=TrialState.RUNNING, seed=seed, worker=self._worker
+        )
+        self._trials.append(trial)
+        return trial
+
+    def tell(
+        self, trial: Trial, result: Result | None = None, *, error: str | None = None
+    ) -> Trial:
+        """Finish a RUNNING trial with an evaluation result (or an error: FAILED).
+
+        A result whose status is failed, or whose objective is NaN or
+        infinite, makes the trial FAILED with the reason recorded.
+        """
+        if trial.state is not TrialState.RUNNING:
+            raise ValueError(
+                f"Trial {trial.number} of study {self.name!r} is {trial.state.value}; "
+                "only a RUNNING trial (from study.ask()) can be told."
+            )
+        state, values, reason = TrialState.FAILED, None, error
+        metrics: Mapping[str, float] = {}
+        test_metrics: Mapping[str, float] = {}
+        cost = None
+        missing: list[str] = []
+        if result is not None:
+            metrics, test_metrics, cost = result.metrics, result.test_metrics, result.cost_s
+            if not result.ok:
+                reason = result.reason or "the evaluator reported a failure"
+            else:
+                missing = [m for m, _ in self.objectives if m not in metrics]
+                if missing:
+                    in_test = [m for m in missing if m in test_metrics]
+                    reason = (
+                        f"objective metric(s) {in_test!r} are test metrics, reserved for "
+                        "reporting; search on a validation metric such as "
+                        f"{sorted(metrics)!r}"
+                        if in_test
+                        else f"the evaluator returned metrics {sorted(metrics)!r}, without the "
+                        f"objective {missing!r}"
+                    )
+                else:
+                    vals = []
+                    for m, _ in self.objectives:
+                        v = metrics[m]
+                        if not isinstance(v, int | float) or not math.isfinite(float(v)):
+                            reason = f"objective {m!r} is {v!r} (not a finite number)"
+                            break
+                        vals.append(float(v))
+                    else:
+                        state, values = TrialState.COMPLETE, vals
+        elif reason is None:
+            reason = "no result"
+        finished = self.storage.finish_trial(
+            trial, state, metrics=metrics, test_metrics=test_metrics, values=values,
+            cost_s=cost, error=None if state is TrialState.COMPLETE else reason,
+        )  # fmt: skip
+        self._replace(finished)
+        self.strategy.tell(self._observation(finished))
+        if state is TrialState.FAILED:
+            _logger.warning("Trial %d of study %s failed: %s", trial.number, self.name, reason)
+        if missing:
+            raise ValueError(
+                f"Study {self.name!r}: {reason}. Create the study with metric=<one of "
+                f"{sorted(metrics)!r}> or make the evaluator return {missing[0]!r}."
+            )
+        return finished
+
+    # ------------------------------------------------------------ the loop
+    def optimize(
+        self,
+        evaluator: Evaluator | Callable[[Architecture], Any],
+        n_trials: int | None = None,
+        timeout: float | None = None,
+        callbacks: Sequence[Callback] = (),
+        *,
+        catch: tuple[type[BaseException], ...] = (Exception,),
+        budget: float | None = None,
+        show_progress: bool = False,
+    ) -> Trial | None:
+        """Run ``n_trials`` more trials (or until ``timeout`` seconds pass).
+
+        Parameters
+        ----------
+        evaluator
+            An :class:`~metanas.Evaluator` (a benchmark, a trainer) or a function
+            ``arch -> float | dict``.
+        n_trials
+            Trials to add in this call.
+        timeout
+            Stop starting new trials after this many seconds.
+        callbacks
+            ``fn(study, trial)`` after every finished trial; may call
+            :meth:`stop`.
+        catch
+            Exceptions from the evaluator that fail the trial instead of
+            stopping the study.
+        budget
+            Fidelity passed to the evaluator (epochs, seconds).
+        show_progress
+            A rich progress bar on the console.
+
+        Returns
+        -------
+        The best trial so far (None for several objectives or no completed trial).
+        """
+        if n_trials is None and timeout is None:
+            raise ValueError(
+                "optimize() needs n_trials or timeout; got neither. Pass n_trials=100, say."
+            )
+        if n_trials is not None and (
+            isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 0
+        ):
+            raise ValueError(
+                f"n_trials must be an int >= 0; got {n_trials!r}. "
+                "Pass n_trials >= 1 or set timeout."
+            )
+        if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
+            raise ValueError(f"timeout must be a number of seconds > 0; got {timeout!r}.")
+        ev = as_evaluator(evaluator, self.metric)
+        self._check_task(ev)
+        self._stop = False
+        start = time.monotonic()
+        progress = _Progress(show_progress, n_trials, self.name)
+        done = 0
+        try:
+            while not self._stop:
+                if n_trials is not None and done >= n_trials:
+                    break
+                if timeout is not None and time.monotonic() - start >= timeout:
+                    break
+                trial = self.ask()
+                try:
+                    result = ev.evaluate(trial.arch, budget=budget)
+                    if not isinstance(result, Result):
+                        raise TypeError(
+                            f"{type(ev).__name__}.evaluate returned {type(result).__name__}; "
+                            "it must return a metanas.Result."
+                        )
+                except catch as exc:
+                    finished = self.tell(trial, error=f"{type(exc).__name__}: {exc}")
+                except BaseException:
+                    self.tell(trial, error="interrupted")
+                    raise
+                else:
+                    finished = self.tell(trial, result)
+                done += 1
+                progress.update(self, finished)
+                for cb in callbacks:
+                    cb(self, finished)
+        finally:
+            progress.close()
+        if len(self.objectives) == 1 and self.completed_trials:
+            return self.best_trial
+        return None
+
+    def stop(self) -> None:
+        """Ask :meth:`optimize` to stop after the running trial."""
+        self._stop = True
+
+    # ------------------------------------------------------------ reporting
+    def trials_dataframe(self) -> Any:
+        """All trials as a pandas DataFrame, one row per trial.
+
+        Columns: ``number, state, arch`` (space notation), ``value``
+        (or ``values_0``, ``values_1`` ...), one ``arch.<decision>`` column per
+        decision, ``metrics.<name>``, ``test_metrics.<name>``, ``cost_s``,
+        ``seed``, ``error``, ``started_at``, ``finished_at``.
+        """
+        import pandas as pd
+
+        rows = []
+        for t in self._trials:
+            row: dict[str, Any] = {
+                "number": t.number,
+                "state": t.state.value,
+                "arch": self.space.format(t.arch),
+            }
+            if len(self.objectives) == 1:
+                row["value"] = t.value
+            else:
+                for i in range(len(self.objectives)):
+                    row[f"values_{i}"] = None if t.values is None else t.values[i]
+            for k, v in t.arch.items():
+                row[f"arch.{k}"] = v
+            for k, v in t.metrics.items():
+                row[f"metrics.{k}"] = v
+            for k, v in t.test_metrics.items():
+                row[f"test_metrics.{k}"] = v
+            row.update(
+                cost_s=t.cost_s, seed=t.seed, error=t.error,
+                started_at=t.started_at, finished_at=t.finished_at,
+            )  # fmt: skip
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def set_user_attr(self, key: str, value: Any) -> None:
+        self.storage.set_study_user_attr(self._record.id, key, value)
+        attrs = dict(self._record.user_attrs)
+        attrs[key] = value
+        object.__setattr__(self._record, "user_attrs", attrs)
+
+    # ------------------------------------------------------------ internals
+    def _observation(self, t: Trial) -> Observation:
+        scores = None
+        if t.state is TrialState.COMPLETE and t.values is not None:
+            scores = tuple(
+                v if d == "maximize" else -v
+                for v, (_, d) in zip(t.values, self.objectives, strict=True)
+            )
+        single = len(self.objectives) == 1
+        return Observation(
+            arch=t.arch,
+            score=scores[0] if scores is not None and single else None,
+            scores=scores,
+            metrics=dict(t.metrics),
+            number=t.number,
+        )
+
+    def _replace(self, trial: Trial) -> None:
+        for i in range(len(self._trials) - 1, -1, -1):
+            if self._trials[i].number == trial.number:
+                self._trials[i] = trial
+                return
+        self._trials.append(trial)
+        self._trials.sort(key=lambda t: t.number)
+
+    def _requeue_interrupted(self) -> None:
+        """Put trials left RUNNING by a dead process on this host back in the queue.
+
+        The trial keeps its number and architecture, so a resumed study
+        evaluates exactly what an uninterrupted one would have.
+        """
+        host = socket.gethostname()
+        for t in self.storage.get_trials(self._record.id, [TrialState.RUNNING]):
+            w_host, _, pid = (t.worker or "").rpartition(":")
+            if w_host != host or not pid.isdigit():
+                continue
+            if int(pid) == os.getpid() or _pid_alive(int(pid)):
+                continue
+            if self.storage.requeue_trial(t):
+                _logger.warning(
+                    "Study %s: trial %d was left running by dead process %s; it is queued again.",
+                    self.name, t.number, t.worker,
+                )  # fmt: skip
+
+    def _check_task(self, ev: Evaluator) -> None:
+        name = getattr(ev, "task_name", None)
+        if name and self.task != self.name and name != self.task:
+            warnings.warn(
+                f"Study {self.name!r} records task {self.task!r} but the evaluator measures "
+                f"{name!r}; results of two tasks would be mixed in one study. Create a study "
+                "per task.",
+                UserWarning,
+                stacklevel=3,
+            )
+        desc = ev.task_descriptors()
+        if desc and any(self._record.task.descriptors.get(k) != v for k, v in desc.items()):
+            task = self.storage.get_or_create_task(self.task, desc)
+            object.__setattr__(self._record, "task", task)
+
+
+class _Progress:
+    """A rich progress bar, or nothing."""
+
+    def __init__(self, enabled: bool, total: int | None, name: str) -> None:
+        self._bar: Any = None
+        if not enabled:
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self._bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[best]}"),
+        )
+        self._bar.start()
+        self._task = self._bar.add_task(name, total=total, best="")
+
+    def update(self, study: Study, trial: Trial) -> None:
+        if self._bar is None:
+            return
+        best = ""
+        if len(study.objectives) == 1 and study.completed_trials:
+            best = f"best {study.metric}={study.best_trial.value:.4g}"
+        self._bar.update(self._task, advance=1, best=best)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def create_study(
+    *,
+    space: SearchSpace | None = None,
+    name: str | None = None,
+    storage: str | RDBStorage | None = None,
+    strategy: str | Strategy = "random",
+    seed: int | None = None,
+    metric: str | Sequence[str] = "valid_accuracy",
+    direction: str | Sequence[str] = "maximize",
+    task: str | None = None,
+    task_descriptors: Mapping[str, Any] | None = None,
+    strategy_settings: Mapping[str, Any] | None = None,
+    load_if_exists: bool = False,
+    user_attrs: Mapping[str, Any] | None = None,
+) -> Study:
+    """Create a study (stored at once) and return it.
+
+    Parameters
+    ----------
+    space
+        The search space (e.g. ``bench.space``).
+    name
+        Unique name within the storage; generated when None.
+    storage
+        SQLAlchemy URL or :class:`RDBStorage`; None means ``$METANAS_STORAGE``
+        or the user's default SQLite file.
+    strategy
+        Registered strategy name (``"random"``, ``"evolution"``, ``"local"``,
+        ``"tpe"``, ...) or a Strategy instance.
+    seed
+        Seed of the whole study (drawn and stored when None).
+    metric, direction
+        The objective(s): a metric name and ``"maximize"``/``"minimize"``, lists
+        of both, or a spec ``"valid_accuracy:max,latency:min"``.
+    task
+        Name of the task searched (e.g. ``"nas-bench-graph/cora"``); past
+        studies are grouped by task for meta-learning. Defaults to the study name.
+    task_descriptors
+        Meta-features of the task, stored with it.
+    strategy_settings
+        Keyword settings of the strategy (e.g. ``{"population_size": 20}``).
+    load_if_exists
+        Return the stored study of that name instead of failing.
+    """
+    if space is None:
+        raise ValueError(
+            "create_study needs space=...; for a benchmark pass bench.space, e.g. "
+            "metanas.benchmarks.NasBenchGraph('cora').space."
+        )
+    if not isinstance(space, SearchSpace):
+        raise TypeError(f"space must be a metanas SearchSpace; got {type(space).__name__}.")
+    store = get_storage(storage)
+    objectives = parse_objectives(metric, direction)
+    if name is None:
+        name = f"study-{os.urandom(4).hex()}"
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"name must be a non-empty string; got {name!r}.")
+    if load_if_exists:
+        from metanas.exceptions import StudyNotFoundError
+
+        try:
+            study = load_study(name, storage=store, space=space)
+        except StudyNotFoundError:
+            pass
+        else:
+            if study.objectives != objectives:
+                raise ValueError(
+                    f"Study {name!r} exists with objectives {study.objectives!r}, not "
+                    f"{objectives!r}. Use another name, or the stored objectives."
+                )
+            return study
+    seed = resolve_seed(seed)
+    strat = create_strategy(strategy, space, seed=seed, **dict(strategy_settings or {}))
+    if len(objectives) > 1 and not strat.multi_objective:
+        raise ValueError(
+            f"Strategy {strategy!r} optimises one objective but {len(objectives)} were given "
+            f"({[m for m, _ in objectives]}). Use a multi-objective strategy such as 'random'."
+        )
+    strategy_name = strat.registered_name
+    if strategy_name is None:
+        raise ValueError(
+            f"Strategy {type(strat).__name__} is not registered, so a stored study could not "
+            "rebuild it. Decorate it with @metanas.register_strategy('name')."
+        )
+    task_record = store.get_or_create_task(task or name, task_descriptors)
+    settings = strat.get_settings()
+    record = store.create_study(
+        name=name, task=task_record, space=space.to_config(), strategy=strategy_name,
+        strategy_settings=settings, objectives=objectives, seed=seed, user_attrs=user_attrs,
+    )  # fmt: skip
+    return Study(storage=store, record=record, space=space, strategy=strat)
+
+
+def load_study(
+    name: str,
+    *,
+    storage: str | RDBStorage | None = None,
+    space: SearchSpace | None = None,
+) -> Study:
+    """Re-open a stored study; its strategy is rebuilt from the stored trials.
+
+    ``optimize()`` on the returned study adds trials after the stored ones.
+    Pass ``space`` when the space has constraints (they are code, not stored).
+    """
+    store = get_storage(storage)
+    record = store.get_study(name)
+    stored_space = space_from_config(record.space)
+    if space is None:
+        space = stored_space
+    elif space.decisions != stored_space.decisions:
+        raise ValueError(
+            f"The space given to load_study differs from the one study {name!r} was created "
+            f"with ({stored_space!r}). Pass the original space, or none."
+        )
+    strat = create_strategy(record.strategy, space, seed=record.seed, **record.strategy_settings)
+    return Study(storage=store, record=record, space=space, strategy=strat)
