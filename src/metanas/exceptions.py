@@ -58,7 +58,8 @@ def unknown(kind: str, name: object, options: Iterable[str], fix: str = "") -> U
     opts = sorted(str(o) for o in options)
     hint = closest(str(name), opts)
     shown = ", ".join(repr(o) for o in opts[:30]) + (" ..." if len(opts) > 30 else "")
-    msg = f"Unknown {kind} {name!r}.{hint} Known {kind}s: {shown}."
+    plural = f"{kind[:-1]}ies" if kind.endswith("y") else f"{kind}s"
+    msg = f"Unknown {kind} {name!r}.{hint} Known {plural}: {shown}."
     if fix:
         msg += f" {fix}"
     return UnknownNameError(msg)

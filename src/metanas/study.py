@@ -109,6 +109,7 @@ class Study:
         self._trials: list[Trial] = []
         self._requeue_interrupted()
         self._trials = storage.get_trials(record.id)
+        self._n_waiting = self._count_waiting()
         history = [self._observation(t) for t in self._trials if t.state.finished]
         if history:
             strategy.warm_start(history)
@@ -178,6 +179,7 @@ class Study:
     def refresh(self) -> None:
         """Re-read the trials from the storage (other workers may have added some)."""
         self._trials = self.storage.get_trials(self._record.id)
+        self._n_waiting = self._count_waiting()
 
     @property
     def best_trial(self) -> Trial:
@@ -224,6 +226,7 @@ class Study:
         arch = self.space.validate(arch)
         trial = self.storage.add_trial(self._record.id, arch, state=TrialState.WAITING)
         self._trials.append(trial)
+        self._n_waiting += 1
         return trial
 
     def ask(self) -> Trial:
@@ -232,7 +235,12 @@ class Study:
         The trial is stored as RUNNING; finish it with :meth:`tell`.
         """
         number = (self._trials[-1].number + 1) if self._trials else 0
-        waiting = [t for t in self._trials if t.state is TrialState.WAITING]
+        # Scanning every trial for WAITING ones made each ask O(n); the count
+        # (kept by enqueue, _replace and refresh) skips the scan when none wait.
+        waiting = (
+            [t for t in self._trials if t.state is TrialState.WAITING] if self._n_waiting else []
+        )
+        self._n_waiting = len(waiting)
         if waiting:
             seed = derive_seed(self.seed, waiting[0].number)
             claimed = self.storage.claim_waiting_trial(
@@ -313,10 +321,10 @@ class Study:
         if state is TrialState.FAILED:
             _logger.warning("Trial %d of study %s failed: %s", trial.number, self.name, reason)
         if missing:
-            raise ValueError(
-                f"Study {self.name!r}: {reason}. Create the study with metric=<one of "
-                f"{sorted(metrics)!r}> or make the evaluator return {missing[0]!r}."
-            )
+            fix = f"Create the study with metric=<one of {sorted(metrics)!r}>"
+            if not any(m in test_metrics for m in missing):  # never advise searching on test data
+                fix += f" or make the evaluator return {missing[0]!r}"
+            raise ValueError(f"Study {self.name!r}: {reason}. {fix}.")
         return finished
 
     # ------------------------------------------------------------ the loop
@@ -473,10 +481,16 @@ class Study:
     def _replace(self, trial: Trial) -> None:
         for i in range(len(self._trials) - 1, -1, -1):
             if self._trials[i].number == trial.number:
+                if self._trials[i].state is TrialState.WAITING:
+                    self._n_waiting -= trial.state is not TrialState.WAITING
                 self._trials[i] = trial
                 return
+        self._n_waiting += trial.state is TrialState.WAITING
         self._trials.append(trial)
         self._trials.sort(key=lambda t: t.number)
+
+    def _count_waiting(self) -> int:
+        return sum(1 for t in self._trials if t.state is TrialState.WAITING)
 
     def _requeue_interrupted(self) -> None:
         """Put trials left RUNNING by a dead process on this host back in the queue.
@@ -657,13 +671,20 @@ def load_study(
     """
     store = get_storage(storage)
     record = store.get_study(name)
-    stored_space = space_from_config(record.space)
     if space is None:
-        space = stored_space
-    elif space.decisions != stored_space.decisions:
-        raise ValueError(
-            f"The space given to load_study differs from the one study {name!r} was created "
-            f"with ({stored_space!r}). Pass the original space, or none."
-        )
+        space = space_from_config(record.space)
+    else:
+        stored = dict(record.space)
+        given = space.to_config()
+        # A table space is stored by its base space and table name: compare those.
+        if stored.get("type") == "table" and given.get("type") == "table":
+            stored, given = stored["base"], given["base"]
+        elif given.get("type") == "table" and stored.get("type") != "table":
+            given = given["base"]
+        if stored != given:
+            raise ValueError(
+                f"The space given to load_study differs from the one study {name!r} was created "
+                f"with ({stored!r}). Pass the original space, or none."
+            )
     strat = create_strategy(record.strategy, space, seed=record.seed, **record.strategy_settings)
     return Study(storage=store, record=record, space=space, strategy=strat)

@@ -14,6 +14,7 @@ from metanas.evaluation.base import Evaluator, Result
 from metanas.exceptions import InvalidArchitectureError, MetanasError, UnknownNameError, unknown
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace
+from metanas.spaces.table import TableSpace
 
 __all__ = ["ArchitectureNotInTableError", "TabularBenchmark"]
 
@@ -116,12 +117,18 @@ class TabularBenchmark(Evaluator):
         cost_column: str | None = None,
         name: str = "table",
         minimize: Sequence[str] = (),
+        restrict: bool | None = None,
     ) -> TabularBenchmark:
         """Build a benchmark from a pandas DataFrame with one row per architecture.
 
         The architecture column holds the space's notation (e.g. NAS-Bench-201
         strings) or canonical JSON. Metric columns must be numeric; a missing
         value is kept as NaN (a trial that hits it fails).
+
+        When the table covers only part of ``space`` (or ``restrict=True``), the
+        benchmark's :attr:`space` is a :class:`~metanas.spaces.TableSpace` of
+        the listed architectures, so searches never propose one the table
+        cannot answer.
         """
         import pandas as pd
 
@@ -149,7 +156,8 @@ class TabularBenchmark(Evaluator):
 
         def numeric(col: str) -> np.ndarray:
             try:
-                return pd.to_numeric(df[col], errors="raise").to_numpy(dtype=float)
+                out: np.ndarray = pd.to_numeric(df[col], errors="raise").to_numpy(dtype=float)
+                return out
             except (ValueError, TypeError) as exc:
                 bad = df[col][pd.to_numeric(df[col], errors="coerce").isna() & df[col].notna()]
                 example = f" (row {bad.index[0]}: {bad.iloc[0]!r})" if len(bad) else ""
@@ -158,9 +166,13 @@ class TabularBenchmark(Evaluator):
                     "Fix or drop those rows."
                 ) from exc
 
+        keys = [space.key(a) for a in archs]
+        if restrict is None:
+            restrict = len(set(keys)) < space.n_unique
+        search_space: SearchSpace = TableSpace(space, archs, name) if restrict and archs else space
         return cls(
-            space,
-            [space.key(a) for a in archs],
+            search_space,
+            keys,
             {m: numeric(m) for m in metrics},
             test_values={m: numeric(m) for m in test_metrics},
             cost=numeric(cost_column) if cost_column else None,
@@ -181,6 +193,7 @@ class TabularBenchmark(Evaluator):
         cost_column: str | None = None,
         name: str | None = None,
         minimize: Sequence[str] = (),
+        restrict: bool | None = None,
     ) -> TabularBenchmark:
         """Read a CSV table of measured architectures (see :meth:`from_dataframe`)."""
         import pandas as pd
@@ -189,7 +202,7 @@ class TabularBenchmark(Evaluator):
         if not p.is_file():
             raise FileNotFoundError(f"No CSV file at {str(p)!r}. Check the path.")
         try:
-            df = pd.read_csv(p)
+            df = pd.read_csv(p, index_col=False)  # a trailing comma must not shift columns
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ValueError(
@@ -205,6 +218,7 @@ class TabularBenchmark(Evaluator):
             cost_column=cost_column,
             name=name or p.stem,
             minimize=minimize,
+            restrict=restrict,
         )
 
     # ------------------------------------------------------------ look-ups
@@ -251,10 +265,17 @@ class TabularBenchmark(Evaluator):
         try:
             return self._index[key]
         except KeyError:
-            raise ArchitectureNotInTableError(
-                f"Architecture {self.space.format(arch)} is not in table {self.name!r} "
-                f"({len(self)} rows); the table does not cover the whole space."
-            ) from None
+            pass
+        try:  # a miss may be an architecture of another space: say so, not "not in table"
+            self.space._check_choices(arch)
+        except InvalidArchitectureError as exc:
+            raise InvalidArchitectureError(
+                f"{arch!r} is not an architecture of {self.space!r}: {exc}"
+            ) from exc
+        raise ArchitectureNotInTableError(
+            f"Architecture {self.space.format(arch)} is not in table {self.name!r} "
+            f"({len(self)} rows); the table does not cover the whole space."
+        )
 
     def query(self, arch: Architecture, metric: str) -> float:
         """One metric of one architecture."""

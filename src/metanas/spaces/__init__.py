@@ -12,6 +12,7 @@ from metanas.spaces.base import (
 )
 from metanas.spaces.nasbenchgraph import NasBenchGraphSpace
 from metanas.spaces.nb201 import NB201Space
+from metanas.spaces.table import TableSpace
 
 __all__ = [
     "Architecture",
@@ -21,6 +22,7 @@ __all__ = [
     "NB201Space",
     "NasBenchGraphSpace",
     "SearchSpace",
+    "TableSpace",
     "available_spaces",
     "create_space",
     "register_space",

@@ -97,6 +97,11 @@ def space_from_config(config: Mapping[str, Any]) -> SearchSpace:
     kind = config.pop("type", None)
     if kind == "decisions":
         return SearchSpace(config["decisions"])
+    if kind == "table":
+        raise ValueError(
+            f"This study searched the architectures of table {config.get('table')!r}, which are "
+            "not stored with it. Pass space=table.space (the same TabularBenchmark) to load_study."
+        )
     if not isinstance(kind, str):
         raise ValueError(f"A space config needs a 'type'; got {config!r}.")
     return create_space(kind, **config.get("settings", {}))
@@ -161,6 +166,7 @@ class SearchSpace:
                 raise TypeError(f"Constraints must be callables arch -> bool; got {c!r}.")
         self._offsets = np.cumsum([0] + [len(d.choices) for d in decs])
         self._size_cache: int | None = None
+        self._unique_cache: int | None = None
 
     # ------------------------------------------------------------------ basics
     @property
@@ -198,6 +204,21 @@ class SearchSpace:
             else:
                 self._size_cache = sum(1 for _ in self.enumerate())
         return self._size_cache
+
+    @property
+    def n_unique(self) -> int:
+        """Number of distinct networks: valid architectures counted by :meth:`key`.
+
+        Equals :attr:`size` unless the space maps several encodings to one
+        network (then it is counted once, by enumeration, when the space is
+        small enough to list).
+        """
+        if self._unique_cache is None:
+            if type(self).key is SearchSpace.key or self.n_raw > _ENUMERATE_LIMIT:
+                self._unique_cache = self.size
+            else:
+                self._unique_cache = len({self.key(a) for a in self.enumerate()})
+        return self._unique_cache
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{d.name}: {len(d.choices)}" for d in self._decisions)

@@ -105,6 +105,13 @@ class StudySummary:
     created_at: dt.datetime
 
 
+# Statements run once per trial, built once (parameters bound at execution).
+_NEXT_NUMBER = sa.select(sa.func.coalesce(sa.func.max(m.trials.c.number), -1) + 1).where(
+    m.trials.c.study_id == sa.bindparam("sid")
+)
+_INSERT_TRIAL = m.trials.insert()
+_FINISH_TRIAL = m.trials.update().where(m.trials.c.id == sa.bindparam("trial_id"))
+
 _ENGINES: dict[str, Engine] = {}
 _ENGINES_LOCK = threading.Lock()
 
@@ -118,7 +125,14 @@ def _make_engine(url: str) -> Engine:
         else:
             path = sa.engine.make_url(url).database
             if path:
-                Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                folder = Path(path).expanduser().parent
+                try:
+                    folder.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise StorageError(
+                        f"Cannot open storage {url!r}: cannot create the folder {str(folder)!r} "
+                        f"({exc.strerror}). Check the path, and that you may write there."
+                    ) from exc
             # Many workers may write one file: wait for the lock instead of
             # failing with "database is locked".
             kwargs["connect_args"] = {"timeout": 60.0}
@@ -248,7 +262,7 @@ class RDBStorage:
                     res = conn.execute(
                         m.tasks.insert().values(name=name, descriptors=desc, created_at=_now())
                     )
-                    return TaskRecord(int(res.inserted_primary_key[0]), name, desc)
+                    return TaskRecord(_pk(res), name, desc)
                 desc = dict(row.descriptors or {})
                 if descriptors and any(desc.get(k) != v for k, v in descriptors.items()):
                     desc.update(descriptors)
@@ -300,7 +314,7 @@ class RDBStorage:
                 "or choose another name."
             ) from exc
         return StudyRecord(
-            int(res.inserted_primary_key[0]), name, task, dict(space), strategy,
+            _pk(res), name, task, dict(space), strategy,
             dict(strategy_settings), tuple(tuple(o) for o in objectives), seed,  # type: ignore[misc]
             dict(user_attrs or {}), now,
         )  # fmt: skip
@@ -424,29 +438,28 @@ class RDBStorage:
         def run() -> Trial:
             now = _now() if state is TrialState.RUNNING else None
             with self._tx() as conn:
-                number = conn.execute(
-                    sa.select(sa.func.coalesce(sa.func.max(m.trials.c.number), -1) + 1).where(
-                        m.trials.c.study_id == study_id
-                    )
-                ).scalar_one()
+                # Constant statements with bound parameters: SQLAlchemy compiles
+                # them once, instead of building and hashing literals per trial.
+                number = conn.execute(_NEXT_NUMBER, {"sid": study_id}).scalar_one()
                 res = conn.execute(
-                    m.trials.insert().values(
-                        study_id=study_id,
-                        number=number,
-                        state=state.value,
-                        arch=text,
-                        metrics={},
-                        test_metrics={},
-                        seed=seed,
-                        worker=worker,
-                        user_attrs=attrs,
-                        started_at=now,
-                        heartbeat_at=now,
-                    )
+                    _INSERT_TRIAL,
+                    {
+                        "study_id": study_id,
+                        "number": number,
+                        "state": state.value,
+                        "arch": text,
+                        "metrics": {},
+                        "test_metrics": {},
+                        "seed": seed,
+                        "worker": worker,
+                        "user_attrs": attrs,
+                        "started_at": now,
+                        "heartbeat_at": now,
+                    },
                 )
             return Trial(
                 number=int(number), state=state, arch=arch, seed=seed, worker=worker,
-                started_at=now, id=int(res.inserted_primary_key[0]), user_attrs=attrs,
+                started_at=now, id=_pk(res), user_attrs=attrs,
             )  # fmt: skip
 
         return self._retry(run)
@@ -509,23 +522,25 @@ class RDBStorage:
         vals = None if values is None else [float(v) for v in values]
         with self._tx() as conn:
             conn.execute(
-                m.trials.update()
-                .where(m.trials.c.id == trial.id)
-                .values(
-                    state=state.value,
-                    metrics=mets,
-                    test_metrics=tmets,
-                    value=None if vals is None else vals[0],
-                    values=vals,
-                    cost_s=cost_s,
-                    error=error,
-                    finished_at=now,
-                    heartbeat_at=now,
-                )
+                _FINISH_TRIAL,
+                {
+                    "trial_id": trial.id,
+                    "state": state.value,
+                    "metrics": mets,
+                    "test_metrics": tmets,
+                    "value": None if vals is None else vals[0],
+                    "values": vals,
+                    "cost_s": cost_s,
+                    "error": error,
+                    "finished_at": now,
+                    "heartbeat_at": now,
+                },
             )
         return Trial(
-            number=trial.number, state=state, arch=trial.arch, metrics=mets,
-            test_metrics=tmets, values=None if vals is None else tuple(vals), cost_s=cost_s,
+            number=trial.number, state=state, arch=trial.arch,
+            metrics={k: float(v) for k, v in (metrics or {}).items()},
+            test_metrics={k: float(v) for k, v in (test_metrics or {}).items()},
+            values=None if vals is None else tuple(vals), cost_s=cost_s,
             seed=trial.seed, error=error, worker=trial.worker, started_at=trial.started_at,
             finished_at=now, id=trial.id, user_attrs=trial.user_attrs,
         )  # fmt: skip
@@ -559,6 +574,13 @@ class RDBStorage:
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
         return [(r.task, r.study_name, _trial_from_row(r)) for r in rows]
+
+
+def _pk(res: Any) -> int:
+    key = res.inserted_primary_key
+    if key is None:  # pragma: no cover - every table has an integer key
+        raise StorageError("The database returned no primary key for an insert.")
+    return int(key[0])
 
 
 def _json_float(v: float) -> float | None:

@@ -24,6 +24,9 @@ __all__ = [
     "register_strategy",
 ]
 
+# Spaces up to this many raw architectures are listed when random draws stop finding unseen ones.
+_EXHAUSTIVE_LIMIT = 100_000
+
 
 @dataclass(frozen=True)
 class Observation:
@@ -98,12 +101,22 @@ class Strategy(abc.ABC):
         return self.space.key(arch) in self._seen
 
     def sample_unseen(self, tries: int = 200) -> Architecture:
-        """A random architecture not yet seen (a seen one if none turns up in ``tries``)."""
+        """A random architecture not yet seen; a seen one only when none is left.
+
+        After ``tries`` random draws that all hit seen architectures, a space of
+        at most 100,000 raw architectures is listed and an unseen one drawn
+        from what is left, so a nearly exhausted small space is still covered
+        without repeats.
+        """
         arch = self.space.sample(self._rng)
         for _ in range(tries):
             if not self.is_seen(arch):
                 return arch
             arch = self.space.sample(self._rng)
+        if self.space.n_raw <= _EXHAUSTIVE_LIMIT:
+            left = [a for a in self.space.enumerate() if not self.is_seen(a)]
+            if left:
+                return left[int(self._rng.integers(len(left)))]
         return arch
 
     def get_settings(self) -> dict[str, Any]:

@@ -69,6 +69,10 @@ class EvolutionStrategy(Strategy):
                 if not self.is_seen(arch):
                     break
                 arch = self.space.mutate(parent if self._rng.random() < 0.5 else arch, self._rng)
+            else:
+                # Every nearby architecture is known (small or sparse spaces): a
+                # random unseen one beats paying for a repeat.
+                arch = self.sample_unseen()
         self.mark_seen(arch)
         return arch
 

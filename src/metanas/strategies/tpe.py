@@ -10,6 +10,7 @@ from typing import Any
 
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace
+from metanas.spaces.table import TableSpace
 from metanas.strategies.base import Observation, Strategy, check_positive_int, register_strategy
 
 __all__ = ["TPEStrategy"]
@@ -65,7 +66,7 @@ class TPEStrategy(Strategy):
         self.n_startup_trials = check_positive_int("n_startup_trials", n_startup_trials, 0)
         self.multivariate = bool(multivariate)
         self._optuna = optuna
-        self._distributions = {
+        self._distributions: dict[str, Any] = {
             d.name: optuna.distributions.CategoricalDistribution(list(d.choices))
             for d in space.decisions
         }
@@ -88,8 +89,9 @@ class TPEStrategy(Strategy):
         self._study.sampler = self._make_sampler(seed)
 
     def ask(self) -> Architecture:
+        arch = None
         with _quiet_optuna():
-            for _ in range(1000):
+            for _ in range(20):
                 trial = self._study.ask(self._distributions)
                 arch = Architecture((d.name, trial.params[d.name]) for d in self.space.decisions)
                 if self.space.is_valid(arch):
@@ -97,7 +99,18 @@ class TPEStrategy(Strategy):
                     self.mark_seen(arch)
                     return arch
                 self._study.tell(trial, state=self._optuna.trial.TrialState.FAIL)
-        return self.sample_unseen()
+        # TPE keeps proposing outside the space (a partial table, tight constraints):
+        # move its last proposal to the closest valid architecture instead. The
+        # result reaches TPE's history when it is told.
+        if arch is not None and isinstance(self.space, TableSpace):
+            options = self.space.nearest(arch)
+            if options:
+                choice = options[int(self._rng.integers(len(options)))]
+                self.mark_seen(choice)
+                return choice
+        choice = self.sample_unseen()
+        self.mark_seen(choice)
+        return choice
 
     def tell(self, obs: Observation) -> None:
         self.mark_seen(obs.arch)
