@@ -43,7 +43,9 @@ def main(n_trials: int = 25) -> metanas.Trial:
         {"depth": [1, 2, 4, 8], "width": [64, 128, 256, 512], "act": ["relu", "gelu", "sigmoid"]},
         constraints=[no_huge_nets],
     )
-    study = metanas.create_study(space=space, strategy="example-greedy", seed=3, storage="sqlite://")
+    study = metanas.create_study(
+        space=space, strategy="example-greedy", seed=3, storage="sqlite://"
+    )
     best = study.optimize(evaluate, n_trials=n_trials)
     assert best is not None
     print(f"best {best.arch.to_dict()} valid_accuracy={best.value:.4f} after {n_trials} trials")
