@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from metanas import benchmarks, spaces, strategies
+from metanas import benchmarking, benchmarks, spaces, strategies
 from metanas.evaluation import Evaluator, FunctionEvaluator, Result, Status
 from metanas.exceptions import (
     DuplicatedStudyError,
@@ -55,6 +55,7 @@ __all__ = [
     "UnknownNameError",
     "__version__",
     "available_strategies",
+    "benchmarking",
     "benchmarks",
     "create_strategy",
     "create_study",

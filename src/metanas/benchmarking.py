@@ -58,11 +58,17 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "PARETO_OBJECTIVES",
     "Comparison",
+    "ParetoComparison",
+    "ParetoRun",
     "RunResult",
+    "TableFront",
     "machine_info",
     "run_comparison",
     "run_one",
+    "run_pareto_comparison",
+    "run_pareto_one",
     "write_section",
 ]
 
@@ -947,3 +953,550 @@ def machine_info() -> dict[str, str]:
         "optuna": optuna.__version__,
         "metanas": metanas.__version__,
     }
+
+
+# ---------------------------------------------------------------- multi-objective
+#: The default objective pair of :func:`run_pareto_comparison`.
+PARETO_OBJECTIVES: tuple[tuple[str, str], ...] = (
+    ("valid_accuracy", "maximize"),
+    ("latency", "minimize"),
+)
+_REFERENCES = ("worst", "nadir")
+
+
+@dataclass(frozen=True, eq=False)
+class ParetoRun:
+    """One multi-objective run: the objective values of every query, in query order.
+
+    Attributes
+    ----------
+    benchmark, dataset, strategy, seed, budget
+        What was run.
+    objectives
+        ``((metric, "maximize"|"minimize"), ...)``.
+    values
+        Shape ``(budget, n_objectives)``: the objective values of query ``t``
+        (row ``t - 1``); a row of NaN for a failed trial.
+    archs
+        The architectures queried, in the space's notation.
+    """
+
+    benchmark: str
+    dataset: str
+    strategy: str
+    seed: int
+    budget: int
+    objectives: tuple[tuple[str, str], ...]
+    values: np.ndarray
+    archs: tuple[str, ...] = ()
+
+    @property
+    def directions(self) -> tuple[str, ...]:
+        return tuple(d for _, d in self.objectives)
+
+    def found(self, n_queries: int | None = None) -> np.ndarray:
+        """Objective values of the completed trials among the first ``n_queries`` (all: None)."""
+        v = self.values if n_queries is None else self.values[:n_queries]
+        out: np.ndarray = v[np.isfinite(v).all(axis=1)]
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class TableFront:
+    """A whole table in objective space: its true Pareto front and reference points.
+
+    Attributes
+    ----------
+    dataset
+        The table's data set.
+    objectives
+        ``((metric, direction), ...)``.
+    points
+        Shape ``(n_rows, n_objectives)``: every row of the table.
+    front
+        Indices of the table's Pareto-optimal rows.
+    worst
+        The worst value of each objective over the whole table (the default
+        hypervolume reference point).
+    nadir
+        The worst value of each objective over the true front (a tighter
+        reference that measures only the front's own region).
+    """
+
+    dataset: str
+    objectives: tuple[tuple[str, str], ...]
+    points: np.ndarray
+    front: np.ndarray
+    worst: np.ndarray
+    nadir: np.ndarray
+
+    @property
+    def directions(self) -> tuple[str, ...]:
+        return tuple(d for _, d in self.objectives)
+
+    def reference(self, kind: str = "worst") -> np.ndarray:
+        if kind not in _REFERENCES:
+            raise ValueError(f"reference must be one of {_REFERENCES!r}; got {kind!r}.")
+        out: np.ndarray = self.worst if kind == "worst" else self.nadir
+        return out
+
+    def hypervolume(self, kind: str = "worst") -> float:
+        """Hypervolume of the table's true front (the largest any search can reach)."""
+        from metanas.pareto import hypervolume
+
+        return hypervolume(self.points[self.front], self.reference(kind), self.directions)
+
+
+def _table_front(
+    dataset: str, bench: TabularBenchmark, objectives: tuple[tuple[str, str], ...]
+) -> TableFront:
+    from metanas.pareto import pareto_front
+
+    cols = np.column_stack([np.asarray(bench.values(m), dtype=float) for m, _ in objectives])
+    finite = np.isfinite(cols).all(axis=1)
+    pts = cols[finite]
+    signs = np.array([1.0 if d == "maximize" else -1.0 for _, d in objectives])
+    front = pareto_front(pts, [d for _, d in objectives])
+    worst = signs * (signs * pts).min(axis=0)
+    nadir = signs * (signs * pts[front]).min(axis=0)
+    return TableFront(dataset, objectives, pts, front, worst, nadir)
+
+
+def _check_objectives(
+    objectives: Sequence[tuple[str, str]] | str, bench: TabularBenchmark
+) -> tuple[tuple[str, str], ...]:
+    from metanas.study import parse_objectives
+
+    if isinstance(objectives, str):
+        objs = parse_objectives(objectives, "maximize")
+    else:
+        pairs = [tuple(o) for o in objectives]
+        if not all(len(p) == 2 for p in pairs):
+            raise ValueError(
+                f"objectives must be (metric, direction) pairs or a spec such as "
+                f"'valid_accuracy:max,latency:min'; got {objectives!r}."
+            )
+        objs = parse_objectives([str(m) for m, _ in pairs], [str(d) for _, d in pairs])
+    if len(objs) < 2:
+        raise ValueError(
+            f"A Pareto comparison needs at least 2 objectives; got {objs!r}. Use "
+            "run_comparison for one objective."
+        )
+    for m, _ in objs:
+        if m not in bench.metrics:
+            fix = (
+                f"{m!r} is a test metric, for reporting only: search on validation metrics."
+                if m in bench.test_metrics
+                else "Search on these."
+            )
+            raise unknown(f"search metric of {bench.name}", m, bench.metrics, fix)
+    return objs
+
+
+def run_pareto_one(
+    *,
+    benchmark: str = "nas-bench-graph",
+    dataset: str,
+    strategy: str,
+    seed: int,
+    budget: int = 100,
+    objectives: Sequence[tuple[str, str]] | str = PARETO_OBJECTIVES,
+    storage: str = "sqlite://",
+) -> ParetoRun:
+    """Run one multi-objective study of ``budget`` queries on one tabular data set.
+
+    The strategy must handle several objectives (``"nsga2"``, ``"random"``).
+    See :func:`run_pareto_comparison` for the parameters.
+    """
+    benchmark = _canonical_benchmark(benchmark)
+    dataset = _check_dataset(benchmark, dataset)
+    strategy = _check_strategy(strategy)
+    seed = resolve_seed(_check_int("seed", seed, 0))
+    budget = _check_int("budget", budget, 1, " Pass the number of queries per run, e.g. 100.")
+    bench = _benchmark(benchmark, dataset)
+    objs = _check_objectives(objectives, bench)
+    store = get_storage(storage)
+    name = f"pareto-{benchmark}-{dataset}-{strategy}-seed{seed}-{uuid.uuid4().hex[:12]}"
+    study = create_study(
+        name=name, storage=store, space=bench.space, strategy=strategy, seed=seed,
+        metric=[m for m, _ in objs], direction=[d for _, d in objs], task=bench.task_name,
+        task_descriptors=bench.task_descriptors(),
+        user_attrs={"benchmark_run": True, "budget": budget},
+    )  # fmt: skip
+    try:
+        study.optimize(bench, n_trials=budget)
+        trials = study.trials
+    finally:
+        if store.url == "sqlite://":
+            store.delete_study(name)
+    values = np.full((len(trials), len(objs)), np.nan)
+    for i, t in enumerate(trials):
+        if t.state is TrialState.COMPLETE and t.values is not None:
+            values[i] = t.values
+    return ParetoRun(
+        benchmark=benchmark, dataset=dataset, strategy=strategy, seed=seed, budget=budget,
+        objectives=objs, values=values, archs=tuple(bench.space.format(t.arch) for t in trials),
+    )  # fmt: skip
+
+
+def _run_pareto_job(kwargs: dict[str, Any]) -> ParetoRun:
+    # Module-level so a spawned worker can import it; it imports the module that
+    # registers the strategy, so plug-in strategies work in workers too.
+    import importlib
+
+    module = kwargs.pop("_module", None)
+    if module:
+        importlib.import_module(module)
+    return run_pareto_one(**kwargs)
+
+
+@dataclass
+class ParetoComparison:
+    """Multi-objective runs with their tables' true fronts: hypervolume ratios, tables, plots.
+
+    The **HV ratio** of a run after ``t`` queries is the hypervolume of the
+    objective values found so far divided by the hypervolume of the table's
+    true Pareto front, both measured from the same reference point: 1 means
+    the search found the whole true front. The ratio does not depend on the
+    units or the scale of the objectives.
+
+    Parameters
+    ----------
+    runs
+        The runs (any mix of data sets, strategies and seeds).
+    tables
+        The true front of each data set of the runs, by data set.
+    reference
+        ``"worst"`` (default): the worst value of each objective in the whole
+        table; ``"nadir"``: the worst value of each objective on the true front.
+    checkpoints
+        Query counts at which :meth:`summary` reports the HV ratio.
+    """
+
+    runs: list[ParetoRun]
+    tables: dict[str, TableFront]
+    reference: str = "worst"
+    checkpoints: tuple[int, ...] = (10, 20, 50, 100)
+
+    def __post_init__(self) -> None:
+        if not self.runs:
+            raise ValueError("A ParetoComparison needs at least one run; got none.")
+        if self.reference not in _REFERENCES:
+            raise ValueError(f"reference must be one of {_REFERENCES!r}; got {self.reference!r}.")
+        missing = sorted({r.dataset for r in self.runs} - set(self.tables))
+        if missing:
+            raise ValueError(f"No true front given for data set(s) {missing}; pass tables=...")
+        budget = self.budget
+        cps = sorted({int(c) for c in self.checkpoints if 1 <= int(c) <= budget})
+        if budget not in cps:
+            cps.append(budget)
+        self.checkpoints = tuple(cps)
+
+    @property
+    def datasets(self) -> list[str]:
+        return list(dict.fromkeys(r.dataset for r in self.runs))
+
+    @property
+    def strategies(self) -> list[str]:
+        return list(dict.fromkeys(r.strategy for r in self.runs))
+
+    @property
+    def budget(self) -> int:
+        return min(r.budget for r in self.runs)
+
+    @property
+    def objectives(self) -> tuple[tuple[str, str], ...]:
+        return self.runs[0].objectives
+
+    def select(self, dataset: str, strategy: str) -> list[ParetoRun]:
+        """The runs of one strategy on one data set, by seed."""
+        return sorted(
+            (r for r in self.runs if r.dataset == dataset and r.strategy == strategy),
+            key=lambda r: r.seed,
+        )
+
+    def hv_ratio(
+        self, run: ParetoRun, n_queries: int | None = None, reference: str | None = None
+    ) -> float:
+        """The HV ratio of ``run`` after ``n_queries`` (default: all of them)."""
+        from metanas.pareto import hypervolume
+
+        table = self.tables[run.dataset]
+        kind = reference or self.reference
+        ref = table.reference(kind)
+        return hypervolume(run.found(n_queries), ref, run.directions) / table.hypervolume(kind)
+
+    def hv_curve(self, run: ParetoRun, reference: str | None = None) -> np.ndarray:
+        """Shape ``(budget,)``: the HV ratio after each query (non-decreasing)."""
+        return np.array([self.hv_ratio(run, t, reference) for t in range(1, run.budget + 1)])
+
+    def summary(self, reference: str | None = None) -> pd.DataFrame:
+        """One row per (data set, strategy): HV ratios over seeds.
+
+        Columns: ``dataset, strategy, n_seeds, budget``; per checkpoint ``c``
+        ``hv_ratio@c`` (median), ``hv_ratio@c_q25``, ``hv_ratio@c_q75``,
+        ``hv_ratio@c_mean``; ``front_size`` (median number of non-dominated
+        points found) and ``true_front_size``.
+        """
+        import pandas as pd
+
+        from metanas.pareto import pareto_front
+
+        rows = []
+        for d in self.datasets:
+            for s in self.strategies:
+                runs = self.select(d, s)
+                if not runs:
+                    continue
+                row: dict[str, Any] = {
+                    "dataset": d, "strategy": s, "n_seeds": len(runs), "budget": self.budget,
+                }  # fmt: skip
+                for c in self.checkpoints:
+                    vals = np.array([self.hv_ratio(r, c, reference) for r in runs])
+                    q25, med, q75 = np.percentile(vals, [25, 50, 75])
+                    row[f"hv_ratio@{c}"] = float(med)
+                    row[f"hv_ratio@{c}_q25"] = float(q25)
+                    row[f"hv_ratio@{c}_q75"] = float(q75)
+                    row[f"hv_ratio@{c}_mean"] = float(vals.mean())
+                sizes = [len(pareto_front(r.found(), r.directions)) for r in runs]
+                row["front_size"] = float(np.median(sizes))
+                row["true_front_size"] = len(self.tables[d].front)
+                rows.append(row)
+        return pd.DataFrame(rows)
+
+    def head_to_head(
+        self, a: str, b: str, checkpoint: int | None = None, reference: str | None = None
+    ) -> pd.DataFrame:
+        """Is ``a``'s median HV ratio at ``checkpoint`` >= ``b``'s? One row per data set.
+
+        Columns: ``dataset``, both medians and means, ``a_at_least_b`` (median
+        of ``a`` >= median of ``b``), ``p_value`` (one-sided Mann-Whitney U that
+        ``a``'s ratios are larger), ``checkpoint``.
+        """
+        import pandas as pd
+        from scipy.stats import mannwhitneyu
+
+        for s in (a, b):
+            if s not in self.strategies:
+                raise unknown("strategy in this comparison", s, self.strategies)
+        c = self.budget if checkpoint is None else _check_int("checkpoint", checkpoint, 1)
+        rows = []
+        for d in self.datasets:
+            ra = np.array([self.hv_ratio(r, c, reference) for r in self.select(d, a)])
+            rb = np.array([self.hv_ratio(r, c, reference) for r in self.select(d, b)])
+            if not len(ra) or not len(rb):
+                continue
+            if np.all(np.r_[ra, rb] == ra[0]):
+                p = 1.0
+            else:
+                p = float(mannwhitneyu(ra, rb, alternative="greater").pvalue)
+            rows.append(
+                {"dataset": d, f"{a}_median": float(np.median(ra)),
+                 f"{b}_median": float(np.median(rb)), f"{a}_mean": float(ra.mean()),
+                 f"{b}_mean": float(rb.mean()),
+                 "a_at_least_b": bool(np.median(ra) >= np.median(rb)), "p_value": p,
+                 "checkpoint": c}
+            )  # fmt: skip
+        return pd.DataFrame(rows)
+
+    def to_markdown(self, reference: str | None = None) -> str:
+        """A Markdown table: data sets x strategies, median [IQR] HV ratio at each checkpoint.
+
+        The best median per data set and checkpoint is bold (higher is better).
+        """
+        df = self.summary(reference)
+        strategies = self.strategies
+        head = "| data set | queries | " + " | ".join(f"`{s}`" for s in strategies) + " |"
+        lines = [head, "|---|---:|" + "---:|" * len(strategies)]
+        for d in self.datasets:
+            sub = df[df["dataset"] == d].set_index("strategy")
+            for c in self.checkpoints:
+                meds = [
+                    float(sub.at[s, f"hv_ratio@{c}"]) if s in sub.index else math.nan
+                    for s in strategies
+                ]
+                best = max((m for m in meds if not math.isnan(m)), default=math.nan)
+                cells = []
+                for s, med in zip(strategies, meds, strict=True):
+                    if math.isnan(med):
+                        cells.append("-")
+                        continue
+                    q25, q75 = sub.at[s, f"hv_ratio@{c}_q25"], sub.at[s, f"hv_ratio@{c}_q75"]
+                    text = f"{med:.4f} [{q25:.4f}, {q75:.4f}]"
+                    bold = med == best and len(set(meds)) > 1
+                    cells.append(f"**{text}**" if bold else text)
+                lines.append(f"| {d} | {c} | " + " | ".join(cells) + " |")
+        return "\n".join(lines) + "\n"
+
+    def plot_fronts(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        seed: int | None = None,
+        strategies: Sequence[str] | None = None,
+    ) -> list[Path]:
+        """One PNG per data set: the table (grey), its true front and each strategy's front.
+
+        The x axis is the second objective, the y axis the first (for the
+        default objectives: latency on a log axis, validation accuracy). Each
+        strategy is drawn for one seed (default: the smallest seed run).
+
+        Returns
+        -------
+        The paths written: ``pareto_<dataset>.png`` per data set.
+        """
+        from metanas.pareto import plot_pareto
+
+        if len(self.objectives) != 2:
+            raise ValueError(
+                f"plot_fronts draws 2 objectives; this comparison has {len(self.objectives)}."
+            )
+        outdir = Path(directory)
+        names = list(strategies) if strategies is not None else self.strategies
+        (m0, d0), (m1, d1) = self.objectives
+        paths = []
+        for d in self.datasets:
+            table = self.tables[d]
+            sets: dict[str, np.ndarray] = {"table's true front": table.points[table.front][:, ::-1]}
+            for s in names:
+                runs = self.select(d, s)
+                if not runs:
+                    continue
+                run = next((r for r in runs if r.seed == seed), runs[0])
+                sets[f"{s} (seed {run.seed}, {run.budget} queries)"] = run.found()[:, ::-1]
+            spread = table.points[:, 1]
+            logx = bool(spread.min() > 0 and spread.max() / spread.min() > 20)
+            path = plot_pareto(
+                sets, outdir / f"pareto_{d}.png", directions=(d1, d0), labels=(m1, m0),
+                title=f"{self.runs[0].benchmark}/{d}: {m0} vs {m1}",
+                background=table.points[:, ::-1],
+                background_label=f"whole table ({len(table.points)} architectures)", logx=logx,
+            )  # fmt: skip
+            paths.append(path)
+        return paths
+
+
+def run_pareto_comparison(
+    *,
+    benchmark: str = "nas-bench-graph",
+    datasets: Sequence[str],
+    strategies: Sequence[str] = ("nsga2", "random"),
+    seeds: Sequence[int] | int = 20,
+    budget: int = 100,
+    objectives: Sequence[tuple[str, str]] | str = PARETO_OBJECTIVES,
+    reference: str = "worst",
+    checkpoints: Sequence[int] = (10, 20, 50, 100),
+    n_jobs: int = 1,
+    progress: bool = False,
+) -> ParetoComparison:
+    """Run multi-objective searches on tabular data sets and measure their hypervolume.
+
+    Every (data set, strategy, seed) is one study of ``budget`` queries with
+    the given objectives (by default validation accuracy, maximised, and
+    latency, minimised). The result measures each run by its **HV ratio**: the
+    hypervolume of what it found over that of the table's true Pareto front,
+    from the same reference point (see :class:`ParetoComparison`).
+
+    Parameters
+    ----------
+    benchmark
+        A built-in tabular benchmark.
+    datasets
+        Its data sets, e.g. ``["cora", "citeseer"]``.
+    strategies
+        Registered multi-objective strategies (default ``("nsga2", "random")``).
+    seeds
+        An int N (seeds ``0 .. N-1``) or a list of distinct seeds.
+    budget
+        Queries per run.
+    objectives
+        ``((metric, "maximize"|"minimize"), ...)`` or a spec such as
+        ``"valid_accuracy:max,latency:min"``; search metrics of the table.
+    reference
+        The hypervolume reference point: ``"worst"`` (the worst value of each
+        objective in the whole table) or ``"nadir"`` (the worst value of each
+        objective on the table's true front).
+    checkpoints
+        Query counts reported by :meth:`ParetoComparison.summary`.
+    n_jobs
+        Worker processes (``-1``: one per CPU); results equal ``n_jobs=1``.
+    progress
+        Show a rich progress bar over the runs.
+
+    Returns
+    -------
+    ParetoComparison
+
+    Raises
+    ------
+    UnknownNameError
+        Unknown benchmark, data set, strategy or metric.
+    ValueError
+        Fewer than 2 objectives, a single-objective strategy, bad seeds,
+        budget or reference.
+
+    Examples
+    --------
+    >>> cmp = run_pareto_comparison(datasets=["cora"], strategies=["random"], seeds=2,
+    ...                             budget=10)
+    >>> row = cmp.summary().iloc[0]
+    >>> bool(0.0 < row["hv_ratio@10"] <= 1.0)
+    True
+    """
+    benchmark = _canonical_benchmark(benchmark)
+    dsets = [_check_dataset(benchmark, d) for d in _unique("datasets", datasets)]
+    strats = [_check_strategy(s) for s in _unique("strategies", strategies)]
+    for s in strats:
+        if not get_strategy_class(s).multi_objective:
+            raise ValueError(
+                f"Strategy {s!r} optimises one objective; a Pareto comparison needs "
+                "multi-objective strategies such as 'nsga2' or 'random'."
+            )
+    seed_list = _check_seeds(seeds)
+    budget = _check_int("budget", budget, 1, " Pass the number of queries per run, e.g. 100.")
+    if reference not in _REFERENCES:
+        raise ValueError(f"reference must be one of {_REFERENCES!r}; got {reference!r}.")
+    tables: dict[str, TableFront] = {}
+    objs: tuple[tuple[str, str], ...] = ()
+    for d in dsets:
+        bench = _benchmark(benchmark, d)
+        objs = _check_objectives(objectives, bench)
+        tables[d] = _table_front(d, bench, objs)
+    if n_jobs == -1:
+        n_jobs = os.cpu_count() or 1
+    n_jobs = _check_int("n_jobs", n_jobs, 1, " Pass 1 for no worker processes, -1 for all CPUs.")
+    jobs: list[dict[str, Any]] = [
+        {"benchmark": benchmark, "dataset": d, "strategy": s, "seed": seed, "budget": budget,
+         "objectives": objs}
+        for d in dsets for s in strats for seed in seed_list
+    ]  # fmt: skip
+    bar = _RunProgress(progress, len(jobs))
+    results: list[ParetoRun | None] = [None] * len(jobs)
+    try:
+        if n_jobs == 1:
+            for i, job in enumerate(jobs):
+                results[i] = run_pareto_one(**job)
+                bar.advance()
+        else:
+            import multiprocessing
+            from concurrent.futures import as_completed
+
+            with ProcessPoolExecutor(
+                max_workers=min(n_jobs, len(jobs)),
+                mp_context=multiprocessing.get_context("spawn"),
+            ) as pool:
+                futures: dict[Future[ParetoRun], int] = {
+                    pool.submit(
+                        _run_pareto_job,
+                        {**job, "_module": get_strategy_class(job["strategy"]).__module__},
+                    ): i
+                    for i, job in enumerate(jobs)
+                }
+                for fut in as_completed(futures):
+                    results[futures[fut]] = fut.result()
+                    bar.advance()
+    finally:
+        bar.close()
+    runs = [r for r in results if r is not None]
+    _logger.info("Pareto comparison finished: %d runs", len(runs))
+    return ParetoComparison(runs, tables, reference=reference, checkpoints=tuple(checkpoints))

@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 import metanas
+from metanas._cli_memory import memory_app
 from metanas.exceptions import MetanasError, StudyNotFoundError
 
 if TYPE_CHECKING:
@@ -73,6 +74,7 @@ studies_app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(studies_app, name="studies")
+app.add_typer(memory_app, name="memory")
 
 
 # ---------------------------------------------------------------- console helpers
@@ -319,6 +321,11 @@ _SEARCH_EPILOG = _examples(
         "metanas search --dataset pubmed --metric latency --budget 50 --json",
     ),
     (
+        "two objectives with NSGA-II: prints the Pareto front (accuracy vs latency)",
+        "metanas search --dataset cora --strategy nsga2 --objectives "
+        "valid_accuracy:max,latency:min --budget 100",
+    ),
+    (
         "your own table of measured NAS-Bench-201 cells",
         "metanas search --table nb201.csv --space nb201 --arch-column arch --metric acc "
         "--test-metric test_acc --strategy tpe --budget 50",
@@ -447,6 +454,16 @@ def search(
             rich_help_panel="Search", case_sensitive=False,
         ),
     ] = None,
+    objectives_spec: Annotated[
+        str | None,
+        typer.Option(
+            "--objectives", metavar="METRIC[:max|min],...",
+            help="Several objectives at once, e.g. 'valid_accuracy:max,latency:min' (a metric "
+            "without :max/:min takes its own direction); prints the Pareto front. Search with "
+            "a multi-objective strategy: nsga2 or random.",
+            rich_help_panel="Search",
+        ),
+    ] = None,
     storage: Annotated[
         str | None,
         typer.Option(
@@ -483,19 +500,28 @@ def search(
         settings = _parse_settings(setting, "--setting")
         if strategy is not None:
             metanas.strategies.get_strategy_class(strategy)  # unknown name: fail before loading
+        wanted = _objectives_flag(objectives_spec, metric, direction)
+        if wanted is not None:  # the evaluator below only needs the metric names
+            metric = ",".join(f"{m}:{d or 'max'}" for m, d in wanted)
         bench, default_name = _build_evaluator(
             benchmark=benchmark, dataset=dataset, table=table, space=space,
             space_settings=_parse_settings(space_setting, "--space-setting"),
             arch_column=arch_column, metric=metric, test_metrics=test_metric or [],
             minimize=minimize or [], task=task,
         )  # fmt: skip
+        if wanted is not None:
+            metric = ",".join(
+                f"{m}:{d or (bench.direction(m) if m in bench.metrics else 'max')}"
+                for m, d in wanted
+            )
         objectives = _objectives(bench, metric, direction)
         task_name = task or bench.task_name or default_name
         name = study_name or _default_study_name(default_name, strategy, seed, objectives)
         study, resumed = _create_or_resume(
             name=name, url=url, bench=bench, task=task_name, strategy=strategy,
             settings=settings, seed=seed, objectives=objectives,
-            objectives_given=metric is not None or direction is not None,
+            objectives_given=metric is not None or direction is not None
+            or objectives_spec is not None,
         )  # fmt: skip
         n_new = max(0, budget - study.n_finished)
         start = time.perf_counter()
@@ -584,6 +610,32 @@ def _build_evaluator(
     return bench, dataset.lower()
 
 
+def _objectives_flag(
+    spec: str | None, metric: str | None, direction: Direction | None
+) -> list[tuple[str, str | None]] | None:
+    """``--objectives a:max,b`` -> ``[("a", "maximize"), ("b", None)]`` (None: the metric's own)."""
+    if spec is None:
+        return None
+    if metric is not None or direction is not None:
+        raise ValueError(
+            "--objectives replaces --metric and --direction: give either --objectives "
+            "'valid_accuracy:max,latency:min' or --metric/--direction, not both."
+        )
+    out: list[tuple[str, str | None]] = []
+    for part in _split_list(spec, "--objectives") or []:
+        name, sep, d = (x.strip() for x in part.partition(":"))
+        key = d.lower()
+        if not name or (sep and key not in ("max", "min", "maximize", "minimize")):
+            raise ValueError(
+                f"Cannot read objective {part!r} of --objectives: write METRIC, METRIC:max or "
+                "METRIC:min, comma-separated, e.g. 'valid_accuracy:max,latency:min'."
+            )
+        if name in [m for m, _ in out]:
+            raise ValueError(f"--objectives names {name!r} twice; give each metric once.")
+        out.append((name, ("maximize" if key.startswith("max") else "minimize") if sep else None))
+    return out
+
+
 def _objectives(
     bench: TabularBenchmark, metric: str | None, direction: Direction | None
 ) -> tuple[tuple[str, str], ...]:
@@ -603,7 +655,7 @@ def _objectives(
     for name, d in objectives:
         if name in bench.test_metrics:
             raise ValueError(
-                f"--metric {name!r} is a test metric of {bench.name!r}, reserved for reporting; "
+                f"Metric {name!r} is a test metric of {bench.name!r}, reserved for reporting; "
                 f"search on one of {bench.metrics!r}."
             )
         if name not in bench.metrics:
@@ -651,7 +703,8 @@ def _create_or_resume(
         stored = ",".join(f"{m}:{d[:3]}" for m, d in study.objectives)
         given = ",".join(f"{m}:{d[:3]}" for m, d in objectives)
         raise ValueError(
-            f"Study {name!r} optimises {stored}, not {given} (--metric/--direction). {fix}"
+            f"Study {name!r} optimises {stored}, not {given} (--metric/--direction/--objectives). "
+            f"{fix}"
         )
     if study.task != study.name and study.task != task:
         raise ValueError(
@@ -754,7 +807,16 @@ def _search_summary(
         optimum = bench.optimum(study.metric, study.direction)
         regret = bench.regret(float(bt.value or 0.0), study.metric, study.direction)
     elif complete:
-        pareto = [_trial_record(study, t) for t in study.best_trials]
+        # Best first by the first objective, then the second ... (ties: trial number).
+        signs = [1.0 if d == "maximize" else -1.0 for _, d in study.objectives]
+        front = sorted(
+            study.best_trials,
+            key=lambda t: (
+                *(-s * v for s, v in zip(signs, t.values or (), strict=False)),
+                t.number,
+            ),
+        )
+        pareto = [_trial_record(study, t) for t in front]
     return {
         "study": study.name,
         "task": study.task,
@@ -809,13 +871,40 @@ def _print_search_summary(s: Mapping[str, Any]) -> None:
         if s["regret"] is not None:
             grid.add_row("Regret", f"{_fmt(s['regret'])} (table optimum {_fmt(s['optimum'])})")
     elif s["pareto_front"]:
-        grid.add_row("Pareto front", f"{len(s['pareto_front'])} trial(s)")
-        for t in s["pareto_front"][:10]:
-            values = ", ".join(_fmt(v) for v in t["values"] or ())
-            grid.add_row(f"  #{t['number']}", f"{t['arch']}  ({values})")
+        grid.add_row(
+            "Pareto front", f"{len(s['pareto_front'])} non-dominated trial(s), listed below"
+        )
     grid.add_row("Wall time", f"{s['wall_time_s']:.2f} s")
     grid.add_row("Storage", s["storage"])
-    _stdout().print(grid)
+    out = _stdout()
+    out.print(grid)
+    if s["pareto_front"]:
+        out.print(_pareto_table(s))
+
+
+def _pareto_table(s: Mapping[str, Any], limit: int = 50) -> Table:
+    """The Pareto front: architecture, each objective, then the report-only test metrics."""
+    front = s["pareto_front"]
+    names = [m for m, _ in s["objectives"]]
+    tests = sorted({k for t in front for k in t["test_metrics"]})
+    table = Table(
+        title=f"Pareto front ({', '.join(f'{d[:3]} {m}' for m, d in s['objectives'])}), "
+        f"best {names[0]} first",
+        title_justify="left",
+    )
+    table.add_column("#", justify="right")
+    table.add_column("arch", no_wrap=True)
+    for col in [*names, *tests]:
+        table.add_column(col, justify="right")
+    for t in front[:limit]:
+        values = list(t["values"] or [None] * len(names))
+        table.add_row(
+            str(t["number"]), t["arch"], *(_fmt(v) for v in values),
+            *(_fmt(t["test_metrics"].get(c)) for c in tests),
+        )  # fmt: skip
+    if len(front) > limit:
+        table.caption = f"... and {len(front) - limit} more (all of them with --json)"
+    return table
 
 
 # ---------------------------------------------------------------- bench

@@ -641,7 +641,7 @@ def create_study(
     if len(objectives) > 1 and not strat.multi_objective:
         raise ValueError(
             f"Strategy {strategy!r} optimises one objective but {len(objectives)} were given "
-            f"({[m for m, _ in objectives]}). Use a multi-objective strategy such as 'random'."
+            f"({[m for m, _ in objectives]}). Use a multi-objective strategy: 'nsga2' or 'random'."
         )
     strategy_name = strat.registered_name
     if strategy_name is None:

@@ -575,6 +575,137 @@ class RDBStorage:
             rows = conn.execute(q).all()
         return [(r.task, r.study_name, _trial_from_row(r)) for r in rows]
 
+    # ------------------------------------------------------------ experience memory
+    def task_trials(
+        self,
+        tasks: Sequence[str] | None = None,
+        *,
+        states: Sequence[TrialState] | None = None,
+    ) -> list[tuple[str, str, Trial]]:
+        """Like :meth:`all_trials`, restricted to some tasks and trial states (filtered in SQL)."""
+        q = (
+            sa.select(m.trials, m.studies.c.name.label("study_name"), m.tasks.c.name.label("task"))
+            .join(m.studies, m.studies.c.id == m.trials.c.study_id)
+            .join(m.tasks, m.tasks.c.id == m.studies.c.task_id)
+            .order_by(m.trials.c.study_id, m.trials.c.number)
+        )
+        if tasks is not None:
+            q = q.where(m.tasks.c.name.in_(list(tasks)))
+        if states is not None:
+            q = q.where(m.trials.c.state.in_([s.value for s in states]))
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        return [(r.task, r.study_name, _trial_from_row(r)) for r in rows]
+
+    def list_study_records(self, tasks: Sequence[str] | None = None) -> list[StudyRecord]:
+        """Full records of every study (of some tasks), in creation order."""
+        q = (
+            sa.select(m.studies, m.tasks.c.name.label("task_name"), m.tasks.c.descriptors)
+            .join(m.tasks, m.tasks.c.id == m.studies.c.task_id)
+            .order_by(m.studies.c.id)
+        )
+        if tasks is not None:
+            q = q.where(m.tasks.c.name.in_(list(tasks)))
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        return [
+            StudyRecord(
+                int(r.id),
+                r.name,
+                TaskRecord(int(r.task_id), r.task_name, dict(r.descriptors or {})),
+                dict(r.space),
+                r.strategy,
+                dict(r.strategy_settings or {}),
+                tuple((str(a), str(b)) for a, b in r.objectives),
+                int(r.seed),
+                dict(r.user_attrs or {}),
+                r.created_at,
+            )
+            for r in rows
+        ]
+
+    def set_task_descriptors(self, name: str, descriptors: Mapping[str, Any]) -> TaskRecord:
+        """Replace the descriptors of the existing task ``name`` (no merge)."""
+        with self._tx() as conn:
+            row = conn.execute(sa.select(m.tasks).where(m.tasks.c.name == name)).first()
+            if row is None:
+                raise StorageError(
+                    f"No task named {name!r} in {self!r}; create it with "
+                    "get_or_create_task() first."
+                )
+            desc = dict(descriptors)
+            conn.execute(m.tasks.update().where(m.tasks.c.id == row.id).values(descriptors=desc))
+        return TaskRecord(int(row.id), name, desc)
+
+    def import_study(
+        self,
+        *,
+        name: str,
+        task: TaskRecord,
+        space: Mapping[str, Any],
+        strategy: str,
+        strategy_settings: Mapping[str, Any],
+        objectives: Sequence[tuple[str, str]],
+        seed: int,
+        user_attrs: Mapping[str, Any] | None,
+        created_at: dt.datetime | None,
+        trials: Sequence[Trial],
+    ) -> StudyRecord:
+        """Create a study together with its finished trials, in one transaction.
+
+        Trials keep their numbers, states, metrics, seeds and timestamps. Either
+        the whole study is written or nothing is (no half-imported study).
+
+        Raises
+        ------
+        DuplicatedStudyError
+            A study named ``name`` already exists.
+        """
+        created = created_at or _now()
+        rows = [
+            {
+                "number": t.number,
+                "state": t.state.value,
+                "arch": t.arch.to_string(),
+                "metrics": {k: _json_float(v) for k, v in t.metrics.items()},
+                "test_metrics": {k: _json_float(v) for k, v in t.test_metrics.items()},
+                "value": None if not t.values else float(t.values[0]),
+                "values": None if t.values is None else [float(v) for v in t.values],
+                "cost_s": t.cost_s,
+                "seed": t.seed,
+                "error": t.error,
+                "worker": t.worker,
+                "user_attrs": dict(t.user_attrs),
+                "started_at": t.started_at,
+                "finished_at": t.finished_at,
+                "heartbeat_at": t.finished_at,
+            }
+            for t in trials
+        ]
+        try:
+            with self._tx() as conn:
+                res = conn.execute(
+                    m.studies.insert().values(
+                        name=name, task_id=task.id, space=dict(space), strategy=strategy,
+                        strategy_settings=dict(strategy_settings),
+                        objectives=[list(o) for o in objectives], seed=seed,
+                        user_attrs=dict(user_attrs or {}), created_at=created,
+                    )
+                )  # fmt: skip
+                study_id = _pk(res)
+                if rows:
+                    conn.execute(_INSERT_TRIAL, [{"study_id": study_id, **r} for r in rows])
+        except IntegrityError as exc:
+            raise DuplicatedStudyError(
+                f"A study named {name!r} already exists in {self!r}, or two of its trials share "
+                "a number. Import under another name, or delete the stored study first."
+            ) from exc
+        return StudyRecord(
+            study_id, name, task, dict(space), strategy, dict(strategy_settings),
+            tuple((str(a), str(b)) for a, b in objectives), seed, dict(user_attrs or {}),
+            created,
+        )  # fmt: skip
+
 
 def _pk(res: Any) -> int:
     key = res.inserted_primary_key

@@ -10,12 +10,16 @@ from metanas.strategies.base import (
 )
 from metanas.strategies.evolution import EvolutionStrategy
 from metanas.strategies.local import LocalSearchStrategy
+from metanas.strategies.metaqnn import MetaQNNStrategy
+from metanas.strategies.nsga2 import NSGA2Strategy
 from metanas.strategies.random import RandomStrategy
 from metanas.strategies.tpe import TPEStrategy
 
 __all__ = [
     "EvolutionStrategy",
     "LocalSearchStrategy",
+    "MetaQNNStrategy",
+    "NSGA2Strategy",
     "Observation",
     "RandomStrategy",
     "Strategy",

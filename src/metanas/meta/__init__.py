@@ -1,0 +1,47 @@
+"""Meta-learning across tasks: the experience memory and task similarity.
+
+:class:`ExperienceMemory` reads every stored trial of every task as task
+histories, and moves a memory between stores as a versioned file;
+:mod:`metanas.meta.similarity` says which past tasks resemble a new one, by
+their descriptors and by how they rank the architectures both evaluated.
+"""
+
+from __future__ import annotations
+
+from metanas.meta.memory import (
+    FORMAT,
+    FORMAT_VERSION,
+    ExperienceMemory,
+    ExportSummary,
+    ImportReport,
+    MemoryFileError,
+    TaskHistory,
+    TaskInfo,
+)
+from metanas.meta.similarity import (
+    Similarity,
+    SimilarityIndex,
+    descriptor_similarity,
+    rank_correlation,
+    rank_tasks,
+    response_similarity,
+    task_similarities,
+)
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "ExperienceMemory",
+    "ExportSummary",
+    "ImportReport",
+    "MemoryFileError",
+    "Similarity",
+    "SimilarityIndex",
+    "TaskHistory",
+    "TaskInfo",
+    "descriptor_similarity",
+    "rank_correlation",
+    "rank_tasks",
+    "response_similarity",
+    "task_similarities",
+]
