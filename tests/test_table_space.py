@@ -22,7 +22,9 @@ def partial_table() -> metanas.benchmarks.TabularBenchmark:
     )
 
 
-def test_partial_table_gets_a_table_space(partial_table: metanas.benchmarks.TabularBenchmark) -> None:
+def test_partial_table_gets_a_table_space(
+    partial_table: metanas.benchmarks.TabularBenchmark,
+) -> None:
     space = partial_table.space
     assert isinstance(space, TableSpace)
     assert space.size == len(partial_table) == space.n_unique
@@ -32,7 +34,8 @@ def test_partial_table_gets_a_table_space(partial_table: metanas.benchmarks.Tabu
         assert space.key(space.sample(rng)) in listed
     arch = space.sample(rng)
     for n in space.neighbours(arch):
-        assert space.key(n) in listed and n != arch
+        assert space.key(n) in listed
+        assert n != arch
     assert space.key(space.mutate(arch, rng)) in listed
 
 
@@ -50,7 +53,9 @@ def test_validate_names_the_table(partial_table: metanas.benchmarks.TabularBench
     space = partial_table.space
     listed = {space.key(a) for a in space.enumerate()}
     outside = next(a for a in NB201Space().enumerate() if a not in listed)
-    with pytest.raises(metanas.InvalidArchitectureError, match="not one of the .* architectures of table 'part'"):
+    with pytest.raises(
+        metanas.InvalidArchitectureError, match=r"not one of the \d+ architectures of table 'part'"
+    ):
         space.validate(outside)
     assert not space.is_valid(outside)
 
@@ -73,10 +78,15 @@ def test_a_table_study_resumes_with_the_table_space(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'table.db'}"
     study = metanas.create_study(
-        name="tbl", space=partial_table.space, strategy="evolution", metric="acc", storage=url, seed=0
+        name="tbl",
+        space=partial_table.space,
+        strategy="evolution",
+        metric="acc",
+        storage=url,
+        seed=0,
     )
     study.optimize(partial_table, n_trials=10)
-    with pytest.raises(ValueError, match="Pass space=table.space"):
+    with pytest.raises(ValueError, match=r"Pass space=table\.space"):
         metanas.load_study("tbl", storage=url)
     with pytest.raises(ValueError, match="differs from the one study 'tbl'"):
         metanas.load_study("tbl", storage=url, space=metanas.spaces.NasBenchGraphSpace())

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from metanas._progress import CountProgress
 from metanas._rng import resolve_seed
 from metanas.benchmarks import available_benchmarks, load_benchmark
 from metanas.benchmarks.tabular import TabularBenchmark
@@ -822,7 +823,7 @@ def run_comparison(
          "top_fraction": top_fraction}
         for d in dsets for s in strats for seed in seed_list
     ]  # fmt: skip
-    bar = _RunProgress(progress, len(jobs))
+    bar = CountProgress(progress, len(jobs), "benchmark runs")
     results: list[RunResult | None] = [None] * len(jobs)
     try:
         if n_jobs == 1:
@@ -851,34 +852,6 @@ def run_comparison(
     runs = [r for r in results if r is not None]
     _logger.info("Benchmark comparison finished: %d runs", len(runs))
     return Comparison(runs, checkpoints=cps)
-
-
-class _RunProgress:
-    def __init__(self, enabled: bool, total: int) -> None:
-        self._bar: Any = None
-        if enabled:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-            )
-
-            self._bar = Progress(
-                TextColumn("[bold]benchmark runs"), BarColumn(), MofNCompleteColumn(),
-                TimeElapsedColumn(),
-            )  # fmt: skip
-            self._bar.start()
-            self._task = self._bar.add_task("runs", total=total)
-
-    def advance(self) -> None:
-        if self._bar is not None:
-            self._bar.update(self._task, advance=1)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
 
 
 # ---------------------------------------------------------------- docs
@@ -1470,7 +1443,7 @@ def run_pareto_comparison(
          "objectives": objs}
         for d in dsets for s in strats for seed in seed_list
     ]  # fmt: skip
-    bar = _RunProgress(progress, len(jobs))
+    bar = CountProgress(progress, len(jobs), "benchmark runs")
     results: list[ParetoRun | None] = [None] * len(jobs)
     try:
         if n_jobs == 1:

@@ -28,6 +28,7 @@ from rich.table import Table
 
 import metanas
 from metanas._cli_memory import memory_app
+from metanas._progress import TrialProgress
 from metanas.exceptions import MetanasError, StudyNotFoundError
 
 if TYPE_CHECKING:
@@ -526,7 +527,7 @@ def search(
         n_new = max(0, budget - study.n_finished)
         start = time.perf_counter()
         if n_new:
-            with _SearchProgress(err, study, n_new, _interactive(quiet)) as bar:
+            with TrialProgress(_interactive(quiet), study, n_new, console=err) as bar:
                 study.optimize(bench, n_trials=n_new, callbacks=[bar.update])
         wall_s = time.perf_counter() - start
         study.refresh()
@@ -720,55 +721,6 @@ def _create_or_resume(
                 f"{fix}"
             )
     return study, True
-
-
-class _SearchProgress:
-    """A rich progress bar on stderr fed by the study's callbacks (or nothing)."""
-
-    def __init__(self, console: Console, study: Study, total: int, enabled: bool) -> None:
-        self._bar: Any = None
-        self._best: float | None = None
-        self._sign = 1.0 if study.direction == "maximize" else -1.0
-        self._single = len(study.objectives) == 1
-        self._metric = study.metric
-        if not enabled:
-            return
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self._bar = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), TextColumn("{task.fields[best]}"), console=console,
-        )  # fmt: skip
-        self._task = self._bar.add_task(study.name, total=total, best="")
-
-    def __enter__(self) -> _SearchProgress:
-        if self._bar is not None:
-            self._bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-
-    def update(self, study: Study, trial: Trial) -> None:
-        if self._bar is None:
-            return
-        v = trial.value
-        if (
-            self._single
-            and v is not None
-            and trial.state is metanas.TrialState.COMPLETE
-            and (self._best is None or self._sign * v > self._sign * self._best)
-        ):
-            self._best = v
-        best = "" if self._best is None else f"best {self._metric}={self._best:.4g}"
-        self._bar.update(self._task, advance=1, best=best)
 
 
 def _trial_record(study: Study, t: Trial) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from metanas._progress import TrialProgress
 from metanas._rng import derive_seed, resolve_seed
 from metanas.evaluation.base import Evaluator, Result, as_evaluator
 from metanas.exceptions import MetanasError
@@ -382,7 +383,7 @@ class Study:
         self._check_task(ev)
         self._stop = False
         start = time.monotonic()
-        progress = _Progress(show_progress, n_trials, self.name)
+        progress = TrialProgress(show_progress, self, n_trials)
         done = 0
         try:
             while not self._stop:
@@ -525,44 +526,6 @@ class Study:
         if desc and any(self._record.task.descriptors.get(k) != v for k, v in desc.items()):
             task = self.storage.get_or_create_task(self.task, desc)
             object.__setattr__(self._record, "task", task)
-
-
-class _Progress:
-    """A rich progress bar, or nothing."""
-
-    def __init__(self, enabled: bool, total: int | None, name: str) -> None:
-        self._bar: Any = None
-        if not enabled:
-            return
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self._bar = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[best]}"),
-        )
-        self._bar.start()
-        self._task = self._bar.add_task(name, total=total, best="")
-
-    def update(self, study: Study, trial: Trial) -> None:
-        if self._bar is None:
-            return
-        best = ""
-        if len(study.objectives) == 1 and study.completed_trials:
-            best = f"best {study.metric}={study.best_trial.value:.4g}"
-        self._bar.update(self._task, advance=1, best=best)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
 
 
 def create_study(

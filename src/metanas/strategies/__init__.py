@@ -13,6 +13,7 @@ from metanas.strategies.local import LocalSearchStrategy
 from metanas.strategies.metaqnn import MetaQNNStrategy
 from metanas.strategies.nsga2 import NSGA2Strategy
 from metanas.strategies.random import RandomStrategy
+from metanas.strategies.rl import RLStrategy
 from metanas.strategies.tpe import TPEStrategy
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "MetaQNNStrategy",
     "NSGA2Strategy",
     "Observation",
+    "RLStrategy",
     "RandomStrategy",
     "Strategy",
     "TPEStrategy",
