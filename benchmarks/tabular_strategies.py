@@ -80,6 +80,85 @@ def evolution_vs_random(comparison: Comparison, budget: int) -> list[str]:
     return [*lines, ""]
 
 
+FULL_OPS = ("cora", "citeseer", "pubmed", "cs", "physics", "photo", "computers", "arxiv")
+
+
+def _median_queries(comparison: Comparison, strategy: str, dataset: str) -> tuple[float, bool]:
+    """Median queries to the top, runs that never got there counted as budget + 1.
+
+    Returns (value, censored): censored means the median run did not get there, so the
+    true median is at least ``budget + 1``.
+    """
+    import numpy as np
+
+    budget = comparison.budget
+    q = [
+        budget + 1 if r.queries_to_top is None else r.queries_to_top
+        for r in comparison.runs
+        if r.strategy == strategy and r.dataset == dataset
+    ]
+    med = float(np.median(q))
+    return med, med > budget
+
+
+def issue_targets(comparison: Comparison) -> list[str]:
+    """The targets of the strategies issue, checked on the 8 full-operation data sets."""
+    have = set(comparison.strategies)
+    sets = [d for d in FULL_OPS if d in comparison.datasets]
+    if not sets:
+        return []
+    df = comparison.summary().set_index(["dataset", "strategy"])
+    budget = comparison.budget
+    lines = [
+        f"Checked on the {len(sets)} data sets with the full operation set ({', '.join(sets)}).",
+        "",
+    ]
+    if {"bo", "tpe"} <= have and 50 in comparison.checkpoints:
+        ratio_ok = regret_ok = 0
+        rows = ["| data set | bo queries to top | tpe queries to top | ratio | bo regret @50 | "
+                "tpe regret @50 |", "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+        for d in sets:
+            bq, bc = _median_queries(comparison, "bo", d)
+            tq, tc = _median_queries(comparison, "tpe", d)
+            if bc:
+                ratio, ok = "—", False  # bo never got there: no claim
+            elif tc:
+                bound = bq / (budget + 1)  # tpe's true median is at least budget + 1
+                ratio, ok = f"<= {bound:.2f}", bound <= 0.7
+            else:
+                ratio, ok = f"{bq / tq:.2f}", bq / tq <= 0.7
+            ratio_ok += ok
+            br = df.loc[(d, "bo"), "valid_regret@50"] * 100
+            tr = df.loc[(d, "tpe"), "valid_regret@50"] * 100
+            regret_ok += br <= tr
+            fmt = lambda v, c: f">{budget}" if c else f"{v:g}"  # noqa: E731
+            rows.append(
+                f"| {d} | {fmt(bq, bc)} | {fmt(tq, tc)} | {ratio}{' ✓' if ok else ''} | "
+                f"{br:.3f}{' ✓' if br <= tr else ''} | {tr:.3f} |"
+            )
+        lines += [
+            f"- **bo vs tpe, queries to the top 0.5 %**: median ratio <= 0.7 on **{ratio_ok} of "
+            f"{len(sets)}** data sets (target: >= 6). Runs that never reached the top count as "
+            f"{budget + 1}; where tpe's median run never got there the ratio is an upper bound.",
+            f"- **bo vs tpe, median valid regret at 50 queries**: bo <= tpe on **{regret_ok} of "
+            f"{len(sets)}** (target: >= 6).",
+            "",
+            *rows,
+            "",
+        ]
+    for name in ("rl", "metaqnn", "evolution", "local", "bo", "nsga2"):
+        if name in have and "random" in have:
+            h2h = comparison.head_to_head(name, "random", budget)
+            h2h = h2h[h2h["dataset"].isin(sets)]
+            wins = int(h2h["a_better"].sum())
+            target = " (target for rl and metaqnn: >= 6)" if name in ("rl", "metaqnn") else ""
+            lines.append(
+                f"- **{name} vs random, median valid regret at {budget} queries**: better on "
+                f"**{wins} of {len(h2h)}**{target}."
+            )
+    return [*lines, ""]
+
+
 def winners(comparison: Comparison, kind: str, budget: int) -> str:
     """'local 5, evolution 4 ...': data sets where each strategy has the lowest median regret."""
     df = comparison.summary()
@@ -114,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Median valid regret at {budget} queries (accuracy points; lower is better):\n")
     print(overview)
     print("\n".join(h2h))
+    print("\n".join(issue_targets(comparison)))
     print(tables)
     print(f"{len(comparison.runs)} runs in {wall_s:.0f} s with {args.n_jobs} process(es).")
     if args.no_write:
@@ -165,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
         f"Lowest median test regret (data sets, ties counted for each): "
         f"{winners(comparison, 'test', budget)}.",
         "",
+        "### Targets of the strategy issues",
+        "",
+        *issue_targets(comparison),
         "### Evolution vs random",
         "",
         *h2h,
