@@ -111,6 +111,7 @@ class Study:
         self._requeue_interrupted()
         self._trials = storage.get_trials(record.id)
         self._n_waiting = self._count_waiting()
+        strategy.bind(task=record.task.name, storage=storage, objectives=record.objectives)
         history = [self._observation(t) for t in self._trials if t.state.finished]
         if history:
             strategy.warm_start(history)
@@ -542,6 +543,7 @@ def create_study(
     strategy_settings: Mapping[str, Any] | None = None,
     load_if_exists: bool = False,
     user_attrs: Mapping[str, Any] | None = None,
+    memory: str | RDBStorage | None = None,
 ) -> Study:
     """Create a study (stored at once) and return it.
 
@@ -571,6 +573,11 @@ def create_study(
         Keyword settings of the strategy (e.g. ``{"population_size": 20}``).
     load_if_exists
         Return the stored study of that name instead of failing.
+    memory
+        The experience memory (SQLAlchemy URL or storage) of a strategy that
+        learns from past tasks, such as ``"meta"``; stored as its ``memory``
+        setting. None: the strategy's default (the study's own storage). The
+        study's own task is never part of its memory.
     """
     if space is None:
         raise ValueError(
@@ -589,7 +596,7 @@ def create_study(
         from metanas.exceptions import StudyNotFoundError
 
         try:
-            study = load_study(name, storage=store, space=space)
+            study = load_study(name, storage=store, space=space, memory=memory)
         except StudyNotFoundError:
             pass
         else:
@@ -599,8 +606,9 @@ def create_study(
                     f"{objectives!r}. Use another name, or the stored objectives."
                 )
             return study
+    settings_in = _with_memory(strategy, dict(strategy_settings or {}), memory)
     seed = resolve_seed(seed)
-    strat = create_strategy(strategy, space, seed=seed, **dict(strategy_settings or {}))
+    strat = create_strategy(strategy, space, seed=seed, **settings_in)
     if len(objectives) > 1 and not strat.multi_objective:
         raise ValueError(
             f"Strategy {strategy!r} optimises one objective but {len(objectives)} were given "
@@ -626,11 +634,14 @@ def load_study(
     *,
     storage: str | RDBStorage | None = None,
     space: SearchSpace | None = None,
+    memory: str | RDBStorage | None = None,
 ) -> Study:
     """Re-open a stored study; its strategy is rebuilt from the stored trials.
 
     ``optimize()`` on the returned study adds trials after the stored ones.
     Pass ``space`` when the space has constraints (they are code, not stored).
+    ``memory`` replaces the stored experience memory of a strategy that reads
+    one (``"meta"``) for this session; it is not stored.
     """
     store = get_storage(storage)
     record = store.get_study(name)
@@ -649,5 +660,47 @@ def load_study(
                 f"The space given to load_study differs from the one study {name!r} was created "
                 f"with ({stored!r}). Pass the original space, or none."
             )
-    strat = create_strategy(record.strategy, space, seed=record.seed, **record.strategy_settings)
+    settings = dict(record.strategy_settings)
+    if memory is not None:
+        settings = _with_memory(record.strategy, {**settings, "memory": None}, memory)
+    strat = create_strategy(record.strategy, space, seed=record.seed, **settings)
     return Study(storage=store, record=record, space=space, strategy=strat)
+
+
+def _with_memory(
+    strategy: str | Strategy, settings: dict[str, Any], memory: str | RDBStorage | None
+) -> dict[str, Any]:
+    """Put ``memory`` (as a URL) into the strategy settings, if the strategy reads a memory."""
+    if memory is None:
+        return settings
+    if isinstance(memory, RDBStorage):
+        url = memory.url
+    elif isinstance(memory, str) and memory.strip():
+        url = memory
+    else:
+        raise TypeError(
+            "memory must be a SQLAlchemy URL such as 'sqlite:///experience.db' or an RDBStorage; "
+            f"got {memory!r}."
+        )
+    if isinstance(strategy, Strategy):
+        raise ValueError(
+            "memory= goes with a strategy name (strategy='meta'); for a strategy instance set "
+            "the memory on the instance, e.g. MetaStrategy(space, memory=...)."
+        )
+    import inspect
+
+    from metanas.strategies.base import get_strategy_class
+
+    params = inspect.signature(get_strategy_class(strategy).__init__).parameters
+    if "memory" not in params:
+        raise ValueError(
+            f"Strategy {strategy!r} does not read an experience memory, so memory= cannot be "
+            "used with it. Use strategy='meta', or leave memory out."
+        )
+    given = settings.get("memory")
+    if given is not None and given != url:
+        raise ValueError(
+            f"memory is given twice, differently: memory={url!r} and "
+            f"strategy_settings['memory']={given!r}. Give it once."
+        )
+    return {**settings, "memory": url}

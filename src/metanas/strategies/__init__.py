@@ -10,6 +10,7 @@ from metanas.strategies.base import (
 )
 from metanas.strategies.evolution import EvolutionStrategy
 from metanas.strategies.local import LocalSearchStrategy
+from metanas.strategies.meta import MetaStrategy
 from metanas.strategies.metaqnn import MetaQNNStrategy
 from metanas.strategies.nsga2 import NSGA2Strategy
 from metanas.strategies.random import RandomStrategy
@@ -19,6 +20,7 @@ from metanas.strategies.tpe import TPEStrategy
 __all__ = [
     "EvolutionStrategy",
     "LocalSearchStrategy",
+    "MetaStrategy",
     "MetaQNNStrategy",
     "NSGA2Strategy",
     "Observation",

@@ -6,7 +6,7 @@ import abc
 import inspect
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -14,6 +14,9 @@ from metanas._rng import make_rng
 from metanas.exceptions import InvalidArchitectureError, closest, unknown
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace
+
+if TYPE_CHECKING:
+    from metanas.storage.rdb import RDBStorage
 
 __all__ = [
     "Observation",
@@ -87,6 +90,21 @@ class Strategy(abc.ABC):
         """Tell the strategy a history, in order (resume, or seeding from past results)."""
         for obs in history:
             self.tell(obs)
+
+    def bind(
+        self,
+        *,
+        task: str,
+        storage: RDBStorage,
+        objectives: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Called by the study once, before any tell, with the study's task name and storage.
+
+        Strategies that read the experience memory (past tasks' results) use
+        it; the default does nothing. ``objectives`` are the study's
+        ``((metric, direction), ...)``.
+        """
+        return
 
     def reseed(self, seed: int) -> None:
         """Replace the random generator (the study does this before each ask)."""

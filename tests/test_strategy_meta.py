@@ -1,0 +1,289 @@
+"""The "meta" strategy: memory warm start, RGPE transfer surrogate, study binding, resume."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import metanas
+import metanas.strategies.meta  # registers "meta" until the package imports it
+from conftest import drive
+from metanas import Architecture
+from metanas.benchmarks import NasBenchGraph
+from metanas.meta import ExperienceMemory, TaskHistory
+from metanas.storage.rdb import RDBStorage
+from metanas.strategies import create_strategy
+from metanas.strategies.meta import TARGET, MetaStrategy
+
+MEMORY_DATA = ("citeseer", "pubmed", "photo")
+
+
+def _task(dataset: str) -> str:
+    return f"nas-bench-graph/{dataset}"
+
+
+def _evolution(url: str, dataset: str, n: int, seed: int = 0, name: str | None = None) -> None:
+    bench = NasBenchGraph(dataset)
+    study = metanas.create_study(
+        name=name or f"mem-{dataset}-{seed}", storage=url, space=bench.space,
+        strategy="evolution", seed=seed, task=_task(dataset),
+    )  # fmt: skip
+    study.optimize(bench, n_trials=n)
+
+
+@pytest.fixture(scope="module")
+def memory_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A memory of short evolution searches (40 trials) on 3 data sets, plus one on cora."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('meta') / 'experience.db'}"
+    for d in MEMORY_DATA:
+        _evolution(url, d, 40)
+    _evolution(url, "cora", 40, name="mem-cora-other-study")
+    return url
+
+
+def _meta_study(
+    storage: str, dataset: str, memory: str | None, seed: int = 0, name: str = "meta", **kw: object
+) -> metanas.Study:
+    bench = NasBenchGraph(dataset)
+    return metanas.create_study(
+        name=name, storage=storage, space=bench.space, strategy="meta", seed=seed,
+        task=_task(dataset), memory=memory, strategy_settings=kw or None, load_if_exists=True,
+    )  # fmt: skip
+
+
+def _best_keys(url: str, dataset: str, space: metanas.SearchSpace, k: int) -> set[object]:
+    archs = ExperienceMemory(url).best_architectures(_task(dataset), k=k, space=space)
+    return {space.key(a) for a in archs}
+
+
+# ================================================================= settings, wiring
+
+
+def test_registered_with_its_settings(nbg_space: metanas.SearchSpace) -> None:
+    meta = create_strategy("meta", nbg_space, seed=0)
+    assert isinstance(meta, MetaStrategy)
+    assert meta.get_settings() == {
+        "memory": None, "n_warm": 3, "n_initial": 10, "n_mutations": 200, "n_random": 100,
+        "top_k": 5, "n_past_best": 10, "n_samples": 100, "max_past_points": 300,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("settings", "match"),
+    [
+        ({"n_warm": -1}, r"n_warm must be an int >= 0; got -1\."),
+        ({"n_initial": 1}, r"n_initial must be an int >= 2; got 1\."),
+        ({"n_mutations": 0, "n_random": 0}, r"n_mutations \+ n_random must be >= 1"),
+        ({"n_samples": 5}, r"n_samples must be an int >= 10; got 5\."),
+        ({"memory": ""}, r"memory must be a SQLAlchemy URL such as 'sqlite:///experience.db'"),
+        ({"memory": 3}, r"memory must be a SQLAlchemy URL"),
+    ],
+)
+def test_bad_settings_are_rejected(
+    nbg_space: metanas.SearchSpace, settings: dict[str, object], match: str
+) -> None:
+    with pytest.raises(ValueError, match=match):
+        create_strategy("meta", nbg_space, seed=0, **settings)
+
+
+def test_memory_goes_only_to_a_strategy_that_reads_one(
+    nbg_space: metanas.SearchSpace, db_url: str
+) -> None:
+    with pytest.raises(ValueError, match=r"'evolution' does not read an experience memory"):
+        metanas.create_study(
+            name="x", storage=db_url, space=nbg_space, strategy="evolution", memory=db_url
+        )
+    with pytest.raises(ValueError, match=r"memory is given twice, differently"):
+        metanas.create_study(
+            name="x", storage=db_url, space=nbg_space, strategy="meta", memory=db_url,
+            strategy_settings={"memory": "sqlite:///other.db"},
+        )  # fmt: skip
+    with pytest.raises(TypeError, match=r"memory must be a SQLAlchemy URL"):
+        metanas.create_study(name="x", storage=db_url, space=nbg_space, strategy="meta", memory=1)
+
+
+def test_memory_url_is_stored_and_restored(memory_url: str, db_url: str) -> None:
+    study = _meta_study(db_url, "cs", RDBStorage(memory_url))  # a storage object is stored as URL
+    assert study.strategy.get_settings()["memory"] == memory_url
+    again = metanas.load_study("meta", storage=db_url)
+    assert isinstance(again.strategy, MetaStrategy)
+    assert again.strategy.memory == memory_url
+    assert again.strategy.past_tasks == study.strategy.past_tasks
+
+
+# ================================================================= the memory
+
+
+def test_the_own_task_is_excluded(memory_url: str, db_url: str) -> None:
+    """The memory holds cora trials of another study: a cora search must not use them."""
+    assert _task("cora") in ExperienceMemory(memory_url).task_names()
+    cora = _meta_study(db_url, "cora", memory_url)
+    assert cora.strategy.past_tasks == [_task(d) for d in MEMORY_DATA]
+    assert cora.strategy.task == _task("cora")
+    # A search of another data set does learn from the cora study.
+    cs = _meta_study(db_url, "cs", memory_url, name="cs")
+    assert _task("cora") in cs.strategy.past_tasks
+
+
+def test_first_asks_are_the_best_architectures_of_past_tasks(memory_url: str, db_url: str) -> None:
+    study = _meta_study(db_url, "computers", memory_url, n_warm=4)
+    study.optimize(NasBenchGraph("computers"), n_trials=4)
+    space = study.space
+    past_best = set().union(*(_best_keys(memory_url, d, space, 10) for d in (*MEMORY_DATA, "cora")))
+    assert all(space.key(t.arch) in past_best for t in study.trials)
+    assert len({space.key(t.arch) for t in study.trials}) == 4
+    # The very first ask is good on several past tasks: in the top 10 of at least two.
+    first = space.key(study.trials[0].arch)
+    tops = [_best_keys(memory_url, d, space, 10) for d in (*MEMORY_DATA, "cora")]
+    assert sum(first in top for top in tops) >= 2
+
+
+@pytest.mark.slow
+def test_same_seed_same_asks_and_resume_equals_straight(memory_url: str, tmp_path: Path) -> None:
+    bench = NasBenchGraph("cs")
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    straight = _meta_study(url, "cs", memory_url, seed=7, name="straight")
+    straight.optimize(bench, n_trials=20)
+    twin = _meta_study(url, "cs", memory_url, seed=7, name="twin")
+    twin.optimize(bench, n_trials=20)
+    assert [t.arch for t in twin.trials] == [t.arch for t in straight.trials]
+    other = _meta_study(url, "cs", memory_url, seed=8, name="other-seed")
+    other.optimize(bench, n_trials=20)
+    assert sum(a.arch != b.arch for a, b in zip(other.trials, straight.trials, strict=True)) >= 5
+
+    half = _meta_study(url, "cs", memory_url, seed=7, name="halves")
+    half.optimize(bench, n_trials=10)
+    again = metanas.load_study("halves", storage=url)
+    again.optimize(bench, n_trials=10)
+    assert [(t.arch, t.value) for t in again.trials] == [(t.arch, t.value) for t in straight.trials]
+
+
+@pytest.mark.slow
+def test_the_memory_survives_a_process_restart(memory_url: str, tmp_path: Path) -> None:
+    """A new process (new engine, new storage object) reads the same memory and asks the same."""
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    here = _meta_study(url, "cs", memory_url, name="here")
+    here.optimize(NasBenchGraph("cs"), n_trials=5)
+    code = (
+        "import metanas, metanas.strategies.meta\n"
+        "from metanas.benchmarks import NasBenchGraph\n"
+        "b = NasBenchGraph('cs')\n"
+        f"s = metanas.create_study(name='there', storage={url!r}, space=b.space, "
+        f"strategy='meta', seed=0, task='nas-bench-graph/cs', memory={memory_url!r})\n"
+        "s.optimize(b, n_trials=5)\n"
+        "print(','.join(s.strategy.past_tasks))\n"
+        "print('|'.join(t.arch.to_string() for t in s.trials))\n"
+    )
+    env = {**os.environ, "METANAS_STORAGE": f"sqlite:///{tmp_path / 'default.db'}"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    ).stdout.splitlines()
+    assert out[0].split(",") == here.strategy.past_tasks
+    assert out[1].split("|") == [t.arch.to_string() for t in here.trials]
+
+
+def test_an_empty_memory_searches_cold(
+    tmp_path: Path, db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    with caplog.at_level(logging.INFO, logger="metanas.strategies.meta"):
+        study = _meta_study(db_url, "cora", empty, n_initial=4)
+    assert "searching cold" in caplog.text
+    assert study.strategy.past_tasks == []
+    study.optimize(NasBenchGraph("cora"), n_trials=8)
+    assert len({study.space.key(t.arch) for t in study.trials}) == 8
+    assert study.strategy.weights == {TARGET: 1.0}
+
+
+def test_a_study_without_a_task_name_searches_cold(
+    memory_url: str, db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without task=, the own data set cannot be excluded: no transfer, and a warning."""
+    bench = NasBenchGraph("cs")
+    with caplog.at_level(logging.WARNING, logger="metanas.strategies.meta"):
+        study = metanas.create_study(
+            name="anonymous", storage=db_url, space=bench.space, strategy="meta", seed=0,
+            memory=memory_url,
+        )  # fmt: skip
+    assert "Pass task='<data set>'" in caplog.text
+    assert study.strategy.past_tasks == []
+
+
+def test_without_a_study_it_is_a_cold_model_based_search(nbg_space: metanas.SearchSpace) -> None:
+    meta = MetaStrategy(nbg_space, n_initial=3, seed=0)
+    asked = drive(meta, NasBenchGraph("cora"), 6, seed=0, fail=lambda n: n == 1)
+    assert meta.past_tasks == []
+    assert meta.task is None
+    assert len(meta.history) == 5
+    assert all(nbg_space.is_valid(a) for a, _ in asked)
+
+
+# ================================================================= transfer
+
+
+def _history(dataset: str, space: metanas.SearchSpace, n: int, seed: int) -> TaskHistory:
+    """``n`` random architectures of a data set's table, as a past task would have them."""
+    bench = NasBenchGraph(dataset)
+    rng = np.random.default_rng(seed)
+    archs: list[Architecture] = []
+    keys: set[object] = set()
+    while len(archs) < n:
+        a = space.sample(rng)
+        if space.key(a) not in keys:
+            keys.add(space.key(a))
+            archs.append(a)
+    values = [bench.evaluate(a).metrics["valid_accuracy"] for a in archs]
+    return TaskHistory.from_evaluations(_task(dataset), archs, values, space=space)
+
+
+@pytest.mark.slow
+def test_a_task_that_ranks_at_random_gets_little_weight(nbg_space: metanas.SearchSpace) -> None:
+    """Shuffle a related task's values: same architectures, random ranking; it must lose weight."""
+    related = _history("citeseer", nbg_space, 100, seed=1)
+    rng = np.random.default_rng(0)
+    shuffled = TaskHistory.from_evaluations(
+        "shuffled", related.archs, rng.permutation(related.values), space=nbg_space
+    )
+    related2 = _history("pubmed", nbg_space, 100, seed=2)
+    past = {"shuffled": shuffled, related2.task: related2}
+    shuffled_w, related_w = [], []
+    for seed in range(3):
+        meta = MetaStrategy(nbg_space, seed=seed)
+        meta.set_memory(past, task=_task("cora"))
+        for number in range(25):
+            drive(meta, NasBenchGraph("cora"), 1, seed=seed, start=number)
+            if number >= 10:
+                shuffled_w.append(meta.weights["shuffled"])
+                related_w.append(meta.weights[related2.task])
+    assert np.mean(shuffled_w) < 0.1
+    assert np.mean(shuffled_w) < np.mean(related_w)
+
+
+@pytest.mark.slow
+def test_meta_beats_cold_random_on_held_out_data_sets(tmp_path: Path) -> None:
+    """Memory: evolution (40 trials) on 5 data sets; held out: 3 others; 5 seeds, 20 queries."""
+    held_out = ("computers", "cs", "physics")
+    url = f"sqlite:///{tmp_path / 'experience.db'}"
+    for d in ("cora", "citeseer", "pubmed", "photo", "arxiv"):
+        _evolution(url, d, 40)
+    runs = f"sqlite:///{tmp_path / 'runs.db'}"
+    for d in held_out:
+        bench = NasBenchGraph(d)
+        optimum = bench.optimum("valid_accuracy")
+        regret: dict[str, list[float]] = {"meta": [], "random": []}
+        for seed in range(5):
+            for strategy in regret:
+                study = metanas.create_study(
+                    name=f"{d}-{strategy}-{seed}", storage=runs, space=bench.space,
+                    strategy=strategy, seed=seed, task=_task(d),
+                    memory=url if strategy == "meta" else None,
+                )  # fmt: skip
+                study.optimize(bench, n_trials=20)
+                regret[strategy].append(optimum - study.best_trial.metrics["valid_accuracy"])
+        assert np.median(regret["meta"]) < np.median(regret["random"]), (d, regret)
