@@ -8,6 +8,7 @@ from metanas.strategies.base import (
     get_strategy_class,
     register_strategy,
 )
+from metanas.strategies.bo import BOStrategy
 from metanas.strategies.evolution import EvolutionStrategy
 from metanas.strategies.local import LocalSearchStrategy
 from metanas.strategies.meta import MetaStrategy
@@ -18,6 +19,7 @@ from metanas.strategies.rl import RLStrategy
 from metanas.strategies.tpe import TPEStrategy
 
 __all__ = [
+    "BOStrategy",
     "EvolutionStrategy",
     "LocalSearchStrategy",
     "MetaStrategy",
