@@ -404,11 +404,6 @@ def run_one(
     )  # fmt: skip
 
 
-def _run_one_job(kwargs: dict[str, Any]) -> RunResult:
-    # Module-level so a spawned worker process can import it.
-    return run_one(**kwargs)
-
-
 # ---------------------------------------------------------------- comparison
 def _fmt_count(x: float, budget: int) -> str:
     return f">{budget}" if not math.isfinite(x) else f"{x:g}"
@@ -823,33 +818,7 @@ def run_comparison(
          "top_fraction": top_fraction}
         for d in dsets for s in strats for seed in seed_list
     ]  # fmt: skip
-    bar = CountProgress(progress, len(jobs), "benchmark runs")
-    results: list[RunResult | None] = [None] * len(jobs)
-    try:
-        if n_jobs == 1:
-            for i, job in enumerate(jobs):
-                results[i] = run_one(**job)
-                bar.advance()
-        else:
-            import multiprocessing
-
-            # Slow strategies (TPE) first, so no worker idles at the end.
-            order = sorted(range(len(jobs)), key=lambda i: jobs[i]["strategy"] != "tpe")
-            with ProcessPoolExecutor(
-                max_workers=min(n_jobs, len(jobs)),
-                mp_context=multiprocessing.get_context("spawn"),
-            ) as pool:
-                futures: dict[Future[RunResult], int] = {
-                    pool.submit(_run_one_job, jobs[i]): i for i in order
-                }
-                from concurrent.futures import as_completed
-
-                for fut in as_completed(futures):
-                    results[futures[fut]] = fut.result()
-                    bar.advance()
-    finally:
-        bar.close()
-    runs = [r for r in results if r is not None]
+    runs: list[RunResult] = _run_jobs("run_one", jobs, n_jobs, progress)
     _logger.info("Benchmark comparison finished: %d runs", len(runs))
     return Comparison(runs, checkpoints=cps)
 
@@ -1110,17 +1079,6 @@ def run_pareto_one(
         benchmark=benchmark, dataset=dataset, strategy=strategy, seed=seed, budget=budget,
         objectives=objs, values=values, archs=tuple(bench.space.format(t.arch) for t in trials),
     )  # fmt: skip
-
-
-def _run_pareto_job(kwargs: dict[str, Any]) -> ParetoRun:
-    # Module-level so a spawned worker can import it; it imports the module that
-    # registers the strategy, so plug-in strategies work in workers too.
-    import importlib
-
-    module = kwargs.pop("_module", None)
-    if module:
-        importlib.import_module(module)
-    return run_pareto_one(**kwargs)
 
 
 @dataclass
@@ -1443,33 +1401,49 @@ def run_pareto_comparison(
          "objectives": objs}
         for d in dsets for s in strats for seed in seed_list
     ]  # fmt: skip
+    runs: list[ParetoRun] = _run_jobs("run_pareto_one", jobs, n_jobs, progress)
+    _logger.info("Pareto comparison finished: %d runs", len(runs))
+    return ParetoComparison(runs, tables, reference=reference, checkpoints=tuple(checkpoints))
+
+
+# ---------------------------------------------------------------- workers
+def _job(task: tuple[str, dict[str, Any]]) -> Any:
+    # Module-level so a spawned worker can import it; it imports the module that
+    # registers the strategy, so plug-in strategies work in workers too.
+    import importlib
+
+    name, kwargs = task
+    importlib.import_module(kwargs.pop("_module"))
+    return globals()[name](**kwargs)
+
+
+def _run_jobs(name: str, jobs: list[dict[str, Any]], n_jobs: int, progress: bool) -> list[Any]:
+    """Run ``globals()[name](**job)`` for every job, in order of ``jobs``, serially or in a pool."""
+    fn = globals()[name]
     bar = CountProgress(progress, len(jobs), "benchmark runs")
-    results: list[ParetoRun | None] = [None] * len(jobs)
+    results: list[Any] = [None] * len(jobs)
     try:
         if n_jobs == 1:
             for i, job in enumerate(jobs):
-                results[i] = run_pareto_one(**job)
+                results[i] = fn(**job)
                 bar.advance()
         else:
             import multiprocessing
             from concurrent.futures import as_completed
 
+            # Slow strategies (TPE) first, so no worker idles at the end.
+            order = sorted(range(len(jobs)), key=lambda i: jobs[i]["strategy"] != "tpe")
             with ProcessPoolExecutor(
                 max_workers=min(n_jobs, len(jobs)),
                 mp_context=multiprocessing.get_context("spawn"),
             ) as pool:
-                futures: dict[Future[ParetoRun], int] = {
-                    pool.submit(
-                        _run_pareto_job,
-                        {**job, "_module": get_strategy_class(job["strategy"]).__module__},
-                    ): i
-                    for i, job in enumerate(jobs)
-                }
+                futures: dict[Future[Any], int] = {}
+                for i in order:
+                    module = get_strategy_class(jobs[i]["strategy"]).__module__
+                    futures[pool.submit(_job, (name, {**jobs[i], "_module": module}))] = i
                 for fut in as_completed(futures):
                     results[futures[fut]] = fut.result()
                     bar.advance()
     finally:
         bar.close()
-    runs = [r for r in results if r is not None]
-    _logger.info("Pareto comparison finished: %d runs", len(runs))
-    return ParetoComparison(runs, tables, reference=reference, checkpoints=tuple(checkpoints))
+    return [r for r in results if r is not None]

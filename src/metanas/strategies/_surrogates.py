@@ -37,6 +37,7 @@ from scipy.optimize import minimize
 from scipy.special import ndtr, ndtri
 
 __all__ = [
+    "refit_point",
     "GPParams",
     "HammingGP",
     "expected_improvement",
@@ -72,6 +73,22 @@ def single_threaded_blas() -> Iterator[None]:
         return
     with controller.limit(limits=1, user_api="blas"):
         yield
+
+
+def refit_point(n: int, every_until: int) -> int:
+    """The history length whose fitted hyperparameters serve a model of ``n`` results.
+
+    Up to ``every_until`` results the hyperparameters are refitted at every
+    length; afterwards each time the length grows by 10 %. The schedule depends
+    on ``n`` alone, so a resumed search refits exactly where an uninterrupted
+    one did.
+    """
+    if n <= every_until:
+        return n
+    m = every_until
+    while math.ceil(m * 1.1) <= n:
+        m = math.ceil(m * 1.1)
+    return m
 
 
 def standardise(y: np.ndarray) -> np.ndarray:

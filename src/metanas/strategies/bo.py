@@ -14,6 +14,7 @@ from metanas.strategies._surrogates import (
     HammingGP,
     expected_improvement,
     gaussian_copula,
+    refit_point,
     single_threaded_blas,
     standardise,
 )
@@ -234,12 +235,7 @@ class BOStrategy(Strategy):
     @staticmethod
     def _fit_point(n: int) -> int:
         """The history length whose hyperparameters serve a model of ``n`` results."""
-        if n <= 80:
-            return n
-        m = 80
-        while math.ceil(m * 1.1) <= n:
-            m = math.ceil(m * 1.1)
-        return m
+        return refit_point(n, 80)
 
     def _targets(self, y: np.ndarray) -> np.ndarray:
         return gaussian_copula(y) if self.transform == "copula" else standardise(y)

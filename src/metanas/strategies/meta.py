@@ -19,6 +19,7 @@ from metanas.strategies._surrogates import (
     HammingGP,
     expected_improvement,
     gaussian_copula,
+    refit_point,
 )
 from metanas.strategies.base import Observation, Strategy, check_positive_int, register_strategy
 
@@ -349,12 +350,7 @@ class MetaStrategy(Strategy):
     @staticmethod
     def _fit_point(n: int) -> int:
         """The history length whose hyperparameters serve a model of ``n`` results."""
-        if n <= 30:
-            return n
-        m = 30
-        while math.ceil(m * 1.1) <= n:
-            m = math.ceil(m * 1.1)
-        return m
+        return refit_point(n, 30)
 
     def _own_model(self) -> tuple[np.ndarray, np.ndarray] | None:
         """Condition the own GP; return its leave-one-out mean and sd at the data."""
