@@ -181,7 +181,6 @@ class BOStrategy(Strategy):
         self._seen_rows: set[bytes] = set()
         self.history: list[tuple[Architecture, float]] = []
         self._features: list[np.ndarray] = []
-        self._encoding_cache: dict[Architecture, np.ndarray] = {}
         self._fits: dict[int, GPParams] = {}
 
     # ------------------------------------------------------------------ model
@@ -224,12 +223,10 @@ class BOStrategy(Strategy):
         return matrix, groups
 
     def _encode(self, arch: Architecture) -> np.ndarray:
-        row = self._encoding_cache.get(arch)
-        if row is None:
-            row = np.asarray(self.space.encode(arch), dtype=float)
-            if self._count_matrix is not None:
-                row = np.concatenate([row, row @ self._count_matrix])
-            self._encoding_cache[arch] = row
+        """Model features of one architecture (``space.encode``, then the count features)."""
+        row = np.asarray(self.space.encode(arch), dtype=float)
+        if self._count_matrix is not None:
+            row = np.concatenate([row, row @ self._count_matrix])
         return row
 
     @staticmethod
