@@ -334,18 +334,7 @@ class RDBStorage:
                 f"No study named {name!r} in {self!r}.{closest(name, names)} Studies there: "
                 f"{shown}. Create it with metanas.create_study(name={name!r}, ...)."
             )
-        return StudyRecord(
-            int(row.id),
-            row.name,
-            TaskRecord(int(row.task_id), row.task_name, dict(row.descriptors or {})),
-            dict(row.space),
-            row.strategy,
-            dict(row.strategy_settings or {}),
-            tuple((str(a), str(b)) for a, b in row.objectives),
-            int(row.seed),
-            dict(row.user_attrs or {}),
-            row.created_at,
-        )
+        return _study_from_row(row)
 
     def list_studies(self) -> list[StudySummary]:
         t = m.trials
@@ -608,21 +597,7 @@ class RDBStorage:
             q = q.where(m.tasks.c.name.in_(list(tasks)))
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
-        return [
-            StudyRecord(
-                int(r.id),
-                r.name,
-                TaskRecord(int(r.task_id), r.task_name, dict(r.descriptors or {})),
-                dict(r.space),
-                r.strategy,
-                dict(r.strategy_settings or {}),
-                tuple((str(a), str(b)) for a, b in r.objectives),
-                int(r.seed),
-                dict(r.user_attrs or {}),
-                r.created_at,
-            )
-            for r in rows
-        ]
+        return [_study_from_row(r) for r in rows]
 
     def set_task_descriptors(self, name: str, descriptors: Mapping[str, Any]) -> TaskRecord:
         """Replace the descriptors of the existing task ``name`` (no merge)."""
@@ -717,6 +692,22 @@ def _pk(res: Any) -> int:
 def _json_float(v: float) -> float | None:
     f = float(v)
     return f if math.isfinite(f) else None
+
+
+def _study_from_row(r: Any) -> StudyRecord:
+    """A study row joined with its task's name (``task_name``) and descriptors."""
+    return StudyRecord(
+        int(r.id),
+        r.name,
+        TaskRecord(int(r.task_id), r.task_name, dict(r.descriptors or {})),
+        dict(r.space),
+        r.strategy,
+        dict(r.strategy_settings or {}),
+        tuple((str(a), str(b)) for a, b in r.objectives),
+        int(r.seed),
+        dict(r.user_attrs or {}),
+        r.created_at,
+    )
 
 
 def _trial_from_row(r: Any) -> Trial:
