@@ -15,6 +15,7 @@ from metanas._progress import TrialProgress
 from metanas._rng import derive_seed, resolve_seed
 from metanas.evaluation.base import Evaluator, Result, as_evaluator
 from metanas.exceptions import MetanasError
+from metanas.execution.local import resolve_n_jobs, run_parallel
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace, space_from_config
 from metanas.storage.rdb import RDBStorage, StudyRecord, get_storage
@@ -276,6 +277,19 @@ class Study:
         A result whose status is failed, or whose objective is NaN or
         infinite, makes the trial FAILED with the reason recorded.
         """
+        return self._tell(trial, result, error=error, inform_strategy=True)
+
+    def _tell(
+        self,
+        trial: Trial,
+        result: Result | None,
+        *,
+        error: str | None,
+        inform_strategy: bool,
+    ) -> Trial:
+        # inform_strategy=False stores the trial now and leaves the strategy's
+        # tell to the caller: the parallel loop tells in trial-number order, the
+        # order a resumed study replays, so results are reproducible.
         if trial.state is not TrialState.RUNNING:
             raise ValueError(
                 f"Trial {trial.number} of study {self.name!r} is {trial.state.value}; "
@@ -319,7 +333,8 @@ class Study:
             cost_s=cost, error=None if state is TrialState.COMPLETE else reason,
         )  # fmt: skip
         self._replace(finished)
-        self.strategy.tell(self._observation(finished))
+        if inform_strategy:
+            self.strategy.tell(self._observation(finished))
         if state is TrialState.FAILED:
             _logger.warning("Trial %d of study %s failed: %s", trial.number, self.name, reason)
         if missing:
@@ -340,6 +355,7 @@ class Study:
         catch: tuple[type[BaseException], ...] = (Exception,),
         budget: float | None = None,
         show_progress: bool = False,
+        n_jobs: int = 1,
     ) -> Trial | None:
         """Run ``n_trials`` more trials (or until ``timeout`` seconds pass).
 
@@ -362,6 +378,13 @@ class Study:
             Fidelity passed to the evaluator (epochs, seconds).
         show_progress
             A rich progress bar on the console.
+        n_jobs
+            Evaluate this many trials at once on a local process pool (``-1``:
+            one per core); each worker gets ``cores // n_jobs`` threads. The
+            evaluator must be picklable. Trials are stored as they finish and
+            told to the strategy in trial order, so a seeded study gives the
+            same trials for the same ``n_jobs`` (though not the same as with
+            another ``n_jobs``).
 
         Returns
         -------
@@ -380,14 +403,26 @@ class Study:
             )
         if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
             raise ValueError(f"timeout must be a number of seconds > 0; got {timeout!r}.")
+        n_jobs = resolve_n_jobs(n_jobs)
         ev = as_evaluator(evaluator, self.metric)
         self._check_task(ev)
         self._stop = False
         start = time.monotonic()
         progress = TrialProgress(show_progress, self, n_trials)
         done = 0
+
+        def on_finished(finished: Trial) -> None:
+            progress.update(self, finished)
+            for cb in callbacks:
+                cb(self, finished)
+
         try:
-            while not self._stop:
+            if n_jobs > 1:
+                run_parallel(
+                    self, ev, n_jobs=n_jobs, n_trials=n_trials, timeout=timeout,
+                    budget=budget, catch=catch, on_finished=on_finished,
+                )  # fmt: skip
+            while n_jobs == 1 and not self._stop:
                 if n_trials is not None and done >= n_trials:
                     break
                 if timeout is not None and time.monotonic() - start >= timeout:
@@ -408,9 +443,7 @@ class Study:
                 else:
                     finished = self.tell(trial, result)
                 done += 1
-                progress.update(self, finished)
-                for cb in callbacks:
-                    cb(self, finished)
+                on_finished(finished)
         finally:
             progress.close()
         if len(self.objectives) == 1 and self.completed_trials:
