@@ -1,0 +1,243 @@
+"""Built-in tasks (scikit-learn's bundled sets, MNIST-1D generated offline), CSV loading, rebuild.
+
+Examples
+--------
+>>> from metanas.tasks import load_task
+>>> load_task("iris").summary()
+'iris: tabular (4,), 3 classes, 90/30/30 train/valid/test'
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import random
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from metanas.exceptions import unknown
+from metanas.tasks.task import Task
+
+__all__ = ["MNIST1D_ARGS", "available_tasks", "load_task", "rebuild_task"]
+
+#: Generation arguments of MNIST-1D that ``load_task("mnist1d", **kw)`` accepts, with the
+#: package's defaults (``data_seed`` is its ``seed``).
+MNIST1D_ARGS: dict[str, Any] = {
+    "num_samples": 5000,
+    "train_split": 0.8,
+    "template_len": 12,
+    "padding": (36, 60),
+    "scale_coeff": 0.4,
+    "max_translation": 48,
+    "corr_noise_scale": 0.25,
+    "iid_noise_scale": 2e-2,
+    "shear_scale": 0.75,
+    "shuffle_seq": False,
+    "final_seq_length": 40,
+    "data_seed": 42,
+}
+_SPLIT_ARGS = ("test_size", "valid_size")
+
+
+def _sklearn_loader(name: str) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
+    def load() -> tuple[np.ndarray, np.ndarray]:
+        from sklearn import datasets
+
+        bunch = getattr(datasets, f"load_{name}")()
+        data = bunch.images[:, None] if name == "digits" else bunch.data
+        return np.asarray(data, dtype=np.float64), np.asarray(bunch.target)
+
+    return load
+
+
+_SKLEARN = ("breast_cancer", "digits", "iris", "wine")
+_BUILTINS = (*_SKLEARN, "mnist1d")
+
+
+def available_tasks() -> list[str]:
+    """Names of the built-in tasks.
+
+    Examples
+    --------
+    >>> available_tasks()
+    ['breast_cancer', 'digits', 'iris', 'mnist1d', 'wine']
+    """
+    return sorted(_BUILTINS)
+
+
+@functools.lru_cache(maxsize=8)
+def _mnist1d(args: tuple[tuple[str, Any], ...]) -> dict[str, np.ndarray]:
+    """Generate MNIST-1D once per argument set (about a second each)."""
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    spec = get_dataset_args()
+    for key, value in args:
+        setattr(spec, "seed" if key == "data_seed" else key, value)
+    spec.padding = list(spec.padding)
+    # make_dataset seeds the global generators; put them back afterwards.
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    try:
+        data = make_dataset(spec)
+    finally:
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+    out = {k: np.asarray(data[k]) for k in ("x", "y", "x_test", "y_test")}
+    for arr in out.values():
+        arr.flags.writeable = False
+    return out
+
+
+def _mnist1d_task(seed: int | None, valid_size: float, kw: Mapping[str, Any]) -> Task:
+    bad = sorted(set(kw) - set(MNIST1D_ARGS))
+    if bad:
+        raise unknown(
+            "mnist1d argument",
+            bad[0],
+            [*MNIST1D_ARGS, "valid_size"],
+            "Pass only these (test rows come from train_split).",
+        )
+    args = {**MNIST1D_ARGS, **kw}
+    if isinstance(args["padding"], list):
+        args["padding"] = tuple(args["padding"])
+    changed = {k: v for k, v in args.items() if v != MNIST1D_ARGS[k]}
+    data = _mnist1d(tuple(sorted(args.items())))
+    name = "mnist1d"
+    if changed:
+        name += "[" + ",".join(f"{k}={v}" for k, v in sorted(changed.items())) + "]"
+    task = Task.from_arrays(
+        data["x"],
+        data["y"],
+        X_test=data["x_test"],
+        y_test=data["y_test"],
+        name=name,
+        valid_size=valid_size,
+        seed=seed,
+        modality="sequence",
+    )
+    source = {
+        "kind": "builtin",
+        "name": "mnist1d",
+        "seed": task.seed,
+        "valid_size": valid_size,
+        "args": {k: list(v) if isinstance(v, tuple) else v for k, v in changed.items()},
+    }
+    return _with_source(task, source)
+
+
+def _with_source(task: Task, source: dict[str, Any]) -> Task:
+    from dataclasses import replace
+
+    return replace(task, source=source, _meta={})
+
+
+def load_task(
+    name_or_path: str | os.PathLike[str],
+    *,
+    target: str | None = None,
+    seed: int | None = 0,
+    **kw: Any,
+) -> Task:
+    """Load a built-in task by name, or a CSV file.
+
+    Parameters
+    ----------
+    name_or_path
+        ``"digits"`` (image ``(1, 8, 8)``), ``"wine"``, ``"breast_cancer"``,
+        ``"iris"`` (tabular), ``"mnist1d"`` (sequence ``(1, 40)``), or the path
+        of a CSV file (a name ending in ``.csv`` or an existing file).
+    target
+        The label column of a CSV file (required for files, refused otherwise).
+    seed
+        Seed of the splits.
+    **kw
+        ``test_size``/``valid_size`` (fractions, default 0.2 each; MNIST-1D has
+        its own test split and takes only ``valid_size``); for MNIST-1D the
+        generation arguments of :data:`MNIST1D_ARGS` (``num_samples``,
+        ``iid_noise_scale``, ``data_seed`` ...); for CSV files ``name`` and
+        ``pandas.read_csv`` options.
+
+    Returns
+    -------
+    Task
+        Named after the built-in (``"mnist1d[iid_noise_scale=0.05]"`` when the
+        generation differs from the defaults) or the file's stem.
+
+    Raises
+    ------
+    UnknownNameError
+        Unknown task name or keyword (the closest valid one is suggested).
+    ValueError
+        A CSV file without ``target``, or the problems of the Task builders.
+    """
+    text = os.fspath(name_or_path)
+    if text in _BUILTINS:
+        if target is not None:
+            raise ValueError(
+                f"target= is only for CSV files; the built-in task {text!r} has its own labels. "
+                "Leave target out."
+            )
+        if text == "mnist1d":
+            valid_size = kw.pop("valid_size", 0.2)
+            return _mnist1d_task(seed, valid_size, kw)
+        bad = sorted(set(kw) - set(_SPLIT_ARGS))
+        if bad:
+            raise unknown(f"{text} argument", bad[0], _SPLIT_ARGS)
+        x, y = _sklearn_loader(text)()
+        task = Task.from_arrays(x, y, name=text, seed=seed, **kw)
+        source = {"kind": "builtin", "name": text, "seed": task.seed, **kw}
+        return _with_source(task, source)
+    path = Path(text).expanduser()
+    if text.lower().endswith((".csv", ".tsv", ".txt")) or path.is_file():
+        if target is None:
+            hint = ""
+            if path.is_file():
+                import pandas as pd
+
+                try:
+                    columns = list(pd.read_csv(path, nrows=0).columns)
+                    hint = f" The file's columns are: {[str(c) for c in columns]!r}."
+                except (ValueError, UnicodeDecodeError):
+                    hint = ""
+            raise ValueError(f"Loading the CSV file {text!r} needs target=<label column>.{hint}")
+        return Task.from_csv(path, target, seed=seed, **kw)
+    raise unknown(
+        "task", text, _BUILTINS, "Pass a built-in name or the path of a CSV file (with target=)."
+    )
+
+
+def rebuild_task(source: Mapping[str, Any] | Task) -> Task:
+    """Rebuild a task, identical arrays included, from its ``source`` (or the task itself).
+
+    Raises
+    ------
+    ValueError
+        The task was built from in-memory arrays or a DataFrame, which are not
+        stored.
+    """
+    if isinstance(source, Task):
+        source = source.source
+    kind = source.get("kind") if isinstance(source, Mapping) else None
+    if kind == "builtin":
+        extra = dict(source.get("args", {}))
+        split = {k: source[k] for k in _SPLIT_ARGS if k in source}
+        return load_task(str(source["name"]), seed=source.get("seed", 0), **split, **extra)
+    if kind == "csv":
+        return Task.from_csv(
+            source["path"],
+            source["target"],
+            name=source.get("name"),
+            seed=source.get("seed", 0),
+            test_size=source.get("test_size", 0.2),
+            valid_size=source.get("valid_size", 0.2),
+            **dict(source.get("read_csv", {})),
+        )
+    if kind in (None, "arrays", "dataframe"):
+        raise ValueError(
+            "This task was built from in-memory arrays; pass the task itself (its source "
+            f"{dict(source) if isinstance(source, Mapping) else source!r} cannot be rebuilt)."
+        )
+    raise ValueError(f"Unknown task source kind {kind!r}; expected 'builtin' or 'csv'.")
