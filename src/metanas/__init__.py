@@ -31,6 +31,31 @@ from metanas.trial import Trial, TrialState
 
 __version__ = "0.1.0"
 
+# Heavier parts (scikit-learn, torch) load on first use, so `import metanas` and the CLI stay quick.
+_LAZY = {
+    "NASClassifier": ("metanas.automl", "NASClassifier"),
+    "Task": ("metanas.tasks", "Task"),
+    "load_task": ("metanas.tasks", "load_task"),
+    "TrainEvaluator": ("metanas.evaluation.train", "TrainEvaluator"),
+    "ProxyEvaluator": ("metanas.evaluation.proxies", "ProxyEvaluator"),
+    "export_model": ("metanas.export", "export_model"),
+    "load_model": ("metanas.export", "load_model"),
+    "tasks": ("metanas.tasks", None),
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        module_name, attr = _LAZY[name]
+        module = importlib.import_module(module_name)
+        value = module if attr is None else getattr(module, attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'metanas' has no attribute {name!r}")
+
+
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
@@ -41,7 +66,9 @@ __all__ = [
     "FunctionEvaluator",
     "InvalidArchitectureError",
     "MetanasError",
+    "NASClassifier",
     "Observation",
+    "ProxyEvaluator",
     "RDBStorage",
     "Result",
     "SearchSpace",
@@ -50,6 +77,8 @@ __all__ = [
     "Strategy",
     "Study",
     "StudyNotFoundError",
+    "Task",
+    "TrainEvaluator",
     "Trial",
     "TrialState",
     "UnknownNameError",
@@ -60,8 +89,12 @@ __all__ = [
     "create_strategy",
     "create_study",
     "default_storage_url",
+    "export_model",
+    "load_model",
     "load_study",
+    "load_task",
     "register_strategy",
     "spaces",
     "strategies",
+    "tasks",
 ]

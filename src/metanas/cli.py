@@ -28,6 +28,8 @@ from rich.table import Table
 
 import metanas
 from metanas._cli_memory import memory_app
+from metanas._cli_meta import suggest as _cli_suggest
+from metanas._cli_train import export as _cli_export
 from metanas._progress import TrialProgress
 from metanas.exceptions import MetanasError, StudyNotFoundError
 
@@ -76,6 +78,8 @@ studies_app = typer.Typer(
 )
 app.add_typer(studies_app, name="studies")
 app.add_typer(memory_app, name="memory")
+app.command("export")(_cli_export)
+app.command("suggest")(_cli_suggest)
 
 
 # ---------------------------------------------------------------- console helpers
@@ -481,6 +485,62 @@ def search(
             "DATASET-STRATEGY-sSEED.", rich_help_panel="Storage",
         ),
     ] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data", help="Train real networks on data: mnist1d, digits, wine, breast_cancer, "
+            "iris, or a CSV file (with --target); --space is then mlp, cnn or nb201.",
+            rich_help_panel="Training",
+        ),
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option("--target", help="Label column of a --data CSV.", rich_help_panel="Training"),
+    ] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option(
+            "--epochs", min=1, help="Most epochs per trial (early stopping on validation "
+            "accuracy); default 30.", rich_help_panel="Training",
+        ),
+    ] = None,
+    time_budget_min: Annotated[
+        float | None,
+        typer.Option(
+            "--time-budget-min", min=0.01, help="Stop starting trials after this many minutes.",
+            rich_help_panel="Training",
+        ),
+    ] = None,
+    max_latency_ms: Annotated[
+        float | None,
+        typer.Option(
+            "--max-latency-ms", min=0.0, help="Reject architectures slower than this at batch "
+            "1 on this machine (measured before training).", rich_help_panel="Training",
+        ),
+    ] = None,
+    max_params: Annotated[
+        int | None,
+        typer.Option("--max-params", min=1, help="Most parameters.", rich_help_panel="Training"),
+    ] = None,
+    max_flops: Annotated[
+        int | None,
+        typer.Option(
+            "--max-flops", min=1, help="Most FLOPs per sample.", rich_help_panel="Training"
+        ),
+    ] = None,
+    n_jobs: Annotated[
+        int,
+        typer.Option(
+            "--n-jobs", help="Trials trained at once on local processes (-1: one per core).",
+            rich_help_panel="Training",
+        ),
+    ] = 1,
+    device: Annotated[
+        str,
+        typer.Option(
+            "--device", help="cpu, cuda or auto (CUDA when present).", rich_help_panel="Training"
+        ),
+    ] = "cpu",
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the summary as JSON on stdout.")
     ] = False,
@@ -489,7 +549,12 @@ def search(
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more (INFO).")] = False,
 ) -> None:  # fmt: skip
-    """Search a benchmark or a table of measured architectures; store every trial.
+    """Search a benchmark, a table of measured architectures, or real networks on data.
+
+    With [bold]--data[/] every trial trains a network (early stopping on the
+    validation split) and reports validation and test accuracy, macro recall
+    and F1, parameters, FLOPs and latency; hardware limits reject architectures
+    before they are trained.
 
     The study is stored as it runs: interrupt it at any time and re-run the same
     command to resume. [bold]--budget[/] is the total number of finished trials the
@@ -497,11 +562,36 @@ def search(
     """
     url = _storage_url(storage)
     err = _stderr()
+    training = {
+        "--target": target, "--epochs": epochs, "--time-budget-min": time_budget_min,
+        "--max-latency-ms": max_latency_ms, "--max-params": max_params,
+        "--max-flops": max_flops,
+    }  # fmt: skip
     with _errors(url), _logging(err, _log_level(quiet, verbose)):
         settings = _parse_settings(setting, "--setting")
         if strategy is not None:
             metanas.strategies.get_strategy_class(strategy)  # unknown name: fail before loading
+        if data is None:
+            for option, value in training.items():
+                if value is not None:
+                    raise ValueError(
+                        f"{option} goes with --data (real training), e.g. --data digits "
+                        "--space mlp."
+                    )
         wanted = _objectives_flag(objectives_spec, metric, direction)
+        if data is not None:
+            from metanas._cli_train import search_training
+
+            summary = search_training(
+                data=data, target=target, space=space, benchmark=benchmark, dataset=dataset,
+                table=table, task=task, strategy=strategy, settings=settings, budget=budget,
+                seed=seed, wanted=wanted, metric=metric, direction=direction, url=url,
+                study_name=study_name, epochs=epochs, time_budget_min=time_budget_min,
+                max_latency_ms=max_latency_ms, max_params=max_params, max_flops=max_flops,
+                n_jobs=n_jobs, device=device, interactive=_interactive(quiet), console=err,
+            )  # fmt: skip
+            _finish_search(summary, json_output)
+            return
         if wanted is not None:  # the evaluator below only needs the metric names
             metric = ",".join(f"{m}:{d or 'max'}" for m, d in wanted)
         bench, default_name = _build_evaluator(
@@ -532,15 +622,20 @@ def search(
         wall_s = time.perf_counter() - start
         study.refresh()
         summary = _search_summary(study, bench, url, budget, resumed, n_new, wall_s)
+    _finish_search(summary, json_output)
+
+
+def _finish_search(summary: dict[str, Any], json_output: bool) -> None:
     if json_output:
         _echo_json(summary)
     else:
         _print_search_summary(summary)
     if summary["n_complete"] == 0:
-        first = next((t for t in study.trials if t.error), None)
-        reason = f" Trial {first.number} failed with: {first.error}" if first else ""
+        first = summary.get("first_error")
+        reason = f" Trial {first[0]} failed with: {first[1]}" if first else ""
         _fail(
-            f"No trial of study {study.name!r} completed ({summary['n_failed']} failed).{reason}",
+            f"No trial of study {summary['study']!r} completed ({summary['n_failed']} "
+            f"failed).{reason}",
             code=1,
         )
 
@@ -738,7 +833,7 @@ def _trial_record(study: Study, t: Trial) -> dict[str, Any]:
 
 def _search_summary(
     study: Study,
-    bench: TabularBenchmark,
+    bench: TabularBenchmark | None,
     url: str,
     budget: int,
     resumed: bool,
@@ -756,8 +851,9 @@ def _search_summary(
         bt = study.best_trial
         best = _trial_record(study, bt)
         best["value"] = bt.value
-        optimum = bench.optimum(study.metric, study.direction)
-        regret = bench.regret(float(bt.value or 0.0), study.metric, study.direction)
+        if bench is not None:
+            optimum = bench.optimum(study.metric, study.direction)
+            regret = bench.regret(float(bt.value or 0.0), study.metric, study.direction)
     elif complete:
         # Best first by the first objective, then the second ... (ties: trial number).
         signs = [1.0 if d == "maximize" else -1.0 for _, d in study.objectives]
@@ -791,7 +887,11 @@ def _search_summary(
         "regret": regret,
         "wall_time_s": wall_s,
         "storage": _display_url(url),
+        "first_error": next(([t.number, t.error] for t in trials if t.error), None),
     }
+
+
+_HARDWARE_METRICS = ("params", "flops", "latency_ms", "latency_b64_ms", "train_time_s", "epochs")
 
 
 def _grid() -> Table:
@@ -820,6 +920,11 @@ def _print_search_summary(s: Mapping[str, Any]) -> None:
         grid.add_row(f"  {s['metric']}", _fmt(best["value"]))
         for k, v in best["test_metrics"].items():
             grid.add_row(f"  {k}", _fmt(v))
+        for k in _HARDWARE_METRICS:
+            if k in best["metrics"] and k != s["metric"]:
+                grid.add_row(f"  {k}", _fmt(best["metrics"][k]))
+        if s.get("hardware"):
+            grid.add_row("  measured on", s["hardware"])
         if s["regret"] is not None:
             grid.add_row("Regret", f"{_fmt(s['regret'])} (table optimum {_fmt(s['optimum'])})")
     elif s["pareto_front"]:

@@ -13,12 +13,15 @@ from metanas.spaces.base import (
 from metanas.spaces.nasbenchgraph import NasBenchGraphSpace
 from metanas.spaces.nb201 import NB201Space
 from metanas.spaces.table import TableSpace
+from metanas.spaces.trainable import CNNSpace, MLPSpace
 
 __all__ = [
     "Architecture",
+    "CNNSpace",
     "Choice",
     "Constraint",
     "Decision",
+    "MLPSpace",
     "NB201Space",
     "NasBenchGraphSpace",
     "SearchSpace",

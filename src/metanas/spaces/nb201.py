@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
+from metanas._rng import resolve_seed
 from metanas.exceptions import InvalidArchitectureError, closest
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace, register_space
+
+if TYPE_CHECKING:
+    from torch import nn
 
 __all__ = ["NB201_OPS", "NB201Space"]
 
@@ -46,6 +52,34 @@ class NB201Space(SearchSpace):
 
     def __init__(self) -> None:
         super().__init__({edge: list(NB201_OPS) for edge in self.EDGES})
+
+    def build_model(
+        self,
+        arch: Architecture | Mapping[str, str] | str,
+        input_shape: Sequence[int],
+        n_classes: int,
+        *,
+        seed: int | None = None,
+        channels: int = 16,
+        n_cells: int = 1,
+    ) -> nn.Module:
+        """The cell as a trainable network (stem, 3 stages of ``n_cells`` cells, head).
+
+        Channels double at each of the two residual reduction blocks; 1-D
+        convolutions for ``(C, L)`` or ``(F,)`` inputs, 2-D for ``(C, H, W)``.
+        Initial weights are a function of ``seed``.
+        """
+        from metanas.models import build_nb201, seeded_init
+
+        arch = self.validate(arch)
+        with seeded_init(resolve_seed(seed)):
+            return build_nb201(
+                input_shape,
+                n_classes,
+                [str(arch[e]) for e in self.EDGES],
+                channels=channels,
+                n_cells=n_cells,
+            )
 
     def format(self, arch: Architecture) -> str:
         nodes = []

@@ -1,0 +1,547 @@
+"""Train architectures of a trainable space on a task, with torch.
+
+:class:`TrainEvaluator` is the evaluator of real searches: it checks the
+hardware limits on the untrained network, trains with AdamW and a warm-up +
+cosine learning-rate schedule, stops early on validation accuracy (keeping
+the best epoch's weights) and reports validation and test metrics computed
+with scikit-learn on the predictions.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+import math
+import time
+from collections.abc import Hashable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import numpy as np
+
+from metanas._rng import derive_seed, resolve_seed
+from metanas.evaluation.base import Evaluator, Result, Status
+from metanas.spaces.architecture import Architecture
+from metanas.spaces.base import SearchSpace
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from metanas.tasks import Task
+
+__all__ = ["TrainEvaluator", "arch_seed", "classification_metrics", "predict_proba"]
+
+_logger = logging.getLogger(__name__)
+_PREDICT_BATCH = 1024
+_WARMUP_FRACTION = 0.1
+
+
+class _Trainable(Protocol):
+    def build_model(
+        self, arch: Any, input_shape: Any, n_classes: int, *, seed: int | None = None
+    ) -> nn.Module: ...
+
+
+def _import_torch() -> Any:
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            'Training needs PyTorch; install it with pip install "metanas[torch]".'
+        ) from exc
+    return torch
+
+
+def _key_string(key: Hashable) -> str:
+    if isinstance(key, Architecture):
+        return key.to_string()
+    return repr(key)
+
+
+def arch_seed(seed: int, space: SearchSpace, arch: Architecture) -> int:
+    """The training seed of ``arch``: a function of ``seed`` and the network's :meth:`key` only.
+
+    Two encodings of one network (same key) train identically, and so does a
+    later retraining (export), whatever the order of the search.
+    """
+    digest = hashlib.sha256(_key_string(space.key(arch)).encode("utf-8")).digest()
+    return derive_seed(seed, int.from_bytes(digest[:8], "little"))
+
+
+def classification_metrics(y_true: np.ndarray, proba: np.ndarray, prefix: str) -> dict[str, float]:
+    """Accuracy, macro recall, macro F1 (scikit-learn) and mean log-loss of ``proba``."""
+    from sklearn.metrics import accuracy_score, f1_score, recall_score
+
+    y_true = np.asarray(y_true, dtype=np.int64)
+    pred = np.asarray(proba).argmax(axis=1)
+    labels = list(range(proba.shape[1]))
+    p_true = np.clip(proba[np.arange(len(y_true)), y_true], 1e-12, 1.0)
+    return {
+        f"{prefix}_accuracy": float(accuracy_score(y_true, pred)),
+        f"{prefix}_recall": float(
+            recall_score(y_true, pred, labels=labels, average="macro", zero_division=0)
+        ),
+        f"{prefix}_f1": float(
+            f1_score(y_true, pred, labels=labels, average="macro", zero_division=0)
+        ),
+        f"{prefix}_loss": float(-np.mean(np.log(p_true))),
+    }
+
+
+def predict_proba(
+    model: nn.Module, X: np.ndarray, *, batch_size: int = _PREDICT_BATCH
+) -> np.ndarray:
+    """Class probabilities (softmax of the logits) of ``model`` for ``X``, shape ``(n, n_classes)``.
+
+    Runs in eval mode under ``torch.inference_mode`` on the model's device;
+    the training mode is restored.
+    """
+    torch = _import_torch()
+    device = next(iter(model.parameters())).device
+    was_training = model.training
+    model.eval()
+    out = []
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(X), batch_size):
+                xb = torch.as_tensor(np.asarray(X[start : start + batch_size], dtype=np.float32))
+                out.append(torch.softmax(model(xb.to(device)).float(), dim=1).cpu().numpy())
+    finally:
+        model.train(was_training)
+    if not out:
+        n_out = model(torch.zeros((1, *X.shape[1:]), device=device)).shape[1]
+        return np.zeros((0, n_out), dtype=np.float32)
+    return np.concatenate(out).astype(np.float64)
+
+
+def _lr_factor(step: int, total: int) -> float:
+    """Linear warm-up over the first 10 % of the steps, then cosine decay to 0."""
+    warm = max(1, int(_WARMUP_FRACTION * total))
+    if step < warm:
+        return (step + 1) / warm
+    progress = (step - warm) / max(1, total - warm)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+class TrainEvaluator(Evaluator):
+    """Train each architecture on a task and measure it (accuracy, F1, params, FLOPs, latency).
+
+    Parameters
+    ----------
+    task
+        A :class:`metanas.tasks.Task` (train, validation and test splits).
+    space
+        A trainable space: one with ``build_model(arch, input_shape, n_classes, *, seed)``
+        (``"mlp"``, ``"cnn"``, ``"nb201"``).
+    max_epochs
+        Epochs per training unless :meth:`evaluate` gets a ``budget``.
+    time_budget_s
+        Seconds of training per architecture (None: no limit). After the first
+        epoch the schedule is shortened to the epochs that fit.
+    patience
+        Stop when validation accuracy has not improved for this many epochs;
+        the best epoch's weights are kept (None: never stop early).
+    batch_size, lr, weight_decay, label_smoothing
+        AdamW with a linear warm-up (10 % of the steps) and cosine decay.
+    device
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"`` or ``"cuda"``.
+    n_threads
+        torch threads while training (None: leave torch's setting). Give each
+        of ``k`` parallel workers ``os.cpu_count() // k`` so they do not
+        oversubscribe the cores; the previous setting is restored afterwards.
+    seed
+        Base seed; each architecture trains with :func:`arch_seed` of it, so
+        the same network always trains identically.
+    progress
+        Show a rich progress bar over epochs.
+    measure_latency
+        Measure CPU latency (median ms at batch 1 and 64) before training.
+    max_latency_ms, max_params, max_flops
+        Hardware limits, checked on the untrained network before training: an
+        architecture over a limit fails at once (status FAILED, the reason
+        names the numbers, the measured metrics are kept) and is never trained.
+    latency_repeats
+        Timed runs per latency measurement (the median is reported).
+
+    Notes
+    -----
+    Metrics: ``valid_accuracy``, ``valid_recall`` and ``valid_f1`` (macro),
+    ``valid_loss``, ``params``, ``flops`` (forward, per sample), ``latency_ms``,
+    ``latency_b64_ms``, ``train_time_s``, ``epochs``, ``best_epoch``; test
+    metrics: ``test_accuracy``, ``test_recall``, ``test_f1``, ``test_loss``.
+    :attr:`hardware` names the machine the latency was measured on.
+    """
+
+    def __init__(
+        self,
+        task: Task,
+        space: SearchSpace,
+        *,
+        max_epochs: int = 20,
+        time_budget_s: float | None = None,
+        patience: int | None = 5,
+        batch_size: int = 128,
+        lr: float = 3e-3,
+        weight_decay: float = 1e-2,
+        label_smoothing: float = 0.0,
+        device: str = "auto",
+        n_threads: int | None = None,
+        seed: int = 0,
+        progress: bool = False,
+        measure_latency: bool = True,
+        max_latency_ms: float | None = None,
+        max_params: int | None = None,
+        max_flops: int | None = None,
+        latency_repeats: int = 20,
+    ) -> None:
+        if not callable(getattr(space, "build_model", None)):
+            raise TypeError(
+                f"TrainEvaluator needs a trainable space (one with build_model), such as "
+                f"'mlp', 'cnn' or 'nb201'; got {type(space).__name__}."
+            )
+        for name, value in (("max_epochs", max_epochs), ("batch_size", batch_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1; got {value!r}.")
+        if patience is not None and (not isinstance(patience, int) or patience < 1):
+            raise ValueError(f"patience must be an int >= 1 or None; got {patience!r}.")
+        if not lr > 0:
+            raise ValueError(f"lr must be > 0; got {lr!r}.")
+        if device not in ("auto", "cpu", "cuda") and not str(device).startswith("cuda:"):
+            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda'; got {device!r}.")
+        if n_threads is not None and (not isinstance(n_threads, int) or n_threads < 1):
+            raise ValueError(f"n_threads must be an int >= 1 or None; got {n_threads!r}.")
+        for name, limit in (
+            ("time_budget_s", time_budget_s),
+            ("max_latency_ms", max_latency_ms),
+            ("max_params", max_params),
+            ("max_flops", max_flops),
+        ):
+            if limit is not None and not limit > 0:
+                raise ValueError(f"{name} must be > 0 or None; got {limit!r}.")
+        self.task = task
+        self.space = space
+        self.max_epochs = max_epochs
+        self.time_budget_s = time_budget_s
+        self.patience = patience
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.label_smoothing = label_smoothing
+        self.device = device
+        self.n_threads = n_threads
+        self.seed = resolve_seed(seed)
+        self.progress = progress
+        self.measure_latency = measure_latency
+        self.max_latency_ms = max_latency_ms
+        self.max_params = max_params
+        self.max_flops = max_flops
+        self.latency_repeats = latency_repeats
+        self.task_name = task.name
+
+    # ------------------------------------------------------------ public API
+    def get_settings(self) -> dict[str, Any]:
+        """The keyword arguments of this evaluator (JSON-able), to rebuild it on the same task.
+
+        ``TrainEvaluator(task, space, **ev.get_settings())`` trains exactly as
+        ``ev`` does (export and resumed studies rely on it).
+        """
+        return {
+            "max_epochs": self.max_epochs,
+            "time_budget_s": self.time_budget_s,
+            "patience": self.patience,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "weight_decay": self.weight_decay,
+            "label_smoothing": self.label_smoothing,
+            "device": self.device,
+            "n_threads": self.n_threads,
+            "seed": self.seed,
+            "progress": self.progress,
+            "measure_latency": self.measure_latency,
+            "max_latency_ms": self.max_latency_ms,
+            "max_params": self.max_params,
+            "max_flops": self.max_flops,
+            "latency_repeats": self.latency_repeats,
+        }
+
+    def task_descriptors(self) -> dict[str, Any]:
+        describe = getattr(self.task, "descriptors", None)
+        return dict(describe()) if callable(describe) else {}
+
+    @property
+    def hardware(self) -> str:
+        """The machine latency is measured on (CPU model and torch threads)."""
+        from metanas.evaluation.hardware import hardware_name
+
+        with self._threads():
+            return hardware_name("cpu")
+
+    def build(self, arch: Architecture) -> nn.Module:
+        """The untrained model of ``arch`` (the weights training starts from)."""
+        arch = self.space.validate(arch)
+        builder: _Trainable = self.space  # type: ignore[assignment]
+        return builder.build_model(
+            arch,
+            self.task.input_shape,
+            self.task.n_classes,
+            seed=arch_seed(self.seed, self.space, arch),
+        )
+
+    def hardware_metrics(self, model: nn.Module) -> dict[str, float]:
+        """Parameters, FLOPs and (when enabled or limited) CPU latency of ``model``."""
+        from metanas.evaluation.hardware import count_flops, count_params, measure_latency_ms
+
+        shape = self.task.input_shape
+        out = {"params": float(count_params(model)), "flops": float(count_flops(model, shape))}
+        if self.measure_latency or self.max_latency_ms is not None:
+            out["latency_ms"] = measure_latency_ms(
+                model, shape, 1, repeats=self.latency_repeats, warmup=3
+            )
+        if self.measure_latency:
+            out["latency_b64_ms"] = measure_latency_ms(
+                model, shape, 64, repeats=max(3, self.latency_repeats // 4), warmup=1
+            )
+        return out
+
+    def violations(self, metrics: Mapping[str, float]) -> list[str]:
+        """The hardware limits ``metrics`` break, as readable strings (empty when feasible)."""
+        out = []
+        for metric, limit, name in (
+            ("latency_ms", self.max_latency_ms, "max_latency_ms"),
+            ("params", self.max_params, "max_params"),
+            ("flops", self.max_flops, "max_flops"),
+        ):
+            if limit is not None and metric in metrics and metrics[metric] > limit:
+                out.append(f"{metric} {metrics[metric]:.4g} > {name} {limit:.4g}")
+        return out
+
+    def evaluate(self, arch: Architecture, *, budget: float | None = None) -> Result:
+        """Check the limits, then train ``arch`` (``budget``: epochs) and measure it."""
+        start = time.perf_counter()
+        epochs = self._epochs(budget)
+        arch = self.space.validate(arch)
+        with self._threads():
+            model = self.build(arch)
+            hw = self.hardware_metrics(model)
+            broken = self.violations(hw)
+            if broken:
+                return Result(
+                    metrics=hw,
+                    cost_s=time.perf_counter() - start,
+                    status=Status.FAILED,
+                    reason="infeasible: " + "; ".join(broken),
+                )
+            _, result = self._fit(model, arch, epochs, on="train", hw=hw, start=start)
+        return result
+
+    def train(
+        self,
+        arch: Architecture,
+        *,
+        epochs: int | None = None,
+        on: Literal["train", "train+valid"] = "train",
+    ) -> tuple[nn.Module, Result]:
+        """Train ``arch`` and return the model (on the CPU, eval mode) with its :class:`Result`.
+
+        ``on="train+valid"`` trains on both splits for exactly ``epochs``
+        (default ``max_epochs``) without early stopping, as for a final model;
+        its result then has no validation metrics. Limits are not checked.
+        """
+        if on not in ("train", "train+valid"):
+            raise ValueError(f"on must be 'train' or 'train+valid'; got {on!r}.")
+        start = time.perf_counter()
+        n_epochs = self._epochs(epochs)
+        arch = self.space.validate(arch)
+        with self._threads():
+            model = self.build(arch)
+            hw = self.hardware_metrics(model)
+            model, result = self._fit(model, arch, n_epochs, on=on, hw=hw, start=start)
+        return model.cpu().eval(), result
+
+    def predict_proba(self, model: nn.Module, X: np.ndarray) -> np.ndarray:
+        """Class probabilities of ``model`` for ``X`` (see :func:`predict_proba`)."""
+        with self._threads():
+            return predict_proba(model, X)
+
+    # -------------------------------------------------------------- internals
+    def _epochs(self, budget: float | None) -> int:
+        if budget is None:
+            return self.max_epochs
+        if not isinstance(budget, int | float) or isinstance(budget, bool) or not budget >= 1:
+            raise ValueError(f"budget is a number of epochs >= 1; got {budget!r}.")
+        return round(budget)
+
+    def _device(self) -> torch.device:
+        _import_torch()
+        import torch
+
+        name = self.device
+        if name == "auto":
+            name = "cuda" if torch.cuda.is_available() else "cpu"
+        device: torch.device = torch.device(name)
+        return device
+
+    @contextmanager
+    def _threads(self) -> Iterator[None]:
+        torch = _import_torch()
+        if self.n_threads is None:
+            yield
+            return
+        previous = torch.get_num_threads()
+        torch.set_num_threads(self.n_threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(previous)
+
+    def _fit(
+        self,
+        model: nn.Module,
+        arch: Architecture,
+        epochs: int,
+        *,
+        on: str,
+        hw: dict[str, float],
+        start: float,
+    ) -> tuple[nn.Module, Result]:
+        torch = _import_torch()
+        from torch.nn import functional
+
+        task = self.task
+        seed = arch_seed(self.seed, self.space, arch)
+        device = self._device()
+        X, y = task.X_train, task.y_train
+        if on == "train+valid":
+            X = np.concatenate([X, task.X_valid])
+            y = np.concatenate([y, task.y_valid])
+        Xt = torch.as_tensor(np.asarray(X, dtype=np.float32), device=device)
+        yt = torch.as_tensor(np.asarray(y, dtype=np.int64), device=device)
+        n = len(Xt)
+        validate = on == "train" and len(task.X_valid) > 0
+        model = model.to(device)
+        optimiser = torch.optim.AdamW(
+            model.parameters(), lr=self.lr, weight_decay=self.weight_decay
+        )
+        gen = torch.Generator().manual_seed(seed)
+        steps_per_epoch = max(1, math.ceil(n / self.batch_size))
+        planned = epochs
+        step = 0
+        best: tuple[float, float] | None = None
+        best_state: dict[str, Any] | None = None
+        best_epoch = 0
+        since_best = 0
+        epochs_done = 0
+        train_start = time.perf_counter()
+        bar = _EpochBar(self.progress, epochs, task.name)
+        rng_devices = [device] if device.type == "cuda" else []
+        try:
+            with torch.random.fork_rng(devices=rng_devices):
+                torch.manual_seed(seed)
+                for epoch in range(epochs):
+                    if epoch >= planned:
+                        break
+                    model.train()
+                    perm = torch.randperm(n, generator=gen).to(device)
+                    chunks = list(torch.split(perm, self.batch_size))
+                    if len(chunks) > 1 and len(chunks[-1]) < 2:
+                        chunks.pop()  # a batch of one breaks batch norm
+                    total_loss = 0.0
+                    for idx in chunks:
+                        factor = _lr_factor(step, planned * steps_per_epoch)
+                        for group in optimiser.param_groups:
+                            group["lr"] = self.lr * factor
+                        loss = functional.cross_entropy(
+                            model(Xt[idx]), yt[idx], label_smoothing=self.label_smoothing
+                        )
+                        if not torch.isfinite(loss):
+                            return model, Result(
+                                metrics=hw,
+                                cost_s=time.perf_counter() - start,
+                                status=Status.FAILED,
+                                reason=(
+                                    f"diverged: training loss {loss.item()} at epoch {epoch + 1}"
+                                ),
+                            )
+                        optimiser.zero_grad(set_to_none=True)
+                        loss.backward()  # type: ignore[no-untyped-call]
+                        optimiser.step()
+                        total_loss += loss.item() * len(idx)
+                        step += 1
+                    epochs_done = epoch + 1
+                    if epoch == 0 and self.time_budget_s is not None and epochs > 1:
+                        per_epoch = time.perf_counter() - train_start
+                        fit = max(1, int(self.time_budget_s / max(per_epoch, 1e-9)))
+                        planned = min(epochs, fit)
+                    if validate:
+                        vm = classification_metrics(
+                            task.y_valid, predict_proba(model, task.X_valid), "valid"
+                        )
+                        score = (vm["valid_accuracy"], -vm["valid_loss"])
+                        if best is None or score > best:
+                            best, best_epoch, since_best = score, epochs_done, 0
+                            best_state = copy.deepcopy(model.state_dict())
+                        else:
+                            since_best += 1
+                        bar.update(f"valid acc {vm['valid_accuracy']:.3f}")
+                        if self.patience is not None and since_best >= self.patience:
+                            break
+                    else:
+                        bar.update(f"loss {total_loss / n:.3f}")
+        finally:
+            bar.close()
+        train_time = time.perf_counter() - train_start
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        metrics = dict(hw)
+        if validate:
+            metrics.update(
+                classification_metrics(task.y_valid, predict_proba(model, task.X_valid), "valid")
+            )
+            if not math.isfinite(metrics["valid_loss"]):
+                return model, Result(
+                    metrics=hw,
+                    cost_s=time.perf_counter() - start,
+                    status=Status.FAILED,
+                    reason="diverged: validation loss is not finite",
+                )
+        metrics.update(
+            {
+                "train_time_s": train_time,
+                "epochs": float(epochs_done),
+                "best_epoch": float(best_epoch if validate else epochs_done),
+            }
+        )
+        test: dict[str, float] = {}
+        if len(task.X_test) > 0:
+            test = classification_metrics(task.y_test, predict_proba(model, task.X_test), "test")
+        _logger.debug("Trained %s in %.2f s: %s", arch, train_time, metrics)
+        return model, Result(metrics=metrics, test_metrics=test, cost_s=time.perf_counter() - start)
+
+
+class _EpochBar:
+    """A rich bar over epochs (nothing when disabled)."""
+
+    def __init__(self, enabled: bool, total: int, label: str) -> None:
+        self._bar: Any = None
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            self._bar = Progress(
+                TextColumn(f"[bold]{label}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[info]}"),
+                transient=True,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task(label, total=total, info="")
+
+    def update(self, info: str) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, advance=1, info=info)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()

@@ -1,0 +1,286 @@
+"""torch networks built from architectures: MLP, CNN chain, NAS-Bench-201 cell network.
+
+The spaces in :mod:`metanas.spaces` call these builders; they take plain
+arguments (not an Architecture) so supernets and tests can use them directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from metanas.models.ops import OPS, Projection, conv_out_size, make_activation, make_norm
+
+__all__ = [
+    "BlockSpec",
+    "ChainNet",
+    "NB201Cell",
+    "NB201Net",
+    "Reshape",
+    "ResidualBlock",
+    "build_chain_cnn",
+    "build_mlp",
+    "build_nb201",
+    "conv_layout",
+    "seeded_init",
+]
+
+
+class Reshape(nn.Module):
+    """Reshape each sample to ``shape`` (batch dimension kept)."""
+
+    def __init__(self, shape: Sequence[int]) -> None:
+        super().__init__()
+        self.shape = tuple(int(s) for s in shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], *self.shape)
+
+    def extra_repr(self) -> str:
+        return f"shape={self.shape}"
+
+
+def conv_layout(input_shape: Sequence[int]) -> tuple[int, int, tuple[int, ...]]:
+    """How a task's sample shape is fed to convolutions: ``(dims, channels, spatial size)``.
+
+    ``(F,)`` (tabular) is a 1-channel sequence of length F; ``(C, L)`` a
+    sequence; ``(C, H, W)`` an image.
+    """
+    shape = tuple(int(s) for s in input_shape)
+    if any(s < 1 for s in shape):
+        raise ValueError(f"input_shape must have positive sizes; got {shape!r}.")
+    if len(shape) == 1:
+        return 1, 1, shape
+    if len(shape) == 2:
+        return 1, shape[0], shape[1:]
+    if len(shape) == 3:
+        return 2, shape[0], shape[1:]
+    raise ValueError(
+        f"input_shape {shape!r} is not (features,), (channels, length) or "
+        "(channels, height, width); reshape the data to one of these."
+    )
+
+
+@contextlib.contextmanager
+def seeded_init(seed: int) -> Iterator[None]:
+    """Scope in which torch's global generator is seeded, restored afterwards.
+
+    Module constructors (and dropout) draw from the global generator; inside
+    this scope they are a function of ``seed`` only and leave no trace outside.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        yield
+
+
+# --------------------------------------------------------------------------- MLP
+def build_mlp(
+    input_shape: Sequence[int],
+    n_classes: int,
+    widths: Sequence[int],
+    *,
+    activation: str = "relu",
+    dropout: float = 0.0,
+    norm: str = "none",
+) -> nn.Sequential:
+    """Flatten, then ``Linear -> norm -> act -> dropout`` per hidden width, then a linear head."""
+    n_in = 1
+    for s in input_shape:
+        n_in *= int(s)
+    layers: list[nn.Module] = [nn.Flatten()]
+    for w in widths:
+        layers.append(nn.Linear(n_in, int(w), bias=norm == "none"))
+        if norm == "batch":
+            layers.append(nn.BatchNorm1d(int(w)))
+        elif norm == "layer":
+            layers.append(nn.LayerNorm(int(w)))
+        elif norm != "none":
+            raise ValueError(f"Unknown norm {norm!r}; choose 'none', 'batch' or 'layer'.")
+        layers.append(make_activation(activation))
+        if dropout > 0:
+            layers.append(nn.Dropout(float(dropout)))
+        n_in = int(w)
+    layers.append(nn.Linear(n_in, int(n_classes)))
+    return nn.Sequential(*layers)
+
+
+# --------------------------------------------------------------------------- CNN
+@dataclass(frozen=True)
+class BlockSpec:
+    """One block of a CNN chain: operation, output channels, stride."""
+
+    op: str
+    channels: int
+    stride: int
+
+
+class ResidualBlock(nn.Module):
+    """``op(x) + shortcut(x)``; the shortcut is a 1x1 projection where shapes differ."""
+
+    def __init__(self, op: nn.Module, shortcut: nn.Module) -> None:
+        super().__init__()
+        self.op = op
+        self.shortcut = shortcut
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.op(x) + self.shortcut(x)
+        return out
+
+
+class ChainNet(nn.Sequential):
+    """A CNN chain (reshape, blocks, head) as an ``nn.Sequential``."""
+
+
+def build_chain_cnn(
+    input_shape: Sequence[int],
+    n_classes: int,
+    blocks: Sequence[BlockSpec],
+    *,
+    activation: str = "relu",
+    norm: str = "batch",
+    residual: bool = False,
+    head: str = "avg",
+    stem_channels: int = 0,
+) -> ChainNet:
+    """A chain of operations from :data:`~metanas.models.ops.OPS`, then a head.
+
+    Pooling and identity blocks keep their input's channels (their
+    ``channels`` is ignored); identity blocks are no-ops. A stride of 2 halves
+    every spatial dimension longer than 1 (``ceil(L / 2)``); a dimension that
+    is already 1 keeps stride 1, so no dimension ever drops below 1.
+    With ``residual``, every block other than identity adds its input
+    (through a 1x1 strided projection when the shape changes).
+    ``head``: ``"avg"`` or ``"max"`` global pooling, or ``"flatten"`` (all
+    positions into the linear layer). ``stem_channels > 0`` puts a fixed
+    ``conv3 -> norm -> act`` stem with that many channels before the chain.
+    """
+    dims, channels, size = conv_layout(input_shape)
+    layers: list[nn.Module] = [Reshape((channels, *size))]
+    if stem_channels > 0:
+        layers.append(OPS["conv3"](channels, stem_channels, 1, dims, act=activation, norm=norm))
+        channels = stem_channels
+    for b in blocks:
+        if b.op not in OPS:
+            raise ValueError(f"Unknown operation {b.op!r}; operations: {sorted(OPS)!r}.")
+        if b.op == "identity":
+            continue
+        stride = tuple(b.stride if n > 1 else 1 for n in size)
+        c_out = channels if b.op in ("max_pool", "avg_pool") else int(b.channels)
+        op = OPS[b.op](channels, c_out, stride, dims, act=activation, norm=norm)
+        if residual:
+            same = c_out == channels and all(s == 1 for s in stride)
+            shortcut: nn.Module = (
+                nn.Identity() if same else Projection(channels, c_out, stride, dims, norm)
+            )
+            op = ResidualBlock(op, shortcut)
+        layers.append(op)
+        channels, size = c_out, conv_out_size(size, stride)
+    if head in ("avg", "max"):
+        if head == "avg":
+            pool: nn.Module = nn.AdaptiveAvgPool1d(1) if dims == 1 else nn.AdaptiveAvgPool2d(1)
+        else:
+            pool = nn.AdaptiveMaxPool1d(1) if dims == 1 else nn.AdaptiveMaxPool2d(1)
+        layers += [pool, nn.Flatten(), nn.Linear(channels, int(n_classes))]
+    elif head == "flatten":
+        n_feat = channels
+        for n in size:
+            n_feat *= n
+        layers += [nn.Flatten(), nn.Linear(n_feat, int(n_classes))]
+    else:
+        raise ValueError(f"Unknown head {head!r}; choose 'avg', 'max' or 'flatten'.")
+    return ChainNet(*layers)
+
+
+# ------------------------------------------------------------------ NAS-Bench-201
+class NB201Cell(nn.Module):
+    """The NAS-Bench-201 cell: node ``j`` sums ``op_{j<-i}(node_i)`` over ``i < j``.
+
+    The cell's output is node 3.
+    """
+
+    def __init__(self, ops: Sequence[str], channels: int, dims: int) -> None:
+        super().__init__()
+        if len(ops) != 6:
+            raise ValueError(f"A NAS-Bench-201 cell has 6 edges; got {len(ops)} operations.")
+        self.edges = nn.ModuleList(OPS[o](channels, channels, 1, dims) for o in ops)
+        self._pairs = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        nodes = [x]
+        k = 0
+        for j in (1, 2, 3):
+            total = None
+            for _ in range(j):
+                i = self._pairs[k][1]
+                y = self.edges[k](nodes[i])
+                total = y if total is None else total + y
+                k += 1
+            assert total is not None
+            nodes.append(total)
+        return nodes[3]
+
+
+class _NB201Reduction(nn.Module):
+    """The residual reduction block between stages (ReLU-conv-BN twice, projected shortcut)."""
+
+    def __init__(self, c_in: int, c_out: int, stride: tuple[int, ...], dims: int) -> None:
+        super().__init__()
+        self.a = OPS["nor_conv_3x3"](c_in, c_out, stride, dims)
+        self.b = OPS["nor_conv_3x3"](c_out, c_out, 1, dims)
+        self.shortcut = Projection(c_in, c_out, stride, dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.b(self.a(x)) + self.shortcut(x)
+        return out
+
+
+class NB201Net(nn.Sequential):
+    """The NAS-Bench-201 macro network as an ``nn.Sequential``."""
+
+
+def build_nb201(
+    input_shape: Sequence[int],
+    n_classes: int,
+    ops: Sequence[str],
+    *,
+    channels: int = 16,
+    n_cells: int = 1,
+    n_stages: int = 3,
+) -> NB201Net:
+    """Stem conv, ``n_stages`` stages of ``n_cells`` cells (channels doubling), reductions, head.
+
+    As in Dong & Yang (2020): 3x3 conv + BN stem; a residual reduction block
+    (stride 2, channels x2) between stages; BN + ReLU, global average pooling
+    and a linear classifier at the end. Dimensions of size 1 are not strided.
+    """
+    if channels < 1 or n_cells < 1 or n_stages < 1:
+        raise ValueError(
+            f"channels, n_cells and n_stages must be >= 1; got {channels}, {n_cells}, {n_stages}."
+        )
+    dims, c_in, size = conv_layout(input_shape)
+    conv = nn.Conv1d if dims == 1 else nn.Conv2d
+    layers: list[nn.Module] = [
+        Reshape((c_in, *size)),
+        conv(c_in, channels, 3, padding=1, bias=False),
+        make_norm("batch", channels, dims),
+    ]
+    c = channels
+    for stage in range(n_stages):
+        if stage > 0:
+            stride = tuple(2 if n > 1 else 1 for n in size)
+            layers.append(_NB201Reduction(c, 2 * c, stride, dims))
+            c, size = 2 * c, conv_out_size(size, stride)
+        layers += [NB201Cell(ops, c, dims) for _ in range(n_cells)]
+    pool = nn.AdaptiveAvgPool1d(1) if dims == 1 else nn.AdaptiveAvgPool2d(1)
+    layers += [
+        make_norm("batch", c, dims),
+        nn.ReLU(),
+        pool,
+        nn.Flatten(),
+        nn.Linear(c, int(n_classes)),
+    ]
+    return NB201Net(*layers)

@@ -1,0 +1,219 @@
+"""Trainable spaces build torch models of the right shape; the operation table; hardware costs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from metanas.evaluation.hardware import (  # noqa: E402
+    count_flops,
+    count_params,
+    hardware_name,
+    measure_latency_ms,
+)
+from metanas.models import CHAIN_OPS, OPS, BlockSpec, build_chain_cnn  # noqa: E402
+from metanas.models.ops import CELL_OPS, conv_out_size  # noqa: E402
+from metanas.spaces import NB201Space, create_space, space_from_config  # noqa: E402
+from metanas.spaces.trainable import CNN_OPS, CNNSpace, MLPSpace  # noqa: E402
+
+SHAPES = [(7,), (2, 12), (1, 8, 8), (3, 1, 5), (1, 1)]
+SPACES = [MLPSpace(), CNNSpace(), NB201Space()]
+
+
+@pytest.mark.parametrize("space", SPACES, ids=lambda s: s.name)
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_random_architectures_build_with_the_right_output_shape(space, shape):
+    rng = np.random.default_rng(len(shape))
+    for _ in range(3 if space.name == "nb201" else 6):
+        arch = space.sample(rng)
+        model = space.build_model(arch, shape, 4, seed=0).eval()
+        out = model(torch.randn(3, *shape))
+        assert out.shape == (3, 4), space.format(arch)
+        assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("space", SPACES, ids=lambda s: s.name)
+def test_build_model_is_deterministic_in_seed_and_leaves_global_rng_alone(space):
+    arch = space.sample(np.random.default_rng(1))
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    a = space.build_model(arch, (1, 10), 3, seed=5)
+    assert torch.equal(torch.rand(1), before)  # global generator untouched
+    b = space.build_model(arch, (1, 10), 3, seed=5)
+    c = space.build_model(arch, (1, 10), 3, seed=6)
+    pa, pb, pc = (torch.cat([p.flatten() for p in m.parameters()]) for m in (a, b, c))
+    assert torch.equal(pa, pb)
+    assert not torch.equal(pa, pc)
+
+
+def test_registered_and_rebuilt_from_config():
+    space = create_space("cnn", max_blocks=3)
+    assert isinstance(space, CNNSpace)
+    assert space.max_blocks == 3
+    assert space_from_config(space.to_config()) == space
+    assert space_from_config(MLPSpace(max_layers=2).to_config()) == MLPSpace(max_layers=2)
+    assert space_from_config(CNNSpace().to_config()) != space
+    no_stem = CNNSpace(stem_channels=0)
+    assert space_from_config(no_stem.to_config()).stem_channels == 0
+
+
+def test_cnn_stem_is_a_setting_not_a_decision():
+    arch = CNNSpace().sample(np.random.default_rng(0))
+    with_stem = CNNSpace(stem_channels=8).build_model(arch, (2, 10), 3, seed=0)
+    without = CNNSpace(stem_channels=0).build_model(arch, (2, 10), 3, seed=0)
+    first = next(m for m in with_stem.modules() if isinstance(m, torch.nn.Conv1d))
+    assert (first.in_channels, first.out_channels, first.kernel_size) == (2, 8, (3,))
+    assert count_params(with_stem) != count_params(without)
+
+
+def test_settings_are_checked():
+    with pytest.raises(ValueError, match="max_blocks"):
+        CNNSpace(max_blocks=0)
+    with pytest.raises(ValueError, match="max_layers"):
+        MLPSpace(max_layers=9)
+
+
+def _mlp(**kw):
+    base = {
+        "n_layers": 2,
+        "width_1": 64,
+        "width_2": 32,
+        "width_3": 32,
+        "width_4": 32,
+        "activation": "relu",
+        "dropout": 0.0,
+        "norm": "none",
+    }
+    base.update(kw)
+    return MLPSpace().validate(base)
+
+
+def test_mlp_key_ignores_inactive_widths():
+    space = MLPSpace()
+    a, b = _mlp(width_3=512, width_4=256), _mlp()
+    assert a != b
+    assert space.key(a) == space.key(b)
+    assert space.key(_mlp(width_2=128)) != space.key(b)
+    model = space.build_model(a, (5,), 2, seed=0)
+    linear = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert [m.out_features for m in linear] == [64, 32, 2]
+
+
+def test_n_unique_counts_canonical_networks():
+    space = MLPSpace(max_layers=2)
+    # 1 layer: 5 widths; 2 layers: 25 -> 30 networks x 4 act x 3 dropout x 3 norm
+    assert space.n_unique == 30 * 36
+    assert space.size == 2 * 25 * 36
+    assert space.n_unique == len({space.key(a) for a in space.enumerate()})
+    cnn = CNNSpace(max_blocks=1)
+    assert cnn.n_unique == len({cnn.key(a) for a in cnn.enumerate()}) == 36 * (1 + 44)
+
+
+def _cnn(blocks, **kw):
+    space = CNNSpace()
+    arch = {
+        "n_blocks": len(blocks),
+        "activation": "relu",
+        "norm": "batch",
+        "residual": False,
+        "head": "avg",
+    }
+    for i in range(1, 5):
+        op, ch, st = blocks[i - 1] if i <= len(blocks) else ("conv3", 16, 1)
+        arch.update({f"op_{i}": op, f"channels_{i}": ch, f"stride_{i}": st})
+    arch.update(kw)
+    return space.validate(arch)
+
+
+def test_cnn_key_drops_inactive_and_identity_blocks_and_pool_channels():
+    space = CNNSpace()
+    a = _cnn([("conv3", 32, 1), ("identity", 64, 2), ("max_pool", 128, 2)])
+    b = _cnn([("conv3", 32, 1), ("max_pool", 16, 2)], op_4="conv7", channels_4=128)
+    assert space.key(a) == space.key(b)
+    assert space.key(a)["n_blocks"] == 2
+    assert space.key(a) != space.key(_cnn([("conv3", 32, 1), ("max_pool", 16, 1)]))
+    only_skip = _cnn([("identity", 64, 2)])
+    assert space.key(only_skip) == space.key(_cnn([("identity", 16, 1)], op_2="conv5"))
+    # equal keys build the same network
+    x = torch.randn(2, 1, 20)
+    ma = space.build_model(a, (1, 20), 3, seed=0).eval()
+    mb = space.build_model(b, (1, 20), 3, seed=0).eval()
+    assert torch.equal(ma(x), mb(x))
+
+
+def test_mutate_changes_the_network():
+    for space in (MLPSpace(), CNNSpace()):
+        rng = np.random.default_rng(0)
+        arch = space.sample(rng)
+        for _ in range(30):
+            child = space.mutate(arch, rng)
+            assert space.key(child) != space.key(arch)
+            arch = child
+
+
+def test_cnn_strides_never_shrink_below_one_and_follow_ceil():
+    blocks = [BlockSpec("conv3", 8, 2)] * 6
+    model = build_chain_cnn((1, 5), 2, blocks, head="flatten")
+    # 5 -> 3 -> 2 -> 1 -> 1 -> 1 -> 1: the flatten head sees 8 channels x 1 position
+    assert model[-1].in_features == 8
+    img = build_chain_cnn((1, 1, 6), 2, [BlockSpec("max_pool", 8, 2)] * 2, head="flatten")
+    assert img[-1].in_features == 1 * 1 * 2  # pools keep the 1 channel; H stays 1, W 6 -> 3 -> 2
+    assert conv_out_size((5, 1), (2, 1)) == (3, 1)
+
+
+def test_cnn_residual_adds_projection_where_shapes_differ():
+    arch = _cnn([("conv3", 32, 2), ("conv3", 32, 1)], residual=True)
+    model = CNNSpace().build_model(arch, (1, 16), 3, seed=0)
+    res = [m for m in model.modules() if type(m).__name__ == "ResidualBlock"]
+    assert len(res) == 2
+    assert not isinstance(res[0].shortcut, torch.nn.Identity)
+    assert isinstance(res[1].shortcut, torch.nn.Identity)
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+@pytest.mark.parametrize("dims", [1, 2])
+def test_every_operation_maps_shapes_like_the_table_says(name, dims):
+    size = (7,) if dims == 1 else (5, 6)
+    for c_in, c_out, stride in ((4, 4, 1), (4, 8, 2)):
+        op = OPS[name](c_in, c_out, stride, dims, act="gelu", norm="batch").eval()
+        out = op(torch.randn(2, c_in, *size))
+        assert out.shape == (2, c_out, *conv_out_size(size, stride)), name
+
+
+def test_op_table_holds_both_families():
+    assert set(CHAIN_OPS) | set(CELL_OPS) == set(OPS)
+    assert tuple(CHAIN_OPS) == CNN_OPS  # the space's choices are the table's names
+    from metanas.spaces.nb201 import NB201_OPS
+
+    assert tuple(CELL_OPS) == NB201_OPS
+
+
+def test_nb201_all_none_cell_still_gives_logits_and_cells_stack():
+    space = NB201Space()
+    arch = space.validate({e: "none" for e in space.EDGES})
+    model = space.build_model(arch, (1, 8, 8), 5, seed=0, n_cells=2).eval()
+    assert model(torch.randn(2, 1, 8, 8)).shape == (2, 5)
+    cells = [m for m in model.modules() if type(m).__name__ == "NB201Cell"]
+    assert len(cells) == 6
+
+
+def test_params_flops_latency():
+    space = MLPSpace()
+    narrow = space.build_model(_mlp(width_1=32), (10,), 3, seed=0)
+    wide = space.build_model(_mlp(width_1=512), (10,), 3, seed=0)
+    assert count_params(narrow) == sum(p.numel() for p in narrow.parameters())
+    assert count_params(narrow) == (10 * 32 + 32) + (32 * 32 + 32) + (32 * 3 + 3)
+    f_narrow, f_wide = count_flops(narrow, (10,)), count_flops(wide, (10,))
+    assert f_narrow == 2 * (10 * 32 + 32 * 32 + 32 * 3)
+    assert f_wide > f_narrow
+    narrow.train()
+    assert measure_latency_ms(narrow, (10,), 1, repeats=3, warmup=1) > 0
+    assert narrow.training  # mode restored
+    cnn = CNNSpace().build_model(_cnn([("conv5", 32, 1)]), (1, 20), 3, seed=0)
+    assert count_flops(cnn, (1, 20)) > 2 * 32 * 5 * 20
+    assert "torch threads" in hardware_name()
+    with pytest.raises(ValueError, match="repeats"):
+        measure_latency_ms(narrow, (10,), 1, repeats=0)
