@@ -7,6 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+import metanas  # noqa: E402
 from metanas.evaluation.hardware import (  # noqa: E402
     count_flops,
     count_params,
@@ -217,3 +218,31 @@ def test_params_flops_latency():
     assert "torch threads" in hardware_name()
     with pytest.raises(ValueError, match="repeats"):
         measure_latency_ms(narrow, (10,), 1, repeats=0)
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_notation_round_trip_keeps_the_network(name: str) -> None:
+    space = metanas.spaces.create_space(name)
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        arch = space.sample(rng)
+        text = space.format(arch)
+        assert "{" not in text  # a readable notation, not JSON
+        assert space.key(space.parse(text)) == space.key(arch)
+
+
+def test_notation_errors_name_the_expected_form() -> None:
+    cnn = metanas.spaces.create_space("cnn")
+    with pytest.raises(metanas.InvalidArchitectureError, match="write it like"):
+        cnn.parse("conv3x32 > conv5")
+    with pytest.raises(metanas.InvalidArchitectureError, match="at most 4"):
+        cnn.parse(
+            "conv3x32 > conv3x32 > conv3x32 > conv3x32 > conv3x32 | relu, batch-norm, "
+            "plain, avg-head"
+        )
+    mlp = metanas.spaces.create_space("mlp")
+    with pytest.raises(metanas.InvalidArchitectureError, match="write it like"):
+        mlp.parse("256-x | relu")
+    assert mlp.format(mlp.parse("64 | tanh, dropout 0.3, layer-norm")) == (
+        "64 | tanh, dropout 0.3, layer-norm"
+    )

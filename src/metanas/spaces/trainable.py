@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from metanas._rng import resolve_seed
+from metanas.exceptions import InvalidArchitectureError
 from metanas.spaces.architecture import Architecture, Choice
 from metanas.spaces.base import SearchSpace, register_space
 
@@ -117,6 +118,39 @@ class MLPSpace(_KeyedSpace):
             **{f"width_{i}": MLP_WIDTHS[0] for i in range(n + 1, self.max_layers + 1)}
         )
 
+    def format(self, arch: Architecture) -> str:
+        """``256-128 | gelu, dropout 0.1, batch-norm``: active widths, then the global choices.
+
+        :meth:`parse` reads it back (inactive widths take their canonical value).
+        """
+        n = int(arch["n_layers"])
+        widths = "-".join(str(arch[f"width_{i}"]) for i in range(1, n + 1))
+        return f"{widths} | {arch['activation']}, dropout {arch['dropout']}, {arch['norm']}-norm"
+
+    def _parse_notation(self, text: str) -> Architecture:
+        example = "256-128 | gelu, dropout 0.1, batch-norm"
+        left, sep, right = text.partition("|")
+        parts = [p.strip() for p in right.split(",")]
+        try:
+            widths = [int(w) for w in left.strip().split("-")]
+            if not sep or len(parts) != 3 or not parts[1].startswith("dropout "):
+                raise ValueError
+            dropout = float(parts[1].removeprefix("dropout ").strip())
+        except ValueError:
+            raise InvalidArchitectureError(
+                f"Cannot read MLP architecture {text!r}; write it like {example!r}."
+            ) from None
+        if not 1 <= len(widths) <= self.max_layers:
+            raise InvalidArchitectureError(
+                f"MLP architecture {text!r} has {len(widths)} layers; this space allows 1 to "
+                f"{self.max_layers}."
+            )
+        choices: dict[str, Choice] = {"n_layers": len(widths)}
+        for i in range(1, self.max_layers + 1):
+            choices[f"width_{i}"] = widths[i - 1] if i <= len(widths) else MLP_WIDTHS[0]
+        choices.update(activation=parts[0], dropout=dropout, norm=parts[2].removesuffix("-norm"))
+        return Architecture(choices)
+
     @property
     def n_unique(self) -> int:
         """Distinct networks: one per depth and active widths, times the global choices."""
@@ -217,6 +251,62 @@ class CNNSpace(_KeyedSpace):
             )
             changes.update({f"op_{i}": op, f"channels_{i}": ch, f"stride_{i}": st})
         return arch.replace(**changes)
+
+    def format(self, arch: Architecture) -> str:
+        """``conv3x32 > max_pool/2 > conv5x64/2 | gelu, batch-norm, residual, avg-head``.
+
+        Active blocks (``/2``: stride 2; pooling keeps its channels), then the
+        global choices; ``stem`` when the chain is empty. :meth:`parse` reads it back.
+        """
+        blocks = [
+            (op if op in _POOLS else f"{op}x{ch}") + ("/2" if st == 2 else "")
+            for op, ch, st in self._active_blocks(arch)
+        ]
+        res = "residual" if arch["residual"] else "plain"
+        return (
+            f"{' > '.join(blocks) or 'stem'} | {arch['activation']}, {arch['norm']}-norm, "
+            f"{res}, {arch['head']}-head"
+        )
+
+    def _parse_notation(self, text: str) -> Architecture:
+        example = "conv3x32 > max_pool/2 > conv5x64/2 | gelu, batch-norm, residual, avg-head"
+        bad = InvalidArchitectureError(
+            f"Cannot read CNN architecture {text!r}; write it like {example!r}."
+        )
+        left, sep, right = text.partition("|")
+        parts = [p.strip() for p in right.split(",")]
+        if not sep or len(parts) != 4 or parts[2] not in ("residual", "plain"):
+            raise bad
+        blocks: list[tuple[str, int, int]] = []
+        for raw in [] if left.strip() == "stem" else left.split(">"):
+            item = raw.strip()
+            stride = 2 if item.endswith("/2") else 1
+            item = item.removesuffix("/2")
+            if item in _POOLS:
+                blocks.append((item, CNN_CHANNELS[0], stride))
+                continue
+            op, x, ch = item.rpartition("x")
+            if not x or not ch.isdigit():
+                raise bad
+            blocks.append((op, int(ch), stride))
+        if len(blocks) > self.max_blocks:
+            raise InvalidArchitectureError(
+                f"CNN architecture {text!r} has {len(blocks)} blocks; this space allows at most "
+                f"{self.max_blocks}."
+            )
+        choices: dict[str, Choice] = {"n_blocks": max(1, len(blocks))}
+        for i in range(1, self.max_blocks + 1):
+            op, ch, st = (
+                blocks[i - 1]
+                if i <= len(blocks)
+                else (("identity" if i == 1 else CNN_OPS[0]), CNN_CHANNELS[0], CNN_STRIDES[0])
+            )
+            choices.update({f"op_{i}": op, f"channels_{i}": ch, f"stride_{i}": st})
+        choices.update(
+            activation=parts[0], norm=parts[1].removesuffix("-norm"),
+            residual=parts[2] == "residual", head=parts[3].removesuffix("-head"),
+        )  # fmt: skip
+        return Architecture(choices)
 
     @property
     def n_unique(self) -> int:
