@@ -146,3 +146,27 @@ def test_latency_limit_rejects_before_training(tmp_path: object) -> None:
     study = metanas.load_study("iris-mlp-random-s0", storage=url)
     assert all("infeasible" in (t.error or "") for t in study.trials)
     assert all(t.metrics["params"] > 10 for t in study.trials)
+
+
+def test_nasclassifier_in_cross_val_score(iris: tuple[np.ndarray, np.ndarray]) -> None:
+    from sklearn.model_selection import cross_val_score
+
+    X, y = iris
+    clf = metanas.NASClassifier(n_trials=1, max_epochs=8, storage="sqlite://", seed=0)
+    scores = cross_val_score(clf, X, y, cv=2)
+    assert scores.shape == (2,)
+    assert scores.min() > 0.5  # three classes: chance is 1/3
+
+
+def test_multi_objective_training_search_prints_a_front(tmp_path: object) -> None:
+    url = f"sqlite:///{tmp_path}/runs.db"
+    res = runner.invoke(
+        app,
+        ["search", "--data", "wine", "--space", "mlp", "--strategy", "nsga2", "--budget", "4",
+         "--epochs", "3", "--objectives", "valid_accuracy:max,latency_ms", "--storage", url,
+         "--json", "--quiet"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["objectives"] == [["valid_accuracy", "maximize"], ["latency_ms", "minimize"]]
+    assert summary["pareto_front"]

@@ -538,9 +538,10 @@ def search(
     device: Annotated[
         str,
         typer.Option(
-            "--device", help="cpu, cuda or auto (CUDA when present).", rich_help_panel="Training"
+            "--device", help="auto (CUDA when present, else CPU), cpu or cuda.",
+            rich_help_panel="Training",
         ),
-    ] = "cpu",
+    ] = "auto",
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the summary as JSON on stdout.")
     ] = False,
