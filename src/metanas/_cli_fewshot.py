@@ -1,0 +1,105 @@
+"""``metanas fewshot``: meta-train a few-shot learner and test it on held-out classes.
+
+The command function is registered by :mod:`metanas.cli` (``app.command("fewshot")``);
+like every command it only parses options and calls the public API
+(:func:`metanas.fewshot.run_fewshot`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+__all__ = ["FEWSHOT_EPILOG", "fewshot"]
+
+
+def _cli() -> ModuleType:
+    from metanas import cli
+
+    return cli
+
+
+def _epilog() -> str:
+    parts = ["[bold]Examples[/]"]
+    for comment, command in (
+        ("MAML, 5-way 1-shot on MNIST-1D", "metanas fewshot --data mnist1d --ways 5 --shots 1 "
+         "--method maml"),
+        ("prototypical networks on digits, as JSON", "metanas fewshot --data digits --shots 5 "
+         "--method protonet --json"),
+    ):  # fmt: skip
+        parts += [f"  [dim]# {comment}[/]", f"  {command}"]
+    return "\n\n".join(parts)
+
+
+#: Help epilog for ``app.command("fewshot", epilog=FEWSHOT_EPILOG)``.
+FEWSHOT_EPILOG = _epilog()
+
+
+def fewshot(
+    data: Annotated[
+        str, typer.Option("--data", "-d", help="Data set: mnist1d or digits (10 classes each).")
+    ] = "mnist1d",
+    method: Annotated[
+        str,
+        typer.Option(
+            "--method", "-m",
+            help="maml, fomaml (first-order MAML), reptile, protonet, matching, metanas.",
+        ),
+    ] = "protonet",
+    ways: Annotated[int, typer.Option("--ways", "-w", min=1, help="Classes per episode.")] = 5,
+    shots: Annotated[
+        int, typer.Option("--shots", "-k", min=1, help="Support examples per class.")
+    ] = 1,
+    queries: Annotated[
+        int, typer.Option("--queries", min=1, help="Query examples per class.")
+    ] = 15,
+    iterations: Annotated[
+        int, typer.Option("--iterations", "-n", min=1, help="Meta-training updates.")
+    ] = 500,
+    meta_batch: Annotated[
+        int, typer.Option("--meta-batch", min=1, help="Episodes per meta-update.")
+    ] = 4,
+    episodes: Annotated[
+        int, typer.Option("--episodes", min=1, help="Test episodes (held-out classes).")
+    ] = 600,
+    test_fraction: Annotated[
+        float, typer.Option("--test-fraction", help="Fraction of the classes held out for testing.")
+    ] = 0.5,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of split, episodes, weights.")] = 0,
+    threads: Annotated[int, typer.Option("--threads", min=1, help="Torch CPU threads.")] = 1,
+    device: Annotated[
+        str | None, typer.Option("--device", help="Torch device (default: cuda if available).")
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+) -> None:  # fmt: skip
+    """Meta-train a few-shot learner and report its accuracy on held-out classes.
+
+    The data set's classes are split into disjoint meta-training and meta-test
+    classes (5 + 5 for the 10-class data sets, so 5-way test episodes use the
+    5 unseen classes). The accuracy is the mean over [bold]--episodes[/] test
+    episodes, with a 95 % confidence interval.
+    """
+    cli = _cli()
+    with cli._errors():
+        from metanas.fewshot import run_fewshot
+
+        result = run_fewshot(
+            data, ways, shots, method, n_iterations=iterations, seed=seed, queries=queries,
+            meta_batch=meta_batch, n_episodes=episodes, test_fraction=test_fraction,
+            n_threads=threads, device=device,
+        )  # fmt: skip
+    if json_output:
+        cli._echo_json(result.to_dict())
+        return
+    out = cli._stdout()
+    out.print(
+        f"{result.method} on {result.data}, {ways}-way {shots}-shot: accuracy "
+        f"[bold]{100 * result.accuracy:.2f} %[/] ± {100 * result.ci95:.2f} (95 % CI, "
+        f"{episodes} test episodes on classes {list(result.test_classes)}; meta-trained "
+        f"{iterations} x {meta_batch} episodes on classes {list(result.train_classes)} in "
+        f"{result.train_time_s:.1f} s; {result.n_params:,} parameters)"
+    )

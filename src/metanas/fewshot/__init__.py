@@ -1,0 +1,82 @@
+"""Few-shot learning: class-split episodes and meta-learners (MAML, Reptile, metric nets).
+
+:mod:`metanas.fewshot.episodes` (numpy only) builds the data side: a
+:class:`FewShotDataset`, disjoint meta-train / meta-test classes
+(:func:`split_classes`) and a seeded :class:`EpisodeSampler`. The learners
+(torch, imported on first use) share the :class:`FewShotLearner` interface;
+:class:`MetaNAS` meta-learns a DARTS supernet's architecture with its weights;
+:func:`run_fewshot` runs one method end to end.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from metanas.fewshot.episodes import (
+    BUILTIN_DATASETS,
+    ClassSplit,
+    Episode,
+    EpisodeSampler,
+    FewShotDataset,
+    fewshot_dataset,
+    split_classes,
+)
+from metanas.fewshot.run import (
+    METHODS,
+    FewShotResult,
+    make_learner,
+    register_method,
+    run_fewshot,
+)
+
+if TYPE_CHECKING:
+    from metanas.fewshot.learners import (
+        MAML,
+        AdaptedModel,
+        FewShotLearner,
+        MatchingNetwork,
+        NotMetaTrainedError,
+        PrototypicalNetwork,
+        Reptile,
+    )
+    from metanas.fewshot.metanas import MetaNAS
+    from metanas.fewshot.supernet import SuperNet
+
+__all__ = [
+    "BUILTIN_DATASETS",
+    "MAML",
+    "METHODS",
+    "AdaptedModel",
+    "ClassSplit",
+    "Episode",
+    "EpisodeSampler",
+    "FewShotDataset",
+    "FewShotLearner",
+    "FewShotResult",
+    "MatchingNetwork",
+    "MetaNAS",
+    "NotMetaTrainedError",
+    "PrototypicalNetwork",
+    "Reptile",
+    "SuperNet",
+    "fewshot_dataset",
+    "make_learner",
+    "register_method",
+    "run_fewshot",
+    "split_classes",
+]
+
+_LAZY = {
+    "MAML": "learners", "AdaptedModel": "learners", "FewShotLearner": "learners",
+    "MatchingNetwork": "learners", "NotMetaTrainedError": "learners",
+    "PrototypicalNetwork": "learners", "Reptile": "learners", "MetaNAS": "metanas",
+    "SuperNet": "supernet",
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    """Import the torch learners on first use, so ``metanas.fewshot`` loads without torch."""
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"metanas.fewshot.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
