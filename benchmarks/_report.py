@@ -68,3 +68,8 @@ def header(title: str, extra: dict[str, str] | None = None) -> str:
 def relpath(target: Path, start: Path) -> str:
     """``target`` relative to the directory ``start``, with forward slashes (for Markdown)."""
     return Path(os.path.relpath(target, start)).as_posix()
+
+
+def md_code(text: str) -> str:
+    """``text`` as inline code that is safe inside a Markdown table cell (``|`` escaped)."""
+    return "`" + str(text).replace("|", "\\|") + "`"

@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import REPO, header
+from _report import REPO, header, md_code
 
 import metanas
 from metanas.benchmarking import write_section
@@ -177,7 +177,7 @@ def markdown(
     for r in runs:
         lines.append(
             f"| {r['seed']} | {r['strategy']} | {100 * r['best_valid']:.1f} % | "
-            f"{100 * r['test']:.1f} % | {r['wall_s']:.0f} | `{r['arch']}` |"
+            f"{100 * r['test']:.1f} % | {r['wall_s']:.0f} | {md_code(r['arch'])} |"
         )
     lines += ["", "Trials and wall time to reach the cold search's final best validation "
               "accuracy:", "", "| seed | cold search | its final valid acc | cold: trials (s) | "

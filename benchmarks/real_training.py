@@ -34,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import REPO, header, relpath
+from _report import REPO, header, md_code, relpath
 
 import metanas
 from metanas.benchmarking import write_section
@@ -306,7 +306,7 @@ def markdown(results: dict[str, Any], args: argparse.Namespace, plot: Path | Non
             tt = r["time_to_target_s"]
             reached = "never" if tt is None else f"{tt / 60:.1f}"
             lines.append(
-                f"| {r['seed']} | {r['n_trials']} | `{r['best_arch']}` "
+                f"| {r['seed']} | {r['n_trials']} | {md_code(r['best_arch'])} "
                 f"| {_pct(r['valid_accuracy'])} | {_pct(r['test_accuracy'])} "
                 f"| {_pct(r['test_f1'])} | {int(r['params'] or 0):,} "
                 f"| {r['latency_ms'] or float('nan'):.3f} | {reached} |"
