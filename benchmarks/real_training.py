@@ -71,6 +71,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--raw", type=Path, default=REPO / "benchmarks" / "results" / "real_training.json"
     )
+    p.add_argument(
+        "--load", type=Path, default=None,
+        help="merge the parts of an earlier --raw file that this run does not redo",
+    )  # fmt: skip
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args(argv)
     if args.quick:
@@ -295,6 +299,7 @@ def markdown(results: dict[str, Any], args: argparse.Namespace, plot: Path | Non
         runs = results.get(part)
         if not runs:
             continue
+        minutes = results.get(f"{part}_minutes", minutes)
         lines += [
             f"### {part}: `cnn` space, {minutes:g} min per seed",
             "",
@@ -340,7 +345,7 @@ def markdown(results: dict[str, Any], args: argparse.Namespace, plot: Path | Non
             f"search {lat['latency_again_ms']:.3f} ms: "
             f"**{'meets' if lat['latency_again_ms'] <= lat['limit_ms'] else 'misses'} the limit**",
             f"- {lat['n_failed']} of {lat['n_trials']} proposals were rejected by the limit "
-            f"in {args.latency_minutes:g} min",
+            f"in {results.get('latency_minutes', args.latency_minutes):g} min",
             "",
         ]
     prox = results.get("proxies")
@@ -368,14 +373,20 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     results: dict[str, Any] = {}
+    if args.load is not None:
+        earlier = json.loads(args.load.read_text())
+        results.update({k: v for k, v in earlier.items() if k not in parts})
     if "mnist1d" in parts:
         results["mnist1d"] = part_search("mnist1d", args, args.mnist_minutes, MNIST_TARGET)
+        results["mnist1d_minutes"] = args.mnist_minutes
         results["hardware"] = results["mnist1d"][0]["hardware"]
     if "digits" in parts:
         results["digits"] = part_search("digits", args, args.digits_minutes, DIGITS_TARGET)
+        results["digits_minutes"] = args.digits_minutes
         results.setdefault("hardware", results["digits"][0]["hardware"])
     if "latency" in parts:
         results["latency"] = part_latency(args, results.get("mnist1d", []))
+        results["latency_minutes"] = args.latency_minutes
     if "proxies" in parts:
         results["proxies"] = part_proxies(args)
     plot = None
