@@ -523,7 +523,8 @@ def targets(s: Summary) -> tuple[list[str], dict[str, Any]]:
         zr = _ratio(zs, rnd5)
         zs_ratio.append(zr)
         zs_ok += zs < rnd5
-        st20 = min((s.regret(d, m, t20) for m in has_st), default=math.nan)
+        st_vals = [v for m in has_st if not math.isnan(v := s.regret(d, m, t20))]
+        st20 = min(st_vals, default=math.nan)
         st_ok += m20 < st20
         fmt_top = lambda q: f">{s.budget}" if q > s.budget else f"{q:g}"  # noqa: E731
         rows.append(
@@ -662,6 +663,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--save", type=Path, default=None, help="pickle the runs here as they finish")
     p.add_argument("--load", type=Path, default=None,
                    help="report the runs pickled by --save instead of running")  # fmt: skip
+    p.add_argument("--wall-s", type=float, default=float("nan"),
+                   help="with --load: the wall time the runs took, for the report")  # fmt: skip
     p.add_argument("--output", type=Path, default=REPO / "docs" / "benchmarks.md")
     p.add_argument("--img", type=Path, default=REPO / "docs" / "img" / "meta_lodo.png")
     args = p.parse_args(argv)
@@ -684,7 +687,7 @@ def main(argv: list[str] | None = None) -> int:
         import pickle
 
         runs = pickle.loads(args.load.read_bytes())
-        wall = float("nan")
+        wall = args.wall_s
         print(f"{len(runs)} of {len(jobs)} runs loaded from {args.load}", file=sys.stderr)
     else:
         print(f"{len(jobs)} runs on {args.n_jobs} process(es)", file=sys.stderr)
@@ -726,8 +729,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         intro = (
             "Protocol of the meta-learning issue. Methods: cold `random`, `evolution`, `tpe`, "
-            "`bo`; `meta` (zero-shot portfolio of the memory's predictor, then the RGPE "
-            "transfer surrogate); `zero-shot` (the predictor's top 5, no feedback); `naive` "
+            "`bo`; `meta` (zero-shot portfolio of the memory's predictor, then BO with a "
+            "transfer prior weighted online); `zero-shot` (the predictor's top 5, no "
+            "feedback); `naive` "
             "(the other data sets' best architectures, then evolution); Syne Tune 0.16's "
             "`ZeroShotTransfer` (XGBoost-imputed), `BoundingBox` (random search in the box of "
             "each past task's 3 best) and `QuantileBasedSurrogateSearcher` (copula Thompson "
@@ -736,6 +740,16 @@ def main(argv: list[str] | None = None) -> int:
             "suggestions of theirs are skipped (asked again) as metanas' strategies never "
             "repeat a network."
         )
+        expected: dict[str, int] = {}
+        for j in jobs:
+            expected[j["method"]] = expected.get(j["method"], 0) + 1
+        got = {m: sum(r.method == m for r in runs) for m in expected}
+        short = [f"`{m}` {got[m]} of {n}" for m, n in expected.items() if got[m] < n]
+        if short:
+            intro += (
+                " **Incomplete:** " + ", ".join(short) + " runs (the run was stopped for "
+                "time; its medians use the runs that finished, '-' where none did)."
+            )
         img = relpath(args.img, args.output.parent)
         write_section(
             args.output, SECTION,

@@ -501,7 +501,7 @@ def test_studies_show(searched: str) -> None:
     assert info["strategy"] == "evolution"
     assert info["seed"] == 0
     assert info["objectives"] == [["valid_accuracy", "maximize"]]
-    assert info["task_descriptors"] == {"benchmark": "nas-bench-graph", "dataset": "cora"}
+    assert info["task_descriptors"] == metanas.benchmarks.NasBenchGraph("cora").task_descriptors()
     assert info["n_trials"] == 20
     values = [t["values"][0] for t in info["top_trials"]]
     assert values == sorted((t.value for t in study.trials), reverse=True)[:3]

@@ -21,6 +21,7 @@ from metanas import DuplicatedStudyError, TrialState, UnknownNameError
 from metanas.benchmarks import NasBenchGraph
 from metanas.cli import app
 from metanas.evaluation import Result
+from metanas.exceptions import MetanasError
 from metanas.meta import (
     FORMAT_VERSION,
     ExperienceMemory,
@@ -106,7 +107,7 @@ def test_tasks_have_counts_best_values_and_descriptors(
         assert (info.n_studies, info.n_trials, info.n_complete) == (1, N_TRIALS, N_TRIALS)
         assert info.best == {"valid_accuracy": study.best_trial.value}
         assert info.directions == {"valid_accuracy": "maximize"}
-        assert info.descriptors == {"benchmark": "nas-bench-graph", "dataset": ds}
+        assert info.descriptors == NasBenchGraph(ds).task_descriptors()
 
 
 def test_history_arrays_follow_the_documented_shape(
@@ -295,10 +296,10 @@ def test_memory_survives_a_process_restart(base_db: Path, tmp_path: Path) -> Non
 def test_set_descriptors_merges_replaces_and_removes(db: str) -> None:
     mem = ExperienceMemory(db)
     task = _task("cora")
-    got = mem.set_descriptors(task, {"n_nodes": 2708, "n_classes": 7, "homophily": 0.81})
+    got = mem.set_descriptors(task, {"n_nodes": 1000, "n_classes": 3, "modality": "graph"})
     assert got == {
-        "benchmark": "nas-bench-graph", "dataset": "cora", "n_nodes": 2708, "n_classes": 7,
-        "homophily": 0.81,
+        **NasBenchGraph("cora").task_descriptors(), "n_nodes": 1000, "n_classes": 3,
+        "modality": "graph",
     }  # fmt: skip
     assert "homophily" not in mem.set_descriptors(task, {"homophily": None})
     assert "homophily" not in mem.descriptors(task)
@@ -403,10 +404,11 @@ def test_import_fills_in_descriptors_and_keeps_stored_ones(
     path = tmp_path / "m.json"
     memory.export(path, tasks=[_task("cora")])
     target = ExperienceMemory(f"sqlite:///{tmp_path / 'fresh.db'}")
-    target.storage.get_or_create_task(_task("cora"), {"dataset": "mine", "n_nodes": 2708})
+    target.storage.get_or_create_task(_task("cora"), {"dataset": "mine", "n_nodes": 1})
     target.import_(path)
+    # The file's descriptors fill in what is missing; the stored ones are kept.
     assert target.descriptors(_task("cora")) == {
-        "dataset": "mine", "n_nodes": 2708, "benchmark": "nas-bench-graph",
+        **NasBenchGraph("cora").task_descriptors(), "dataset": "mine", "n_nodes": 1,
     }  # fmt: skip
 
 
@@ -599,3 +601,26 @@ def test_cli_memory_errors_exit_2_with_one_line(tmp_path: Path, base_db: Path) -
     )
     assert result.exit_code == 2
     assert "Unknown task 'cora'" in result.stderr
+
+
+# ================================================================= bad memory URLs
+
+
+def test_a_bad_memory_url_gives_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"storage must be an SQLAlchemy URL such as"):
+        ExperienceMemory("not a url")
+    with pytest.raises(MetanasError, match=r"Cannot open storage 'postgresql\+nodriver"):
+        ExperienceMemory("postgresql+nodriver://x/y")
+
+
+def test_a_meta_study_with_a_missing_memory_file_says_so(tmp_path: Path) -> None:
+    """A memory is read, not created: a typo in its path must not search cold silently."""
+    import metanas.strategies.meta
+
+    missing = f"sqlite:///{tmp_path / 'no-such-memory.db'}"
+    with pytest.raises(ValueError, match=r"memory 'sqlite:///.*no-such-memory.db' does not exist"):
+        metanas.create_study(
+            name="m", storage=f"sqlite:///{tmp_path / 'runs.db'}", space=NasBenchGraphSpace(),
+            strategy="meta", task="t", memory=missing,
+        )  # fmt: skip
+    assert not (tmp_path / "no-such-memory.db").exists()

@@ -197,7 +197,7 @@ def test_study_records_task_name_and_descriptors(
     assert study.task_descriptors == {"n_nodes": 2708}
     study.optimize(cora, n_trials=2)
     # The benchmark's own descriptors are merged in.
-    expected = {"n_nodes": 2708, "benchmark": "nas-bench-graph", "dataset": "cora"}
+    expected = {**cora.task_descriptors(), "n_nodes": 2708}
     assert dict(study.task_descriptors) == expected
     rows = read_rows(db_path, "SELECT name, descriptors FROM metanas_tasks")
     assert [(r[0], json.loads(r[1])) for r in rows] == [("nas-bench-graph/cora", expected)]

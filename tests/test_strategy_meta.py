@@ -16,7 +16,7 @@ import metanas.strategies.meta  # registers "meta" until the package imports it
 from conftest import drive
 from metanas import Architecture
 from metanas.benchmarks import NasBenchGraph
-from metanas.meta import ExperienceMemory, TaskHistory
+from metanas.meta import ExperienceMemory, TaskHistory, TransferPredictor
 from metanas.storage.rdb import RDBStorage
 from metanas.strategies import create_strategy
 from metanas.strategies.meta import TARGET, MetaStrategy
@@ -69,8 +69,8 @@ def test_registered_with_its_settings(nbg_space: metanas.SearchSpace) -> None:
     meta = create_strategy("meta", nbg_space, seed=0)
     assert isinstance(meta, MetaStrategy)
     assert meta.get_settings() == {
-        "memory": None, "n_warm": 3, "n_initial": 10, "n_mutations": 200, "n_random": 100,
-        "top_k": 5, "n_past_best": 10, "n_samples": 100, "max_past_points": 300,
+        "memory": None, "n_warm": 5, "n_initial": 10, "n_mutations": 300, "n_random": 200,
+        "top_k": 5, "n_past_best": 0, "prior_n": 10.0, "max_past_points": 300,
     }  # fmt: skip
 
 
@@ -80,7 +80,7 @@ def test_registered_with_its_settings(nbg_space: metanas.SearchSpace) -> None:
         ({"n_warm": -1}, r"n_warm must be an int >= 0; got -1\."),
         ({"n_initial": 1}, r"n_initial must be an int >= 2; got 1\."),
         ({"n_mutations": 0, "n_random": 0}, r"n_mutations \+ n_random must be >= 1"),
-        ({"n_samples": 5}, r"n_samples must be an int >= 10; got 5\."),
+        ({"prior_n": 0}, r"prior_n must be a number > 0; got 0\."),
         ({"memory": ""}, r"memory must be a SQLAlchemy URL such as 'sqlite:///experience.db'"),
         ({"memory": 3}, r"memory must be a SQLAlchemy URL"),
     ],
@@ -131,17 +131,17 @@ def test_the_own_task_is_excluded(memory_url: str, db_url: str) -> None:
     assert _task("cora") in cs.strategy.past_tasks
 
 
-def test_first_asks_are_the_best_architectures_of_past_tasks(memory_url: str, db_url: str) -> None:
+def test_first_asks_are_the_zero_shot_suggestions(memory_url: str, db_url: str) -> None:
+    """Predict, then refine: the first n_warm asks are the memory predictor's portfolio."""
     study = _meta_study(db_url, "computers", memory_url, n_warm=4)
     study.optimize(NasBenchGraph("computers"), n_trials=4)
     space = study.space
-    past_best = set().union(*(_best_keys(memory_url, d, space, 10) for d in (*MEMORY_DATA, "cora")))
-    assert all(space.key(t.arch) in past_best for t in study.trials)
+    past = ExperienceMemory(memory_url).memory_for(
+        _task("computers"), space=space, min_evaluations=3
+    )
+    expected = TransferPredictor(space).fit(past).suggest({}, 4, seed=0)
+    assert [space.key(t.arch) for t in study.trials] == [space.key(s.arch) for s in expected]
     assert len({space.key(t.arch) for t in study.trials}) == 4
-    # The very first ask is good on several past tasks: in the top 10 of at least two.
-    first = space.key(study.trials[0].arch)
-    tops = [_best_keys(memory_url, d, space, 10) for d in (*MEMORY_DATA, "cora")]
-    assert sum(first in top for top in tops) >= 2
 
 
 @pytest.mark.slow
@@ -192,6 +192,7 @@ def test_an_empty_memory_searches_cold(
     tmp_path: Path, db_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    RDBStorage(empty)  # an existing store without tasks (a missing file is an error)
     with caplog.at_level(logging.INFO, logger="metanas.strategies.meta"):
         study = _meta_study(db_url, "cora", empty, n_initial=4)
     assert "searching cold" in caplog.text
@@ -265,25 +266,47 @@ def test_a_task_that_ranks_at_random_gets_little_weight(nbg_space: metanas.Searc
     assert np.mean(shuffled_w) < np.mean(related_w)
 
 
+def test_a_memory_of_the_same_task_finds_the_top_fast(nbg_space: metanas.SearchSpace) -> None:
+    """Fast check that transfer works: a past task that *is* the new one (another name).
+
+    The full held-out comparison is benchmarks/meta_lodo.py.
+    """
+    bench = NasBenchGraph("photo")
+    twin = _history("photo", nbg_space, 150, seed=3)
+    twin = TaskHistory.from_evaluations(
+        "photo-twin", twin.archs, twin.values, space=nbg_space, descriptors={"n": 1}
+    )
+    threshold = bench.threshold("valid_accuracy", 0.02)
+    meta = MetaStrategy(nbg_space, n_warm=3, seed=0)
+    meta.set_memory({"photo-twin": twin}, descriptors={"n": 1}, task=_task("photo"))
+    asked = drive(meta, bench, 3, seed=0)
+    assert max(score for _, score in asked if score is not None) >= threshold
+
+
 @pytest.mark.slow
-def test_meta_beats_cold_random_on_held_out_data_sets(tmp_path: Path) -> None:
-    """Memory: evolution (40 trials) on 5 data sets; held out: 3 others; 5 seeds, 20 queries."""
-    held_out = ("computers", "cs", "physics")
-    url = f"sqlite:///{tmp_path / 'experience.db'}"
-    for d in ("cora", "citeseer", "pubmed", "photo", "arxiv"):
-        _evolution(url, d, 40)
-    runs = f"sqlite:///{tmp_path / 'runs.db'}"
-    for d in held_out:
+def test_unrelated_memory_is_not_much_worse_than_cold(nbg_space: metanas.SearchSpace) -> None:
+    """Negative transfer held in check: memory tasks with shuffled results (no relation).
+
+    Stated margin: over 3 data sets x 3 seeds, meta's median regret after 40 queries is
+    at most 0.3 accuracy points above cold bo's.
+    """
+    rng = np.random.default_rng(0)
+    past = {}
+    for i, d in enumerate(("citeseer", "pubmed", "cs")):
+        h = _history(d, nbg_space, 100, seed=i)
+        past[f"shuffled-{d}"] = TaskHistory.from_evaluations(
+            f"shuffled-{d}", h.archs, rng.permutation(h.values), space=nbg_space
+        )
+    regret: dict[str, list[float]] = {"meta": [], "bo": []}
+    for d in ("cora", "photo", "computers"):
         bench = NasBenchGraph(d)
-        optimum = bench.optimum("valid_accuracy")
-        regret: dict[str, list[float]] = {"meta": [], "random": []}
-        for seed in range(5):
-            for strategy in regret:
-                study = metanas.create_study(
-                    name=f"{d}-{strategy}-{seed}", storage=runs, space=bench.space,
-                    strategy=strategy, seed=seed, task=_task(d),
-                    memory=url if strategy == "meta" else None,
-                )  # fmt: skip
-                study.optimize(bench, n_trials=20)
-                regret[strategy].append(optimum - study.best_trial.metrics["valid_accuracy"])
-        assert np.median(regret["meta"]) < np.median(regret["random"]), (d, regret)
+        for seed in range(3):
+            meta = MetaStrategy(nbg_space, seed=seed)
+            meta.set_memory(past, task=_task(d))
+            for name, strategy in (
+                ("meta", meta),
+                ("bo", create_strategy("bo", nbg_space, seed=seed)),
+            ):
+                scores = [s for _, s in drive(strategy, bench, 40, seed=seed) if s is not None]
+                regret[name].append(bench.regret(max(scores), "valid_accuracy"))
+    assert np.median(regret["meta"]) <= np.median(regret["bo"]) + 0.003, regret

@@ -340,7 +340,10 @@ def test_nas_bench_graph_cora_matches_the_raw_table(cora: NasBenchGraph) -> None
     assert cora.optimum("latency") == min(float(v["latency"]) for v in raw.values())
     assert cora.direction("latency") == "minimize"
     assert cora.direction("params") == "minimize"
-    assert cora.task_descriptors() == {"benchmark": "nas-bench-graph", "dataset": "cora"}
+    assert cora.task_descriptors() == {
+        "benchmark": "nas-bench-graph", "dataset": "cora", "n_nodes": 2708, "n_edges": 5278,
+        "n_features": 1433, "n_classes": 7, "homophily": 0.81, "avg_degree": 3.9, "n_ops": 9,
+    }  # fmt: skip
 
 
 def test_nas_bench_graph_lookup_equals_the_raw_entry(cora: NasBenchGraph) -> None:

@@ -11,12 +11,40 @@ from metanas.benchmarks.tabular import TabularBenchmark
 from metanas.exceptions import unknown
 from metanas.spaces.nasbenchgraph import NasBenchGraphSpace
 
-__all__ = ["NBG_DATASETS", "NasBenchGraph"]
+__all__ = ["NBG_DATASETS", "NBG_GRAPH_STATS", "NasBenchGraph"]
 
 #: The data sets of NAS-Bench-Graph; the first 8 use the full operation set.
 NBG_DATASETS = (
     "cora", "citeseer", "pubmed", "cs", "physics", "photo", "computers", "arxiv", "proteins",
 )  # fmt: skip
+
+#: Published statistics of the graphs behind NAS-Bench-Graph, a constant table (nothing is
+#: downloaded): nodes, undirected edges, node features, classes (proteins: binary tasks), and
+#: edge homophily (the share of edges joining nodes of one class; None for the multi-label
+#: proteins graph). Sources: nodes, edges, features and classes as listed in Table 1 of Qin et
+#: al. (NAS-Bench-Graph, NeurIPS 2022), which follow PyTorch Geometric's Planetoid, Coauthor and
+#: Amazon data sets (Shchur et al., "Pitfalls of graph neural network evaluation", 2018) and the
+#: OGB tables (Hu et al., "Open Graph Benchmark", NeurIPS 2020); edge homophily as reported by
+#: Zhu et al. ("Beyond homophily in graph neural networks", NeurIPS 2020: Cora 0.81, CiteSeer
+#: 0.74, PubMed 0.80) and Lim et al. ("Large scale learning on non-homophilous graphs",
+#: NeurIPS 2021: arxiv 0.66), and, for the Coauthor and Amazon graphs, by Zheng et al. ("Graph
+#: neural networks for graphs with heterophily: a survey", 2022: CS 0.81, Physics 0.93, Photo
+#: 0.83, Computers 0.78). Rounded to two decimals; they are descriptors, not measurements.
+_STAT_NAMES = ("n_nodes", "n_edges", "n_features", "n_classes", "homophily")
+_STATS: dict[str, tuple[int, int, int, int, float | None]] = {
+    "cora": (2708, 5278, 1433, 7, 0.81),
+    "citeseer": (3327, 4552, 3703, 6, 0.74),
+    "pubmed": (19717, 44324, 500, 3, 0.80),
+    "cs": (18333, 81894, 6805, 15, 0.81),
+    "physics": (34493, 247962, 8415, 5, 0.93),
+    "photo": (7650, 119081, 745, 8, 0.83),
+    "computers": (13752, 245861, 767, 10, 0.78),
+    "arxiv": (169343, 1166243, 128, 40, 0.66),
+    "proteins": (132534, 39561252, 8, 112, None),
+}
+NBG_GRAPH_STATS: dict[str, dict[str, int | float | None]] = {
+    d: dict(zip(_STAT_NAMES, row, strict=True)) for d, row in _STATS.items()
+}
 
 
 @lru_cache(maxsize=16)
@@ -88,4 +116,23 @@ class NasBenchGraph(TabularBenchmark):
         )
 
     def task_descriptors(self) -> dict[str, Any]:
-        return {"benchmark": "nas-bench-graph", "dataset": self.dataset}
+        """Names and numeric meta-features of the data set's graph (see :data:`NBG_GRAPH_STATS`).
+
+        Numeric: ``n_nodes``, ``n_edges``, ``n_features``, ``n_classes``,
+        ``avg_degree`` (2 edges / nodes) and ``homophily`` (absent for proteins);
+        ``n_ops`` is the size of the operation set (9, or 5 for proteins).
+
+        Examples
+        --------
+        >>> d = NasBenchGraph("cora").task_descriptors()
+        >>> d["n_nodes"], d["n_classes"], d["avg_degree"]
+        (2708, 7, 3.9)
+        """
+        stats = NBG_GRAPH_STATS[self.dataset]
+        out: dict[str, Any] = {"benchmark": "nas-bench-graph", "dataset": self.dataset}
+        out.update({k: v for k, v in stats.items() if v is not None})
+        out["avg_degree"] = round(
+            2.0 * float(stats["n_edges"] or 0) / float(stats["n_nodes"] or 1), 2
+        )
+        out["n_ops"] = len(self.space.decisions[1].choices)
+        return out

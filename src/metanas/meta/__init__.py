@@ -3,7 +3,9 @@
 :class:`ExperienceMemory` reads every stored trial of every task as task
 histories, and moves a memory between stores as a versioned file;
 :mod:`metanas.meta.similarity` says which past tasks resemble a new one, by
-their descriptors and by how they rank the architectures both evaluated.
+their descriptors and by how they rank the architectures both evaluated;
+:class:`TransferPredictor` predicts a new task's results from the memory and
+:func:`suggest` proposes architectures for it before any result (zero-shot).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from metanas.meta.memory import (
     TaskHistory,
     TaskInfo,
 )
+from metanas.meta.predictor import NotFittedError, Suggestion, TransferPredictor, suggest
 from metanas.meta.similarity import (
     Similarity,
     SimilarityIndex,
@@ -35,13 +38,17 @@ __all__ = [
     "ExportSummary",
     "ImportReport",
     "MemoryFileError",
+    "NotFittedError",
     "Similarity",
     "SimilarityIndex",
+    "Suggestion",
     "TaskHistory",
     "TaskInfo",
+    "TransferPredictor",
     "descriptor_similarity",
     "rank_correlation",
     "rank_tasks",
     "response_similarity",
+    "suggest",
     "task_similarities",
 ]

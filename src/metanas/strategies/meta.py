@@ -1,27 +1,35 @@
-"""Meta-learned search: memory warm start, then a ranking-weighted GP ensemble (RGPE)."""
+"""Meta-learned search: predict, then refine, with a transfer prior learned online.
+
+The "meta" strategy is Bayesian optimisation (:class:`~metanas.strategies.bo.BOStrategy`:
+a Hamming-kernel GP and expected improvement over mutations of the best
+architectures) that knows the experience memory:
+
+1. its first asks are the zero-shot portfolio of a
+   :class:`~metanas.meta.TransferPredictor` trained on the past tasks;
+2. afterwards the GP models the new task's results *around a prior mean*
+   built from the past tasks' models, each weighted by how well it ranks the
+   new task's results so far; past tasks that rank them no better than chance
+   get weight 0, and with all weights 0 the search is plain BO.
+"""
 
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from metanas.meta.memory import ExperienceMemory, TaskHistory
-from metanas.meta.similarity import descriptor_similarity
+from metanas.meta.predictor import TransferPredictor
+from metanas.meta.similarity import rank_correlation
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace
-from metanas.strategies._surrogates import (
-    GPParams,
-    HammingGP,
-    expected_improvement,
-    gaussian_copula,
-    refit_point,
-)
-from metanas.strategies.base import Observation, Strategy, check_positive_int, register_strategy
+from metanas.strategies._surrogates import HammingGP, expected_improvement
+from metanas.strategies.base import Observation, check_positive_int, register_strategy
+from metanas.strategies.bo import BOStrategy
 
 if TYPE_CHECKING:
     from metanas.storage.rdb import RDBStorage
@@ -30,8 +38,6 @@ __all__ = ["MetaStrategy"]
 
 _logger = logging.getLogger(__name__)
 
-#: Past tasks' GP hyperparameters are fitted on at most this many of their results.
-_PARAM_FIT_POINTS = 60
 #: Name of the new task's own model in :attr:`MetaStrategy.weights`.
 TARGET = "<target>"
 
@@ -47,46 +53,38 @@ class _PastModel:
 
 
 @register_strategy("meta")
-class MetaStrategy(Strategy):
-    """Search that learns from past tasks: memory warm start, then an RGPE-style transfer surrogate.
+class MetaStrategy(BOStrategy):
+    """Search that learns from past tasks: zero-shot portfolio, then BO with a transfer prior.
 
     When bound to a study (:meth:`bind`, called by the study), the strategy
     reads the *experience memory*: every stored task but the study's own (by
     default from the study's storage, else from ``memory``), restricted to
     this space and the study's metric. Then
 
-    1. **Warm start.** The first ``n_warm`` asks are the best architectures of
-       past tasks: the union of each past task's ``n_past_best`` best
-       architectures, ranked by the (prior-weighted) mean of the past tasks'
-       models, so an architecture good on many past tasks comes first. Prior
-       task weights come from descriptor similarity when the descriptors
-       tell the tasks apart, else they are equal.
-    2. **Transfer surrogate** (ranking-weighted Gaussian process ensemble,
-       RGPE). Each past task has a Gaussian process fitted once on its
-       history (rank-Gaussian targets, Hamming kernel); the new task has its
-       own, refitted as results come in. Before every ask each model is
-       weighted by how well it *ranks* the new task's results: ``n_samples``
-       draws from each model's predictions at the evaluated architectures
-       (leave-one-out predictions for the new task's own model) are scored by
-       their number of misordered pairs, and a model's weight is the share of
-       draws in which it has the fewest. A past task whose median loss
-       exceeds the 95th percentile of the own model's loss gets weight 0, so
-       past tasks that disagree with the new one drop out and the search
-       falls back to plain Bayesian optimisation.
-    3. **Acquisition.** Expected improvement of the ensemble (mean
-       ``sum w_j mu_j``, variance ``sum w_j^2 s_j^2``) over the best
-       evaluated architecture's ensemble mean, maximised over a pool of
-       mutations of the best evaluated architectures, the past tasks' best
-       architectures and random samples (valid and unseen only).
+    1. **Predict.** The first ``n_warm`` asks are the zero-shot suggestions
+       of a :class:`~metanas.meta.TransferPredictor` fitted on the past tasks
+       (a GP per task, mixed by descriptor similarity; a diversified
+       portfolio, see :func:`metanas.meta.suggest`).
+    2. **Refine.** Every later ask is Bayesian optimisation as in
+       :class:`~metanas.strategies.bo.BOStrategy`, except that the GP models
+       the new task's (rank-normalised) results as ``a * m(x) + f(x)``:
+       ``f`` is the usual GP and ``m(x) = sum_j w_j mu_j(x)`` mixes the past
+       tasks' GP means. ``w_j`` is past task ``j``'s Kendall correlation with
+       the new task's results so far (0 when not positive), shrunk by
+       ``n / (n + prior_n)`` toward the descriptor prior; ``a >= 0`` is the
+       least-squares scale of ``m`` on the new task's results. Past tasks that
+       disagree with the new one thus lose their weight as evidence grows,
+       and with every weight at 0 the search *is* plain BO (negative transfer
+       falls back to cold behaviour). Past tasks' best architectures join
+       every candidate pool.
 
-    With an empty memory (or without a study, driven by hand) it is a cold
-    model-based search: ``n_initial`` random architectures, then the own
-    model only.
+    With an empty memory (or without a study, driven by hand) it is plain BO:
+    ``n_initial`` random architectures, then the GP. With a memory the model
+    is used from the first ask after the warm start.
 
     State is the told history plus the memory read at bind time, so a
     re-opened study continues exactly as an uninterrupted one would (as long
-    as the memory did not change in between). Randomness (candidate pool,
-    weight draws) comes from the per-trial generator the study reseeds.
+    as the memory did not change in between).
 
     Parameters
     ----------
@@ -96,21 +94,16 @@ class MetaStrategy(Strategy):
         SQLAlchemy URL of the experience memory; None: the study's own
         storage. Stored with the study.
     n_warm
-        Warm-start asks taken from past tasks' best architectures (0: none).
+        Zero-shot suggestions asked first (0: none).
     n_initial
         Random asks before the model is used when the memory is empty.
-    n_mutations
-        Mutated candidates per ask, spread over the ``top_k`` best evaluated
-        architectures.
-    n_random
-        Random candidates per ask.
-    top_k
-        How many of the best evaluated architectures are mutated.
+    n_mutations, n_random, top_k
+        The candidate pool, as for ``bo``.
     n_past_best
-        Best architectures of each past task used for the warm start and put
-        in every candidate pool.
-    n_samples
-        Draws per model for the ranking-loss weights.
+        Best architectures of each past task put in every candidate pool.
+    prior_n
+        Shrinkage of the online task weights toward the descriptor prior:
+        after ``n`` results the observed correlations count ``n / (n + prior_n)``.
     max_past_points
         A past task with more evaluated architectures is fitted on its best
         half of this many plus an even spread of the rest (GP cost).
@@ -131,12 +124,15 @@ class MetaStrategy(Strategy):
 
     References
     ----------
-    Feurer, M., Letham, B. & Bakshy, E. Scalable meta-learning for Bayesian
-    optimization using ranking-weighted Gaussian process ensembles. AutoML
-    workshop at ICML 2018 (RGPE).
-
     Feurer, M., Letham, B., Hutter, F. & Bakshy, E. Practical transfer
-    learning for Bayesian optimization. arXiv:1802.02219, 2022.
+    learning for Bayesian optimization. arXiv:1802.02219, 2022 (ranking-based
+    task weights).
+
+    Wistuba, M., Schilling, N. & Schmidt-Thieme, L. Sequential model-free
+    hyperparameter tuning. ICDM 2015 (zero-shot portfolios).
+
+    White, C., Neiswanger, W. & Savani, Y. BANANAS: Bayesian optimization with
+    neural architectures for neural architecture search. AAAI 2021.
     """
 
     def __init__(
@@ -144,17 +140,20 @@ class MetaStrategy(Strategy):
         space: SearchSpace,
         *,
         memory: str | None = None,
-        n_warm: int = 3,
+        n_warm: int = 5,
         n_initial: int = 10,
-        n_mutations: int = 200,
-        n_random: int = 100,
+        n_mutations: int = 300,
+        n_random: int = 200,
         top_k: int = 5,
-        n_past_best: int = 10,
-        n_samples: int = 100,
+        n_past_best: int = 0,
+        prior_n: float = 10.0,
         max_past_points: int = 300,
         seed: int | None = None,
     ) -> None:
-        super().__init__(space, seed=seed)
+        super().__init__(
+            space, n_initial=n_initial, n_mutations=n_mutations, n_random=n_random,
+            top_k=top_k, seed=seed,
+        )  # fmt: skip
         if memory is not None and (not isinstance(memory, str) or not memory.strip()):
             raise ValueError(
                 "memory must be a SQLAlchemy URL such as 'sqlite:///experience.db', or None for "
@@ -162,33 +161,23 @@ class MetaStrategy(Strategy):
             )
         self.memory = memory
         self.n_warm = check_positive_int("n_warm", n_warm, 0)
-        self.n_initial = check_positive_int("n_initial", n_initial, 2)
-        self.n_mutations = check_positive_int("n_mutations", n_mutations, 0)
-        self.n_random = check_positive_int("n_random", n_random, 0)
-        if self.n_mutations + self.n_random == 0:
-            raise ValueError(
-                "n_mutations + n_random must be >= 1; got 0 and 0. Give the acquisition "
-                "some candidates, e.g. n_mutations=200, n_random=100."
-            )
-        self.top_k = check_positive_int("top_k", top_k, 1)
-        self.n_past_best = check_positive_int("n_past_best", n_past_best, 1)
-        self.n_samples = check_positive_int("n_samples", n_samples, 10)
+        self.n_past_best = check_positive_int("n_past_best", n_past_best, 0)
+        if isinstance(prior_n, bool) or not isinstance(prior_n, int | float) or not prior_n > 0:
+            raise ValueError(f"prior_n must be a number > 0; got {prior_n!r}.")
+        self.prior_n = float(prior_n)
         self.max_past_points = check_positive_int("max_past_points", max_past_points, 10)
-        self._groups = _groups(space)
-        self._gp = HammingGP(self._groups)
-        self.history: list[tuple[Architecture, float]] = []
-        self._features: list[np.ndarray] = []
-        self._encoding_cache: dict[Architecture, np.ndarray] = {}
-        self._fits: dict[int, GPParams] = {}
-        self._n_told = 0
+        self._n_onehot = space.encoding_size
         self._past: list[_PastModel] = []
         self._prior = np.zeros(0)
+        self._predictor = TransferPredictor(space, max_points=max_past_points)
+        self._descriptors: dict[str, Any] = {}
         self._warm: list[Architecture] = []
+        self._n_told = 0
         #: The study's task (None until bound).
         self.task: str | None = None
         #: The past tasks the strategy learns from, in memory order.
         self.past_tasks: list[str] = []
-        #: The model weights of the last ask: ``{past task: w, "<target>": w}``.
+        #: Weights of the last model-based ask: ``{past task: w, "<target>": w}`` (sum 1).
         self.weights: dict[str, float] = {}
 
     # ------------------------------------------------------------------ memory
@@ -221,6 +210,8 @@ class MetaStrategy(Strategy):
             )
             self.set_memory({}, task=task)
             return
+        if self.memory is not None:
+            _check_memory_exists(self.memory)
         memory = ExperienceMemory(self.memory if self.memory is not None else storage)
         past = memory.memory_for(
             task, metric=metric, direction=direction, space=self.space, min_evaluations=3
@@ -250,29 +241,20 @@ class MetaStrategy(Strategy):
                 f"ExperienceMemory.memory_for(...); got {type(past).__name__}."
             )
         self.task = task
-        models: list[_PastModel] = []
-        hists: list[TaskHistory] = []
         for name, h in past.items():
             if not isinstance(h, TaskHistory):
                 raise TypeError(f"past[{name!r}] must be a TaskHistory; got {type(h).__name__}.")
-            if name == task:
-                continue
-            rows = [i for i, a in enumerate(h.archs) if self.space.is_valid(a)]
-            if len(rows) < 3:
-                continue
-            scores = h.scores[rows]
-            rows = [rows[i] for i in self._subsample(scores)]
-            x = np.vstack([self._encode(h.archs[i]) for i in rows])
-            y = gaussian_copula(h.scores[rows])
-            gp = HammingGP(self._groups)
-            sub = self._spread(h.scores[rows], _PARAM_FIT_POINTS)
-            gp.condition(x, y, gp.fit_params(x[sub], y[sub], maxiter=30))
-            best = [a for a in h.best_architectures(len(h)) if self.space.is_valid(a)]
-            models.append(_PastModel(name, gp, best[: self.n_past_best], len(rows)))
-            hists.append(h)
+        self._predictor = TransferPredictor(self.space, max_points=self.max_past_points)
+        self._predictor.fit({name: h for name, h in past.items() if name != task})
+        models = [
+            _PastModel(m.task, m.gp, m.best[: self.n_past_best], len(m.archs))
+            for m in self._predictor.models
+        ]
         self._past = models
         self.past_tasks = [m.task for m in models]
-        self._prior = self._prior_weights(hists, descriptors or {})
+        self._descriptors = dict(descriptors or {})
+        weights = self._predictor.task_weights(self._descriptors) if models else {}
+        self._prior = np.array(list(weights.values()), dtype=float)
         self._warm = self._warm_order()
         if models:
             _logger.info(
@@ -286,242 +268,132 @@ class MetaStrategy(Strategy):
                 task, self.n_initial,
             )  # fmt: skip
 
-    def _subsample(self, scores: np.ndarray) -> list[int]:
-        return self._spread(scores, self.max_past_points)
-
-    @staticmethod
-    def _spread(scores: np.ndarray, size: int) -> list[int]:
-        """At most ``size`` rows: the best half of them, and an even spread of the rest."""
-        n = len(scores)
-        if n <= size:
-            return list(range(n))
-        order = np.argsort(-scores, kind="stable")
-        n_top = size // 2
-        rest = order[n_top:]
-        spread = rest[np.linspace(0, len(rest) - 1, size - n_top).astype(int)]
-        return sorted({*order[:n_top].tolist(), *spread.tolist()})
-
-    def _prior_weights(
-        self, hists: Sequence[TaskHistory], descriptors: Mapping[str, Any]
-    ) -> np.ndarray:
-        """Task weights before any evidence: descriptor similarity when informative, else equal."""
-        m = len(hists)
-        if m == 0:
-            return np.zeros(0)
-        uniform = np.full(m, 1.0 / m)
-        if not descriptors:
-            return uniform
-        sims = descriptor_similarity(
-            descriptors, {f"{i}": dict(h.descriptors) for i, h in enumerate(hists)}
-        )
-        w = np.array([max(sims[f"{i}"].value, 0.0) for i in range(m)])
-        if w.sum() <= 0 or np.ptp(w) < 1e-9:
-            return uniform
-        return np.asarray(w / w.sum(), dtype=float)
-
     def _warm_order(self) -> list[Architecture]:
-        """Past tasks' best architectures, by the prior-weighted mean of the past models."""
-        pool: list[Architecture] = []
-        keys: set[Hashable] = set()
-        for model in self._past:
-            for a in model.best:
-                k = self.space.key(a)
-                if k not in keys:
-                    keys.add(k)
-                    pool.append(a)
-        if not pool:
+        """The zero-shot portfolio of ``n_warm`` architectures (predict, then refine)."""
+        if not self._past or self.n_warm == 0:
             return []
-        x = np.vstack([self._encode(a) for a in pool])
-        score = np.zeros(len(pool))
-        for w, model in zip(self._prior, self._past, strict=True):
-            score += w * model.gp.predict(x)[0]
-        return [pool[i] for i in np.argsort(-score, kind="stable")]
+        seed = 0 if self.seed is None else self.seed
+        picks = self._predictor.suggest(self._descriptors, self.n_warm, seed=seed)
+        return [p.arch for p in picks]
 
     # ------------------------------------------------------------------ model
-    def _encode(self, arch: Architecture) -> np.ndarray:
-        # By the architecture itself, not its isomorphism key: isomorphic encodings may
-        # differ, and the cache must not make features depend on what was seen first.
-        row = self._encoding_cache.get(arch)
-        if row is None:
-            row = np.asarray(self.space.encode(arch), dtype=float)
-            self._encoding_cache[arch] = row
-        return row
+    def _past_at(self, x: np.ndarray, use: np.ndarray | None = None) -> np.ndarray:
+        """Past models' means at model features ``x`` (one-hot part), shape (n_past, len(x)).
 
-    @staticmethod
-    def _fit_point(n: int) -> int:
-        """The history length whose hyperparameters serve a model of ``n`` results."""
-        return refit_point(n, 30)
+        Rows of models not in ``use`` (a boolean mask) are left at 0, uncomputed.
+        """
+        onehot = x[:, : self._n_onehot]
+        out = np.zeros((len(self._past), len(x)))
+        for j, m in enumerate(self._past):
+            if use is None or use[j]:
+                out[j] = m.gp.predict(onehot)[0]
+        return out
 
-    def _own_model(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """Condition the own GP; return its leave-one-out mean and sd at the data."""
+    def _task_weights(self, mu_own: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Online weights of the past tasks: shrunk positive rank correlations, shape (n_past,)."""
+        n = len(y)
+        prior = self._prior
+        if n < 3:
+            return np.asarray(prior, dtype=float)
+        corr = np.array([rank_correlation(mu_own[j], y) for j in range(len(self._past))])
+        corr = np.where(np.isfinite(corr), np.maximum(corr, 0.0), 0.0)
+        total = corr.sum()
+        observed = corr / total if total > 0 else np.zeros_like(corr)
+        lam = n / (n + self.prior_n)
+        # Evidence of no positive correlation at all drives the weights to 0 (plain BO).
+        strength = min(1.0, float(corr.max()) / 0.2) if len(corr) else 0.0
+        w = (1.0 - lam) * prior + lam * observed
+        return np.asarray(w * (1.0 - lam + lam * strength), dtype=float)
+
+    def _acquire(self, xc: np.ndarray) -> np.ndarray:
+        if not self._past:
+            self.weights = {TARGET: 1.0}
+            return super()._acquire(xc)
         x = np.vstack(self._features)
         y_raw = np.array([s for _, s in self.history])
-        m = self._fit_point(len(y_raw))
+        y = self._targets(y_raw)
+        mu_own = self._past_at(x)
+        w = self._task_weights(mu_own, y)
+        m_own = w @ mu_own
+        # Least-squares scale of the prior mean on the own results (>= 0).
+        denom = float(m_own @ m_own)
+        a = max(0.0, float(m_own @ y) / denom) if denom > 1e-12 and len(y) >= 3 else 1.0
+        a = min(a, 1.0)
+        prior_own = a * m_own
+        resid = y - prior_own
+        params = self._params_resid(x, resid)
+        self._gp.condition(x, resid, params)
+        mean, std = self._gp.predict(xc)
+        if a * float(w.sum()) > 0:
+            mean = mean + a * (w @ self._past_at(xc, w > 0))
+        share = min(1.0, a * float(w.sum()))
+        wsum = float(w.sum())
+        self.weights = {
+            t: float(share * v / wsum) if wsum > 0 else 0.0
+            for t, v in zip(self.past_tasks, w, strict=True)
+        }
+        self.weights[TARGET] = 1.0 - share
+        best = float((prior_own + self._gp.predict(x)[0]).max())
+        return expected_improvement(mean, std, best)
+
+    def _params_resid(self, x: np.ndarray, resid: np.ndarray) -> Any:
+        m = self._fit_point(len(resid))
         params = self._fits.get(m)
         if params is None:
-            params = self._gp.fit_params(x[:m], gaussian_copula(y_raw[:m]))
+            params = self._gp.fit_params(x[:m], resid[:m])
             self._fits = {m: params}
-        y = gaussian_copula(y_raw)
-        self._gp.condition(x, y, params)
-        dist = self._gp.distances(x, x)
-        k = params.signal * np.exp(-np.tensordot(params.theta, dist, axes=1))
-        k[np.diag_indices_from(k)] += params.noise + 1e-8
-        try:
-            kinv = np.linalg.inv(k)
-        except np.linalg.LinAlgError:
-            return None
-        d = np.diag(kinv)
-        alpha = kinv @ y
-        return y - alpha / d, np.sqrt(1.0 / d)
-
-    def _past_at(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Past models' mean and sd at encodings ``x``: shapes (n_past, len(x)).
-
-        Computed afresh for the whole batch every time (no cache across asks):
-        floating-point results may depend on the batch, and a resumed search
-        must see bit-identical predictions.
-        """
-        preds = [m.gp.predict(x) for m in self._past]
-        return np.vstack([p[0] for p in preds]), np.vstack([p[1] for p in preds])
-
-    def _weights(self, target: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
-        """Weights of the past models and (last) the own model, from ranking losses."""
-        n_past = len(self._past)
-        y = gaussian_copula(np.array([s for _, s in self.history]))
-        n = len(y)
-        if n_past == 0:
-            return np.array([1.0])
-        if n < 2:
-            return np.asarray(np.r_[self._prior, 0.0], dtype=float)
-        i, k = np.triu_indices(n, 1)
-        dy = np.sign(y[i] - y[k])
-        keep = dy != 0
-        i, k, dy = i[keep], k[keep], dy[keep]
-        if len(dy) == 0:
-            return np.asarray(np.r_[self._prior, 0.0], dtype=float)
-        s = self.n_samples
-        mu, sd = self._past_at(np.vstack(self._features))
-        losses = np.empty((s, n_past + 1))
-        for j in range(n_past):
-            f = mu[j][None, :] + sd[j][None, :] * self._rng.standard_normal((s, n))
-            losses[:, j] = ((f[:, i] - f[:, k]) * dy <= 0).sum(1)
-        if target is None or n < 3:
-            # Too little evidence to judge the own model: as good as a random ranking.
-            losses[:, -1] = self._rng.binomial(len(dy), 0.5, size=s)
-        else:
-            t_mu, t_sd = target
-            f = t_mu[None, :] + t_sd[None, :] * self._rng.standard_normal((s, n))
-            losses[:, -1] = ((f[:, i] - f[:, k]) * dy <= 0).sum(1)
-        jitter = self._rng.random(losses.shape) * 0.5  # ties: a random winner
-        best = np.argmin(losses + jitter, axis=1)
-        w = np.bincount(best, minlength=n_past + 1).astype(float) / s
-        # Weight dilution prevention: drop past models that rank worse than the own
-        # model's 95th percentile loss (RGPE).
-        cutoff = np.percentile(losses[:, -1], 95)
-        bad = np.median(losses[:, :-1], axis=0) > cutoff
-        w[:-1][bad] = 0.0
-        if target is None:
-            w[-1] = 0.0
-        if w.sum() <= 0:
-            return np.asarray(
-                np.r_[self._prior, 0.0] if target is None else np.r_[np.zeros(n_past), 1.0],
-                dtype=float,
-            )
-        return np.asarray(w / w.sum(), dtype=float)
+        return params
 
     # ------------------------------------------------------------- candidates
-    def _candidates(self) -> list[Architecture]:
-        ranked = sorted(range(len(self.history)), key=lambda i: -self.history[i][1])
-        parents = [self.history[i][0] for i in ranked[: self.top_k]]
-        if not parents:
-            parents = self._warm[: self.top_k]
-        out: list[Architecture] = []
-        keys: set[Hashable] = set()
+    def _index_candidates(self) -> np.ndarray:
+        rows = super()._index_candidates()
+        extra = [self._indices(a) for m in self._past for a in m.best if not self.is_seen(a)]
+        if not extra:
+            return rows
+        both = np.vstack([np.vstack(extra), rows]) if len(rows) else np.vstack(extra)
+        _, first = np.unique(both, axis=0, return_index=True)
+        return np.asarray(both[np.sort(first)])
 
-        def add(arch: Architecture) -> None:
-            key = self.space.key(arch)
-            if key not in keys and not self.is_seen(arch) and self.space.is_valid(arch):
-                keys.add(key)
-                out.append(arch)
-
-        for model in self._past:
-            for a in model.best:
-                add(a)
-        if parents and self.n_mutations:
-            w = 1.0 / np.arange(1, len(parents) + 1)
-            counts = np.floor(self.n_mutations * w / w.sum()).astype(int)
-            counts[0] += self.n_mutations - int(counts.sum())
-            for parent, count in zip(parents, counts, strict=True):
-                for _ in range(int(count)):
-                    child = self.space.mutate(parent, self._rng)
-                    if self._rng.random() < 0.5:
-                        child = self.space.mutate(child, self._rng)
-                    add(child)
-        for _ in range(self.n_random):
-            add(self.space.sample(self._rng))
+    def _generic_candidates(self) -> list[Architecture]:
+        out = super()._generic_candidates()
+        keys = {self.space.key(a) for a in out}
+        for m in self._past:
+            for a in m.best:
+                k = self.space.key(a)
+                if k not in keys and not self.is_seen(a):
+                    keys.add(k)
+                    out.append(a)
         return out
 
     # -------------------------------------------------------------- ask/tell
-    def _random(self) -> Architecture:
-        arch = self.sample_unseen()
-        self.mark_seen(arch)
-        return arch
-
     def ask(self) -> Architecture:
         if self._past and self._n_told < self.n_warm:
             for arch in self._warm:
                 if not self.is_seen(arch):
                     self.mark_seen(arch)
                     return arch
-        if not self._past and len(self.history) < self.n_initial:
-            return self._random()
-        candidates = self._candidates()
-        if not candidates:
-            return self._random()
-        target = self._own_model() if len(self.history) >= 2 else None
-        w = self._weights(target)
-        self.weights = {t: float(v) for t, v in zip(self.past_tasks, w[:-1], strict=False)}
-        self.weights[TARGET] = float(w[-1])
-        xc = np.vstack([self._encode(a) for a in candidates])
-        mean = np.zeros(len(candidates))
-        var = np.zeros(len(candidates))
-        own_archs = [a for a, _ in self.history]
-        inc = np.zeros(len(own_archs))
-        use = [j for j in range(len(self._past)) if w[j] > 0]
-        if use:
-            mu_c, sd_c = self._past_at(xc)
-            mu_o = (
-                self._past_at(np.vstack(self._features))[0]
-                if own_archs
-                else np.zeros((len(self._past), 0))
-            )
-            for j in use:
-                mean += w[j] * mu_c[j]
-                var += w[j] * sd_c[j] ** 2
-                inc += w[j] * mu_o[j]
-        if w[-1] > 0 and target is not None:
-            t_mu, t_sd = self._gp.predict(xc)
-            mean += w[-1] * t_mu
-            var += w[-1] * t_sd**2
-            inc += w[-1] * self._gp.predict(np.vstack(self._features))[0]
-        value = expected_improvement(mean, np.sqrt(var), float(inc.max())) if own_archs else mean
-        arch = candidates[int(np.argmax(value))]
-        self.mark_seen(arch)
-        return arch
+        return super().ask()
 
     def tell(self, obs: Observation) -> None:
-        self.mark_seen(obs.arch)
         self._n_told += 1
-        if obs.score is None or not math.isfinite(obs.score):
-            return
-        self.history.append((obs.arch, float(obs.score)))
-        self._features.append(self._encode(obs.arch))
+        super().tell(obs)
 
 
-def _groups(space: SearchSpace) -> list[np.ndarray]:
-    """Kernel feature groups: one per decision for the space's one-hot encoding, else one."""
-    sizes = [len(d.choices) for d in space.decisions]
-    if space.encoding_size != sum(sizes):
-        return [np.arange(space.encoding_size)]
-    offsets = np.cumsum([0, *sizes])
-    return [np.arange(offsets[i], offsets[i + 1]) for i in range(len(sizes))]
+def _check_memory_exists(url: str) -> None:
+    """A memory is read, never created: a ``sqlite:///`` file that is not there is a typo."""
+    if not url.startswith("sqlite:") or "://" not in url:
+        return
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        database = make_url(url).database
+    except ArgumentError:
+        return  # get_storage reports a malformed URL with its own message
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    if not Path(database).expanduser().exists():
+        raise ValueError(
+            f"memory {url!r} does not exist: no past tasks to learn from. Check the path, or "
+            "leave memory=None to use the study's own storage."
+        )
