@@ -27,10 +27,10 @@ from rich.console import Console
 from rich.table import Table
 
 import metanas
-from metanas._cli_memory import memory_app
-from metanas._cli_meta import suggest as _cli_suggest
 from metanas._cli_fewshot import FEWSHOT_EPILOG
 from metanas._cli_fewshot import fewshot as _cli_fewshot
+from metanas._cli_memory import memory_app
+from metanas._cli_meta import suggest as _cli_suggest
 from metanas._cli_train import export as _cli_export
 from metanas._progress import TrialProgress
 from metanas.exceptions import MetanasError, StudyNotFoundError
@@ -573,8 +573,14 @@ def search(
     }  # fmt: skip
     with _errors(url), _logging(err, _log_level(quiet, verbose)):
         settings = _parse_settings(setting, "--setting")
-        if strategy is not None:
+        oneshot = strategy in _ONESHOT
+        if strategy is not None and not oneshot:
             metanas.strategies.get_strategy_class(strategy)  # unknown name: fail before loading
+        if oneshot and data is None:
+            raise ValueError(
+                f"--strategy {strategy} trains a supernet: it needs --data (e.g. --data mnist1d "
+                "--space cnn), not a benchmark table."
+            )
         if data is None:
             for option, value in training.items():
                 if value is not None:
@@ -583,6 +589,25 @@ def search(
                         "--space mlp."
                     )
         wanted = _objectives_flag(objectives_spec, metric, direction)
+        if oneshot and data is not None and strategy is not None:
+            from metanas.oneshot import search_oneshot
+
+            for option, value in (
+                ("--objectives", objectives_spec), ("--max-params", max_params),
+                ("--max-flops", max_flops), ("--time-budget-min", time_budget_min),
+            ):  # fmt: skip
+                if value is not None:
+                    raise ValueError(
+                        f"{option} does not go with --strategy {strategy} (a one-shot search "
+                        "optimises validation accuracy, with --max-latency-ms as its only limit)."
+                    )
+            summary = search_oneshot(
+                data=data, strategy=strategy, space=space, target=target, epochs=epochs,
+                seed=seed, max_latency_ms=max_latency_ms, url=url, study_name=study_name,
+                device=device, settings=settings,
+            )  # fmt: skip
+            _finish_search(summary, json_output)
+            return
         if data is not None:
             from metanas._cli_train import search_training
 
@@ -894,6 +919,9 @@ def _search_summary(
         "first_error": next(([t.number, t.error] for t in trials if t.error), None),
     }
 
+
+#: One-shot strategies: a supernet search, then one retrained trial (``metanas.oneshot``).
+_ONESHOT = ("darts", "darts2", "enas")
 
 _HARDWARE_METRICS = ("params", "flops", "latency_ms", "latency_b64_ms", "train_time_s", "epochs")
 

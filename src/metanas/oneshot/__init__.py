@@ -1,0 +1,72 @@
+"""One-shot architecture search: DARTS, ENAS weight sharing, ProxylessNAS-style latency.
+
+:func:`run_oneshot` searches a supernet of a trainable space (``"nb201"`` or
+``"cnn"``), derives a discrete architecture, retrains it with
+:class:`~metanas.evaluation.TrainEvaluator` and stores it as a study (so
+``metanas export`` works on it). The building blocks (supernets, the searches,
+the latency table) import torch and are loaded on first access.
+
+Examples
+--------
+>>> import metanas.oneshot as oneshot
+>>> oneshot.METHODS
+('darts', 'darts2', 'enas')
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from metanas.oneshot.run import METHODS, OneShotResult, run_oneshot
+
+__all__ = [
+    "METHODS",
+    "ChainSuperNet",
+    "Controller",
+    "DartsSearch",
+    "EnasSearch",
+    "LatencyTable",
+    "MixedOp",
+    "NB201SuperNet",
+    "OneShotResult",
+    "SuperNet",
+    "build_supernet",
+    "default_skeleton",
+    "latency_penalty",
+    "measure_latency_table",
+    "run_oneshot",
+    "search_oneshot",
+]
+
+_LAZY = {
+    "ChainSuperNet": "supernet",
+    "MixedOp": "supernet",
+    "NB201SuperNet": "supernet",
+    "SuperNet": "supernet",
+    "build_supernet": "supernet",
+    "default_skeleton": "supernet",
+    "DartsSearch": "darts",
+    "Controller": "enas",
+    "EnasSearch": "enas",
+    "LatencyTable": "latency",
+    "latency_penalty": "latency",
+    "measure_latency_table": "latency",
+    "search_oneshot": "_cli",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'metanas.oneshot' has no attribute {name!r}")
+    try:
+        mod = importlib.import_module(f"metanas.oneshot.{module}")
+    except ImportError as exc:
+        if "torch" in str(exc):
+            raise ImportError(
+                f"metanas.oneshot.{name} needs PyTorch; install it with "
+                'pip install "metanas[torch]".'
+            ) from exc
+        raise
+    return getattr(mod, name)
