@@ -219,34 +219,86 @@ def test_make_learner_errors() -> None:
         make_learner("metanas", backbone="conv")
 
 
-@pytest.mark.slow  # a supernet: a few seconds on a busy CPU
-def test_metanas_adapts_architecture_and_beats_chance() -> None:
-    from metanas.fewshot import MetaNAS, SuperNet
-
+def _seq_samplers(shots: int = 1) -> tuple[EpisodeSampler, EpisodeSampler]:
     blobs = _blobs()
     seq = fewshot_dataset((blobs.X[:, None, :], blobs.y))  # (1, 6) sequences for the conv cells
     split = split_classes(seq, seed=0)
-    train = EpisodeSampler(split.train, ways=5, shots=1, queries=5, seed=1)
-    test = EpisodeSampler(split.test, ways=5, shots=1, queries=5, seed=2)
-    ops = ("zero", "skip", "conv3", "maxpool3")
-    nas = make_learner("metanas", hidden=8, n_cells=1, ops=ops, inner_lr=0.1, test_steps=5,
-                       alpha_inner_lr=1.0, seed=0)  # fmt: skip
-    assert isinstance(nas, MetaNAS)
-    nas.meta_train(train, n_iterations=10, meta_batch=2)
-    assert isinstance(nas.model, SuperNet)
-    acc, _ = nas.evaluate(test, n_episodes=20)
-    assert acc > 0.5  # chance 0.2
-    genotypes = nas.adapted_genotypes(test, n_episodes=4)
+    train = EpisodeSampler(split.train, ways=5, shots=shots, queries=5, seed=1)
+    test = EpisodeSampler(split.test, ways=5, shots=shots, queries=5, seed=2)
+    return train, test
+
+
+def _check_genotypes(genotypes: list[tuple[tuple[str, ...], ...]], ops: tuple[str, ...]) -> None:
     assert len(genotypes) == 4
     for g in genotypes:
         assert len(g) == 1  # one cell
         assert len(g[0]) == 3  # 2 nodes: 3 edges
         assert set(g[0]) <= set(ops) - {"zero"}
+
+
+def test_support_loss_leaves_one_out() -> None:
+    from metanas.fewshot.metanas import support_loss
+
+    z = torch.tensor([[0.0], [2.0], [10.0], [12.0]])
+    y = torch.tensor([0, 0, 1, 1])
+    # leave-one-out: example 0's own prototype is example 1 (distance 4), the other class's
+    # prototype is 11 (distance 121)
+    expected = -torch.log_softmax(torch.tensor([-4.0, -121.0]), 0)[0]
+    assert float(support_loss(z, y, 2)) == pytest.approx(float(expected), rel=1e-5)
+    one_shot = support_loss(z[[0, 2]], torch.tensor([0, 1]), 2)  # own prototype: distance 0
+    expected = -torch.log_softmax(torch.tensor([0.0, -100.0]), 0)[0]
+    assert float(one_shot) == pytest.approx(float(expected))
+
+
+@pytest.mark.slow  # a supernet: a few seconds on a busy CPU
+def test_metanas_adapts_architecture_and_beats_chance() -> None:
+    from metanas.fewshot import MetaNAS, SuperNet
+    from metanas.fewshot.metanas import support_loss
+
+    train, test = _seq_samplers(shots=2)
+    ops = ("zero", "skip", "conv3", "maxpool3")
+    nas = make_learner("metanas", hidden=8, n_cells=1, n_nodes=2, ops=ops, alpha_inner_lr=3.0,
+                       inner_steps=2, meta_lr=3e-3, seed=0)  # fmt: skip
+    assert isinstance(nas, MetaNAS)
+    nas.meta_train(train, n_iterations=8, meta_batch=2)
+    assert isinstance(nas.model, SuperNet)
+    acc, _ = nas.evaluate(test, n_episodes=20)
+    assert acc > 0.6  # chance 0.2
+    _check_genotypes(nas.adapted_genotypes(test, n_episodes=4), ops)
     assert len(nas.genotype()) == 1
     assert nas.alpha_drift(test, n_episodes=4) > 1e-4  # the inner loop adapts the architecture
+    # adapting the architecture lowers the support loss (on a hard support set: noise)
+    gen = torch.Generator().manual_seed(0)
+    sx, sy = torch.randn(10, 1, 6, generator=gen), torch.arange(10) % 5
+    meta_alphas = nas.supernet.alphas.detach()
+    adapted = nas._adapt_task_alphas(sx, sy, 5, 5).detach()
+    with torch.no_grad():
+        before = support_loss(nas.supernet(sx, meta_alphas), sy, 5)
+        after = support_loss(nas.supernet(sx, adapted), sy, 5)
+    assert float(after) < float(before) - 1e-3
     frozen = make_learner("metanas", hidden=8, n_cells=1, ops=ops, alpha_inner_lr=0.0, seed=0)
     frozen.meta_train(train, 1, 1)
     assert frozen.alpha_drift(test, n_episodes=2) == 0.0  # type: ignore[attr-defined]
+    # deterministic: same seed, same losses
+    again = make_learner("metanas", hidden=8, n_cells=1, n_nodes=2, ops=ops, alpha_inner_lr=3.0,
+                         inner_steps=2, meta_lr=3e-3, seed=0)  # fmt: skip
+    train.reset()
+    assert again.meta_train(train, n_iterations=8, meta_batch=2).history == nas.history
+
+
+@pytest.mark.slow  # a supernet: a few seconds on a busy CPU
+def test_reptile_metanas_adapts_architecture() -> None:
+    from metanas.fewshot.metanas import ReptileMetaNAS
+
+    train, test = _seq_samplers()
+    ops = ("zero", "skip", "conv3", "maxpool3")
+    nas = ReptileMetaNAS(hidden=8, n_cells=1, ops=ops, inner_lr=0.1, test_steps=5,
+                         alpha_inner_lr=1.0, seed=0)  # fmt: skip
+    nas.meta_train(train, n_iterations=10, meta_batch=2)
+    acc, _ = nas.evaluate(test, n_episodes=20)
+    assert acc > 0.5  # chance 0.2
+    _check_genotypes(nas.adapted_genotypes(test, n_episodes=4), ops)
+    assert nas.alpha_drift(test, n_episodes=4) > 1e-4
 
 
 def test_run_fewshot_result() -> None:

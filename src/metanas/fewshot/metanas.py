@@ -1,15 +1,31 @@
-"""MetaNAS: meta-learn a DARTS architecture together with the weights (Reptile outer loop)."""
+"""MetaNAS: meta-learn a DARTS architecture together with the weights of a few-shot learner.
+
+Two variants share the supernet of :mod:`metanas.fewshot.supernet`:
+
+- :class:`MetaNAS` (``method="metanas"``, the default): a prototypical head.
+  The network weights and the meta-architecture are meta-learned across
+  tasks; on every task, the architecture weights are adapted to the support
+  set by a few SGD steps on a leave-one-out prototypical loss, and the
+  adapted network classifies the queries by their distance to the class
+  prototypes. The outer update is first-order MAML for the architecture and
+  the query loss for the weights.
+- :class:`ReptileMetaNAS`: Reptile over the supernet with a linear head; the
+  inner loop adapts weights and architecture alike.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import nn
 
 from metanas.fewshot.episodes import EpisodeSampler
 from metanas.fewshot.learners import (
+    PrototypicalNetwork,
     Reptile,
     _check_positive_float,
     _check_positive_int,
@@ -17,21 +33,226 @@ from metanas.fewshot.learners import (
 )
 from metanas.fewshot.supernet import OPERATIONS, SuperNet, supernet_factory
 
-__all__ = ["MetaNAS"]
+__all__ = ["DEFAULT_OPS", "MetaNAS", "ReptileMetaNAS", "support_loss"]
+
+#: Candidate operations of :class:`MetaNAS` by default.
+DEFAULT_OPS = ("skip", "conv3", "conv5", "dilconv3")
 
 
-class MetaNAS(Reptile):
-    """MetaNAS: Reptile over a DARTS supernet, architecture weights included.
+def support_loss(z: torch.Tensor, y: torch.Tensor, ways: int) -> torch.Tensor:
+    """Prototypical loss of a support set on itself, ``z (n, d)``, labels ``y (n,)``.
+
+    Each example is scored against the class prototypes (mean embeddings);
+    with more than one shot per class its own class's prototype leaves it out
+    (leave-one-out), so the loss measures how well the prototypes of the
+    other examples classify it. With one shot the example is its own
+    prototype and the loss only pushes the classes apart.
+    """
+    onehot = F.one_hot(y, ways).to(z.dtype)  # (n, ways)
+    counts = onehot.sum(0)
+    sums = onehot.T @ z
+    dist = torch.cdist(z, sums / counts[:, None].clamp_min(1.0)).pow(2)  # (n, ways)
+    if bool((counts > 1).all()):
+        own = (sums[y] - z) / (counts[y] - 1.0)[:, None]
+        dist = dist * (1.0 - onehot) + onehot * (z - own).pow(2).sum(-1, keepdim=True)
+    return F.cross_entropy(-dist, y)
+
+
+class _SuperNetMixin:
+    """Genotype reports shared by the MetaNAS variants."""
+
+    _net: nn.Module
+
+    @property
+    def supernet(self) -> SuperNet:
+        net = self._net
+        if not isinstance(net, SuperNet):  # pragma: no cover - built by the learner
+            raise TypeError(f"Expected a SuperNet backbone; got {type(net).__name__}.")
+        return net
+
+    def genotype(self) -> tuple[tuple[str, ...], ...]:
+        """The meta-learned architecture: the strongest non-zero operation of every edge."""
+        return self.supernet.genotype()
+
+    def adapted_genotypes(
+        self, sampler: EpisodeSampler, n_episodes: int = 10
+    ) -> list[tuple[tuple[str, ...], ...]]:
+        """The architecture adapted to each of the first ``n_episodes`` episodes of ``sampler``."""
+        n_episodes = _check_positive_int("n_episodes", n_episodes)
+        return [self.supernet.genotype(a) for a in self._adapted_alphas(sampler, n_episodes)]
+
+    def alpha_drift(self, sampler: EpisodeSampler, n_episodes: int = 10) -> float:
+        """Mean absolute change of the architecture weights when adapting to an episode."""
+        alphas = self._adapted_alphas(sampler, _check_positive_int("n_episodes", n_episodes))
+        return float(np.abs((alphas - self.supernet.alphas.detach()).cpu().numpy()).mean())
+
+    def _adapted_alphas(self, sampler: EpisodeSampler, n_episodes: int) -> torch.Tensor:
+        raise NotImplementedError  # pragma: no cover
+
+
+class MetaNAS(_SuperNetMixin, PrototypicalNetwork):
+    """MetaNAS with a prototypical head: meta-learned weights and architecture, adapted per task.
+
+    The embedding network is a :class:`~metanas.fewshot.supernet.SuperNet`
+    (no head). For every task of a meta-batch, ``inner_steps`` SGD steps of
+    size ``alpha_inner_lr`` adapt the architecture weights to the support set
+    (:func:`support_loss`); the support and query examples are then embedded
+    with the adapted architecture and the query examples are classified by
+    their squared distance to the class prototypes. The query loss updates the
+    network weights (Adam, ``meta_lr``) and, first-order MAML style, the
+    meta-architecture (Adam, ``alpha_meta_lr``; second order with
+    ``first_order=False``). A new task is adapted the same way with
+    ``test_steps`` steps: :meth:`adapted_genotypes` reports its architecture,
+    :meth:`genotype` the meta-learned one. The mixed operations stay
+    continuous when evaluating (no soft pruning).
+
+    Parameters
+    ----------
+    hidden, n_cells, n_nodes, ops
+        Supernet shape (see :class:`~metanas.fewshot.supernet.SuperNet`).
+    alpha_inner_lr, inner_steps, test_steps
+        Inner loop on the architecture weights: step size, steps while
+        meta-training, and steps on a new task (default: ``inner_steps``).
+    alpha_meta_lr
+        Outer learning rate of the architecture weights.
+    first_order
+        Treat the inner gradients as constants in the outer update.
+    **kwargs
+        See :class:`~metanas.fewshot.FewShotLearner` (``meta_lr``, ``seed`` ...).
+
+    References
+    ----------
+    T. Elsken, B. Staffler, J. H. Metzen, F. Hutter. Meta-learning of neural
+    architectures for few-shot learning. CVPR 2020.
+    J. Snell, K. Swersky, R. Zemel. Prototypical networks for few-shot
+    learning. NeurIPS 2017.
+    """
+
+    method = "metanas"
+
+    def __init__(
+        self,
+        *,
+        hidden: int = 32,
+        n_cells: int = 3,
+        n_nodes: int = 1,
+        ops: Sequence[str] = DEFAULT_OPS,
+        alpha_inner_lr: float = 1.0,
+        inner_steps: int = 3,
+        test_steps: int | None = None,
+        alpha_meta_lr: float = 3e-3,
+        first_order: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        if "backbone" in kwargs:
+            raise TypeError("MetaNAS builds its own supernet backbone; do not pass backbone.")
+        super().__init__(hidden=hidden, **kwargs)
+        self.n_cells = _check_positive_int("n_cells", n_cells)
+        self.n_nodes = _check_positive_int("n_nodes", n_nodes)
+        self.ops = tuple(ops)
+        self.backbone = supernet_factory(
+            hidden=self.hidden, n_cells=self.n_cells, n_nodes=self.n_nodes, ops=self.ops
+        )
+        self.alpha_inner_lr = _check_positive_float(
+            "alpha_inner_lr", alpha_inner_lr, allow_zero=True
+        )
+        self.inner_steps = _check_positive_int("inner_steps", inner_steps, 0)
+        self.test_steps = (
+            self.inner_steps
+            if test_steps is None
+            else _check_positive_int("test_steps", test_steps, 0)
+        )
+        self.alpha_meta_lr = _check_positive_float("alpha_meta_lr", alpha_meta_lr, allow_zero=True)
+        self.first_order = bool(first_order)
+
+    def _make_optimizer(self) -> torch.optim.Optimizer | None:
+        net = self.supernet
+        weights = [p for name, p in net.named_parameters() if name != "alphas"]
+        groups: list[dict[str, Any]] = [
+            {"params": weights},
+            {"params": [net.alphas], "lr": self.alpha_meta_lr},
+        ]
+        return torch.optim.Adam(groups, lr=self.meta_lr)
+
+    def _adapt_task_alphas(
+        self, sx: torch.Tensor, sy: torch.Tensor, ways: int, n_steps: int, *,
+        create_graph: bool = False,
+    ) -> torch.Tensor:  # fmt: skip
+        """Architecture weights adapted to one support set (first order: a straight-through
+        function of the meta-architecture)."""
+        net = self.supernet
+        meta = net.alphas
+        if n_steps == 0 or self.alpha_inner_lr == 0.0:
+            return meta
+        a = meta if create_graph else meta.detach().requires_grad_(True)
+        with torch.enable_grad():
+            for _ in range(n_steps):
+                (g,) = torch.autograd.grad(
+                    support_loss(net(sx, a), sy, ways), a, create_graph=create_graph
+                )
+                a = a - self.alpha_inner_lr * g
+                if not create_graph:
+                    a = a.detach().requires_grad_(True)
+        return a if create_graph else meta + (a - meta).detach()
+
+    def _meta_step(
+        self, SX: torch.Tensor, SY: torch.Tensor, QX: torch.Tensor, QY: torch.Tensor, *,
+        progress: float,
+    ) -> float:  # fmt: skip
+        opt = self._optimizer
+        assert opt is not None  # built with the model
+        net = self.supernet
+        ways = int(SY.max()) + 1
+        n_tasks, n_support = SX.shape[:2]
+        opt.zero_grad(set_to_none=True)
+        total = 0.0
+        for b in range(n_tasks):
+            alphas = self._adapt_task_alphas(
+                SX[b], SY[b], ways, self.inner_steps, create_graph=not self.first_order
+            )
+            z = net(torch.cat([SX[b], QX[b]]), alphas)
+            scores = self._scores(z[None, :n_support], SY[b : b + 1], z[None, n_support:], ways)
+            loss = F.cross_entropy(scores[0], QY[b]) / n_tasks
+            loss.backward()  # type: ignore[no-untyped-call]
+            total += float(loss.detach())
+        opt.step()
+        return total
+
+    def _task_alphas(self, SX: torch.Tensor, SY: torch.Tensor, ways: int) -> list[torch.Tensor]:
+        return [
+            self._adapt_task_alphas(SX[b], SY[b], ways, self.test_steps).detach()
+            for b in range(SX.shape[0])
+        ]
+
+    def _adapt_batch(
+        self, SX: torch.Tensor, SY: torch.Tensor, ways: int
+    ) -> Callable[[torch.Tensor], torch.Tensor]:
+        net = self.supernet
+        alphas = self._task_alphas(SX, SY, ways)
+        with torch.no_grad():
+            S = torch.stack([net(SX[b], a) for b, a in enumerate(alphas)])
+
+        def scores(QX: torch.Tensor) -> torch.Tensor:
+            Q = torch.stack([net(QX[b], a) for b, a in enumerate(alphas)])
+            return self._scores(S, SY, Q, ways)
+
+        return scores
+
+    def _adapted_alphas(self, sampler: EpisodeSampler, n_episodes: int) -> torch.Tensor:
+        self._check_episode_shape(sampler.input_shape, sampler.ways)
+        with _threads(self.n_threads):
+            self._net.eval()
+            SX, SY, _, _ = self._stack([sampler.episode(i) for i in range(n_episodes)])
+            return torch.stack(self._task_alphas(SX, SY, sampler.ways))
+
+
+class ReptileMetaNAS(_SuperNetMixin, Reptile):
+    """MetaNAS with Reptile as outer loop and a linear head (the first version of ``metanas``).
 
     The backbone is a :class:`~metanas.fewshot.supernet.SuperNet`; its
     architecture weights ``alphas`` are adapted in the inner loop (step size
     ``alpha_inner_lr``) and meta-learned in the outer loop, exactly like the
-    network weights. Adapting to a new task therefore adapts its architecture
-    too: :meth:`adapted_genotypes` reports the discretised architecture of
-    each test task, :meth:`genotype` the meta-learned one. Left out of this
-    version: the soft-pruning temperature schedule of the paper (the mixed
-    operations stay continuous when evaluating) and second-order MAML as outer
-    loop (use ``MAML(backbone=supernet_factory())`` for that).
+    network weights. On MNIST-1D it is much weaker than :class:`MetaNAS`.
 
     Parameters
     ----------
@@ -48,7 +269,7 @@ class MetaNAS(Reptile):
     architectures for few-shot learning. CVPR 2020.
     """
 
-    method = "metanas"
+    method = "metanas-reptile"
 
     def __init__(
         self,
@@ -73,29 +294,6 @@ class MetaNAS(Reptile):
             else _check_positive_float("alpha_inner_lr", alpha_inner_lr, allow_zero=True)
         )
         self.inner_lrs = {**self.inner_lrs, "alphas": self.alpha_inner_lr}
-
-    @property
-    def supernet(self) -> SuperNet:
-        net = self._net
-        if not isinstance(net, SuperNet):  # pragma: no cover - built by the factory above
-            raise TypeError(f"Expected a SuperNet backbone; got {type(net).__name__}.")
-        return net
-
-    def genotype(self) -> tuple[tuple[str, ...], ...]:
-        """The meta-learned architecture: the strongest non-zero operation of every edge."""
-        return self.supernet.genotype()
-
-    def adapted_genotypes(
-        self, sampler: EpisodeSampler, n_episodes: int = 10
-    ) -> list[tuple[tuple[str, ...], ...]]:
-        """The architecture adapted to each of the first ``n_episodes`` episodes of ``sampler``."""
-        n_episodes = _check_positive_int("n_episodes", n_episodes)
-        return [self.supernet.genotype(a) for a in self._adapted_alphas(sampler, n_episodes)]
-
-    def alpha_drift(self, sampler: EpisodeSampler, n_episodes: int = 10) -> float:
-        """Mean absolute change of the architecture weights when adapting to an episode."""
-        alphas = self._adapted_alphas(sampler, _check_positive_int("n_episodes", n_episodes))
-        return float(np.abs((alphas - self.supernet.alphas.detach()).cpu().numpy()).mean())
 
     def _adapted_alphas(self, sampler: EpisodeSampler, n_episodes: int) -> torch.Tensor:
         self._check_episode_shape(sampler.input_shape, sampler.ways)

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["METHODS", "FewShotResult", "make_learner", "register_method", "run_fewshot"]
 
 #: Built-in methods of :func:`run_fewshot` (``fomaml``: first-order MAML; ``metanas``:
-#: Reptile over a DARTS supernet, architecture weights included).
+#: a DARTS supernet with a prototypical head, architecture adapted per task).
 METHODS = ("maml", "fomaml", "reptile", "protonet", "matching", "metanas")
 
 _REGISTRY: dict[str, Callable[..., FewShotLearner]] = {}

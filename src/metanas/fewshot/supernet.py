@@ -158,8 +158,10 @@ class SuperNet(nn.Module):
         self.out_features = hidden * math.prod(spatial)
         self.head = nn.Linear(self.out_features, n_out) if n_out is not None else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weights = F.softmax(self.alphas, dim=-1)
+    def forward(self, x: torch.Tensor, alphas: torch.Tensor | None = None) -> torch.Tensor:
+        """Scores (or embeddings) of ``x``, with architecture weights ``alphas`` (default:
+        the net's own; MetaNAS passes task-adapted ones)."""
+        weights = F.softmax(self.alphas if alphas is None else alphas, dim=-1)
         z = self.stem(x)
         for i, cell in enumerate(self.cells):
             z = self.pool(cell(z, weights[i]))
