@@ -571,7 +571,7 @@ class Comparison:
         top = self.runs[0].top_fraction
         out: list[str] = []
         for d in datasets:
-            sub = df[df["dataset"] == d].set_index("strategy")
+            sub: Any = df[df["dataset"] == d].set_index("strategy")
             present = [s for s in strategies if s in sub.index]
             out.append(f"#### {d} ({int(sub['n_seeds'].min())} seeds, budget {self.budget})")
             out.append("")
@@ -1240,7 +1240,7 @@ class ParetoComparison:
         head = "| data set | queries | " + " | ".join(f"`{s}`" for s in strategies) + " |"
         lines = [head, "|---|---:|" + "---:|" * len(strategies)]
         for d in self.datasets:
-            sub = df[df["dataset"] == d].set_index("strategy")
+            sub: Any = df[df["dataset"] == d].set_index("strategy")
             for c in self.checkpoints:
                 meds = [
                     float(sub.at[s, f"hv_ratio@{c}"]) if s in sub.index else math.nan

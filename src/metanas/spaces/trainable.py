@@ -296,12 +296,12 @@ class CNNSpace(_KeyedSpace):
             )
         choices: dict[str, Choice] = {"n_blocks": max(1, len(blocks))}
         for i in range(1, self.max_blocks + 1):
-            op, ch, st = (
+            b_op, b_ch, b_st = (
                 blocks[i - 1]
                 if i <= len(blocks)
                 else (("identity" if i == 1 else CNN_OPS[0]), CNN_CHANNELS[0], CNN_STRIDES[0])
             )
-            choices.update({f"op_{i}": op, f"channels_{i}": ch, f"stride_{i}": st})
+            choices.update({f"op_{i}": b_op, f"channels_{i}": b_ch, f"stride_{i}": b_st})
         choices.update(
             activation=parts[0], norm=parts[1].removesuffix("-norm"),
             residual=parts[2] == "residual", head=parts[3].removesuffix("-head"),
