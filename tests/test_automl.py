@@ -88,6 +88,7 @@ def test_nasclassifier_on_a_messy_dataframe() -> None:
 
 def test_export_reproduces_the_model_and_onnx_matches_torch(tmp_path: object) -> None:
     import onnxruntime  # the dev extra installs it: a missing one must fail, not skip
+
     url = f"sqlite:///{tmp_path}/runs.db"
     res = runner.invoke(
         app,
