@@ -40,6 +40,7 @@ SECTION = "oneshot"
 TARGET = 0.95
 METHOD_NAMES = {
     "darts": "DARTS, first order",
+    "darts-fast": "DARTS, first order, short (--fast-epochs, --fast-retrain-epochs)",
     "darts2": "DARTS, second order",
     "darts-latency": "DARTS, first order, latency limit",
     "enas": "ENAS",
@@ -48,11 +49,15 @@ METHOD_NAMES = {
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--methods", default="darts,darts2,darts-latency,enas")
+    p.add_argument("--methods", default="darts,darts-fast,darts2,darts-latency,enas")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--space", choices=("cnn", "nb201"), default="cnn")
     p.add_argument("--epochs", type=int, default=5, help="search epochs")
     p.add_argument("--retrain-epochs", type=int, default=20)
+    p.add_argument("--fast-epochs", type=int, default=2, help="search epochs of the *-fast methods")
+    p.add_argument(
+        "--fast-retrain-epochs", type=int, default=8, help="retraining epochs of *-fast methods"
+    )
     p.add_argument("--max-latency-ms", type=float, default=0.2)
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--num-samples", type=int, default=None, help="MNIST-1D size (default 5000)")
@@ -65,6 +70,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=REPO / "benchmarks" / "results" / "real_training.json",
         help="raw results of benchmarks/real_training.py (black-box time to 95 %%)",
     )
+    p.add_argument(
+        "--load", type=Path, default=None,
+        help="report the runs of an earlier --raw file instead of running (e.g. with another "
+        "--reference)",
+    )  # fmt: skip
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args(argv)
     if args.raw is None:
@@ -79,11 +89,14 @@ def one_run(method: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     kw = {} if args.num_samples is None else {"num_samples": args.num_samples}
     task = load_task("mnist1d", seed=seed, **kw)
     limit = args.max_latency_ms if method == "darts-latency" else None
+    fast = method.endswith("-fast")
     start = time.perf_counter()
     r = run_oneshot(
-        task, args.space, method.removesuffix("-latency"), epochs=args.epochs, seed=seed,
+        task, args.space, method.removesuffix("-fast").removesuffix("-latency"),
+        epochs=args.fast_epochs if fast else args.epochs, seed=seed,
         max_latency_ms=limit, storage="sqlite://", study_name=f"oneshot-{method}-s{seed}",
-        retrain_epochs=args.retrain_epochs, n_threads=args.threads,
+        retrain_epochs=args.fast_retrain_epochs if fast else args.retrain_epochs,
+        n_threads=args.threads,
     )  # fmt: skip
     wall = time.perf_counter() - start
     row = {
@@ -120,6 +133,33 @@ def black_box_reference(path: Path) -> float | None:
 def _cell(arch: str) -> str:
     """An architecture string as a Markdown table cell (``|`` escaped)."""
     return "`" + arch.replace("|", "\\|") + "`"
+
+
+def _target_line(
+    lines: list[str], darts: list[dict[str, Any]], name: str, ref: float | None
+) -> None:
+    if not darts:
+        return
+
+    tot = statistics.median(r["search_s"] + r["retrain_s"] for r in darts)
+    acc = statistics.median(r["test_accuracy"] for r in darts)
+    text = (
+        f"**Target** (>= 95 % test accuracy in <= 1/3 of the black-box search's time): "
+        f"first-order DARTS (`{name}`) reaches a median {100 * acc:.1f} % in a median {tot:.0f} s "
+        "(search + retraining). "
+    )
+    if ref is not None:
+        verdict = "met" if acc >= TARGET and tot <= ref / 3 else "not met"
+        text += (
+            f"The black-box search (`benchmarks/real_training.py`) needed a median "
+            f"{ref:.0f} s to reach 95 %: ratio {tot / ref:.2f}, target {verdict}."
+        )
+    else:
+        text += (
+            "Compare with the black-box search's time to 95 % in the real-training "
+            "section (run `benchmarks/real_training.py` first to have it filled in here)."
+        )
+    lines.append(text)
 
 
 def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, ref: float | None) -> str:
@@ -179,27 +219,8 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, ref: float | 
             f"{r['search_s'] + r['retrain_s']:.0f} | {r['latency_ms']:.3f} |"
         )
     lines.append("")
-    darts = [r for r in rows if r["method"] == "darts"]
-    if darts:
-        tot = statistics.median(r["search_s"] + r["retrain_s"] for r in darts)
-        acc = statistics.median(r["test_accuracy"] for r in darts)
-        text = (
-            f"**Target** (>= 95 % test accuracy in <= 1/3 of the black-box search's time): "
-            f"first-order DARTS reaches a median {100 * acc:.1f} % in a median {tot:.0f} s "
-            "(search + retraining). "
-        )
-        if ref is not None:
-            verdict = "met" if acc >= TARGET and tot <= ref / 3 else "not met"
-            text += (
-                f"The black-box search (`benchmarks/real_training.py`) needed a median "
-                f"{ref:.0f} s to reach 95 %: ratio {tot / ref:.2f}, target {verdict}."
-            )
-        else:
-            text += (
-                "Compare with the black-box search's time to 95 % in the real-training "
-                "section (run `benchmarks/real_training.py` first to have it filled in here)."
-            )
-        lines.append(text)
+    for variant in ("darts", "darts-fast"):
+        _target_line(lines, [r for r in rows if r["method"] == variant], variant, ref)
     lat = [r for r in rows if r["method"] == "darts-latency"]
     if lat:
         lines += [
@@ -219,8 +240,12 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         raise SystemExit(f"Unknown method(s) {unknown}; choose from {sorted(METHOD_NAMES)}.")
     start = time.perf_counter()
-    rows = [one_run(m, seed, args) for m in methods for seed in range(args.seeds)]
-    total = time.perf_counter() - start
+    if args.load is not None:
+        earlier = json.loads(args.load.read_text())
+        rows, total = earlier["runs"], float(earlier["total_s"])
+    else:
+        rows = [one_run(m, seed, args) for m in methods for seed in range(args.seeds)]
+        total = time.perf_counter() - start
     print(f"all runs: {total:.0f} s", flush=True)
     ref = black_box_reference(args.reference)
     md = markdown(rows, args, ref)
