@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from metanas._torch import require_torch
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace, space_from_config
 
@@ -28,11 +29,7 @@ import metanas; model = metanas.load_model({path!r})  # model.predict(X_raw), mo
 
 
 def _require_torch() -> Any:
-    try:
-        import torch
-    except ImportError as exc:
-        raise ImportError('Exporting a model needs PyTorch: pip install "metanas[torch]".') from exc
-    return torch
+    return require_torch("Exporting a model")
 
 
 def export_model(

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from metanas._torch import require_torch
+
 if TYPE_CHECKING:
     import torch
     from torch import nn
@@ -20,13 +22,7 @@ __all__ = ["count_flops", "count_params", "hardware_name", "measure_latency_ms"]
 
 
 def _torch() -> object:
-    try:
-        import torch
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            'Measuring models needs PyTorch; install it with pip install "metanas[torch]".'
-        ) from exc
-    return torch
+    return require_torch("Measuring models")
 
 
 def count_params(model: nn.Module, *, trainable_only: bool = False) -> int:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 
 from metanas._rng import derive_seed, resolve_seed
+from metanas._torch import require_torch
 from metanas.evaluation.base import Evaluator, Result, Status
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace
@@ -45,13 +46,7 @@ class _Trainable(Protocol):
 
 
 def _import_torch() -> Any:
-    try:
-        import torch
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            'Training needs PyTorch; install it with pip install "metanas[torch]".'
-        ) from exc
-    return torch
+    return require_torch("Training")
 
 
 def _key_string(key: Hashable) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from metanas._rng import derive_seed, resolve_seed
+from metanas._torch import require_torch
 from metanas.spaces.architecture import Architecture, Choice
 from metanas.spaces.base import SearchSpace
 
@@ -106,13 +107,7 @@ def _threads(torch: Any, n_threads: int | None) -> Iterator[None]:
 
 
 def _import_torch() -> Any:
-    try:
-        import torch
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            'One-shot search needs PyTorch; install it with pip install "metanas[torch]".'
-        ) from exc
-    return torch
+    return require_torch("One-shot search")
 
 
 def _resolve_space(space: SearchSpace | str) -> SearchSpace:
