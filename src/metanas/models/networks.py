@@ -16,10 +16,12 @@ from torch import nn
 from metanas.models.ops import OPS, Projection, conv_out_size, make_activation, make_norm
 
 __all__ = [
+    "NB201_PAIRS",
     "BlockSpec",
     "ChainNet",
     "NB201Cell",
     "NB201Net",
+    "NB201Reduction",
     "Reshape",
     "ResidualBlock",
     "build_chain_cnn",
@@ -28,6 +30,10 @@ __all__ = [
     "conv_layout",
     "seeded_init",
 ]
+
+
+#: The NAS-Bench-201 cell's edges as (to node, from node), in the order of its notation.
+NB201_PAIRS = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 
 
 class Reshape(nn.Module):
@@ -207,7 +213,6 @@ class NB201Cell(nn.Module):
         if len(ops) != 6:
             raise ValueError(f"A NAS-Bench-201 cell has 6 edges; got {len(ops)} operations.")
         self.edges = nn.ModuleList(OPS[o](channels, channels, 1, dims) for o in ops)
-        self._pairs = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x]
@@ -215,7 +220,7 @@ class NB201Cell(nn.Module):
         for j in (1, 2, 3):
             total = None
             for _ in range(j):
-                i = self._pairs[k][1]
+                i = NB201_PAIRS[k][1]
                 y = self.edges[k](nodes[i])
                 total = y if total is None else total + y
                 k += 1
@@ -224,7 +229,7 @@ class NB201Cell(nn.Module):
         return nodes[3]
 
 
-class _NB201Reduction(nn.Module):
+class NB201Reduction(nn.Module):
     """The residual reduction block between stages (ReLU-conv-BN twice, projected shortcut)."""
 
     def __init__(self, c_in: int, c_out: int, stride: tuple[int, ...], dims: int) -> None:
@@ -272,7 +277,7 @@ def build_nb201(
     for stage in range(n_stages):
         if stage > 0:
             stride = tuple(2 if n > 1 else 1 for n in size)
-            layers.append(_NB201Reduction(c, 2 * c, stride, dims))
+            layers.append(NB201Reduction(c, 2 * c, stride, dims))
             c, size = 2 * c, conv_out_size(size, stride)
         layers += [NB201Cell(ops, c, dims) for _ in range(n_cells)]
     pool = nn.AdaptiveAvgPool1d(1) if dims == 1 else nn.AdaptiveAvgPool2d(1)

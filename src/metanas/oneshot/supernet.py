@@ -39,7 +39,13 @@ import torch
 from torch import nn
 
 from metanas._rng import resolve_seed
-from metanas.models.networks import ResidualBlock, conv_layout, seeded_init
+from metanas.models.networks import (
+    NB201_PAIRS,
+    NB201Reduction,
+    ResidualBlock,
+    conv_layout,
+    seeded_init,
+)
 from metanas.models.ops import CELL_OPS, CHAIN_OPS, OPS, Projection, conv_out_size, make_norm
 from metanas.spaces.architecture import Architecture, Choice
 from metanas.spaces.base import SearchSpace
@@ -54,8 +60,6 @@ __all__ = [
     "build_supernet",
     "default_skeleton",
 ]
-
-_NB201_PAIRS = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 
 
 class MixedOp(nn.Module):
@@ -215,7 +219,7 @@ class _MixedCell(nn.Module):
         for j in (1, 2, 3):
             total: torch.Tensor | None = None
             for _ in range(j):
-                i = _NB201_PAIRS[k][1]
+                i = NB201_PAIRS[k][1]
                 edge = self.edges[k]
                 if choice is not None:
                     y = edge(nodes[i], index=choice[k])
@@ -227,18 +231,6 @@ class _MixedCell(nn.Module):
             assert total is not None
             nodes.append(total)
         return nodes[3]
-
-
-class _Reduction(nn.Module):
-    def __init__(self, c_in: int, c_out: int, stride: tuple[int, ...], dims: int) -> None:
-        super().__init__()
-        self.a = OPS["nor_conv_3x3"](c_in, c_out, stride, dims)
-        self.b = OPS["nor_conv_3x3"](c_out, c_out, 1, dims)
-        self.shortcut = Projection(c_in, c_out, stride, dims)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.b(self.a(x)) + self.shortcut(x)
-        return out
 
 
 class NB201SuperNet(SuperNet):
@@ -277,7 +269,7 @@ class NB201SuperNet(SuperNet):
         for stage in range(n_stages):
             if stage > 0:
                 stride = tuple(2 if n > 1 else 1 for n in size)
-                body.append(_Reduction(c, 2 * c, stride, dims))
+                body.append(NB201Reduction(c, 2 * c, stride, dims))
                 c, size = 2 * c, conv_out_size(size, stride)
             body += [_MixedCell(c, dims) for _ in range(n_cells)]
         self.body = nn.ModuleList(body)
