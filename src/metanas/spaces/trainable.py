@@ -240,17 +240,20 @@ class CNNSpace(_KeyedSpace):
             out.append((op, ch, int(arch[f"stride_{i}"])))
         return out
 
-    def _canonical(self, arch: Architecture) -> Architecture:
-        blocks = self._active_blocks(arch)
-        changes: dict[str, Choice] = {"n_blocks": max(1, len(blocks))}
+    def _chain_choices(self, blocks: list[tuple[str, int, int]]) -> dict[str, Choice]:
+        """The chain decisions of ``blocks`` (op, channels, stride), unused blocks canonical."""
+        out: dict[str, Choice] = {"n_blocks": max(1, len(blocks))}
         for i in range(1, self.max_blocks + 1):
             op, ch, st = (
                 blocks[i - 1]
                 if i <= len(blocks)
                 else (("identity" if i == 1 else CNN_OPS[0]), CNN_CHANNELS[0], CNN_STRIDES[0])
             )
-            changes.update({f"op_{i}": op, f"channels_{i}": ch, f"stride_{i}": st})
-        return arch.replace(**changes)
+            out.update({f"op_{i}": op, f"channels_{i}": ch, f"stride_{i}": st})
+        return out
+
+    def _canonical(self, arch: Architecture) -> Architecture:
+        return arch.replace(**self._chain_choices(self._active_blocks(arch)))
 
     def format(self, arch: Architecture) -> str:
         """``conv3x32 > max_pool/2 > conv5x64/2 | gelu, batch-norm, residual, avg-head``.
@@ -294,14 +297,7 @@ class CNNSpace(_KeyedSpace):
                 f"CNN architecture {text!r} has {len(blocks)} blocks; this space allows at most "
                 f"{self.max_blocks}."
             )
-        choices: dict[str, Choice] = {"n_blocks": max(1, len(blocks))}
-        for i in range(1, self.max_blocks + 1):
-            b_op, b_ch, b_st = (
-                blocks[i - 1]
-                if i <= len(blocks)
-                else (("identity" if i == 1 else CNN_OPS[0]), CNN_CHANNELS[0], CNN_STRIDES[0])
-            )
-            choices.update({f"op_{i}": b_op, f"channels_{i}": b_ch, f"stride_{i}": b_st})
+        choices = self._chain_choices(blocks)
         choices.update(
             activation=parts[0], norm=parts[1].removesuffix("-norm"),
             residual=parts[2] == "residual", head=parts[3].removesuffix("-head"),
