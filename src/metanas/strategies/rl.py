@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from metanas._rng import derive_seed
+from metanas._torch import require_torch
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace
 from metanas.spaces.table import TableSpace
@@ -53,14 +54,7 @@ def _check_float(
 
 
 def _import_torch() -> Any:
-    try:
-        import torch
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            'The "rl" strategy needs PyTorch, an optional dependency of metanas. '
-            'Install it with: pip install "metanas[torch]"'
-        ) from exc
-    return torch
+    return require_torch('The "rl" strategy')
 
 
 @contextmanager
