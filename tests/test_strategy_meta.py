@@ -71,6 +71,7 @@ def test_registered_with_its_settings(nbg_space: metanas.SearchSpace) -> None:
     assert meta.get_settings() == {
         "memory": None, "n_warm": 5, "n_initial": 10, "n_mutations": 300, "n_random": 200,
         "top_k": 5, "n_past_best": 0, "prior_n": 10.0, "max_past_points": 300,
+        "gate": True, "gate_min": 10, "gate_margin": 0.1,
     }  # fmt: skip
 
 
@@ -81,6 +82,9 @@ def test_registered_with_its_settings(nbg_space: metanas.SearchSpace) -> None:
         ({"n_initial": 1}, r"n_initial must be an int >= 2; got 1\."),
         ({"n_mutations": 0, "n_random": 0}, r"n_mutations \+ n_random must be >= 1"),
         ({"prior_n": 0}, r"prior_n must be a number > 0; got 0\."),
+        ({"gate": "yes"}, r"gate must be True or False; got 'yes'\."),
+        ({"gate_min": 2}, r"gate_min must be an int >= 3; got 2\."),
+        ({"gate_margin": "0.1"}, r"gate_margin must be a number; got '0.1'\."),
         ({"memory": ""}, r"memory must be a SQLAlchemy URL such as 'sqlite:///experience.db'"),
         ({"memory": 3}, r"memory must be a SQLAlchemy URL"),
     ],
@@ -255,7 +259,8 @@ def test_a_task_that_ranks_at_random_gets_little_weight(nbg_space: metanas.Searc
     past = {"shuffled": shuffled, related2.task: related2}
     shuffled_w, related_w = [], []
     for seed in range(3):
-        meta = MetaStrategy(nbg_space, seed=seed)
+        # Without the gate, so that the weights themselves are tested (the gate would zero them).
+        meta = MetaStrategy(nbg_space, gate=False, seed=seed)
         meta.set_memory(past, task=_task("cora"))
         for number in range(25):
             drive(meta, NasBenchGraph("cora"), 1, seed=seed, start=number)
@@ -264,6 +269,32 @@ def test_a_task_that_ranks_at_random_gets_little_weight(nbg_space: metanas.Searc
                 related_w.append(meta.weights[related2.task])
     assert np.mean(shuffled_w) < 0.1
     assert np.mean(shuffled_w) < np.mean(related_w)
+
+
+def test_the_gate_drops_a_misleading_memory_and_keeps_a_helpful_one(
+    nbg_space: metanas.SearchSpace,
+) -> None:
+    """Leave-one-out gate: a past task with reversed results is switched off (plain BO),
+    the same task under another name is kept."""
+    bench = NasBenchGraph("photo")
+    h = _history("photo", nbg_space, 120, seed=4)
+    cases = {
+        "reversed": (-np.asarray(h.values), False),
+        "twin": (np.asarray(h.values), True),
+    }
+    for name, (values, kept) in cases.items():
+        past = TaskHistory.from_evaluations(name, h.archs, values, space=nbg_space)
+        meta = MetaStrategy(nbg_space, n_warm=0, seed=0)
+        meta.set_memory({name: past}, task=_task("photo"))
+        used = []
+        for number in range(22):
+            drive(meta, bench, 1, seed=0, start=number)
+            if number >= 12:
+                assert meta.gate_scores is not None
+                cold, transfer = meta.gate_scores
+                used.append(transfer > cold + meta.gate_margin)
+                assert (meta.weights[name] > 0) == used[-1] or meta.weights[name] == 0
+        assert (np.mean(used) > 0.5) == kept, (name, used)
 
 
 def test_a_memory_of_the_same_task_finds_the_top_fast(nbg_space: metanas.SearchSpace) -> None:

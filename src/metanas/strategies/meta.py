@@ -27,7 +27,11 @@ from metanas.meta.predictor import TransferPredictor
 from metanas.meta.similarity import rank_correlation
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace
-from metanas.strategies._surrogates import HammingGP, expected_improvement
+from metanas.strategies._surrogates import (
+    GPParams,
+    HammingGP,
+    expected_improvement,
+)
 from metanas.strategies.base import Observation, check_positive_int, register_strategy
 from metanas.strategies.bo import BOStrategy
 
@@ -77,6 +81,14 @@ class MetaStrategy(BOStrategy):
        and with every weight at 0 the search *is* plain BO (negative transfer
        falls back to cold behaviour). Past tasks' best architectures join
        every candidate pool.
+    3. **Gate.** From ``gate_min`` results on, each ask compares the
+       leave-one-out predictions of the transfer model and of plain BO's GP
+       on the new task's results (Spearman correlation with the results).
+       The transfer model is used only while it is ahead by more than
+       ``gate_margin``; otherwise the ask is exactly plain BO's. A memory
+       that predicts the new task worse than the task's own data does is
+       thus switched off as soon as the evidence says so, and switched back
+       on if it recovers.
 
     With an empty memory (or without a study, driven by hand) it is plain BO:
     ``n_initial`` random architectures, then the GP. With a memory the model
@@ -107,6 +119,17 @@ class MetaStrategy(BOStrategy):
     max_past_points
         A past task with more evaluated architectures is fitted on its best
         half of this many plus an even spread of the rest (GP cost).
+    gate
+        Use the leave-one-out gate (step 3); False keeps the transfer model
+        on for every ask.
+    gate_min
+        Results of the new task before the gate is consulted.
+    gate_margin
+        How much higher the transfer model's leave-one-out rank correlation
+        must be than plain BO's for the transfer model to be used. Chosen on
+        tuning seeds of ``benchmarks/meta_lodo.py``: 0 kept a misleading
+        prior too often (its weights are fitted on the same results, which
+        flatters it).
     seed
         Seed of the random generator.
 
@@ -148,6 +171,9 @@ class MetaStrategy(BOStrategy):
         n_past_best: int = 0,
         prior_n: float = 10.0,
         max_past_points: int = 300,
+        gate: bool = True,
+        gate_min: int = 10,
+        gate_margin: float = 0.1,
         seed: int | None = None,
     ) -> None:
         super().__init__(
@@ -166,6 +192,17 @@ class MetaStrategy(BOStrategy):
             raise ValueError(f"prior_n must be a number > 0; got {prior_n!r}.")
         self.prior_n = float(prior_n)
         self.max_past_points = check_positive_int("max_past_points", max_past_points, 10)
+        if not isinstance(gate, bool | np.bool_):
+            raise ValueError(f"gate must be True or False; got {gate!r}.")
+        self.gate = bool(gate)
+        self.gate_min = check_positive_int("gate_min", gate_min, 3)
+        if isinstance(gate_margin, bool) or not isinstance(gate_margin, int | float):
+            raise ValueError(f"gate_margin must be a number; got {gate_margin!r}.")
+        self.gate_margin = float(gate_margin)
+        self._cold_fits: dict[int, GPParams] = {}
+        self._raw: list[float] = []
+        #: Leave-one-out rank correlation of (plain BO's GP, the transfer model) at the last ask.
+        self.gate_scores: tuple[float, float] | None = None
         self._n_onehot = space.encoding_size
         self._past: list[_PastModel] = []
         self._prior = np.zeros(0)
@@ -305,13 +342,8 @@ class MetaStrategy(BOStrategy):
         w = (1.0 - lam) * prior + lam * observed
         return np.asarray(w * (1.0 - lam + lam * strength), dtype=float)
 
-    def _acquire(self, xc: np.ndarray) -> np.ndarray:
-        if not self._past:
-            self.weights = {TARGET: 1.0}
-            return super()._acquire(xc)
-        x = np.vstack(self._features)
-        y_raw = np.array([s for _, s in self.history])
-        y = self._targets(y_raw)
+    def _transfer_fit(self, x: np.ndarray, y: np.ndarray) -> _TransferFit:
+        """The transfer model on the own results: task weights, scaled prior mean, GP residual."""
         mu_own = self._past_at(x)
         w = self._task_weights(mu_own, y)
         m_own = w @ mu_own
@@ -321,8 +353,47 @@ class MetaStrategy(BOStrategy):
         a = min(a, 1.0)
         prior_own = a * m_own
         resid = y - prior_own
-        params = self._params_resid(x, resid)
-        self._gp.condition(x, resid, params)
+        m = self._fit_point(len(resid))
+        params = self._fits.get(m)
+        if params is None:
+            params = self._gp.fit_params(x[:m], resid[:m])
+            self._fits = {m: params}
+        return _TransferFit(w=w, scale=a, prior=prior_own, resid=resid, params=params)
+
+    def _cold_params(self, x: np.ndarray, y: np.ndarray) -> GPParams:
+        """Hyperparameters of plain BO's GP (no prior mean), on the same refit schedule."""
+        m = self._fit_point(len(y))
+        params = self._cold_fits.get(m)
+        if params is None:
+            params = self._gp.fit_params(x[:m], self._targets(np.asarray(self._raw[:m])))
+            self._cold_fits = {m: params}
+        return params
+
+    def _acquire(self, xc: np.ndarray) -> np.ndarray:
+        if not self._past:
+            self.weights = {TARGET: 1.0}
+            return super()._acquire(xc)
+        x = np.vstack(self._features)
+        self._raw = [s for _, s in self.history]
+        y = self._targets(np.array(self._raw))
+        fit = self._transfer_fit(x, y)
+        if self.gate and len(y) >= self.gate_min:
+            # Keep the transfer model only while it predicts the new task's held-out results
+            # better than the new task's own GP does (leave-one-out rank correlation): once the
+            # past tasks stop helping, this is plain BO.
+            cold = self._cold_params(x, y)
+            self.gate_scores = (
+                _loo_rank_corr(self._gp, x, y, np.zeros_like(y), cold, y),
+                _loo_rank_corr(self._gp, x, fit.resid, fit.prior, fit.params, y),
+            )
+            if not self.gate_scores[1] > self.gate_scores[0] + self.gate_margin:
+                self.weights = {t: 0.0 for t in self.past_tasks}
+                self.weights[TARGET] = 1.0
+                self._gp.condition(x, y, cold)
+                mean, std = self._gp.predict(xc)
+                return expected_improvement(mean, std, float(y.max()))
+        w, a = fit.w, fit.scale
+        self._gp.condition(x, fit.resid, fit.params)
         mean, std = self._gp.predict(xc)
         if a * float(w.sum()) > 0:
             mean = mean + a * (w @ self._past_at(xc, w > 0))
@@ -333,16 +404,8 @@ class MetaStrategy(BOStrategy):
             for t, v in zip(self.past_tasks, w, strict=True)
         }
         self.weights[TARGET] = 1.0 - share
-        best = float((prior_own + self._gp.predict(x)[0]).max())
+        best = float((fit.prior + self._gp.predict(x)[0]).max())
         return expected_improvement(mean, std, best)
-
-    def _params_resid(self, x: np.ndarray, resid: np.ndarray) -> Any:
-        m = self._fit_point(len(resid))
-        params = self._fits.get(m)
-        if params is None:
-            params = self._gp.fit_params(x[:m], resid[:m])
-            self._fits = {m: params}
-        return params
 
     # ------------------------------------------------------------- candidates
     def _index_candidates(self) -> np.ndarray:
@@ -377,6 +440,36 @@ class MetaStrategy(BOStrategy):
     def tell(self, obs: Observation) -> None:
         self._n_told += 1
         super().tell(obs)
+
+
+@dataclass(frozen=True)
+class _TransferFit:
+    w: np.ndarray  # past-task weights
+    scale: float  # least-squares scale of the mixed prior mean
+    prior: np.ndarray  # scaled prior mean at the own architectures
+    resid: np.ndarray  # own targets minus the prior
+    params: GPParams  # the residual GP's hyperparameters
+
+
+def _loo_rank_corr(
+    gp: HammingGP,
+    x: np.ndarray,
+    target: np.ndarray,
+    offset: np.ndarray,
+    params: GPParams,
+    y: np.ndarray,
+) -> float:
+    """Spearman correlation of a GP's leave-one-out means (plus ``offset``) with ``y``.
+
+    Closed form for fixed hyperparameters (Rasmussen & Williams, eq. 5.12):
+    ``mu_-i = t_i - [K^-1 t]_i / [K^-1]_ii``.
+    """
+    k = gp._kernel(gp.distances(x, x), params)
+    k[np.diag_indices_from(k)] += params.noise + 1e-8
+    kinv = np.linalg.inv(k)
+    loo = target - (kinv @ target) / np.diag(kinv) + offset
+    r = rank_correlation(loo, y, "spearman")
+    return r if np.isfinite(r) else -1.0
 
 
 def _check_memory_exists(url: str) -> None:
