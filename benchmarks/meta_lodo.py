@@ -374,7 +374,7 @@ def _save(path: Path, runs: list[Run]) -> None:
     rows = [
         {"dataset": r.dataset, "method": r.method, "draw": r.draw, "seed": r.seed,
          "seconds": round(r.seconds, 4),
-         "values": [None if math.isnan(v) else round(float(v), 6) for v in r.values]}
+         "values": [None if math.isnan(v) else float(v) for v in r.values]}
         for r in runs
     ]  # fmt: skip
     tmp = path.with_suffix(".tmp")
