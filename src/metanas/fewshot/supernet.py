@@ -19,53 +19,47 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
+from metanas.models.ops import OPS, conv_block
+
 __all__ = ["OPERATIONS", "Cell", "MixedOp", "SuperNet", "make_operation", "supernet_factory"]
 
 #: Candidate operations of a :class:`MixedOp` (``zero`` cuts the edge).
 OPERATIONS = ("zero", "skip", "conv3", "conv5", "dilconv3", "maxpool3", "avgpool3")
 
 
-class _Zero(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * 0.0
-
-
-class _ConvOp(nn.Module):
-    """ReLU -> conv (stride 1, same padding) -> GroupNorm."""
-
-    def __init__(self, channels: int, kernel: int, dilation: int, two_d: bool) -> None:
-        super().__init__()
-        conv = nn.Conv2d if two_d else nn.Conv1d
-        pad = dilation * (kernel - 1) // 2
-        self.op = nn.Sequential(
-            nn.ReLU(),
-            conv(channels, channels, kernel, padding=pad, dilation=dilation, bias=False),
-            nn.GroupNorm(math.gcd(channels, 4), channels),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.op(x)
-        return out
-
-
 def make_operation(name: str, channels: int, *, two_d: bool) -> nn.Module:
-    """The candidate operation ``name`` (one of :data:`OPERATIONS`), shape-preserving."""
-    pool2d, pool1d = (nn.MaxPool2d, nn.AvgPool2d), (nn.MaxPool1d, nn.AvgPool1d)
-    maxpool, avgpool = pool2d if two_d else pool1d
-    builders: dict[str, Callable[[], nn.Module]] = {
-        "zero": _Zero,
-        "skip": nn.Identity,
-        "conv3": lambda: _ConvOp(channels, 3, 1, two_d),
-        "conv5": lambda: _ConvOp(channels, 5, 1, two_d),
-        "dilconv3": lambda: _ConvOp(channels, 3, 2, two_d),
-        "maxpool3": lambda: maxpool(3, stride=1, padding=1),
-        "avgpool3": lambda: avgpool(3, stride=1, padding=1, count_include_pad=False),
-    }
-    if name not in builders:
+    """The candidate operation ``name`` (one of :data:`OPERATIONS`), shape-preserving.
+
+    Built from :data:`metanas.models.OPS`, the operation table of the trainable
+    spaces and the one-shot supernets. The convolutions are pre-activation
+    (ReLU, convolution, norm) with GroupNorm rather than batch norm: in
+    few-shot learning a batch is one task's handful of examples, too few for
+    batch statistics.
+    """
+    if name not in _FROM_TABLE:
         from metanas.exceptions import unknown
 
-        raise unknown("operation", name, builders)
-    return builders[name]()
+        raise unknown("operation", name, _FROM_TABLE)
+    table_name, kernel, dilation = _FROM_TABLE[name]
+    dims = 2 if two_d else 1
+    if kernel == 0:
+        return OPS[table_name](channels, channels, 1, dims, norm="group")
+    return conv_block(
+        channels, channels, 1, dims, kernel=kernel, dilation=dilation, norm="group", pre_act=True
+    )
+
+
+#: Few-shot operation name -> (the operation table's name, kernel, dilation); kernel 0: not a
+#: convolution (taken from the table as it is).
+_FROM_TABLE: dict[str, tuple[str, int, int]] = {
+    "zero": ("none", 0, 1),
+    "skip": ("identity", 0, 1),
+    "conv3": ("conv3", 3, 1),
+    "conv5": ("conv5", 5, 1),
+    "dilconv3": ("dil_conv3", 3, 2),
+    "maxpool3": ("max_pool", 0, 1),
+    "avgpool3": ("avg_pool", 0, 1),
+}
 
 
 class MixedOp(nn.Module):

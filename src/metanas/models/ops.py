@@ -29,6 +29,7 @@ This module imports torch; import it only where torch is needed.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -44,6 +45,7 @@ __all__ = [
     "OpFactory",
     "Projection",
     "Zero",
+    "conv_block",
     "conv_out_size",
     "make_activation",
     "make_norm",
@@ -72,12 +74,22 @@ def make_activation(name: str) -> nn.Module:
 
 
 def make_norm(name: str, channels: int, dims: int) -> nn.Module:
-    """Batch normalisation over ``channels`` for ``dims``-D maps, or an identity for ``"none"``."""
+    """A norm over ``channels`` for ``dims``-D maps: ``"batch"``, ``"group"`` or ``"none"``.
+
+    ``"group"`` (GroupNorm with up to 4 groups) has no running statistics, so a
+    network behaves the same on one small batch as on many: the few-shot
+    learners use it, where a task's support set is the whole batch. It is not
+    a choice of the ``cnn`` space (:data:`NORMS`).
+    """
     if name == "none":
         return nn.Identity()
     if name == "batch":
         return nn.BatchNorm1d(channels) if dims == 1 else nn.BatchNorm2d(channels)
-    raise ValueError(f"Unknown norm {name!r} for a convolution; choose one of {list(NORMS)!r}.")
+    if name == "group":
+        return nn.GroupNorm(math.gcd(channels, 4), channels)
+    raise ValueError(
+        f"Unknown norm {name!r} for a convolution; choose one of {[*NORMS, 'group']!r}."
+    )
 
 
 def _conv(dims: int) -> type[nn.Conv1d] | type[nn.Conv2d]:
@@ -128,7 +140,7 @@ class Projection(nn.Sequential):
         super().__init__(conv, make_norm(norm, c_out, dims))
 
 
-def _conv_block(
+def conv_block(
     c_in: int,
     c_out: int,
     stride: Stride,
@@ -140,6 +152,11 @@ def _conv_block(
     norm: str = "batch",
     pre_act: bool = False,
 ) -> nn.Module:
+    """Convolution, norm, activation; with ``pre_act``: activation, convolution, norm.
+
+    Same padding (``dilation * (kernel - 1) // 2``), so only ``stride`` changes
+    the spatial size. The convolution has a bias only without a norm.
+    """
     pad = dilation * (kernel - 1) // 2
     conv = _conv(dims)(
         c_in,
@@ -244,17 +261,17 @@ CELL_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x
 
 #: ``name -> factory(c_in, c_out, stride, dims, act="relu", norm="batch")``.
 OPS: dict[str, OpFactory] = {
-    "conv3": _op(_conv_block, kernel=3),
-    "conv5": _op(_conv_block, kernel=5),
-    "conv7": _op(_conv_block, kernel=7),
-    "dil_conv3": _op(_conv_block, kernel=3, dilation=2),
+    "conv3": _op(conv_block, kernel=3),
+    "conv5": _op(conv_block, kernel=5),
+    "conv7": _op(conv_block, kernel=7),
+    "dil_conv3": _op(conv_block, kernel=3, dilation=2),
     "sep_conv5": _op(_sep_conv, kernel=5),
     "max_pool": _op(_pool, uses_act=False, kind="max"),
     "avg_pool": _op(_pool, uses_act=False, kind="avg"),
     "identity": _op(_identity, uses_act=False),
     "none": _zero,
     "skip_connect": _op(_identity, uses_act=False),
-    "nor_conv_1x1": _op(_conv_block, kernel=1, pre_act=True),
-    "nor_conv_3x3": _op(_conv_block, kernel=3, pre_act=True),
+    "nor_conv_1x1": _op(conv_block, kernel=1, pre_act=True),
+    "nor_conv_3x3": _op(conv_block, kernel=3, pre_act=True),
     "avg_pool_3x3": _op(_pool, uses_act=False, kind="avg"),
 }
