@@ -261,7 +261,8 @@ def test_few_shot_operations_come_from_the_table_with_group_norm():
     conv = make_operation("dilconv3", 8, two_d=True)
     kinds = [type(m).__name__ for m in conv]
     assert kinds == ["ReLU", "Conv2d", "GroupNorm"]  # pre-activation, no batch statistics
-    assert conv[1].dilation == (2, 2) and conv[1].bias is None
+    assert conv[1].dilation == (2, 2)
+    assert conv[1].bias is None
     assert make_norm("group", 6, 1).num_groups == 2
     with pytest.raises(ValueError, match=r"Unknown norm 'layer'.*'group'"):
         make_norm("layer", 8, 1)

@@ -127,6 +127,22 @@ def test_marginal_likelihood_gradient_matches_finite_differences() -> None:
     assert grad == pytest.approx(numeric, rel=1e-4, abs=1e-6)
 
 
+def test_leave_one_out_means_match_conditioning_without_the_point() -> None:
+    """The closed-form LOO means equal a GP conditioned on the other points (same params)."""
+    rng = np.random.default_rng(3)
+    space = _grid_space()
+    x = space.encode_many([space.sample(rng) for _ in range(30)])
+    y = standardise(rng.normal(size=30))
+    gp = HammingGP(BOStrategy._feature_map(space, counts=False)[1])
+    params = gp.fit_params(x, y)
+    loo = gp.loo_mean(x, y, params)
+    for i in (0, 7, 29):
+        keep = np.arange(30) != i
+        other = HammingGP(gp.groups).condition(x[keep], y[keep], params)
+        assert loo[i] == pytest.approx(float(other.predict(x[i : i + 1])[0][0]), abs=1e-6)
+    assert not np.allclose(loo, y)  # held out, not the fitted values
+
+
 def test_gp_finds_the_relevant_decisions_and_predicts_held_out_scores() -> None:
     space = _grid_space()
     rng = np.random.default_rng(1)

@@ -27,11 +27,7 @@ from metanas.meta.predictor import TransferPredictor
 from metanas.meta.similarity import rank_correlation
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace
-from metanas.strategies._surrogates import (
-    GPParams,
-    HammingGP,
-    expected_improvement,
-)
+from metanas.strategies._surrogates import GPParams, HammingGP, expected_improvement
 from metanas.strategies.base import Observation, check_positive_int, register_strategy
 from metanas.strategies.bo import BOStrategy
 
@@ -200,7 +196,6 @@ class MetaStrategy(BOStrategy):
             raise ValueError(f"gate_margin must be a number; got {gate_margin!r}.")
         self.gate_margin = float(gate_margin)
         self._cold_fits: dict[int, GPParams] = {}
-        self._raw: list[float] = []
         #: Leave-one-out rank correlation of (plain BO's GP, the transfer model) at the last ask.
         self.gate_scores: tuple[float, float] | None = None
         self._n_onehot = space.encoding_size
@@ -360,12 +355,12 @@ class MetaStrategy(BOStrategy):
             self._fits = {m: params}
         return _TransferFit(w=w, scale=a, prior=prior_own, resid=resid, params=params)
 
-    def _cold_params(self, x: np.ndarray, y: np.ndarray) -> GPParams:
+    def _cold_params(self, x: np.ndarray, y_raw: np.ndarray) -> GPParams:
         """Hyperparameters of plain BO's GP (no prior mean), on the same refit schedule."""
-        m = self._fit_point(len(y))
+        m = self._fit_point(len(y_raw))
         params = self._cold_fits.get(m)
         if params is None:
-            params = self._gp.fit_params(x[:m], self._targets(np.asarray(self._raw[:m])))
+            params = self._gp.fit_params(x[:m], self._targets(y_raw[:m]))
             self._cold_fits = {m: params}
         return params
 
@@ -374,14 +369,14 @@ class MetaStrategy(BOStrategy):
             self.weights = {TARGET: 1.0}
             return super()._acquire(xc)
         x = np.vstack(self._features)
-        self._raw = [s for _, s in self.history]
-        y = self._targets(np.array(self._raw))
+        y_raw = np.array([s for _, s in self.history])
+        y = self._targets(y_raw)
         fit = self._transfer_fit(x, y)
         if self.gate and len(y) >= self.gate_min:
             # Keep the transfer model only while it predicts the new task's held-out results
             # better than the new task's own GP does (leave-one-out rank correlation): once the
             # past tasks stop helping, this is plain BO.
-            cold = self._cold_params(x, y)
+            cold = self._cold_params(x, y_raw)
             self.gate_scores = (
                 _loo_rank_corr(self._gp, x, y, np.zeros_like(y), cold, y),
                 _loo_rank_corr(self._gp, x, fit.resid, fit.prior, fit.params, y),
@@ -459,16 +454,11 @@ def _loo_rank_corr(
     params: GPParams,
     y: np.ndarray,
 ) -> float:
-    """Spearman correlation of a GP's leave-one-out means (plus ``offset``) with ``y``.
+    """Spearman correlation with ``y`` of a GP's leave-one-out means of ``target``, plus ``offset``.
 
-    Closed form for fixed hyperparameters (Rasmussen & Williams, eq. 5.12):
-    ``mu_-i = t_i - [K^-1 t]_i / [K^-1]_ii``.
+    -1 when undefined (constant predictions): a model that cannot rank is never preferred.
     """
-    k = gp._kernel(gp.distances(x, x), params)
-    k[np.diag_indices_from(k)] += params.noise + 1e-8
-    kinv = np.linalg.inv(k)
-    loo = target - (kinv @ target) / np.diag(kinv) + offset
-    r = rank_correlation(loo, y, "spearman")
+    r = rank_correlation(gp.loo_mean(x, target, params) + offset, y, "spearman")
     return r if np.isfinite(r) else -1.0
 
 
