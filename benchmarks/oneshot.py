@@ -227,7 +227,11 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, ref: float | 
             "",
             f"**Latency**: limit {args.max_latency_ms} ms (batch 1, given up front); the "
             "derived network's latency is measured after the search (median of 30 runs), "
-            "with up to 2 retries at a 4x larger penalty weight when it is over the limit. "
+            "with up to 2 re-derivations at a lower table target when it is over the limit. "
+            "Penalty weight "
+            + ", ".join(sorted({f"{r['latency_weight']:g}" for r in lat}))
+            + "; the derivation picks the most likely network within the limit, judging "
+            "operation families (convolution, pooling, identity) by their total mass. "
             f"Met in {sum(bool(r['meets_limit']) for r in lat)}/{len(lat)} runs.",
         ]
     return "\n".join(lines)

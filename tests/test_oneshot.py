@@ -312,3 +312,24 @@ def test_cli_search_darts_on_data_and_bad_combinations(tmp_path: Path) -> None:
     res = runner.invoke(app, ["search", "--dataset", "cora", "--strategy", "enas"])
     assert res.exit_code == 2
     assert "needs --data" in res.output
+
+
+def test_latency_derivation_judges_operation_families_by_their_total_mass() -> None:
+    """A block whose convolutions hold most of the mass keeps a convolution under a budget,
+    even when one pooling op is the single most likely candidate."""
+    import numpy as np
+
+    from metanas.models import CHAIN_OPS
+    from metanas.oneshot.darts import family_scores, operation_family
+
+    ops = [CHAIN_OPS]  # conv3, conv5, conv7, dil_conv3, sep_conv5, max_pool, avg_pool, identity
+    probs = np.array([[0.12, 0.11, 0.11, 0.11, 0.10, 0.25, 0.10, 0.10]])
+    assert int(np.argmax(probs)) == 5  # plain argmax: max_pool
+    scores = family_scores(probs, ops)
+    assert int(np.argmax(scores)) == 0  # conv family (0.55) beats pool (0.35); conv3 within it
+    assert scores[0, 5] > scores[0, 7]  # pool family (0.35) beats identity (0.10)
+    blocked = family_scores(np.array([[0.5, 0.5, 0, 0, 0, 0, 0, 0]]), ops)
+    assert np.isneginf(blocked[0, 2:]).all()
+    assert [operation_family(o) for o in ("nor_conv_3x3", "avg_pool_3x3", "none")] == [
+        "conv", "pool", "none",
+    ]  # fmt: skip

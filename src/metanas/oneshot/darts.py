@@ -19,8 +19,10 @@ This module imports torch; import it only where torch is needed.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from torch.nn import functional
 
@@ -32,7 +34,7 @@ from metanas.spaces.architecture import Architecture
 if TYPE_CHECKING:
     from metanas.tasks import Task
 
-__all__ = ["DartsSearch"]
+__all__ = ["DartsSearch", "family_scores", "operation_family"]
 
 
 class DartsSearch:
@@ -61,7 +63,10 @@ class DartsSearch:
     latency, max_latency_ms, latency_weight
         With a :class:`LatencyTable` and a limit, the architecture loss gets
         ``latency_weight * max(0, E[latency] - limit) / limit`` and
-        :meth:`derive` keeps the table's estimate within the limit.
+        :meth:`derive` keeps the table's estimate within the limit. The
+        default weight is small (0.05): the hard limit at derivation does the
+        enforcing, and a strong penalty drove every block to pooling (75 %
+        test accuracy on MNIST-1D at 0.2 ms, against 96 % with 0.05).
     grad_clip
         Norm to which weight gradients are clipped.
     seed
@@ -74,6 +79,9 @@ class DartsSearch:
     Liu, H., Simonyan, K. & Yang, Y. DARTS: Differentiable architecture search.
     ICLR 2019.
     """
+
+    #: Latency penalty weight when none is given (see ``latency_weight``).
+    default_latency_weight = 0.05
 
     def __init__(
         self,
@@ -90,7 +98,7 @@ class DartsSearch:
         warmup_epochs: int = 0,
         latency: LatencyTable | None = None,
         max_latency_ms: float | None = None,
-        latency_weight: float = 1.0,
+        latency_weight: float | None = None,
         grad_clip: float = 5.0,
         seed: int = 0,
         device: str | torch.device = "cpu",
@@ -114,7 +122,9 @@ class DartsSearch:
         self.warmup_epochs = warmup_epochs
         self.latency = latency
         self.max_latency_ms = max_latency_ms
-        self.latency_weight = latency_weight
+        self.latency_weight = (
+            self.default_latency_weight if latency_weight is None else float(latency_weight)
+        )
         self.latency_target_ms = max_latency_ms
         self.grad_clip = grad_clip
         self.seed = seed
@@ -204,18 +214,19 @@ class DartsSearch:
     def derive(self) -> Architecture:
         """The discrete architecture of the current ``alpha`` (see :meth:`SuperNet.derive`).
 
-        With a latency limit, operations of the argmax architecture are then
-        the most likely architecture (sum of log-softmax ``alpha``) whose
-        table estimate is within :attr:`latency_target_ms` (the limit unless
-        a caller tightened it); see :func:`fit_to_latency`.
+        With a latency limit it is the most likely architecture whose table
+        estimate is within :attr:`latency_target_ms` (the limit unless a
+        caller tightened it; see :func:`fit_to_latency`), where "likely" is
+        judged by operation *family* first (:func:`family_scores`).
         """
         net = self.supernet
         if self.latency is None or self.latency_target_ms is None:
             return net.derive()
+        allowed = net.derivable()
+        probs = torch.softmax(net.alphas.detach().masked_fill(~allowed, float("-inf")), dim=-1)
         choice = fit_to_latency(
-            torch.log_softmax(net.alphas.detach(), dim=-1).cpu().numpy(),
-            net.derivable().cpu().numpy(), self.latency,
-            self.latency_target_ms, net.derive_indices(),
+            family_scores(probs.cpu().numpy(), [ops for _, ops in net.decisions]),
+            allowed.cpu().numpy(), self.latency, self.latency_target_ms, net.derive_indices(),
         )  # fmt: skip
         return net.architecture(choice)
 
@@ -285,3 +296,34 @@ def _grads(loss: torch.Tensor, params: list[torch.nn.Parameter] | list[Any]) -> 
     """Gradients of ``loss`` for ``params``, zeros for parameters it does not use."""
     grads = torch.autograd.grad(loss, params, allow_unused=True)
     return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads, strict=True)]
+
+
+def operation_family(op: str) -> str:
+    """``"conv"`` for any convolution, ``"pool"`` for any pooling, else the operation itself."""
+    if "conv" in op:
+        return "conv"
+    if "pool" in op:
+        return "pool"
+    return op
+
+
+def family_scores(probs: np.ndarray, ops: Sequence[Sequence[str]]) -> np.ndarray:
+    """Per-candidate scores for a latency-constrained derivation: family first.
+
+    DARTS spreads ``softmax(alpha)`` over similar candidates: with five kinds
+    of convolution and two of pooling, a block whose convolutions hold 55 % of
+    the mass can still have a pooling op as its single most likely candidate,
+    and the most likely network within a latency budget then drops every
+    convolution (75 % test accuracy instead of 96 % on MNIST-1D at 0.2 ms).
+    Score = log P(family) + 0.01 log P(op | family): the budget decides
+    between families by their total mass, and within a family the more
+    likely operation wins. Disallowed candidates (probability 0) get -inf.
+    """
+    out = np.full(probs.shape, -np.inf)
+    for d, names in enumerate(ops):
+        fams = [operation_family(o) for o in names]
+        for k, fam in enumerate(fams):
+            if probs[d, k] > 0:
+                mass = sum(float(probs[d, j]) for j, g in enumerate(fams) if g == fam)
+                out[d, k] = np.log(mass) + 0.01 * np.log(float(probs[d, k]) / mass)
+    return out

@@ -185,6 +185,9 @@ class EnasSearch:
     architecture search via parameter sharing. ICML 2018.
     """
 
+    #: Latency penalty weight when none is given (see ``latency_weight``).
+    default_latency_weight = 1.0
+
     def __init__(
         self,
         supernet: SuperNet,
@@ -203,7 +206,7 @@ class EnasSearch:
         n_final: int = 16,
         latency: LatencyTable | None = None,
         max_latency_ms: float | None = None,
-        latency_weight: float = 1.0,
+        latency_weight: float | None = None,
         seed: int = 0,
         device: str | torch.device = "cpu",
     ) -> None:
@@ -234,7 +237,9 @@ class EnasSearch:
         self.n_final = n_final
         self.latency = latency
         self.max_latency_ms = max_latency_ms
-        self.latency_weight = latency_weight
+        self.latency_weight = (
+            self.default_latency_weight if latency_weight is None else float(latency_weight)
+        )
         self.latency_target_ms = max_latency_ms
         self.seed = seed
         self.device = torch.device(device)

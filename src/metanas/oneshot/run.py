@@ -128,7 +128,7 @@ def run_oneshot(
     epochs: int = 6,
     seed: int | None = 0,
     max_latency_ms: float | None = None,
-    latency_weight: float = 1.0,
+    latency_weight: float | None = None,
     latency_retries: int = 2,
     storage: str | RDBStorage | None = None,
     study_name: str | None = None,
@@ -165,6 +165,10 @@ def run_oneshot(
         over the limit (the table under-estimated it), the derivation target
         is lowered by the size of the miss and the network derived again, at
         most ``latency_retries`` times.
+    latency_weight
+        Weight of the latency penalty; None: the search's default
+        (``DartsSearch.default_latency_weight`` 0.05,
+        ``EnasSearch.default_latency_weight`` 1.0).
     storage, study_name
         Where the study goes (default storage; name
         ``"{task}-{space}-{method}-s{seed}"``).
@@ -224,8 +228,8 @@ def run_oneshot(
         raise ValueError(f"latency_retries must be an int >= 0; got {latency_retries!r}.")
     if max_latency_ms is not None and not max_latency_ms > 0:
         raise ValueError(f"max_latency_ms must be > 0 or None; got {max_latency_ms!r}.")
-    if not latency_weight > 0:
-        raise ValueError(f"latency_weight must be > 0; got {latency_weight!r}.")
+    if latency_weight is not None and not latency_weight > 0:
+        raise ValueError(f"latency_weight must be > 0 or None; got {latency_weight!r}.")
     torch = _import_torch()
     from metanas.evaluation.hardware import measure_latency_ms
     from metanas.evaluation.train import TrainEvaluator
@@ -246,6 +250,8 @@ def run_oneshot(
     search: DartsSearch | EnasSearch
     table = None
     estimate: float | None = None
+    if latency_weight is None:  # each search's own default (DARTS 0.05, ENAS 1.0)
+        latency_weight = (EnasSearch if method == "enas" else DartsSearch).default_latency_weight
     weight = float(latency_weight)
     start = time.perf_counter()
     with _threads(torch, n_threads):
