@@ -106,12 +106,17 @@ def test_a_custom_encoding_is_one_group() -> None:
     assert len({a for a, _ in asked}) == 6 == space.size
 
 
-def test_marginal_likelihood_gradient_matches_finite_differences() -> None:
-    rng = np.random.default_rng(0)
+def _random_gp_data(seed: int, n: int) -> tuple[HammingGP, np.ndarray, np.ndarray]:
+    """A GP over the grid space's decisions and ``n`` random architectures with noise scores."""
+    rng = np.random.default_rng(seed)
     space = _grid_space()
-    x = space.encode_many([space.sample(rng) for _ in range(25)])
-    y = standardise(rng.normal(size=25))
-    gp = HammingGP(BOStrategy._feature_map(space, counts=False)[1])
+    x = space.encode_many([space.sample(rng) for _ in range(n)])
+    y = standardise(rng.normal(size=n))
+    return HammingGP(BOStrategy._feature_map(space, counts=False)[1]), x, y
+
+
+def test_marginal_likelihood_gradient_matches_finite_differences() -> None:
+    gp, x, y = _random_gp_data(0, 25)
     dist = gp.distances(x, x)
     p = np.array([-1.0, -0.5, 0.2, -2.0, 0.4, 0.3, -2.5])
     _, grad = gp._neg_log_posterior(p, dist, y)
@@ -129,11 +134,7 @@ def test_marginal_likelihood_gradient_matches_finite_differences() -> None:
 
 def test_leave_one_out_means_match_conditioning_without_the_point() -> None:
     """The closed-form LOO means equal a GP conditioned on the other points (same params)."""
-    rng = np.random.default_rng(3)
-    space = _grid_space()
-    x = space.encode_many([space.sample(rng) for _ in range(30)])
-    y = standardise(rng.normal(size=30))
-    gp = HammingGP(BOStrategy._feature_map(space, counts=False)[1])
+    gp, x, y = _random_gp_data(3, 30)
     params = gp.fit_params(x, y)
     loo = gp.loo_mean(x, y, params)
     for i in (0, 7, 29):
