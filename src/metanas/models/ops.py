@@ -36,6 +36,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from metanas.spaces.nb201 import NB201_OPS
+from metanas.spaces.trainable import CNN_OPS
+
 __all__ = [
     "ACTIVATIONS",
     "CELL_OPS",
@@ -245,19 +248,10 @@ def _zero(
     return Zero(c_out, _tuple(stride, dims))
 
 
-#: The operations of :class:`~metanas.spaces.CNNSpace`'s chain, in its choice order.
-CHAIN_OPS = (
-    "conv3",
-    "conv5",
-    "conv7",
-    "dil_conv3",
-    "sep_conv5",
-    "max_pool",
-    "avg_pool",
-    "identity",
-)
-#: The NAS-Bench-201 cell operations (same order as ``metanas.spaces.nb201.NB201_OPS``).
-CELL_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+#: The operations of :class:`~metanas.spaces.CNNSpace`'s chain, in its choice order, and the
+#: NAS-Bench-201 cell operations: the spaces define them (torch-free); the table builds them.
+CHAIN_OPS = CNN_OPS
+CELL_OPS = NB201_OPS
 
 #: ``name -> factory(c_in, c_out, stride, dims, act="relu", norm="batch")``.
 OPS: dict[str, OpFactory] = {

@@ -28,7 +28,7 @@ MLP_ACTIVATIONS = ("relu", "gelu", "silu", "tanh")
 MLP_DROPOUTS = (0.0, 0.1, 0.3)
 MLP_NORMS = ("none", "batch", "layer")
 
-#: Same order as ``metanas.models.ops.CHAIN_OPS`` (kept here so no torch import is needed).
+#: The chain's operations (``metanas.models.ops.CHAIN_OPS`` builds them; no torch here).
 CNN_OPS = (
     "conv3",
     "conv5",
