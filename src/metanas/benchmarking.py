@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from metanas._checks import check_positive_int
 from metanas._progress import CountProgress
 from metanas._rng import resolve_seed
 from metanas.benchmarks import available_benchmarks, load_benchmark
@@ -130,10 +131,6 @@ class RunResult:
 
 
 # ---------------------------------------------------------------- validation
-def _check_int(name: str, value: object, minimum: int = 1, fix: str = "") -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}.{fix}")
-    return int(value)
 
 
 def _canonical_benchmark(benchmark: str) -> str:
@@ -181,11 +178,13 @@ def _check_top_fraction(top_fraction: float) -> float:
 
 def _check_seeds(seeds: Sequence[int] | int) -> list[int]:
     if isinstance(seeds, int | np.integer) and not isinstance(seeds, bool):
-        n = _check_int("seeds", seeds, 1, " Pass a number of seeds N (seeds 0..N-1) or a list.")
+        n = check_positive_int(
+            "seeds", seeds, 1, " Pass a number of seeds N (seeds 0..N-1) or a list."
+        )
         return list(range(n))
     if isinstance(seeds, str | bytes) or not isinstance(seeds, Iterable):
         raise TypeError(f"seeds must be an int N (seeds 0..N-1) or a list of ints; got {seeds!r}.")
-    out = [resolve_seed(_check_int("each seed", s, 0)) for s in seeds]
+    out = [resolve_seed(check_positive_int("each seed", s, 0)) for s in seeds]
     if not out:
         raise ValueError("seeds is empty; pass at least one seed, e.g. seeds=10.")
     if len(set(out)) != len(out):
@@ -207,7 +206,7 @@ def _unique(name: str, values: Sequence[str]) -> list[str]:
 def _check_checkpoints(checkpoints: Sequence[int], budget: int) -> tuple[int, ...]:
     if isinstance(checkpoints, int | np.integer) and not isinstance(checkpoints, bool):
         checkpoints = [int(checkpoints)]
-    cps = sorted({_check_int("each checkpoint", c, 1) for c in checkpoints})
+    cps = sorted({check_positive_int("each checkpoint", c, 1) for c in checkpoints})
     dropped = [c for c in cps if c > budget]
     kept = tuple(c for c in cps if c <= budget)
     if dropped:
@@ -360,8 +359,10 @@ def run_one(
     benchmark = _canonical_benchmark(benchmark)
     dataset = _check_dataset(benchmark, dataset)
     strategy = _check_strategy(strategy)
-    seed = resolve_seed(_check_int("seed", seed, 0))
-    budget = _check_int("budget", budget, 1, " Pass the number of queries per run, e.g. 100.")
+    seed = resolve_seed(check_positive_int("seed", seed, 0))
+    budget = check_positive_int(
+        "budget", budget, 1, " Pass the number of queries per run, e.g. 100."
+    )
     top_fraction = _check_top_fraction(top_fraction)
     bench = _benchmark(benchmark, dataset)
     if metric not in bench.metrics:
@@ -525,7 +526,7 @@ class Comparison:
         for s in (a, b):
             if s not in self.strategies:
                 raise unknown("strategy in this comparison", s, self.strategies)
-        c = self.budget if checkpoint is None else _check_int("checkpoint", checkpoint, 1)
+        c = self.budget if checkpoint is None else check_positive_int("checkpoint", checkpoint, 1)
         if c > self.budget:
             raise ValueError(f"checkpoint must be <= the budget {self.budget}; got {c}.")
         rows = []
@@ -624,7 +625,7 @@ class Comparison:
         """
         if kind not in ("valid", "test"):
             raise ValueError(f"kind must be 'valid' or 'test'; got {kind!r}.")
-        c = self.budget if checkpoint is None else _check_int("checkpoint", checkpoint, 1)
+        c = self.budget if checkpoint is None else check_positive_int("checkpoint", checkpoint, 1)
         if c > self.budget:
             raise ValueError(f"checkpoint must be <= the budget {self.budget}; got {c}.")
         scale = 100.0 if self._percent() else 1.0
@@ -807,12 +808,16 @@ def run_comparison(
     dsets = [_check_dataset(benchmark, d) for d in _unique("datasets", datasets)]
     strats = [_check_strategy(s) for s in _unique("strategies", strategies)]
     seed_list = _check_seeds(seeds)
-    budget = _check_int("budget", budget, 1, " Pass the number of queries per run, e.g. 100.")
+    budget = check_positive_int(
+        "budget", budget, 1, " Pass the number of queries per run, e.g. 100."
+    )
     cps = _check_checkpoints(checkpoints, budget)
     top_fraction = _check_top_fraction(top_fraction)
     if n_jobs == -1:
         n_jobs = os.cpu_count() or 1
-    n_jobs = _check_int("n_jobs", n_jobs, 1, " Pass 1 for no worker processes, -1 for all CPUs.")
+    n_jobs = check_positive_int(
+        "n_jobs", n_jobs, 1, " Pass 1 for no worker processes, -1 for all CPUs."
+    )
     jobs: list[dict[str, Any]] = [
         {"benchmark": benchmark, "dataset": d, "strategy": s, "seed": seed, "budget": budget,
          "top_fraction": top_fraction}
@@ -1053,8 +1058,10 @@ def run_pareto_one(
     benchmark = _canonical_benchmark(benchmark)
     dataset = _check_dataset(benchmark, dataset)
     strategy = _check_strategy(strategy)
-    seed = resolve_seed(_check_int("seed", seed, 0))
-    budget = _check_int("budget", budget, 1, " Pass the number of queries per run, e.g. 100.")
+    seed = resolve_seed(check_positive_int("seed", seed, 0))
+    budget = check_positive_int(
+        "budget", budget, 1, " Pass the number of queries per run, e.g. 100."
+    )
     bench = _benchmark(benchmark, dataset)
     objs = _check_objectives(objectives, bench)
     store = get_storage(storage)
@@ -1210,7 +1217,7 @@ class ParetoComparison:
         for s in (a, b):
             if s not in self.strategies:
                 raise unknown("strategy in this comparison", s, self.strategies)
-        c = self.budget if checkpoint is None else _check_int("checkpoint", checkpoint, 1)
+        c = self.budget if checkpoint is None else check_positive_int("checkpoint", checkpoint, 1)
         rows = []
         for d in self.datasets:
             ra = np.array([self.hv_ratio(r, c, reference) for r in self.select(d, a)])
@@ -1384,7 +1391,9 @@ def run_pareto_comparison(
                 "multi-objective strategies such as 'nsga2' or 'random'."
             )
     seed_list = _check_seeds(seeds)
-    budget = _check_int("budget", budget, 1, " Pass the number of queries per run, e.g. 100.")
+    budget = check_positive_int(
+        "budget", budget, 1, " Pass the number of queries per run, e.g. 100."
+    )
     if reference not in _REFERENCES:
         raise ValueError(f"reference must be one of {_REFERENCES!r}; got {reference!r}.")
     tables: dict[str, TableFront] = {}
@@ -1395,7 +1404,9 @@ def run_pareto_comparison(
         tables[d] = _table_front(d, bench, objs)
     if n_jobs == -1:
         n_jobs = os.cpu_count() or 1
-    n_jobs = _check_int("n_jobs", n_jobs, 1, " Pass 1 for no worker processes, -1 for all CPUs.")
+    n_jobs = check_positive_int(
+        "n_jobs", n_jobs, 1, " Pass 1 for no worker processes, -1 for all CPUs."
+    )
     jobs: list[dict[str, Any]] = [
         {"benchmark": benchmark, "dataset": d, "strategy": s, "seed": seed, "budget": budget,
          "objectives": objs}

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from metanas._checks import check_positive_int
 from metanas._rng import resolve_seed
 from metanas.exceptions import unknown
 
@@ -344,12 +345,6 @@ def split_classes(
     )  # fmt: skip
 
 
-def _check_count(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}.")
-    return int(value)
-
-
 class EpisodeSampler:
     """Seeded N-way K-shot episodes drawn from labelled examples.
 
@@ -403,9 +398,9 @@ class EpisodeSampler:
         if y is None:
             raise TypeError("y is required when X is an array.")
         self.X, self.y = _check_xy(X, y)
-        self.ways = _check_count("ways", ways, 1)
-        self.shots = _check_count("shots", shots, 1)
-        self.queries = _check_count("queries", queries, 1)
+        self.ways = check_positive_int("ways", ways, 1)
+        self.shots = check_positive_int("shots", shots, 1)
+        self.queries = check_positive_int("queries", queries, 1)
         self.seed = resolve_seed(seed)
         labels, counts = np.unique(self.y, return_counts=True)
         if self.ways > len(labels):
@@ -464,7 +459,7 @@ class EpisodeSampler:
 
     def batch(self, n: int) -> list[Episode]:
         """The next ``n`` episodes."""
-        return [self.sample() for _ in range(_check_count("n", n, 1))]
+        return [self.sample() for _ in range(check_positive_int("n", n, 1))]
 
     def __iter__(self) -> Iterator[Episode]:
         i = 0

@@ -29,6 +29,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without torch
     raise ImportError('The few-shot learners need torch: pip install "metanas[torch]".') from exc
 
+from metanas._checks import check_positive_int
 from metanas._rng import resolve_seed
 from metanas.exceptions import MetanasError
 from metanas.fewshot.backbones import BackboneFactory, make_backbone
@@ -64,12 +65,6 @@ def _threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(old)
-
-
-def _check_positive_int(name: str, value: object, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}.")
-    return int(value)
 
 
 def _check_positive_float(name: str, value: object, allow_zero: bool = False) -> float:
@@ -166,13 +161,13 @@ class FewShotLearner(abc.ABC):
                 f"-> nn.Module; got {backbone!r}."
             )
         self.backbone = backbone
-        self.hidden = _check_positive_int("hidden", hidden)
+        self.hidden = check_positive_int("hidden", hidden)
         self.meta_lr = _check_positive_float("meta_lr", meta_lr)
         self.seed = resolve_seed(seed)
         self.device = torch.device(
             device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
         )
-        self.n_threads = None if n_threads is None else _check_positive_int("n_threads", n_threads)
+        self.n_threads = None if n_threads is None else check_positive_int("n_threads", n_threads)
         self.model: nn.Module | None = None
         self.ways: int | None = None
         self.input_shape: tuple[int, ...] | None = None
@@ -270,8 +265,8 @@ class FewShotLearner(abc.ABC):
         """
         if not isinstance(sampler, EpisodeSampler):
             raise TypeError(f"sampler must be an EpisodeSampler; got {type(sampler).__name__}.")
-        n_iterations = _check_positive_int("n_iterations", n_iterations)
-        meta_batch = _check_positive_int("meta_batch", meta_batch)
+        n_iterations = check_positive_int("n_iterations", n_iterations)
+        meta_batch = check_positive_int("meta_batch", meta_batch)
         with _threads(self.n_threads):
             if self.model is None:
                 self._build(sampler.input_shape, sampler.ways)
@@ -328,7 +323,7 @@ class FewShotLearner(abc.ABC):
         """Query accuracy of each of the first ``n_episodes`` episodes of ``sampler``."""
         if not isinstance(sampler, EpisodeSampler):
             raise TypeError(f"sampler must be an EpisodeSampler; got {type(sampler).__name__}.")
-        n_episodes = _check_positive_int("n_episodes", n_episodes)
+        n_episodes = check_positive_int("n_episodes", n_episodes)
         self._check_episode_shape(sampler.input_shape, sampler.ways)
         accs: list[np.ndarray] = []
         with _threads(self.n_threads):
@@ -377,11 +372,11 @@ class _GradientLearner(FewShotLearner):
     ) -> None:
         super().__init__(**kwargs)
         self.inner_lr = _check_positive_float("inner_lr", inner_lr)
-        self.inner_steps = _check_positive_int("inner_steps", inner_steps)
+        self.inner_steps = check_positive_int("inner_steps", inner_steps)
         self.test_steps = (
             self.inner_steps
             if test_steps is None
-            else _check_positive_int("test_steps", test_steps, 0)
+            else check_positive_int("test_steps", test_steps, 0)
         )
         self.inner_lrs = {
             str(k): _check_positive_float(f"inner_lrs[{k!r}]", v, allow_zero=True)

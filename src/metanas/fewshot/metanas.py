@@ -23,12 +23,12 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
+from metanas._checks import check_positive_int
 from metanas.fewshot.episodes import EpisodeSampler
 from metanas.fewshot.learners import (
     PrototypicalNetwork,
     Reptile,
     _check_positive_float,
-    _check_positive_int,
     _threads,
 )
 from metanas.fewshot.supernet import OPERATIONS, SuperNet, supernet_factory
@@ -78,12 +78,12 @@ class _SuperNetMixin:
         self, sampler: EpisodeSampler, n_episodes: int = 10
     ) -> list[tuple[tuple[str, ...], ...]]:
         """The architecture adapted to each of the first ``n_episodes`` episodes of ``sampler``."""
-        n_episodes = _check_positive_int("n_episodes", n_episodes)
+        n_episodes = check_positive_int("n_episodes", n_episodes)
         return [self.supernet.genotype(a) for a in self._adapted_alphas(sampler, n_episodes)]
 
     def alpha_drift(self, sampler: EpisodeSampler, n_episodes: int = 10) -> float:
         """Mean absolute change of the architecture weights when adapting to an episode."""
-        alphas = self._adapted_alphas(sampler, _check_positive_int("n_episodes", n_episodes))
+        alphas = self._adapted_alphas(sampler, check_positive_int("n_episodes", n_episodes))
         return float(np.abs((alphas - self.supernet.alphas.detach()).cpu().numpy()).mean())
 
     def _adapted_alphas(self, sampler: EpisodeSampler, n_episodes: int) -> torch.Tensor:
@@ -147,8 +147,8 @@ class MetaNAS(_SuperNetMixin, PrototypicalNetwork):
         if "backbone" in kwargs:
             raise TypeError("MetaNAS builds its own supernet backbone; do not pass backbone.")
         super().__init__(hidden=hidden, **kwargs)
-        self.n_cells = _check_positive_int("n_cells", n_cells)
-        self.n_nodes = _check_positive_int("n_nodes", n_nodes)
+        self.n_cells = check_positive_int("n_cells", n_cells)
+        self.n_nodes = check_positive_int("n_nodes", n_nodes)
         self.ops = tuple(ops)
         self.backbone = supernet_factory(
             hidden=self.hidden, n_cells=self.n_cells, n_nodes=self.n_nodes, ops=self.ops
@@ -156,11 +156,11 @@ class MetaNAS(_SuperNetMixin, PrototypicalNetwork):
         self.alpha_inner_lr = _check_positive_float(
             "alpha_inner_lr", alpha_inner_lr, allow_zero=True
         )
-        self.inner_steps = _check_positive_int("inner_steps", inner_steps, 0)
+        self.inner_steps = check_positive_int("inner_steps", inner_steps, 0)
         self.test_steps = (
             self.inner_steps
             if test_steps is None
-            else _check_positive_int("test_steps", test_steps, 0)
+            else check_positive_int("test_steps", test_steps, 0)
         )
         self.alpha_meta_lr = _check_positive_float("alpha_meta_lr", alpha_meta_lr, allow_zero=True)
         self.first_order = bool(first_order)
@@ -283,8 +283,8 @@ class ReptileMetaNAS(_SuperNetMixin, Reptile):
     ) -> None:
         if "backbone" in kwargs:
             raise TypeError("MetaNAS builds its own supernet backbone; do not pass backbone.")
-        self.n_cells = _check_positive_int("n_cells", n_cells)
-        self.n_nodes = _check_positive_int("n_nodes", n_nodes)
+        self.n_cells = check_positive_int("n_cells", n_cells)
+        self.n_nodes = check_positive_int("n_nodes", n_nodes)
         self.ops = tuple(ops)
         factory = supernet_factory(hidden=hidden, n_cells=n_cells, n_nodes=n_nodes, ops=self.ops)
         super().__init__(backbone=factory, hidden=hidden, **kwargs)

@@ -218,13 +218,6 @@ def create_strategy(
     return cls(space, seed=seed, **settings)
 
 
-def check_positive_int(name: str, value: object, minimum: int = 1) -> int:
-    """Validate an integer setting, naming it in the error."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}.")
-    return int(value)
-
-
 def check_arch(space: SearchSpace, arch: Architecture) -> Architecture:
     if not space.is_valid(arch):
         raise InvalidArchitectureError(f"{arch!r} is not valid in {space!r}.")

@@ -7,6 +7,7 @@ from collections.abc import Hashable
 
 import numpy as np
 
+from metanas._checks import check_positive_int
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace
 from metanas.strategies._surrogates import (
@@ -18,7 +19,7 @@ from metanas.strategies._surrogates import (
     single_threaded_blas,
     standardise,
 )
-from metanas.strategies.base import Observation, Strategy, check_positive_int, register_strategy
+from metanas.strategies.base import Observation, Strategy, register_strategy
 
 __all__ = ["BOStrategy"]
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections import deque
 
+from metanas._checks import check_positive_int
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace
-from metanas.strategies.base import Observation, Strategy, check_positive_int, register_strategy
+from metanas.strategies.base import Observation, Strategy, register_strategy
 
 __all__ = ["EvolutionStrategy"]
 

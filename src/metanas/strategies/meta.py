@@ -22,13 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from metanas._checks import check_positive_int
 from metanas.meta.memory import ExperienceMemory, TaskHistory
 from metanas.meta.predictor import TransferPredictor
 from metanas.meta.similarity import rank_correlation
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace
 from metanas.strategies._surrogates import GPParams, HammingGP, expected_improvement
-from metanas.strategies.base import Observation, check_positive_int, register_strategy
+from metanas.strategies.base import Observation, register_strategy
 from metanas.strategies.bo import BOStrategy
 
 if TYPE_CHECKING:

@@ -7,10 +7,11 @@ import math
 
 import numpy as np
 
+from metanas._checks import check_positive_int
 from metanas._rng import derive_seed, make_rng
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace
-from metanas.strategies.base import Observation, Strategy, check_positive_int, register_strategy
+from metanas.strategies.base import Observation, Strategy, register_strategy
 
 __all__ = ["MetaQNNStrategy"]
 

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from metanas._checks import check_positive_int
 from metanas.pareto import crowding_distance, non_dominated_sort
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace
-from metanas.strategies.base import Observation, Strategy, check_positive_int, register_strategy
+from metanas.strategies.base import Observation, Strategy, register_strategy
 
 __all__ = ["NSGA2Strategy"]
 

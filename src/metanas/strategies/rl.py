@@ -10,12 +10,13 @@ from typing import Any
 
 import numpy as np
 
+from metanas._checks import check_positive_int
 from metanas._rng import derive_seed
 from metanas._torch import require_torch
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace
 from metanas.spaces.table import TableSpace
-from metanas.strategies.base import Observation, Strategy, check_positive_int, register_strategy
+from metanas.strategies.base import Observation, Strategy, register_strategy
 
 __all__ = ["RLStrategy"]
 

@@ -1,0 +1,15 @@
+"""Validation of integer settings, shared by every module that takes one."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["check_positive_int"]
+
+
+def check_positive_int(name: str, value: object, minimum: int = 1, fix: str = "") -> int:
+    """``value`` as an int if it is an integer >= ``minimum`` (bools are not); else a
+    ValueError naming the setting, followed by ``fix`` (how to mend it) when given."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}.{fix}")
+    return int(value)
