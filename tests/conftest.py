@@ -21,6 +21,7 @@ import metanas
 from metanas._rng import derive_seed
 from metanas.benchmarks import NasBenchGraph
 from metanas.evaluation import Evaluator, FunctionEvaluator, Result
+from metanas.meta import TaskHistory
 from metanas.spaces import NasBenchGraphSpace, NB201Space, SearchSpace
 from metanas.strategies import Observation, Strategy
 
@@ -129,6 +130,38 @@ def evaluator_for(space: SearchSpace) -> Evaluator:
     if isinstance(space, NasBenchGraphSpace) and not space.proteins:
         return NasBenchGraph("cora")
     return SyntheticEvaluator(space)
+
+
+def table_history(
+    dataset: str,
+    n: int,
+    seed: int,
+    *,
+    space: SearchSpace | None = None,
+    name: str | None = None,
+    descriptors: bool = True,
+) -> TaskHistory:
+    """``n`` distinct random architectures of a NAS-Bench-Graph table as a past task's history.
+
+    Named ``nas-bench-graph/<dataset>`` unless ``name`` is given; with the
+    benchmark's task descriptors unless ``descriptors=False``. ``space`` (default:
+    the table's) draws the architectures.
+    """
+    bench = NasBenchGraph(dataset)
+    space = bench.space if space is None else space
+    rng = np.random.default_rng(seed)
+    archs: list[metanas.Architecture] = []
+    keys: set[object] = set()
+    while len(archs) < n:
+        a = space.sample(rng)
+        if space.key(a) not in keys:
+            keys.add(space.key(a))
+            archs.append(a)
+    values = [bench.query(a, "valid_accuracy") for a in archs]
+    return TaskHistory.from_evaluations(
+        name or f"nas-bench-graph/{dataset}", archs, values, space=space,
+        descriptors=bench.task_descriptors() if descriptors else None,
+    )  # fmt: skip
 
 
 def drive(

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 import metanas
-from metanas import Architecture
+from conftest import table_history
 from metanas.benchmarks import NasBenchGraph
 from metanas.benchmarks.nasbenchgraph import NBG_GRAPH_STATS
 from metanas.cli import app
@@ -32,27 +32,9 @@ def _task(dataset: str) -> str:
     return f"nas-bench-graph/{dataset}"
 
 
-def _history(dataset: str, n: int, seed: int, name: str | None = None) -> TaskHistory:
-    """``n`` distinct random architectures of a data set's table, with its descriptors."""
-    bench = NasBenchGraph(dataset)
-    space = bench.space
-    rng = np.random.default_rng(seed)
-    archs: list[Architecture] = []
-    keys: set[object] = set()
-    while len(archs) < n:
-        a = space.sample(rng)
-        if space.key(a) not in keys:
-            keys.add(space.key(a))
-            archs.append(a)
-    values = [bench.query(a, "valid_accuracy") for a in archs]
-    return TaskHistory.from_evaluations(
-        name or _task(dataset), archs, values, space=space, descriptors=bench.task_descriptors()
-    )
-
-
 @pytest.fixture(scope="module")
 def past() -> dict[str, TaskHistory]:
-    return {_task(d): _history(d, 100, i) for i, d in enumerate(("cs", "physics", "photo"))}
+    return {_task(d): table_history(d, 100, i) for i, d in enumerate(("cs", "physics", "photo"))}
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +73,7 @@ def test_nas_bench_graph_descriptors_are_numeric_and_tell_data_sets_apart() -> N
 
 def test_predictor_learns_a_task_from_its_results() -> None:
     """Fitted on 150 results of cs, it ranks 300 unseen cs architectures well."""
-    train, test = _history("cs", 150, 0), _history("cs", 300, 1)
+    train, test = table_history("cs", 150, 0), table_history("cs", 300, 1)
     model = TransferPredictor(NasBenchGraphSpace()).fit({train.task: train})
     rho = rank_correlation(model.predict(test.archs), test.values, "spearman")
     assert rho > 0.6
@@ -100,7 +82,7 @@ def test_predictor_learns_a_task_from_its_results() -> None:
 def test_predictor_transfers_to_an_unseen_task(past: dict[str, TaskHistory]) -> None:
     """Trained on cs, physics, photo only, it ranks citeseer better than chance (rho ~0.35)."""
     model = TransferPredictor(NasBenchGraphSpace()).fit(past)
-    target = _history("citeseer", 300, 5)
+    target = table_history("citeseer", 300, 5)
     pred = model.predict(target.archs, NasBenchGraph("citeseer").task_descriptors())
     assert rank_correlation(pred, target.values, "spearman") > 0.25
     assert model.bandwidth_ in (*model.cv_scores_, math.inf)
@@ -141,7 +123,7 @@ def test_suggest_is_deterministic_diverse_and_better_than_the_median(
 
 def test_suggest_never_learns_from_the_task_itself(past: dict[str, TaskHistory]) -> None:
     space = NasBenchGraphSpace()
-    own = _history("cs", 100, 9, name=_task("computers"))
+    own = table_history("cs", 100, 9, name=_task("computers"))
     picks = suggest({**past, _task("computers"): own}, space, _task("computers"), k=3)
     assert _task("computers") not in picks[0].per_task
     assert [p.arch for p in picks] == [

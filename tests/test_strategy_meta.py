@@ -13,8 +13,7 @@ import pytest
 
 import metanas
 import metanas.strategies.meta  # registers "meta" until the package imports it
-from conftest import drive
-from metanas import Architecture
+from conftest import drive, table_history
 from metanas.benchmarks import NasBenchGraph
 from metanas.meta import ExperienceMemory, TaskHistory, TransferPredictor
 from metanas.storage.rdb import RDBStorage
@@ -232,30 +231,15 @@ def test_without_a_study_it_is_a_cold_model_based_search(nbg_space: metanas.Sear
 # ================================================================= transfer
 
 
-def _history(dataset: str, space: metanas.SearchSpace, n: int, seed: int) -> TaskHistory:
-    """``n`` random architectures of a data set's table, as a past task would have them."""
-    bench = NasBenchGraph(dataset)
-    rng = np.random.default_rng(seed)
-    archs: list[Architecture] = []
-    keys: set[object] = set()
-    while len(archs) < n:
-        a = space.sample(rng)
-        if space.key(a) not in keys:
-            keys.add(space.key(a))
-            archs.append(a)
-    values = [bench.evaluate(a).metrics["valid_accuracy"] for a in archs]
-    return TaskHistory.from_evaluations(_task(dataset), archs, values, space=space)
-
-
 @pytest.mark.slow
 def test_a_task_that_ranks_at_random_gets_little_weight(nbg_space: metanas.SearchSpace) -> None:
     """Shuffle a related task's values: same architectures, random ranking; it must lose weight."""
-    related = _history("citeseer", nbg_space, 100, seed=1)
+    related = table_history("citeseer", 100, 1, space=nbg_space, descriptors=False)
     rng = np.random.default_rng(0)
     shuffled = TaskHistory.from_evaluations(
         "shuffled", related.archs, rng.permutation(related.values), space=nbg_space
     )
-    related2 = _history("pubmed", nbg_space, 100, seed=2)
+    related2 = table_history("pubmed", 100, 2, space=nbg_space, descriptors=False)
     past = {"shuffled": shuffled, related2.task: related2}
     shuffled_w, related_w = [], []
     for seed in range(3):
@@ -277,7 +261,7 @@ def test_the_gate_drops_a_misleading_memory_and_keeps_a_helpful_one(
     """Leave-one-out gate: a past task with reversed results is switched off (plain BO),
     the same task under another name is kept."""
     bench = NasBenchGraph("photo")
-    h = _history("photo", nbg_space, 120, seed=4)
+    h = table_history("photo", 120, 4, space=nbg_space, descriptors=False)
     cases = {
         "reversed": (-np.asarray(h.values), False),
         "twin": (np.asarray(h.values), True),
@@ -303,7 +287,7 @@ def test_a_memory_of_the_same_task_finds_the_top_fast(nbg_space: metanas.SearchS
     The full held-out comparison is benchmarks/meta_lodo.py.
     """
     bench = NasBenchGraph("photo")
-    twin = _history("photo", nbg_space, 150, seed=3)
+    twin = table_history("photo", 150, 3, space=nbg_space, descriptors=False)
     twin = TaskHistory.from_evaluations(
         "photo-twin", twin.archs, twin.values, space=nbg_space, descriptors={"n": 1}
     )
@@ -324,7 +308,7 @@ def test_unrelated_memory_is_not_much_worse_than_cold(nbg_space: metanas.SearchS
     rng = np.random.default_rng(0)
     past = {}
     for i, d in enumerate(("citeseer", "pubmed", "cs")):
-        h = _history(d, nbg_space, 100, seed=i)
+        h = table_history(d, 100, i, space=nbg_space, descriptors=False)
         past[f"shuffled-{d}"] = TaskHistory.from_evaluations(
             f"shuffled-{d}", h.archs, rng.permutation(h.values), space=nbg_space
         )
