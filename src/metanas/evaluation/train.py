@@ -14,14 +14,13 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Hashable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Hashable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
 from metanas._rng import derive_seed, resolve_seed
-from metanas._torch import require_torch
+from metanas._torch import require_torch, torch_threads
 from metanas.evaluation.base import Evaluator, Result, Status
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace
@@ -270,7 +269,7 @@ class TrainEvaluator(Evaluator):
         """The machine latency is measured on (CPU model and torch threads)."""
         from metanas.evaluation.hardware import hardware_name
 
-        with self._threads():
+        with torch_threads(self.n_threads):
             return hardware_name("cpu")
 
     def build(self, arch: Architecture) -> nn.Module:
@@ -317,7 +316,7 @@ class TrainEvaluator(Evaluator):
         start = time.perf_counter()
         epochs = self._epochs(budget)
         arch = self.space.validate(arch)
-        with self._threads():
+        with torch_threads(self.n_threads):
             model = self.build(arch)
             hw = self.hardware_metrics(model)
             broken = self.violations(hw)
@@ -349,7 +348,7 @@ class TrainEvaluator(Evaluator):
         start = time.perf_counter()
         n_epochs = self._epochs(epochs)
         arch = self.space.validate(arch)
-        with self._threads():
+        with torch_threads(self.n_threads):
             model = self.build(arch)
             hw = self.hardware_metrics(model)
             model, result = self._fit(model, arch, n_epochs, on=on, hw=hw, start=start)
@@ -357,7 +356,7 @@ class TrainEvaluator(Evaluator):
 
     def predict_proba(self, model: nn.Module, X: np.ndarray) -> np.ndarray:
         """Class probabilities of ``model`` for ``X`` (see :func:`predict_proba`)."""
-        with self._threads():
+        with torch_threads(self.n_threads):
             return predict_proba(model, X)
 
     # -------------------------------------------------------------- internals
@@ -377,19 +376,6 @@ class TrainEvaluator(Evaluator):
             name = "cuda" if torch.cuda.is_available() else "cpu"
         device: torch.device = torch.device(name)
         return device
-
-    @contextmanager
-    def _threads(self) -> Iterator[None]:
-        torch = _import_torch()
-        if self.n_threads is None:
-            yield
-            return
-        previous = torch.get_num_threads()
-        torch.set_num_threads(self.n_threads)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(previous)
 
     def _fit(
         self,

@@ -13,10 +13,9 @@ weights are parameters (MetaNAS) is meta-learned by the same code.
 from __future__ import annotations
 
 import abc
-import contextlib
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -31,6 +30,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
 
 from metanas._checks import check_positive_int
 from metanas._rng import resolve_seed
+from metanas._torch import torch_threads
 from metanas.exceptions import MetanasError
 from metanas.fewshot.backbones import BackboneFactory, make_backbone
 from metanas.fewshot.episodes import Episode, EpisodeSampler
@@ -51,20 +51,6 @@ _EVAL_CHUNK = 50  # episodes adapted together (vmap) during evaluation
 
 class NotMetaTrainedError(MetanasError, RuntimeError):
     """A learner was used before :meth:`FewShotLearner.meta_train` built its network."""
-
-
-@contextlib.contextmanager
-def _threads(n: int | None) -> Iterator[None]:
-    """Limit torch's intra-op threads to ``n`` while the block runs (None: leave as is)."""
-    if n is None:
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def _check_positive_float(name: str, value: object, allow_zero: bool = False) -> float:
@@ -267,7 +253,7 @@ class FewShotLearner(abc.ABC):
             raise TypeError(f"sampler must be an EpisodeSampler; got {type(sampler).__name__}.")
         n_iterations = check_positive_int("n_iterations", n_iterations)
         meta_batch = check_positive_int("meta_batch", meta_batch)
-        with _threads(self.n_threads):
+        with torch_threads(self.n_threads):
             if self.model is None:
                 self._build(sampler.input_shape, sampler.ways)
             self._check_episode_shape(sampler.input_shape, sampler.ways)
@@ -297,7 +283,7 @@ class FewShotLearner(abc.ABC):
                 f"support_y must use every label 0 .. ways - 1; got {sorted(set(sy.tolist()))}."
             )
         self._check_episode_shape(sx.shape[1:], ways)
-        with _threads(self.n_threads), torch.no_grad():
+        with torch_threads(self.n_threads), torch.no_grad():
             net = self._net
             net.eval()
             SX = torch.as_tensor(sx[None], device=self.device)
@@ -305,7 +291,7 @@ class FewShotLearner(abc.ABC):
             scorer = self._adapt_batch(SX, SY, ways)
 
         def scores(qx: torch.Tensor) -> torch.Tensor:
-            with _threads(self.n_threads):
+            with torch_threads(self.n_threads):
                 return scorer(qx[None])[0]
 
         return AdaptedModel(scores, self.device)
@@ -326,7 +312,7 @@ class FewShotLearner(abc.ABC):
         n_episodes = check_positive_int("n_episodes", n_episodes)
         self._check_episode_shape(sampler.input_shape, sampler.ways)
         accs: list[np.ndarray] = []
-        with _threads(self.n_threads):
+        with torch_threads(self.n_threads):
             self._net.eval()
             for lo in range(0, n_episodes, _EVAL_CHUNK):
                 eps = [sampler.episode(i) for i in range(lo, min(lo + _EVAL_CHUNK, n_episodes))]

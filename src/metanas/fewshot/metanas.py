@@ -24,12 +24,12 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from metanas._checks import check_positive_int
+from metanas._torch import torch_threads
 from metanas.fewshot.episodes import EpisodeSampler
 from metanas.fewshot.learners import (
     PrototypicalNetwork,
     Reptile,
     _check_positive_float,
-    _threads,
 )
 from metanas.fewshot.supernet import OPERATIONS, SuperNet, supernet_factory
 
@@ -240,7 +240,7 @@ class MetaNAS(_SuperNetMixin, PrototypicalNetwork):
 
     def _adapted_alphas(self, sampler: EpisodeSampler, n_episodes: int) -> torch.Tensor:
         self._check_episode_shape(sampler.input_shape, sampler.ways)
-        with _threads(self.n_threads):
+        with torch_threads(self.n_threads):
             self._net.eval()
             SX, SY, _, _ = self._stack([sampler.episode(i) for i in range(n_episodes)])
             return torch.stack(self._task_alphas(SX, SY, sampler.ways))
@@ -297,7 +297,7 @@ class ReptileMetaNAS(_SuperNetMixin, Reptile):
 
     def _adapted_alphas(self, sampler: EpisodeSampler, n_episodes: int) -> torch.Tensor:
         self._check_episode_shape(sampler.input_shape, sampler.ways)
-        with _threads(self.n_threads), torch.no_grad():
+        with torch_threads(self.n_threads), torch.no_grad():
             self._net.eval()
             SX, SY, _, _ = self._stack([sampler.episode(i) for i in range(n_episodes)])
             return self._adapt_params(SX, SY)["alphas"]

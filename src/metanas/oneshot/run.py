@@ -8,13 +8,12 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from metanas._rng import derive_seed, resolve_seed
-from metanas._torch import require_torch
+from metanas._torch import require_torch, torch_threads
 from metanas.spaces.architecture import Architecture, Choice
 from metanas.spaces.base import SearchSpace
 
@@ -91,19 +90,6 @@ class OneShotResult:
     def total_s(self) -> float:
         """Search plus retraining wall time."""
         return self.search_s + self.retrain_s
-
-
-@contextmanager
-def _threads(torch: Any, n_threads: int | None) -> Iterator[None]:
-    if n_threads is None:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n_threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _import_torch() -> Any:
@@ -254,7 +240,7 @@ def run_oneshot(
         latency_weight = (EnasSearch if method == "enas" else DartsSearch).default_latency_weight
     weight = float(latency_weight)
     start = time.perf_counter()
-    with _threads(torch, n_threads):
+    with torch_threads(n_threads):
         supernet = build_supernet(
             the_space, task.input_shape, task.n_classes, seed=derive_seed(the_seed, 0x05),
             skeleton=skeleton,

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from metanas._checks import check_positive_int
 from metanas._rng import derive_seed
-from metanas._torch import require_torch
+from metanas._torch import require_torch, torch_threads
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace
 from metanas.spaces.table import TableSpace
@@ -58,26 +57,11 @@ def _import_torch() -> Any:
     return require_torch('The "rl" strategy')
 
 
-@contextmanager
-def _one_thread(torch: Any) -> Iterator[None]:
-    """Run the controller's torch work on one intra-op thread, then restore the caller's count.
-
-    The controller's tensors are tiny (a batch of at most ``n_resample``
-    rows, a few thousand weights), yet softmax, matmul and ``sqrt`` over them
-    already enter torch's OpenMP pool; on a busy machine each of those
-    parallel regions waits for a descheduled worker (measured on 2 shared
-    cores: 120 ms per ask with 2 threads, 15 ms with 1). The setting is
-    restored on exit, so the process-wide thread count is unchanged.
-    """
-    before = torch.get_num_threads()
-    if before == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+# The controller's torch work runs on one intra-op thread (``torch_threads(1)``): its tensors
+# are tiny (a batch of at most ``n_resample`` rows, a few thousand weights), yet softmax, matmul
+# and ``sqrt`` over them already enter torch's OpenMP pool; on a busy machine each of those
+# parallel regions waits for a descheduled worker (measured on 2 shared cores: 120 ms per ask
+# with 2 threads, 15 ms with 1).
 
 
 @register_strategy("rl")
@@ -317,7 +301,7 @@ class RLStrategy(Strategy):
         torch = self._torch
         idx = self._indices(self.space.validate(arch))
         out = []
-        with torch.no_grad(), _one_thread(torch):
+        with torch.no_grad(), torch_threads(1):
             x = self._start
             state = None
             for k in range(len(self._sizes)):
@@ -340,7 +324,7 @@ class RLStrategy(Strategy):
         )
 
     def ask(self) -> Architecture:
-        with _one_thread(self._torch):
+        with torch_threads(1):
             return self._ask()
 
     def _ask(self) -> Architecture:
@@ -377,7 +361,7 @@ class RLStrategy(Strategy):
         advantage = self._advantage(reward)
         self._buffer.append((self._indices(obs.arch), advantage))
         if len(self._buffer) >= self.batch_size:
-            with _one_thread(self._torch):
+            with torch_threads(1):
                 self._update()
 
     def _advantage(self, reward: float) -> float:
