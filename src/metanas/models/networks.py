@@ -7,7 +7,7 @@ arguments (not an Architecture) so supernets and tests can use them directly.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -28,6 +28,7 @@ __all__ = [
     "build_mlp",
     "build_nb201",
     "conv_layout",
+    "nb201_macro",
     "seeded_init",
 ]
 
@@ -266,26 +267,51 @@ def build_nb201(
         raise ValueError(
             f"channels, n_cells and n_stages must be >= 1; got {channels}, {n_cells}, {n_stages}."
         )
+    _, c_in, size = conv_layout(input_shape)
+    stem, body, head = nb201_macro(
+        input_shape, n_classes, lambda c, dims: NB201Cell(ops, c, dims),
+        channels=channels, n_cells=n_cells, n_stages=n_stages,
+    )  # fmt: skip
+    return NB201Net(Reshape((c_in, *size)), *stem, *body, *head)
+
+
+def nb201_macro(
+    input_shape: Sequence[int],
+    n_classes: int,
+    cell: Callable[[int, int], nn.Module],
+    *,
+    channels: int,
+    n_cells: int,
+    n_stages: int,
+) -> tuple[list[nn.Module], list[nn.Module], list[nn.Module]]:
+    """The NAS-Bench-201 macro skeleton around ``cell(channels, dims)``: (stem, body, head).
+
+    Stem: conv 3 + BN to ``channels``. Body: ``n_stages`` stages of ``n_cells``
+    cells with a residual reduction (stride 2, channels x2; dimensions of size
+    1 are not strided) between stages. Head: BN, ReLU, global average pooling,
+    linear. The modules are created in this order, so a seeded build is
+    reproducible. Shared by :func:`build_nb201` and the one-shot supernet.
+    """
     dims, c_in, size = conv_layout(input_shape)
     conv = nn.Conv1d if dims == 1 else nn.Conv2d
-    layers: list[nn.Module] = [
-        Reshape((c_in, *size)),
+    stem: list[nn.Module] = [
         conv(c_in, channels, 3, padding=1, bias=False),
         make_norm("batch", channels, dims),
     ]
+    body: list[nn.Module] = []
     c = channels
     for stage in range(n_stages):
         if stage > 0:
             stride = tuple(2 if n > 1 else 1 for n in size)
-            layers.append(NB201Reduction(c, 2 * c, stride, dims))
+            body.append(NB201Reduction(c, 2 * c, stride, dims))
             c, size = 2 * c, conv_out_size(size, stride)
-        layers += [NB201Cell(ops, c, dims) for _ in range(n_cells)]
+        body += [cell(c, dims) for _ in range(n_cells)]
     pool = nn.AdaptiveAvgPool1d(1) if dims == 1 else nn.AdaptiveAvgPool2d(1)
-    layers += [
+    head: list[nn.Module] = [
         make_norm("batch", c, dims),
         nn.ReLU(),
         pool,
         nn.Flatten(),
         nn.Linear(c, int(n_classes)),
     ]
-    return NB201Net(*layers)
+    return stem, body, head

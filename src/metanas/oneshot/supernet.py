@@ -41,12 +41,12 @@ from torch import nn
 from metanas._rng import resolve_seed
 from metanas.models.networks import (
     NB201_PAIRS,
-    NB201Reduction,
     ResidualBlock,
     conv_layout,
+    nb201_macro,
     seeded_init,
 )
-from metanas.models.ops import CELL_OPS, CHAIN_OPS, OPS, Projection, conv_out_size, make_norm
+from metanas.models.ops import CELL_OPS, CHAIN_OPS, OPS, Projection, conv_out_size
 from metanas.spaces.architecture import Architecture, Choice
 from metanas.spaces.base import SearchSpace
 from metanas.spaces.nb201 import NB201Space
@@ -259,24 +259,14 @@ class NB201SuperNet(SuperNet):
         )
         dims, c_in, size = conv_layout(input_shape)
         self._dims, self._c_in, self._size = dims, c_in, tuple(size)
-        conv = nn.Conv1d if dims == 1 else nn.Conv2d
         self.input_shape = tuple(int(s) for s in input_shape)
-        self.stem = nn.Sequential(
-            conv(c_in, channels, 3, padding=1, bias=False), make_norm("batch", channels, dims)
-        )
-        body: list[nn.Module] = []
-        c = channels
-        for stage in range(n_stages):
-            if stage > 0:
-                stride = tuple(2 if n > 1 else 1 for n in size)
-                body.append(NB201Reduction(c, 2 * c, stride, dims))
-                c, size = 2 * c, conv_out_size(size, stride)
-            body += [_MixedCell(c, dims) for _ in range(n_cells)]
+        stem, body, head = nb201_macro(
+            input_shape, n_classes, _MixedCell,
+            channels=channels, n_cells=n_cells, n_stages=n_stages,
+        )  # fmt: skip
+        self.stem = nn.Sequential(*stem)
         self.body = nn.ModuleList(body)
-        pool = nn.AdaptiveAvgPool1d(1) if dims == 1 else nn.AdaptiveAvgPool2d(1)
-        self.head = nn.Sequential(
-            make_norm("batch", c, dims), nn.ReLU(), pool, nn.Flatten(), nn.Linear(c, n_classes)
-        )
+        self.head = nn.Sequential(*head)
 
     def _forward(
         self, x: torch.Tensor, weights: torch.Tensor | None, choice: list[int] | None
