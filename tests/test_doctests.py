@@ -52,10 +52,10 @@ def test_required_modules_have_examples() -> None:
 @pytest.fixture(autouse=True)
 def _restore_strategy_registry() -> Iterator[None]:
     # strategies.base's example registers a strategy; keep the registry as it was.
-    saved = dict(strategies_base._REGISTRY)
+    saved = dict(strategies_base.STRATEGIES._items)
     yield
-    strategies_base._REGISTRY.clear()
-    strategies_base._REGISTRY.update(saved)
+    strategies_base.STRATEGIES._items.clear()
+    strategies_base.STRATEGIES._items.update(saved)
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -292,10 +292,10 @@ def test_settings_are_reported_for_rebuilding(small_space: SearchSpace) -> None:
 
 @pytest.fixture
 def restore_registry() -> Iterator[None]:
-    saved = dict(strategies_base._REGISTRY)
+    saved = dict(strategies_base.STRATEGIES._items)
     yield
-    strategies_base._REGISTRY.clear()
-    strategies_base._REGISTRY.update(saved)
+    strategies_base.STRATEGIES._items.clear()
+    strategies_base.STRATEGIES._items.update(saved)
 
 
 @pytest.mark.usefixtures("restore_registry")

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from metanas._registry import Registry
 from metanas.exceptions import InvalidArchitectureError, closest, unknown
 from metanas.spaces.architecture import Architecture, Choice
 
@@ -63,32 +64,29 @@ class Decision:
         )
 
 
-_REGISTRY: dict[str, type[SearchSpace]] = {}
+def _check_space(cls: object) -> None:
+    if not (isinstance(cls, type) and issubclass(cls, SearchSpace)):
+        raise TypeError(f"register_space needs a SearchSpace subclass; got {cls!r}.")
+
+
+SPACES: Registry[type[SearchSpace]] = Registry(
+    "space", label="search space", builtins="metanas.spaces", check=_check_space
+)
 
 
 def register_space(name: str) -> Callable[[type[SearchSpace]], type[SearchSpace]]:
     """Class decorator: make a space available by ``name`` (CLI, stored studies)."""
-
-    def deco(cls: type[SearchSpace]) -> type[SearchSpace]:
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ValueError(f"A search space is already registered as {name!r}.")
-        _REGISTRY[name] = cls
-        cls.registered_name = name
-        return cls
-
-    return deco
+    return SPACES.register(name)
 
 
 def available_spaces() -> list[str]:
-    """Names of the registered search spaces."""
-    return sorted(_REGISTRY)
+    """Names of the registered search spaces (``available("space")``)."""
+    return SPACES.names()
 
 
 def create_space(name: str, **settings: Any) -> SearchSpace:
     """Build a registered space by name."""
-    if name not in _REGISTRY:
-        raise unknown("search space", name, _REGISTRY)
-    return _REGISTRY[name](**settings)
+    return SPACES.get(name)(**settings)
 
 
 def space_from_config(config: Mapping[str, Any]) -> SearchSpace:

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from metanas._registry import Registry
 from metanas._rng import make_rng
-from metanas.exceptions import InvalidArchitectureError, closest, unknown
+from metanas.exceptions import InvalidArchitectureError, closest
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace
 
@@ -151,7 +152,17 @@ class Strategy(abc.ABC):
         return f"{type(self).__name__}({settings})"
 
 
-_REGISTRY: dict[str, type[Strategy]] = {}
+def _check_strategy(cls: object) -> None:
+    if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+        raise TypeError(f"register_strategy needs a Strategy subclass; got {cls!r}.")
+
+
+STRATEGIES: Registry[type[Strategy]] = Registry(
+    "strategy",
+    builtins="metanas.strategies",
+    check=_check_strategy,
+    fix="Pass one of these, or register your own with @metanas.register_strategy.",
+)
 
 
 def register_strategy(name: str) -> Callable[[type[Strategy]], type[Strategy]]:
@@ -168,33 +179,16 @@ def register_strategy(name: str) -> Callable[[type[Strategy]], type[Strategy]]:
     >>> "my-first" in available_strategies()
     True
     """
-
-    def deco(cls: type[Strategy]) -> type[Strategy]:
-        if not (isinstance(cls, type) and issubclass(cls, Strategy)):
-            raise TypeError(f"register_strategy needs a Strategy subclass; got {cls!r}.")
-        if name in _REGISTRY and _REGISTRY[name].__qualname__ != cls.__qualname__:
-            raise ValueError(f"A strategy is already registered as {name!r}: {_REGISTRY[name]!r}.")
-        _REGISTRY[name] = cls
-        cls.registered_name = name
-        return cls
-
-    return deco
+    return STRATEGIES.register(name)
 
 
 def available_strategies() -> list[str]:
-    """Names of the registered strategies."""
-    return sorted(_REGISTRY)
+    """Names of the registered strategies (``available("strategy")``)."""
+    return STRATEGIES.names()
 
 
 def get_strategy_class(name: str) -> type[Strategy]:
-    if not isinstance(name, str) or name not in _REGISTRY:
-        raise unknown(
-            "strategy",
-            name,
-            _REGISTRY,
-            "Pass one of these, or register your own with @metanas.register_strategy.",
-        )
-    return _REGISTRY[name]
+    return STRATEGIES.get(name)
 
 
 def create_strategy(
