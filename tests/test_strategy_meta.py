@@ -120,6 +120,66 @@ def test_memory_url_is_stored_and_restored(memory_url: str, db_url: str) -> None
     assert again.strategy.past_tasks == study.strategy.past_tasks
 
 
+# ================================================================= pinned asks
+
+# The first 15 asks of a seed-11 meta study of cs whose memory is 30 table architectures of
+# each of citeseer, pubmed and photo: 5 zero-shot picks, 5 random, then the gated transfer GP.
+# Recorded from the code before strategies stopped receiving the storage; any change to how
+# the memory reaches the strategy must leave them exactly as they are.
+PINNED_META_ASKS = [
+    ("0000", "gat", "gat", "gcn", "fc"),
+    ("0112", "fc", "cheb", "cheb", "gcn"),
+    ("0000", "graph", "gat", "gin", "sage"),
+    ("0122", "arma", "sage", "gin", "gin"),
+    ("0111", "skip", "sage", "arma", "skip"),
+    ("0013", "gat", "gin", "fc", "fc"),
+    ("0123", "gat", "graph", "graph", "skip"),
+    ("0001", "graph", "graph", "cheb", "graph"),
+    ("0001", "gin", "arma", "gcn", "graph"),
+    ("0111", "fc", "skip", "arma", "sage"),
+    ("0000", "gat", "gat", "gcn", "gcn"),
+    ("0112", "gat", "gat", "gcn", "fc"),
+    ("0000", "gat", "gat", "gcn", "gat"),
+    ("0000", "gcn", "gat", "gcn", "fc"),
+    ("0000", "fc", "gat", "gcn", "fc"),
+]
+
+
+def _table_memory(url: str) -> None:
+    """Store 30 random table architectures of each memory data set, one study per task."""
+    for i, dataset in enumerate(MEMORY_DATA):
+        bench = NasBenchGraph(dataset)
+        past = table_history(dataset, 30, i)
+        study = metanas.create_study(
+            name=f"past-{dataset}", storage=url, space=bench.space, seed=i, task=past.task,
+            task_descriptors=bench.task_descriptors(),
+        )  # fmt: skip
+        for arch in past.archs:
+            study.enqueue(arch)
+        study.optimize(bench, n_trials=len(past.archs))
+
+
+def _asks(study: metanas.Study) -> list[tuple[str, ...]]:
+    return [
+        (t.arch["link"], t.arch["op1"], t.arch["op2"], t.arch["op3"], t.arch["op4"])
+        for t in study.trials
+    ]
+
+
+def test_pinned_asks_from_the_own_storage_and_from_a_memory_url(tmp_path: Path) -> None:
+    memory = f"sqlite:///{tmp_path / 'memory.db'}"
+    _table_memory(memory)
+    bench = NasBenchGraph("cs")
+    for storage, given in ((memory, None), (f"sqlite:///{tmp_path / 'runs.db'}", memory)):
+        study = metanas.create_study(
+            name="pinned", storage=storage, space=bench.space, strategy="meta", seed=11,
+            task=_task("cs"), task_descriptors=bench.task_descriptors(), memory=given,
+        )  # fmt: skip
+        study.optimize(bench, n_trials=15)
+        assert study.strategy.past_tasks == [_task(d) for d in MEMORY_DATA]
+        assert _asks(study) == PINNED_META_ASKS
+
+
 # ================================================================= the memory
 
 
