@@ -16,14 +16,14 @@ from metanas import Architecture, SearchSpace
 from metanas.benchmarks import NasBenchGraph
 from metanas.spaces import NasBenchGraphSpace, NB201Space, TableSpace
 from metanas.strategies import Observation, RandomStrategy, create_strategy
-from metanas.strategies._surrogates import (
+from metanas.strategies.bo import BOStrategy
+from metanas.surrogates import (
     GPParams,
     HammingGP,
     expected_improvement,
     gaussian_copula,
     standardise,
 )
-from metanas.strategies.bo import BOStrategy
 
 
 def _tell(strategy: BOStrategy, arch: Architecture, score: float | None, number: int = -1) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 
 from metanas import benchmarking, benchmarks, spaces, strategies
+from metanas._version import __version__
 from metanas.evaluation import Evaluator, FunctionEvaluator, Result, Status
 from metanas.exceptions import (
     DuplicatedStudyError,
@@ -28,8 +29,6 @@ from metanas.strategies import (
 )
 from metanas.study import Study, create_study, load_study
 from metanas.trial import Trial, TrialState
-
-__version__ = "0.1.0"
 
 # Heavier parts (scikit-learn, torch) load on first use, so `import metanas` and the CLI stay quick.
 _LAZY = {

@@ -45,7 +45,7 @@ from metanas.meta.similarity import descriptor_similarity, rank_correlation
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace
 from metanas.storage.rdb import RDBStorage
-from metanas.strategies._surrogates import HammingGP, gaussian_copula, single_threaded_blas
+from metanas.surrogates import HammingGP, gaussian_copula, single_threaded_blas
 
 __all__ = ["NotFittedError", "Suggestion", "TransferPredictor", "suggest"]
 

@@ -10,7 +10,8 @@ import numpy as np
 from metanas._checks import check_positive_int
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace
-from metanas.strategies._surrogates import (
+from metanas.strategies.base import Observation, Strategy, register_strategy
+from metanas.surrogates import (
     GPParams,
     HammingGP,
     expected_improvement,
@@ -19,7 +20,6 @@ from metanas.strategies._surrogates import (
     single_threaded_blas,
     standardise,
 )
-from metanas.strategies.base import Observation, Strategy, register_strategy
 
 __all__ = ["BOStrategy"]
 

@@ -28,9 +28,9 @@ from metanas.meta.predictor import TransferPredictor
 from metanas.meta.similarity import rank_correlation
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace
-from metanas.strategies._surrogates import GPParams, HammingGP, expected_improvement
 from metanas.strategies.base import Observation, register_strategy
 from metanas.strategies.bo import BOStrategy
+from metanas.surrogates import GPParams, HammingGP, expected_improvement
 
 if TYPE_CHECKING:
     from metanas.storage.rdb import RDBStorage

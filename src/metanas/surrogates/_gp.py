@@ -1,4 +1,4 @@
-"""Surrogate models for model-based strategies: a small Gaussian process on architecture encodings.
+"""A Gaussian process on architecture encodings (Hamming kernel), for bo, meta and the predictors.
 
 The kernel is an exponentiated (ARD) Hamming kernel over the space's decisions,
 computed from the one-hot encoding: for feature groups ``g`` (one per decision
