@@ -318,3 +318,77 @@ def test_an_empty_sqlite_file_is_upgraded(tmp_path: Path) -> None:
 def test_sqlite_files_use_wal(db_url: str, db_path: Path) -> None:
     RDBStorage(db_url)
     assert read_rows(db_path, "PRAGMA journal_mode") == [("wal",)]
+
+
+# ==================================================================== hardening (issue 13)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../escape",
+        "/abs/path",
+        "~/home",
+        "a/../b",
+        "x" * 201,
+        "red\x1b[31mtext",
+        "bell\x07",
+        " padded",
+        "",
+        ".",
+    ],
+)
+def test_study_names_that_would_escape_or_garble_a_terminal_are_refused(name: str) -> None:
+    with pytest.raises(ValueError, match="name"):
+        _study("sqlite://", name)
+    # Nothing was stored under the refused name.
+    assert name not in [s.name for s in RDBStorage("sqlite://").list_studies()]
+
+
+@pytest.mark.parametrize("name", ["cora-rea", "nas-bench-graph/cora-rea-s0", "x" * 200, "é ü 1"])
+def test_ordinary_study_names_are_accepted(name: str) -> None:
+    store = RDBStorage("sqlite://")
+    metanas.create_study(name=name, storage=store, space=NasBenchGraphSpace(), seed=0)
+    assert store.get_study(name).name == name
+
+
+def test_a_password_never_appears_in_a_storage_error() -> None:
+    url = "postgresql+nodriver://ann:s3cr3t-pw@localhost/nas"
+    with pytest.raises(StorageError) as info:
+        RDBStorage(url)
+    assert "s3cr3t-pw" not in str(info.value)
+    assert "ann:***@localhost" in str(info.value)
+    # A URL SQLAlchemy cannot parse is still masked.
+    assert rdb.display_url("garbage://ann:pw@:x:y/z") == "garbage://ann:***@:x:y/z"
+
+
+@pytest.mark.parametrize(
+    ("url", "fix"), [("sqlite:/b.db", "sqlite:///b.db"), ("runs.db", "sqlite:///runs.db")]
+)
+def test_a_url_without_slashes_gets_the_right_fix(url: str, fix: str) -> None:
+    with pytest.raises(ValueError, match=f"write '{fix}'"):
+        RDBStorage(url)
+
+
+def test_metanas_will_not_add_its_tables_to_another_applications_database(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    eng = sa.create_engine(f"sqlite:///{path}")
+    with eng.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)"))
+    eng.dispose()
+    with pytest.raises(StorageError, match="another application.*customers"):
+        RDBStorage(f"sqlite:///{path}")
+    eng = sa.create_engine(f"sqlite:///{path}")
+    assert sa.inspect(eng).get_table_names() == ["customers"]  # left untouched
+    eng.dispose()
+
+
+def test_a_study_deleted_during_its_search_gives_one_clear_error(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'del.db'}"
+    study = _study(url, "doomed")
+    trial = study.ask()
+    RDBStorage(url).delete_study("doomed")
+    with pytest.raises(StudyNotFoundError, match="deleted .* while it ran"):
+        study.tell(trial, metanas.Result({"valid_accuracy": 0.5}))
+    with pytest.raises(StudyNotFoundError, match="was deleted .* while the search ran"):
+        study.ask()

@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import math
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -32,7 +33,9 @@ __all__ = [
     "StudyRecord",
     "StudySummary",
     "TaskRecord",
+    "check_name",
     "default_storage_url",
+    "display_url",
     "get_storage",
 ]
 
@@ -59,12 +62,66 @@ def _normalise_url(url: str) -> str:
     if url in (":memory:", "memory", "sqlite://", "sqlite:///:memory:"):
         return "sqlite://"
     if "://" not in url:
+        # 'sqlite:/b.db' or 'sqlite:b.db' mean the file b.db: suggest that, not 'sqlite:///sqlite:/b.db'.
+        path = url.split(":", 1)[1].lstrip("/") if url.startswith("sqlite:") else url
         raise ValueError(
             f"storage must be an SQLAlchemy URL such as 'sqlite:///runs.db' or "
-            f"'postgresql+psycopg://user@host/db'; got {url!r}. For a file, write "
-            f"'sqlite:///{url}'."
+            f"'postgresql+psycopg://user@host/db'; got {display_url(url)!r}. For a file, write "
+            f"'sqlite:///{path or 'runs.db'}'."
         )
     return url
+
+
+def display_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``, safe to print or log.
+
+    Examples
+    --------
+    >>> display_url("postgresql+psycopg://ann:secret@db.example/nas")
+    'postgresql+psycopg://ann:***@db.example/nas'
+    """
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except (sa.exc.ArgumentError, ValueError, TypeError):
+        # Not parseable as a URL: still hide what looks like user:password@.
+        return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", str(url))
+
+
+#: Longest study or task name accepted (the columns hold 255 characters).
+MAX_NAME_LENGTH = 200
+
+
+def check_name(name: object, what: str = "study") -> str:
+    """``name`` if it is a usable study (or task) name, else a ValueError naming the fix.
+
+    A name is 1 to 200 printable characters without surrounding blanks. Names are
+    shown on terminals and used for folders (``metanas export``), so control characters
+    (terminal escape codes) are refused, and so is anything that reads as a path leaving
+    the current folder: a leading ``/``, ``\\`` or ``~``, or a ``.``/``..`` segment.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"A {what} name must be a non-empty string; got {name!r}.")
+    fix = f"Choose a {what} name of letters, digits and '-_./:' such as 'cora-rea'."
+    if len(name) > MAX_NAME_LENGTH:
+        raise ValueError(
+            f"A {what} name may have at most {MAX_NAME_LENGTH} characters; got {len(name)} "
+            f"({name[:40]!r}...). {fix}"
+        )
+    if name != name.strip():
+        raise ValueError(f"A {what} name may not start or end with blanks; got {name!r}. {fix}")
+    bad = [c for c in name if not c.isprintable()]
+    if bad:
+        raise ValueError(
+            f"A {what} name may not hold control characters (such as terminal escape codes); "
+            f"got {name!r}. {fix}"
+        )
+    segments = re.split(r"[/\\]", name)
+    if name[0] in "/\\~" or any(seg in (".", "..") for seg in segments):
+        raise ValueError(
+            f"A {what} name may not read as a path outside the current folder (a leading "
+            f"'/', '\\' or '~', or a '.' or '..' part); got {name!r}. {fix}"
+        )
+    return name
 
 
 def _now() -> dt.datetime:
@@ -130,8 +187,9 @@ def _make_engine(url: str) -> Engine:
                     folder.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
                     raise StorageError(
-                        f"Cannot open storage {url!r}: cannot create the folder {str(folder)!r} "
-                        f"({exc.strerror}). Check the path, and that you may write there."
+                        f"Cannot open storage {display_url(url)!r}: cannot create the folder "
+                        f"{str(folder)!r} ({exc.strerror}). Check the path, and that you may "
+                        "write there."
                     ) from exc
             # Many workers may write one file: wait for the lock instead of
             # failing with "database is locked".
@@ -142,7 +200,9 @@ def _make_engine(url: str) -> Engine:
         engine = sa.create_engine(url, **kwargs)
     except (ImportError, sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
         hint = ' pip install "metanas[postgres]"' if "postgres" in url else ""
-        raise StorageError(f"Cannot open storage {url!r}: {exc}.{hint}") from exc
+        # The driver's message can repeat the URL: show neither it nor the password.
+        detail = str(exc).replace(url, display_url(url))
+        raise StorageError(f"Cannot open storage {display_url(url)!r}: {detail}.{hint}") from exc
 
     if url.startswith("sqlite"):
 
@@ -210,6 +270,8 @@ class RDBStorage:
                 current = MigrationContext.configure(conn).get_current_revision()
                 if current == HEAD_REVISION:
                     return
+                if current is None:
+                    _refuse_foreign_database(conn, engine)
                 from alembic import command
                 from alembic.config import Config
 
@@ -237,22 +299,37 @@ class RDBStorage:
         except OperationalError as exc:
             raise StorageError(f"Storage write failed: {exc.orig}") from exc
 
-    def _retry(self, fn: Callable[[], _T], attempts: int = 20) -> _T:
+    def _retry(self, fn: Callable[[], _T], attempts: int = 20, study_id: int | None = None) -> _T:
+        # Two writers may take the same trial number at once: the loser retries. A study
+        # deleted meanwhile also violates a constraint, and retrying cannot mend that.
         for i in range(attempts):
             try:
                 return fn()
             except IntegrityError:
+                if study_id is not None:
+                    self._check_study_exists(study_id)
                 if i == attempts - 1:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _check_study_exists(self, study_id: int) -> None:
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                sa.select(m.studies.c.name).where(m.studies.c.id == study_id)
+            ).first()
+        if found is None:
+            raise StudyNotFoundError(
+                f"The study being searched (id {study_id}) was deleted from {self!r} while the "
+                "search ran, so nothing more can be stored in it. Start a new study (or "
+                "re-create it under its name) and search again."
+            )
 
     # ------------------------------------------------------------ tasks
     def get_or_create_task(
         self, name: str, descriptors: Mapping[str, Any] | None = None
     ) -> TaskRecord:
         """The task called ``name``, created if new; given descriptors are merged in."""
-        if not isinstance(name, str) or not name.strip():
-            raise ValueError(f"A task name must be a non-empty string; got {name!r}.")
+        check_name(name, "task")
 
         def run() -> TaskRecord:
             with self._tx() as conn:
@@ -291,6 +368,7 @@ class RDBStorage:
         seed: int,
         user_attrs: Mapping[str, Any] | None = None,
     ) -> StudyRecord:
+        check_name(name)
         now = _now()
         try:
             with self._tx() as conn:
@@ -451,7 +529,7 @@ class RDBStorage:
                 started_at=now, id=_pk(res), user_attrs=attrs,
             )  # fmt: skip
 
-        return self._retry(run)
+        return self._retry(run, study_id=study_id)
 
     def claim_waiting_trial(
         self, study_id: int, *, seed: int | None, worker: str | None
@@ -510,7 +588,7 @@ class RDBStorage:
         tmets = {k: _json_float(v) for k, v in (test_metrics or {}).items()}
         vals = None if values is None else [float(v) for v in values]
         with self._tx() as conn:
-            conn.execute(
+            res = conn.execute(
                 _FINISH_TRIAL,
                 {
                     "trial_id": trial.id,
@@ -524,6 +602,11 @@ class RDBStorage:
                     "finished_at": now,
                     "heartbeat_at": now,
                 },
+            )
+        if res.rowcount == 0:
+            raise StudyNotFoundError(
+                f"Trial {trial.number} could not be stored: it (or its study) was deleted from "
+                f"{self!r} while it ran. Start a new study and search again."
             )
         return Trial(
             number=trial.number, state=state, arch=trial.arch,
@@ -636,6 +719,7 @@ class RDBStorage:
         DuplicatedStudyError
             A study named ``name`` already exists.
         """
+        check_name(name)
         created = created_at or _now()
         rows = [
             {
@@ -680,6 +764,20 @@ class RDBStorage:
             tuple((str(a), str(b)) for a, b in objectives), seed, dict(user_attrs or {}),
             created,
         )  # fmt: skip
+
+
+def _refuse_foreign_database(conn: Connection, engine: Engine) -> None:
+    """Refuse to add metanas tables to a database that holds another application's tables."""
+    names = set(sa.inspect(conn).get_table_names())
+    ours = {t.name for t in m.metadata.tables.values()} | {"alembic_version"}
+    foreign = sorted(names - ours)
+    if foreign and not names & ours:
+        shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
+        raise StorageError(
+            f"Storage {engine.url.render_as_string(hide_password=True)!r} holds tables of "
+            f"another application ({shown}) and no metanas tables; metanas will not add its "
+            "tables there. Give metanas a database of its own, e.g. 'sqlite:///metanas.db'."
+        )
 
 
 def _pk(res: Any) -> int:
