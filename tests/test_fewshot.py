@@ -322,7 +322,7 @@ def test_cli_fewshot_json_and_errors() -> None:
     import typer
     from typer.testing import CliRunner
 
-    from metanas._cli_fewshot import fewshot
+    from metanas.cli.fewshot import fewshot
 
     app = typer.Typer()
     app.command("fewshot")(fewshot)

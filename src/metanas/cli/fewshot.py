@@ -1,42 +1,28 @@
 """``metanas fewshot``: meta-train a few-shot learner and test it on held-out classes.
 
-The command function is registered by :mod:`metanas.cli` (``app.command("fewshot")``);
-like every command it only parses options and calls the public API
+Like every command it only parses options and calls the public API
 (:func:`metanas.fewshot.run_fewshot`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-if TYPE_CHECKING:
-    from types import ModuleType
+from metanas.cli import _console as c
 
-__all__ = ["FEWSHOT_EPILOG", "fewshot"]
+__all__ = ["EPILOG", "fewshot"]
 
+#: Fallback until the few-shot methods have a registry (``available("fewshot")``).
+_FEWSHOT_METHODS = ("maml", "fomaml", "reptile", "protonet", "matching", "metanas")
 
-def _cli() -> ModuleType:
-    from metanas import cli
-
-    return cli
-
-
-def _epilog() -> str:
-    parts = ["[bold]Examples[/]"]
-    for comment, command in (
-        ("MAML, 5-way 1-shot on MNIST-1D", "metanas fewshot --data mnist1d --ways 5 --shots 1 "
-         "--method maml"),
-        ("prototypical networks on digits, as JSON", "metanas fewshot --data digits --shots 5 "
-         "--method protonet --json"),
-    ):  # fmt: skip
-        parts += [f"  [dim]# {comment}[/]", f"  {command}"]
-    return "\n\n".join(parts)
-
-
-#: Help epilog for ``app.command("fewshot", epilog=FEWSHOT_EPILOG)``.
-FEWSHOT_EPILOG = _epilog()
+EPILOG = c.examples(
+    ("MAML, 5-way 1-shot on MNIST-1D", "metanas fewshot --data mnist1d --ways 5 --shots 1 "
+     "--method maml"),
+    ("prototypical networks on digits, as JSON", "metanas fewshot --data digits --shots 5 "
+     "--method protonet --json"),
+)  # fmt: skip
 
 
 def fewshot(
@@ -47,7 +33,8 @@ def fewshot(
         str,
         typer.Option(
             "--method", "-m",
-            help="maml, fomaml (first-order MAML), reptile, protonet, matching, metanas.",
+            help=", ".join(c.choices("fewshot", _FEWSHOT_METHODS))
+            + " (fomaml: first-order MAML).",
         ),
     ] = "protonet",
     ways: Annotated[int, typer.Option("--ways", "-w", min=1, help="Classes per episode.")] = 5,
@@ -83,8 +70,7 @@ def fewshot(
     5 unseen classes). The accuracy is the mean over [bold]--episodes[/] test
     episodes, with a 95 % confidence interval.
     """
-    cli = _cli()
-    with cli._errors():
+    with c.errors():
         from metanas.fewshot import run_fewshot
 
         result = run_fewshot(
@@ -93,10 +79,9 @@ def fewshot(
             n_threads=threads, device=device,
         )  # fmt: skip
     if json_output:
-        cli._echo_json(result.to_dict())
+        c.echo_json(result.to_dict())
         return
-    out = cli._stdout()
-    out.print(
+    c.stdout().print(
         f"{result.method} on {result.data}, {ways}-way {shots}-shot: accuracy "
         f"[bold]{100 * result.accuracy:.2f} %[/] ± {100 * result.ci95:.2f} (95 % CI, "
         f"{episodes} test episodes on classes {list(result.test_classes)}; meta-trained "

@@ -27,12 +27,12 @@ from rich.console import Console
 from rich.table import Table
 
 import metanas
-from metanas._cli_fewshot import FEWSHOT_EPILOG
-from metanas._cli_fewshot import fewshot as _cli_fewshot
 from metanas._cli_memory import memory_app
 from metanas._cli_meta import suggest as _cli_suggest
 from metanas._cli_train import export as _cli_export
 from metanas._progress import TrialProgress
+from metanas.cli import fewshot as _fewshot
+from metanas.cli import oneshot as _oneshot
 from metanas.exceptions import MetanasError, StudyNotFoundError
 
 if TYPE_CHECKING:
@@ -81,7 +81,8 @@ studies_app = typer.Typer(
 app.add_typer(studies_app, name="studies")
 app.add_typer(memory_app, name="memory")
 app.command("export")(_cli_export)
-app.command("fewshot", epilog=FEWSHOT_EPILOG)(_cli_fewshot)
+app.command("fewshot", epilog=_fewshot.EPILOG)(_fewshot.fewshot)
+app.command("oneshot", epilog=_oneshot.EPILOG)(_oneshot.oneshot)
 app.command("suggest")(_cli_suggest)
 
 

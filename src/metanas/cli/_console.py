@@ -1,0 +1,235 @@
+"""Console helpers shared by the command modules: the only place that writes to the terminal.
+
+Errors become one ``Error: ...`` line on stderr (exit 2, or 1 when the job itself
+failed), warnings one ``Warning: ...`` line; ``--json`` output goes through
+:func:`metanas._json.jsonable`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import sys
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+import metanas
+from metanas._json import jsonable
+from metanas.exceptions import MetanasError, StudyNotFoundError
+
+if TYPE_CHECKING:
+    from metanas.study import Study
+
+_ERRORS = (MetanasError, ValueError, TypeError, FileNotFoundError, ImportError)
+_PIPE_WIDTH = 200  # console width when writing to a file or pipe: never cut values short
+
+STORAGE_OPTION = typer.Option(
+    "--storage", envvar="METANAS_STORAGE",
+    help="SQLAlchemy URL of the store, e.g. sqlite:///runs.db; default: the user's store.",
+)  # fmt: skip
+JSON_OPTION = typer.Option("--json", help="Print JSON on stdout.")
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+def stdout() -> Console:
+    return Console(highlight=False, width=None if sys.stdout.isatty() else _PIPE_WIDTH)
+
+
+def stderr() -> Console:
+    return Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else _PIPE_WIDTH)
+
+
+def one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"Error: {one_line(message)}", err=True)
+    raise typer.Exit(code)
+
+
+def deprecated(old: str, new: str) -> None:
+    """One stderr line for a deprecated spelling that still works."""
+    typer.echo(f"Deprecated: {old} is now {new}; {old} will be removed.", err=True)
+
+
+def echo_json(obj: Any) -> None:
+    typer.echo(json.dumps(jsonable(obj), indent=2, allow_nan=False))
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.{digits}g}"
+    return str(value)
+
+
+def grid() -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    return table
+
+
+def examples(*pairs: tuple[str, str]) -> str:
+    """A help epilog: ``(comment, command)`` pairs under an Examples heading."""
+    parts = ["[bold]Examples[/]"]
+    for comment, command in pairs:
+        parts += [f"  [dim]# {comment}[/]", f"  {command}"]
+    return "\n\n".join(parts)
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    typer.echo(f"Warning: {one_line(message)}", err=True)
+
+
+@contextlib.contextmanager
+def errors(storage: str | None = None) -> Iterator[None]:
+    """Turn API errors into one ``Error: ...`` line (exit 2); Ctrl-C into exit 1.
+
+    Python warnings raised meanwhile are printed as one ``Warning: ...`` line each.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            yield
+    except KeyboardInterrupt:
+        where = f" in {display_url(storage)}" if storage else ""
+        resume = " Re-run the same command to resume." if storage else ""
+        typer.echo(f"Interrupted; finished trials are saved{where}.{resume}", err=True)
+        raise typer.Exit(1) from None
+    except _ERRORS as exc:
+        fail(str(exc) or type(exc).__name__)
+
+
+@contextlib.contextmanager
+def logging_to(console: Console, level: int) -> Iterator[None]:
+    """Show metanas log records (failed trials ...) on stderr while a command runs."""
+    from rich.logging import RichHandler
+
+    logger = logging.getLogger("metanas")
+    handler: logging.Handler
+    if console.is_terminal:
+        handler = RichHandler(console=console, show_time=False, show_path=False, markup=False)
+    else:  # one plain line per record in files and pipes
+        handler = logging.StreamHandler(console.file)
+        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    handler.setLevel(level)
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(min(level, old_level) if old_level else level)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+
+
+def log_level(quiet: bool, verbose: bool) -> int:
+    if quiet:
+        return logging.ERROR
+    return logging.INFO if verbose else logging.WARNING
+
+
+def interactive(quiet: bool) -> bool:
+    return not quiet and sys.stderr.isatty()
+
+
+def parse_value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return {"True": True, "False": False, "None": None}.get(raw, raw)
+
+
+def parse_settings(items: Sequence[str] | None, option: str) -> dict[str, Any]:
+    """``["population_size=20", "mutate=true"]`` -> ``{"population_size": 20, "mutate": True}``."""
+    out: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(
+                f"{option} expects KEY=VALUE, e.g. {option} population_size=20; got {item!r}."
+            )
+        out[key] = parse_value(raw.strip())
+    return out
+
+
+def split_list(text: str | None, option: str) -> list[str] | None:
+    if text is None:
+        return None
+    items = [s.strip() for s in text.split(",") if s.strip()]
+    if not items:
+        raise ValueError(f"{option} needs a comma-separated list of names; got {text!r}.")
+    return items
+
+
+def display_url(url: str | None) -> str:
+    """The storage URL with any password hidden."""
+    if not url:
+        return ""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL: show it as given
+        return url
+
+
+def storage_url(storage: str | None) -> str:
+    return storage or metanas.default_storage_url()
+
+
+def sqlite_file_missing(url: str) -> bool:
+    """True for a ``sqlite:///path`` URL whose file does not exist (reading must not create it)."""
+    if not url.startswith("sqlite:") or "://" not in url:
+        return False
+    try:
+        from sqlalchemy.engine import make_url
+
+        database = make_url(url).database
+    except Exception:
+        return False
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return False
+    return not Path(database).expanduser().exists()
+
+
+def open_study(name: str, storage: str) -> Study:
+    if sqlite_file_missing(storage):
+        raise StudyNotFoundError(
+            f"No study named {name!r}: storage {display_url(storage)!r} does not exist. "
+            "Check --storage (or $METANAS_STORAGE)."
+        )
+    return metanas.load_study(name, storage=storage)
+
+
+def choices(kind: str, fallback: Sequence[str]) -> list[str]:
+    """Registered plug-in names of ``kind`` (``metanas._registry.available``), for --help and checks.
+
+    ``fallback`` serves kinds whose registry does not exist yet.
+    """
+    from metanas._registry import available
+
+    try:
+        names = available(kind)
+    except MetanasError:
+        return list(fallback)
+    return list(names) if isinstance(names, list) else list(fallback)
