@@ -60,17 +60,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def measure(strategy: str, *, dataset: str, trials: int, seed: int, storage: str) -> np.ndarray:
     """Per-trial overhead in ms of one study."""
-    r = run_one(dataset=dataset, strategy=strategy, seed=seed, budget=trials, storage=storage)
+    r = run_one(dataset=dataset, strategy=strategy, seed=seed, n_trials=trials, storage=storage)
     return r.overhead_s * 1e3
 
 
 def profile(strategy: str, dataset: str, trials: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'overhead.db'}"
-        run_one(dataset=dataset, strategy=strategy, seed=99, budget=10, storage=url)  # warm up
+        run_one(dataset=dataset, strategy=strategy, seed=99, n_trials=10, storage=url)  # warm up
         prof = cProfile.Profile()
         prof.enable()
-        r = run_one(dataset=dataset, strategy=strategy, seed=0, budget=trials, storage=url)
+        r = run_one(dataset=dataset, strategy=strategy, seed=0, n_trials=trials, storage=url)
         prof.disable()
     print(
         f"{strategy}: median overhead {np.median(r.overhead_s) * 1e3:.3f} ms/trial under cProfile "

@@ -1,6 +1,6 @@
 """Multi-objective search on NAS-Bench-Graph: NSGA-II vs random, validation accuracy vs latency.
 
-Runs every (data set, strategy, seed) for ``--budget`` queries with two
+Runs every (data set, strategy, seed) for ``--n-trials`` queries with two
 objectives (validation accuracy, maximised; latency, minimised), measures the
 hypervolume of what each run found as a fraction of the hypervolume of the
 table's true Pareto front ("HV ratio"), prints the tables, writes the
@@ -43,7 +43,11 @@ def _csv(text: str) -> list[str]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", type=int, default=30, help="seeds 0..N-1 per strategy (30)")
-    p.add_argument("--budget", type=int, default=100, help="queries per run (100)")
+    # --budget: the old spelling, still accepted (commands recorded in docs/benchmarks.md).
+    p.add_argument(
+        "--n-trials", "--budget", dest="n_trials", type=int, default=100,
+        help="queries per run (100)",
+    )  # fmt: skip
     p.add_argument(
         "--datasets", type=_csv, default=list(FULL_OP_DATASETS),
         help="comma-separated NAS-Bench-Graph data sets (the 8 with the full operation set)",
@@ -70,7 +74,7 @@ def headline(cmp: ParetoComparison, a: str, b: str, reference: str) -> list[str]
     """One row per data set: both median HV ratios, the verdict and the p-value."""
     h2h = cmp.head_to_head(a, b, reference=reference)
     summary = cmp.summary(reference).set_index(["dataset", "strategy"])
-    c = cmp.budget
+    c = cmp.n_trials
     lines = [
         f"| data set | `{a}` HV ratio | `{b}` HV ratio | `{a}` >= `{b}`? | p | "
         f"front found (`{a}` / `{b}`) | true front |",
@@ -98,15 +102,15 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     cmp = run_pareto_comparison(
         datasets=args.datasets, strategies=args.strategies, seeds=args.seeds,
-        budget=args.budget, n_jobs=args.n_jobs, progress=not args.quiet,
+        n_trials=args.n_trials, n_jobs=args.n_jobs, progress=not args.quiet,
     )  # fmt: skip
     wall_s = time.perf_counter() - start
     a, b = (cmp.strategies + cmp.strategies)[:2]
     worst = headline(cmp, a, b, "worst")
     nadir = headline(cmp, a, b, "nadir")
-    print(f"HV ratio at {cmp.budget} queries, reference = the table's worst values:\n")
+    print(f"HV ratio at {cmp.n_trials} queries, reference = the table's worst values:\n")
     print("\n".join(worst))
-    print(f"\nHV ratio at {cmp.budget} queries, reference = the true front's nadir:\n")
+    print(f"\nHV ratio at {cmp.n_trials} queries, reference = the true front's nadir:\n")
     print("\n".join(nadir))
     print()
     print(cmp.to_markdown())
@@ -120,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         "runs": (
             f"{len(cmp.strategies)} strategies ({', '.join(cmp.strategies)}) x "
             f"{len(cmp.datasets)} data sets x {args.seeds} seeds (0..{args.seeds - 1}), "
-            f"{cmp.budget} queries each; {args.n_jobs} worker process(es); {wall_s:.0f} s wall "
+            f"{cmp.n_trials} queries each; {args.n_jobs} worker process(es); {wall_s:.0f} s wall "
             "time"
         ),
         "objectives": "`valid_accuracy` (maximize), `latency` (minimize)",
@@ -133,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "**Definitions.** Each run is a study with two objectives, validation accuracy "
         "(maximised) and latency (minimised), and a budget of "
-        f"{cmp.budget} queries. Its *hypervolume* (HV) is the area of objective space that the "
+        f"{cmp.n_trials} queries. Its *hypervolume* (HV) is the area of objective space that the "
         "architectures it found dominate, bounded by a reference point. The *HV ratio* divides "
         "it by the hypervolume of the table's true Pareto front (every architecture of the "
         "table), from the same reference point: 1 means the run found the whole true front. "
@@ -150,11 +154,11 @@ def main(argv: list[str] | None = None) -> int:
         "exactly as random search draws, so both strategies have the same numbers at 10 "
         "queries; its first generations may trail random search (see 20 queries).",
         "",
-        f"### HV ratio at {cmp.budget} queries (reference: the table's worst values)",
+        f"### HV ratio at {cmp.n_trials} queries (reference: the table's worst values)",
         "",
         *worst,
         "",
-        f"### HV ratio at {cmp.budget} queries (reference: the true front's nadir)",
+        f"### HV ratio at {cmp.n_trials} queries (reference: the true front's nadir)",
         "",
         *nadir,
         "",
@@ -167,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         "### Pareto fronts",
         "",
         f"Grey: every architecture of the table; the table's true front, and the fronts that "
-        f"`{a}` and `{b}` found with seed {args.plot_seed} ({cmp.budget} queries; faint dots: "
+        f"`{a}` and `{b}` found with seed {args.plot_seed} ({cmp.n_trials} queries; faint dots: "
         "the dominated architectures they queried). Latency on a log axis where it spans "
         "more than a factor 20.",
         "",

@@ -1,11 +1,11 @@
 """Compare search strategies on the tabular NAS-Bench-Graph benchmark.
 
-Runs every (data set, strategy, seed) for ``--budget`` queries, prints the
+Runs every (data set, strategy, seed) for ``--n-trials`` queries, prints the
 tables, writes the ``tabular-strategies`` section of docs/benchmarks.md and
 regret curves under docs/img/.
 
     python benchmarks/tabular_strategies.py                 # the full run (a few minutes)
-    python benchmarks/tabular_strategies.py --seeds 2 --budget 20 --datasets cora --no-write
+    python benchmarks/tabular_strategies.py --seeds 2 --n-trials 20 --datasets cora --no-write
 
 The search sees validation accuracy only; test accuracy is looked up for the
 incumbent chosen by validation, for the report.
@@ -36,7 +36,11 @@ def _csv(text: str) -> list[str]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 per strategy (10)")
-    p.add_argument("--budget", type=int, default=100, help="queries per run (100)")
+    # --budget: the old spelling, still accepted (commands recorded in docs/benchmarks.md).
+    p.add_argument(
+        "--n-trials", "--budget", dest="n_trials", type=int, default=100,
+        help="queries per run (100)",
+    )  # fmt: skip
     p.add_argument(
         "--datasets", type=_csv, default=list(NBG_DATASETS),
         help="comma-separated NAS-Bench-Graph data sets (all 9)",
@@ -58,13 +62,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def evolution_vs_random(comparison: Comparison, budget: int) -> list[str]:
+def evolution_vs_random(comparison: Comparison, n_trials: int) -> list[str]:
     if not {"evolution", "random"} <= set(comparison.strategies):
         return []
-    h2h = comparison.head_to_head("evolution", "random", budget)
+    h2h = comparison.head_to_head("evolution", "random", n_trials)
     wins = int(h2h["a_better"].sum())
     lines = [
-        f"**Does evolution beat random in median valid regret at {budget} queries?** "
+        f"**Does evolution beat random in median valid regret at {n_trials} queries?** "
         f"Yes on {wins} of {len(h2h)} data sets. (Lower is better; p: one-sided Mann-Whitney U "
         f"over seeds that evolution's regrets are lower; with few seeds read it as a hint.)",
         "",
@@ -84,21 +88,21 @@ FULL_OPS = ("cora", "citeseer", "pubmed", "cs", "physics", "photo", "computers",
 
 
 def _median_queries(comparison: Comparison, strategy: str, dataset: str) -> tuple[float, bool]:
-    """Median queries to the top, runs that never got there counted as budget + 1.
+    """Median queries to the top, runs that never got there counted as n_trials + 1.
 
     Returns (value, censored): censored means the median run did not get there, so the
-    true median is at least ``budget + 1``.
+    true median is at least ``n_trials + 1``.
     """
     import numpy as np
 
-    budget = comparison.budget
+    n_trials = comparison.n_trials
     q = [
-        budget + 1 if r.queries_to_top is None else r.queries_to_top
+        n_trials + 1 if r.queries_to_top is None else r.queries_to_top
         for r in comparison.runs
         if r.strategy == strategy and r.dataset == dataset
     ]
     med = float(np.median(q))
-    return med, med > budget
+    return med, med > n_trials
 
 
 def issue_targets(comparison: Comparison) -> list[str]:
@@ -108,7 +112,7 @@ def issue_targets(comparison: Comparison) -> list[str]:
     if not sets:
         return []
     df = comparison.summary().set_index(["dataset", "strategy"])
-    budget = comparison.budget
+    n_trials = comparison.n_trials
     lines = [
         f"Checked on the {len(sets)} data sets with the full operation set ({', '.join(sets)}).",
         "",
@@ -123,7 +127,7 @@ def issue_targets(comparison: Comparison) -> list[str]:
             if bc:
                 ratio, ok = "—", False  # bo never got there: no claim
             elif tc:
-                bound = bq / (budget + 1)  # tpe's true median is at least budget + 1
+                bound = bq / (n_trials + 1)  # tpe's true median is at least n_trials + 1
                 ratio, ok = f"<= {bound:.2f}", bound <= 0.7
             else:
                 ratio, ok = f"{bq / tq:.2f}", bq / tq <= 0.7
@@ -131,7 +135,7 @@ def issue_targets(comparison: Comparison) -> list[str]:
             br = df.loc[(d, "bo"), "valid_regret@50"] * 100
             tr = df.loc[(d, "tpe"), "valid_regret@50"] * 100
             regret_ok += br <= tr
-            fmt = lambda v, c: f">{budget}" if c else f"{v:g}"  # noqa: E731
+            fmt = lambda v, c: f">{n_trials}" if c else f"{v:g}"  # noqa: E731
             rows.append(
                 f"| {d} | {fmt(bq, bc)} | {fmt(tq, tc)} | {ratio}{' ✓' if ok else ''} | "
                 f"{br:.3f}{' ✓' if br <= tr else ''} | {tr:.3f} |"
@@ -139,7 +143,7 @@ def issue_targets(comparison: Comparison) -> list[str]:
         lines += [
             f"- **bo vs tpe, queries to the top 0.5 %**: median ratio <= 0.7 on **{ratio_ok} of "
             f"{len(sets)}** data sets (target: >= 6). Runs that never reached the top count as "
-            f"{budget + 1}; where tpe's median run never got there the ratio is an upper bound.",
+            f"{n_trials + 1}; where tpe's median run never got there the ratio is an upper bound.",
             f"- **bo vs tpe, median valid regret at 50 queries**: bo <= tpe on **{regret_ok} of "
             f"{len(sets)}** (target: >= 6).",
             "",
@@ -148,21 +152,21 @@ def issue_targets(comparison: Comparison) -> list[str]:
         ]
     for name in ("rl", "metaqnn", "evolution", "local", "bo", "nsga2"):
         if name in have and "random" in have:
-            h2h = comparison.head_to_head(name, "random", budget)
+            h2h = comparison.head_to_head(name, "random", n_trials)
             h2h = h2h[h2h["dataset"].isin(sets)]
             wins = int(h2h["a_better"].sum())
             target = " (target for rl and metaqnn: >= 6)" if name in ("rl", "metaqnn") else ""
             lines.append(
-                f"- **{name} vs random, median valid regret at {budget} queries**: better on "
+                f"- **{name} vs random, median valid regret at {n_trials} queries**: better on "
                 f"**{wins} of {len(h2h)}**{target}."
             )
     return [*lines, ""]
 
 
-def winners(comparison: Comparison, kind: str, budget: int) -> str:
+def winners(comparison: Comparison, kind: str, n_trials: int) -> str:
     """'local 5, evolution 4 ...': data sets where each strategy has the lowest median regret."""
     df = comparison.summary()
-    col = f"{kind}_regret@{budget}"
+    col = f"{kind}_regret@{n_trials}"
     counts = dict.fromkeys(comparison.strategies, 0)
     for _, sub in df.groupby("dataset", sort=False):
         best = sub[col].min()
@@ -179,18 +183,18 @@ def main(argv: list[str] | None = None) -> int:
         strategies.append("tpe")  # the peer baseline is always compared
     start = time.perf_counter()
     comparison = run_comparison(
-        datasets=args.datasets, strategies=strategies, seeds=args.seeds, budget=args.budget,
+        datasets=args.datasets, strategies=strategies, seeds=args.seeds, n_trials=args.n_trials,
         checkpoints=args.checkpoints, n_jobs=args.n_jobs, top_fraction=args.top_fraction,
         progress=not args.quiet,
     )  # fmt: skip
     wall_s = time.perf_counter() - start
-    budget = comparison.budget
+    n_trials = comparison.n_trials
     n_seeds = args.seeds
     overview = comparison.overview_markdown("valid")
     test_overview = comparison.overview_markdown("test")
-    h2h = evolution_vs_random(comparison, budget)
+    h2h = evolution_vs_random(comparison, n_trials)
     tables = comparison.to_markdown()
-    print(f"Median valid regret at {budget} queries (accuracy points; lower is better):\n")
+    print(f"Median valid regret at {n_trials} queries (accuracy points; lower is better):\n")
     print(overview)
     print("\n".join(h2h))
     print("\n".join(issue_targets(comparison)))
@@ -206,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = {
         "runs": (
             f"{len(strategies)} strategies ({', '.join(strategies)}) x {len(comparison.datasets)} "
-            f"data sets x {n_seeds} seeds (0..{n_seeds - 1}), {budget} queries each; "
+            f"data sets x {n_seeds} seeds (0..{n_seeds - 1}), {n_trials} queries each; "
             f"{args.n_jobs} worker process(es); {wall_s:.0f} s wall time"
         ),
         "strategies": "metanas defaults; `tpe` is Optuna's TPESampler with its defaults",
@@ -229,13 +233,13 @@ def main(argv: list[str] | None = None) -> int:
         "queries, evolution after its population of 20): equal numbers at 10 and 20 queries "
         "are expected.",
         "",
-        f"### Median valid regret at {budget} queries",
+        f"### Median valid regret at {n_trials} queries",
         "",
         overview,
         f"Lowest median valid regret (data sets, ties counted for each): "
-        f"{winners(comparison, 'valid', budget)}.",
+        f"{winners(comparison, 'valid', n_trials)}.",
         "",
-        f"### Median test regret at {budget} queries",
+        f"### Median test regret at {n_trials} queries",
         "",
         "Test accuracy of the architecture each search picked by validation; the search never "
         "saw it. Where validation and test disagree, a better validation regret need not give "
@@ -243,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         test_overview,
         f"Lowest median test regret (data sets, ties counted for each): "
-        f"{winners(comparison, 'test', budget)}.",
+        f"{winners(comparison, 'test', n_trials)}.",
         "",
         "### Targets of the strategy issues",
         "",

@@ -263,7 +263,7 @@ def small_comparison() -> ParetoComparison:
     import metanas.strategies.nsga2  # noqa: F401  (registers "nsga2")
 
     return run_pareto_comparison(
-        datasets=["cora"], strategies=["nsga2", "random"], seeds=2, budget=25,
+        datasets=["cora"], strategies=["nsga2", "random"], seeds=2, n_trials=25,
         checkpoints=(10, 20),
     )  # fmt: skip
 
@@ -317,7 +317,7 @@ def test_the_true_front_itself_scores_one(small_comparison: ParetoComparison) ->
     table = small_comparison.tables["cora"]
     oracle = ParetoRun(
         benchmark="nas-bench-graph", dataset="cora", strategy="oracle", seed=0,
-        budget=len(table.front), objectives=small_comparison.objectives,
+        n_trials=len(table.front), objectives=small_comparison.objectives,
         values=table.points[table.front],
     )  # fmt: skip
     for ref in ("worst", "nadir"):
@@ -336,7 +336,16 @@ def test_pareto_summary_and_markdown(small_comparison: ParetoComparison) -> None
     assert df["hv_ratio@10"].iloc[0] == df["hv_ratio@10"].iloc[1]
     h2h = small_comparison.head_to_head("nsga2", "random")
     assert list(h2h["dataset"]) == ["cora"]
-    assert 0.0 <= h2h["p_value"].iloc[0] <= 1.0
+    # At the last query, "greater" tests nsga2's ratios against random's (one-sided).
+    from scipy.stats import mannwhitneyu
+
+    ra, rb = ([small_comparison.hv_ratio(r, 25) for r in small_comparison.select("cora", s)]
+              for s in ("nsga2", "random"))  # fmt: skip
+    assert h2h["nsga2_median"].iloc[0] == pytest.approx(np.median(ra))
+    assert h2h["random_median"].iloc[0] == pytest.approx(np.median(rb))
+    assert h2h["checkpoint"].iloc[0] == 25
+    expected_p = 1.0 if len({*ra, *rb}) == 1 else mannwhitneyu(ra, rb, alternative="greater").pvalue
+    assert h2h["p_value"].iloc[0] == pytest.approx(expected_p)
     md = small_comparison.to_markdown()
     assert md.startswith("| data set | queries | `nsga2` | `random` |")
     assert md.count("\n| cora |") == 3
@@ -345,8 +354,8 @@ def test_pareto_summary_and_markdown(small_comparison: ParetoComparison) -> None
 def test_same_seed_same_pareto_run() -> None:
     import metanas.strategies.nsga2  # noqa: F401
 
-    a = run_pareto_one(dataset="citeseer", strategy="nsga2", seed=3, budget=15)
-    b = run_pareto_one(dataset="citeseer", strategy="nsga2", seed=3, budget=15)
+    a = run_pareto_one(dataset="citeseer", strategy="nsga2", seed=3, n_trials=15)
+    b = run_pareto_one(dataset="citeseer", strategy="nsga2", seed=3, n_trials=15)
     assert a.archs == b.archs
     assert np.array_equal(a.values, b.values)
 
@@ -367,7 +376,7 @@ def test_pareto_comparison_rejects_bad_input(
     kwargs: dict[str, object], error: type[Exception], match: str
 ) -> None:
     args: dict[str, object] = {"datasets": ["cora"], "strategies": ["random"], "seeds": 1,
-                               "budget": 5, **kwargs}  # fmt: skip
+                               "n_trials": 5, **kwargs}  # fmt: skip
     with pytest.raises(error, match=match):
         run_pareto_comparison(**args)  # type: ignore[arg-type]
 
@@ -384,7 +393,7 @@ def test_parallel_pareto_runs_equal_serial_ones() -> None:
     import metanas.strategies.nsga2  # noqa: F401
 
     kwargs: dict[str, object] = {"datasets": ["cora"], "strategies": ["nsga2"], "seeds": 2,
-                                 "budget": 12}  # fmt: skip
+                                 "n_trials": 12}  # fmt: skip
     serial = run_pareto_comparison(**kwargs, n_jobs=1)  # type: ignore[arg-type]
     parallel = run_pareto_comparison(**kwargs, n_jobs=2)  # type: ignore[arg-type]
     for a, b in zip(serial.runs, parallel.runs, strict=True):

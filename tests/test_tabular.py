@@ -13,13 +13,16 @@ from nas_bench_graph import light_read
 
 import metanas
 from metanas import InvalidArchitectureError, UnknownNameError
+from metanas._registry import available
 from metanas.benchmarks import (
+    BENCHMARKS,
     NBG_DATASETS,
     ArchitectureNotInTableError,
     NasBenchGraph,
     TabularBenchmark,
     available_benchmarks,
     load_benchmark,
+    register_benchmark,
 )
 from metanas.spaces import NasBenchGraphSpace, NB201Space
 from metanas.spaces.nb201 import NB201_OPS
@@ -401,3 +404,32 @@ def test_load_benchmark() -> None:
     assert load_benchmark("nbg", "cora").dataset == "cora"
     with pytest.raises(UnknownNameError, match=r"Unknown benchmark 'nas-bench-201'.*from_csv"):
         load_benchmark("nas-bench-201", "cifar10")
+
+
+def test_benchmark_registry_names_and_aliases() -> None:
+    assert available("benchmark") == ["nas-bench-graph"]
+    assert available_benchmarks() == {"nas-bench-graph": NBG_DATASETS}
+    for spelling in ("nas-bench-graph", "NAS_Bench_Graph", "nasbenchgraph", "NBG", "n-b-g"):
+        assert BENCHMARKS.canonical(spelling) == "nas-bench-graph"
+        assert BENCHMARKS.get(spelling) is NasBenchGraph
+    assert "nbg" in BENCHMARKS
+    assert "nb301" not in BENCHMARKS
+    with pytest.raises(
+        UnknownNameError, match=r"Unknown benchmark 'nas-bench-grph'.*nas-bench-graph"
+    ):
+        BENCHMARKS.canonical("nas-bench-grph")
+
+
+def test_register_benchmark_checks_the_class_and_its_aliases() -> None:
+    with pytest.raises(TypeError, match="needs a TabularBenchmark subclass; got <class 'dict'>"):
+        register_benchmark("not-a-table")(dict)  # type: ignore[arg-type]
+
+    class NoDataSets(TabularBenchmark):
+        pass
+
+    with pytest.raises(TypeError, match="NoDataSets needs a class attribute datasets"):
+        register_benchmark("no-data-sets", aliases=("nds",))(NoDataSets)
+    assert "nds" not in BENCHMARKS  # a refused class leaves no alias behind
+    with pytest.raises(ValueError, match="alias 'NBG' already names 'nas-bench-graph'"):
+        register_benchmark("another-graph-table", aliases=("NBG",))
+    assert available("benchmark") == ["nas-bench-graph"]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from metanas.benchmarks.base import register_benchmark
 from metanas.benchmarks.tabular import TabularBenchmark
 from metanas.exceptions import unknown
 from metanas.spaces.nasbenchgraph import NasBenchGraphSpace
@@ -69,6 +70,7 @@ def _load(dataset: str) -> tuple[list[int], dict[str, np.ndarray]]:
     return keys, cols
 
 
+@register_benchmark("nas-bench-graph", aliases=("nasbenchgraph", "nbg"))
 class NasBenchGraph(TabularBenchmark):
     """One data set of NAS-Bench-Graph as a look-up evaluator.
 
@@ -97,6 +99,8 @@ class NasBenchGraph(TabularBenchmark):
     Benchmarking graph neural architecture search. NeurIPS 2022 Datasets and
     Benchmarks.
     """
+
+    datasets: ClassVar[tuple[str, ...]] = NBG_DATASETS
 
     def __init__(self, dataset: str) -> None:
         if not isinstance(dataset, str) or dataset.lower() not in NBG_DATASETS:

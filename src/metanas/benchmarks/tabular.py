@@ -6,7 +6,7 @@ import math
 import os
 from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -59,6 +59,10 @@ class TabularBenchmark(Evaluator):
     minimize
         Metrics where lower is better (latency, params ...).
     """
+
+    #: The data sets a registered benchmark is built from (``cls(dataset)``); a table
+    #: brought by a user has none.
+    datasets: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
