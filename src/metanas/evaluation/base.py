@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import abc
-import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -114,7 +113,3 @@ def as_evaluator(obj: Evaluator | Callable[[Architecture], Any], metric: str) ->
         f"optimize() needs an Evaluator (such as a benchmark) or a function arch -> metrics; "
         f"got {type(obj).__name__}."
     )
-
-
-def is_finite(x: float) -> bool:
-    return isinstance(x, int | float) and math.isfinite(x)
