@@ -26,7 +26,7 @@ runner = CliRunner()
 
 CONTRACT = [
     "search", "--benchmark", "nas-bench-graph", "--dataset", "cora", "--strategy", "evolution",
-    "--budget", "100", "--seed", "0", "--storage", "sqlite:///runs.db", "--study", "cora-rea",
+    "--n-trials", "100", "--seed", "0", "--storage", "sqlite:///runs.db", "--study", "cora-rea",
 ]  # fmt: skip
 
 # A synthetic NAS-Bench-201 "accuracy": a fixed score per operation, weighted per edge.
@@ -43,7 +43,7 @@ def synthetic_acc(arch: metanas.Architecture) -> float:
 def contract(budget: int, url: str, *extra: str) -> list[str]:
     """The issue's command line with another budget and storage."""
     args = list(CONTRACT)
-    args[args.index("--budget") + 1] = str(budget)
+    args[args.index("--n-trials") + 1] = str(budget)
     args[args.index("--storage") + 1] = url
     return [*args, *extra]
 
@@ -201,7 +201,7 @@ def test_rerun_with_the_same_budget_only_reports(searched: str) -> None:
 
 
 def test_resume_without_strategy_uses_the_stored_one(searched: str) -> None:
-    args = ["search", "--dataset", "cora", "--budget", "25", "--storage", searched]
+    args = ["search", "--dataset", "cora", "--n-trials", "25", "--storage", searched]
     summary = invoke_json([*args, "--study", "cora-rea"])
     assert summary["strategy"] == "evolution"
     assert summary["n_trials"] == 25
@@ -240,7 +240,7 @@ def test_json_summary_fields(db_url: str) -> None:
 def test_default_study_name_and_storage_from_env(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'env.db'}"
     result = invoke(
-        ["search", "--dataset", "citeseer", "--strategy", "local", "--seed", "3", "--budget",
+        ["search", "--dataset", "citeseer", "--strategy", "local", "--seed", "3", "--n-trials",
          "10", "--json"],
         env={"METANAS_STORAGE": url},
     )  # fmt: skip
@@ -261,7 +261,7 @@ def test_strategy_settings_are_parsed_and_stored(db_url: str) -> None:
 
 def test_metric_direction_defaults_to_the_metrics_own(db_url: str) -> None:
     s = invoke_json(
-        ["search", "--dataset", "cora", "--metric", "latency", "--budget", "10", "--storage",
+        ["search", "--dataset", "cora", "--metric", "latency", "--n-trials", "10", "--storage",
          db_url]
     )  # fmt: skip
     assert (s["metric"], s["direction"]) == ("latency", "minimize")
@@ -272,7 +272,7 @@ def test_metric_direction_defaults_to_the_metrics_own(db_url: str) -> None:
 
 def test_two_objectives_report_the_pareto_front(db_url: str) -> None:
     s = invoke_json(
-        ["search", "--dataset", "cora", "--metric", "valid_accuracy:max,latency:min", "--budget",
+        ["search", "--dataset", "cora", "--metric", "valid_accuracy:max,latency:min", "--n-trials",
          "15", "--storage", db_url]
     )  # fmt: skip
     assert s["best"] is None
@@ -311,7 +311,7 @@ def test_unknown_dataset_suggests_the_close_name(db_url: str) -> None:
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (["--budget", "5"], "--dataset"),
+        (["--n-trials", "5"], "--dataset"),
         (["--dataset", "cora", "--table", "x.csv", "--space", "nb201"], "not both"),
         (["--dataset", "cora", "--setting", "population_size"], "KEY=VALUE"),
         (["--dataset", "cora", "--strategy", "evolution", "--setting", "popsize=3"],
@@ -366,7 +366,7 @@ def test_table_search_parses_the_csv(nb201_full: Path, db_url: str) -> None:
     s = invoke_json(
         ["search", "--table", str(nb201_full), "--space", "nb201", "--arch-column", "arch",
          "--metric", "acc", "--test-metric", "test_acc", "--strategy", "evolution",
-         "--budget", "30", "--storage", db_url]
+         "--n-trials", "30", "--storage", db_url]
     )  # fmt: skip
     assert s["study"] == "nb201-evolution-s0-acc"
     assert s["task"] == "nb201"
@@ -384,7 +384,7 @@ def test_table_search_parses_the_csv(nb201_full: Path, db_url: str) -> None:
 def test_table_search_minimize_column(nb201_full: Path, db_url: str) -> None:
     s = invoke_json(
         ["search", "--table", str(nb201_full), "--space", "nb201", "--metric", "lat",
-         "--minimize", "lat", "--budget", "10", "--storage", db_url, "--study", "lat"]
+         "--minimize", "lat", "--n-trials", "10", "--storage", db_url, "--study", "lat"]
     )  # fmt: skip
     assert s["direction"] == "minimize"
     assert s["optimum"] == min(len(a) for a in pd.read_csv(nb201_full)["arch"])
@@ -394,7 +394,7 @@ def test_table_missing_architectures_fail_their_trials(nb201_small: Path, db_url
     """200 of 15,625 cells: proposals outside the table fail, and the command says why."""
     result = invoke(
         ["search", "--table", str(nb201_small), "--space", "nb201", "--metric", "acc",
-         "--strategy", "random", "--budget", "10", "--storage", db_url, "--json"]
+         "--strategy", "random", "--n-trials", "10", "--storage", db_url, "--json"]
     )  # fmt: skip
     s = json.loads(result.stdout)
     assert s["n_trials"] == 10
@@ -441,7 +441,7 @@ def test_csv_rows_with_a_trailing_comma(tmp_path: Path, db_url: str) -> None:
     rows = [f"{space.format(a)},{synthetic_acc(a)}," for a in space.enumerate()]
     path = tmp_path / "trailing.csv"
     path.write_text("arch,acc\n" + "\n".join(rows) + "\n")
-    s = invoke_json(table_args(path, "--budget", "10", "--storage", db_url))
+    s = invoke_json(table_args(path, "--n-trials", "10", "--storage", db_url))
     assert s["n_complete"] == 10
     assert s["best"]["value"] == pytest.approx(synthetic_acc(space.parse(s["best"]["arch"])))
 
@@ -463,7 +463,7 @@ def test_space_setting_reaches_the_space(tmp_path: Path, db_url: str) -> None:
     df.to_csv(path, index=False)
     s = invoke_json(
         ["search", "--table", str(path), "--space", "nas-bench-graph", "--space-setting",
-         "proteins=true", "--budget", "10", "--storage", db_url]
+         "proteins=true", "--n-trials", "10", "--storage", db_url]
     )  # fmt: skip
     assert s["n_complete"] == 10
     show = invoke_json(["studies", "show", s["study"], "--storage", db_url])
@@ -472,7 +472,7 @@ def test_space_setting_reaches_the_space(tmp_path: Path, db_url: str) -> None:
 
 # ---------------------------------------------------------------- studies
 def test_studies_list(searched: str) -> None:
-    invoke(["search", "--dataset", "citeseer", "--budget", "10", "--storage", searched])
+    invoke(["search", "--dataset", "citeseer", "--n-trials", "10", "--storage", searched])
     rows = invoke_json(["studies", "list", "--storage", searched])
     assert [r["name"] for r in rows] == ["cora-rea", "citeseer-random-s0"]
     assert (rows[0]["strategy"], rows[0]["n_trials"], rows[0]["n_complete"]) == (
@@ -584,7 +584,7 @@ def test_bench_json_markdown_and_plots(tmp_path: Path) -> None:
     md, plots = tmp_path / "benchmarks.md", tmp_path / "plots"
     result = invoke(
         ["bench", "--datasets", "cora", "--strategies", "random,evolution", "--seeds", "2",
-         "--budget", "10", "--output", str(md), "--plots", str(plots), "--json"]
+         "--n-trials", "10", "--output", str(md), "--plots", str(plots), "--json"]
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
@@ -603,7 +603,7 @@ def test_bench_json_markdown_and_plots(tmp_path: Path) -> None:
 def test_bench_table(tmp_path: Path) -> None:
     result = invoke(
         ["bench", "--datasets", "citeseer", "--strategies", "random", "--seeds", "2",
-         "--budget", "10"]
+         "--n-trials", "10"]
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "citeseer" in result.stdout
@@ -619,7 +619,7 @@ def test_bench_table(tmp_path: Path) -> None:
     ],
 )
 def test_bench_bad_names(args: list[str], fragment: str) -> None:
-    result = invoke(["bench", "--seeds", "1", "--budget", "5", *args])
+    result = invoke(["bench", "--seeds", "1", "--n-trials", "5", *args])
     assert_usage_error(result, fragment)
 
 
@@ -632,7 +632,7 @@ def test_metanas_command_in_a_subprocess(tmp_path: Path) -> None:
     env = {**os.environ, "METANAS_STORAGE": url}
     args = [
         "search", "--benchmark", "nas-bench-graph", "--dataset", "cora", "--strategy",
-        "evolution", "--budget", "15", "--seed", "0", "--study", "cora-rea", "--json",
+        "evolution", "--n-trials", "15", "--seed", "0", "--study", "cora-rea", "--json",
     ]  # fmt: skip
     proc = subprocess.run(
         [*cmd, *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120

@@ -56,9 +56,14 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def deprecated(old: str, new: str) -> None:
-    """One stderr line for a deprecated spelling that still works."""
-    typer.echo(f"Deprecated: {old} is now {new}; {old} will be removed.", err=True)
+def renamed(new: Any, old: Any, new_name: str, old_name: str) -> Any:
+    """The value of an option or of its deprecated spelling (which prints one stderr line)."""
+    if old is None:
+        return new
+    if new is not None:
+        raise ValueError(f"{old_name} is the old spelling of {new_name}: give only {new_name}.")
+    typer.echo(f"Deprecated: {old_name} is now {new_name}.", err=True)
+    return old
 
 
 def echo_json(obj: Any) -> None:
@@ -222,7 +227,7 @@ def open_study(name: str, storage: str) -> Study:
 
 
 def choices(kind: str, fallback: Sequence[str]) -> list[str]:
-    """Registered plug-in names of ``kind`` (``metanas._registry.available``), for --help and checks.
+    """Registered plug-in names of ``kind`` (``metanas._registry.available``) for --help.
 
     ``fallback`` serves kinds whose registry does not exist yet.
     """
@@ -233,3 +238,8 @@ def choices(kind: str, fallback: Sequence[str]) -> list[str]:
     except MetanasError:
         return list(fallback)
     return list(names) if isinstance(names, list) else list(fallback)
+
+
+def benchmark_names() -> list[str]:
+    """Names of the built-in tabular benchmarks."""
+    return choices("benchmark", tuple(metanas.benchmarks.available_benchmarks()))

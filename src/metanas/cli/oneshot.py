@@ -15,13 +15,12 @@ from metanas.cli import _console as c
 
 __all__ = ["EPILOG", "ONESHOT_METHODS", "oneshot", "run"]
 
-#: Fallback until the one-shot methods have a registry (``available("oneshot")``).
-_FALLBACK_METHODS = ("darts", "darts2", "enas")
-
 
 def methods() -> list[str]:
     """The one-shot method names (``--method`` choices)."""
-    return c.choices("oneshot", _FALLBACK_METHODS)
+    from metanas.search import oneshot_methods
+
+    return oneshot_methods()
 
 
 ONESHOT_METHODS = tuple(methods())
@@ -54,12 +53,12 @@ def run(
     json_output: bool,
 ) -> None:
     """Run a one-shot search and print its summary (shared by ``search --strategy darts``)."""
-    from metanas.cli import _finish_search as finish_search
-    from metanas.oneshot import search_oneshot
+    from metanas.cli.search import finish_search
+    from metanas.search import search_oneshot
 
     summary = search_oneshot(
-        data=data, strategy=method, space=space, target=target, epochs=epochs,
-        retrain_epochs=retrain_epochs, seed=seed, max_latency_ms=max_latency_ms, url=url,
+        data=data, method=method, space=space, target=target, epochs=epochs,
+        retrain_epochs=retrain_epochs, seed=seed, max_latency_ms=max_latency_ms, storage=url,
         study_name=study_name, device=device, settings=settings,
     )  # fmt: skip
     finish_search(summary, json_output)

@@ -1,8 +1,7 @@
 """``metanas memory list | export | import``: the experience memory on the command line.
 
-A typer sub-app mounted by :mod:`metanas.cli` (which owns the console helpers:
-they are imported when a command runs, so the two modules can import each
-other). Like every command it only parses options and calls the public API.
+Like every command it only parses options and calls the public API
+(:class:`metanas.meta.ExperienceMemory`).
 """
 
 from __future__ import annotations
@@ -10,15 +9,15 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-if TYPE_CHECKING:
-    from types import ModuleType
+from metanas._json import jsonable
+from metanas.cli import _console as c
 
-__all__ = ["memory_app"]
+__all__ = ["app"]
 
 
 class OnConflict(StrEnum):
@@ -27,73 +26,51 @@ class OnConflict(StrEnum):
     error = "error"
 
 
-def _examples(*pairs: tuple[str, str]) -> str:
-    parts = ["[bold]Examples[/]"]
-    for comment, command in pairs:
-        parts += [f"  [dim]# {comment}[/]", f"  {command}"]
-    return "\n\n".join(parts)
-
-
-def _cli() -> ModuleType:
-    from metanas import cli
-
-    return cli
-
-
-memory_app = typer.Typer(
+app = typer.Typer(
     help=(
         "The experience memory: every stored task with its studies and trials. List it, "
         "and share it as a file (export, import)."
     ),
     rich_markup_mode="rich",
     no_args_is_help=True,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings=c.CONTEXT,
 )
 
-_STORAGE_OPTION = typer.Option(
-    "--storage", envvar="METANAS_STORAGE",
-    help="SQLAlchemy URL of the store, e.g. sqlite:///runs.db; default: the user's store.",
-)  # fmt: skip
-_JSON_OPTION = typer.Option("--json", help="Print JSON on stdout.")
 
-
-@memory_app.command(
+@app.command(
     "list",
-    epilog=_examples(
+    epilog=c.examples(
         ("the tasks of one file", "metanas memory list --storage sqlite:///runs.db"),
         ("as JSON (descriptors and best values included)", "metanas memory list --json"),
     ),
 )
 def memory_list(
-    storage: Annotated[str | None, _STORAGE_OPTION] = None,
-    json_output: Annotated[bool, _JSON_OPTION] = False,
+    storage: Annotated[str | None, c.STORAGE_OPTION] = None,
+    json_output: Annotated[bool, c.JSON_OPTION] = False,
 ) -> None:
     """List the tasks in the memory, with study and trial counts and best values."""
-    cli = _cli()
-    url = cli._storage_url(storage)
-    with cli._errors():
+    url = c.storage_url(storage)
+    with c.errors():
         from metanas.meta import ExperienceMemory
 
-        infos = [] if cli._sqlite_file_missing(url) else ExperienceMemory(url).tasks()
+        infos = [] if c.sqlite_file_missing(url) else ExperienceMemory(url).tasks()
     records = [i.to_dict() for i in infos]
     if json_output:
-        cli._echo_json(records)
+        c.echo_json(records)
         return
-    out = cli._stdout()
+    out = c.stdout()
     if not records:
-        out.print(f"No tasks in {cli._display_url(url)}")
+        out.print(f"No tasks in {c.display_url(url)}")
         return
-    table = Table(title=f"Tasks in {cli._display_url(url)}")
+    table = Table(title=f"Tasks in {c.display_url(url)}")
     for col, justify in (
         ("task", "left"), ("studies", "right"), ("trials", "right"), ("complete", "right"),
         ("best", "left"), ("descriptors", "left"),
     ):  # fmt: skip
         table.add_column(col, justify=justify, no_wrap=col == "task")  # type: ignore[arg-type]
     for r in records:
-        best = ", ".join(
-            f"{r['directions'][m][:3]} {m} {cli._fmt(v)}" for m, v in r["best"].items()
-        )
-        desc = json.dumps(cli._jsonable(r["descriptors"])) if r["descriptors"] else ""
+        best = ", ".join(f"{r['directions'][m][:3]} {m} {c.fmt(v)}" for m, v in r["best"].items())
+        desc = json.dumps(jsonable(r["descriptors"])) if r["descriptors"] else ""
         table.add_row(
             r["name"], str(r["n_studies"]), str(r["n_trials"]), str(r["n_complete"]),
             best or "-", desc,
@@ -101,9 +78,9 @@ def memory_list(
     out.print(table)
 
 
-@memory_app.command(
+@app.command(
     "export",
-    epilog=_examples(
+    epilog=c.examples(
         ("the whole memory, compressed", "metanas memory export memory.json.gz"),
         (
             "two tasks of one file",
@@ -120,37 +97,36 @@ def memory_export(
         list[str] | None,
         typer.Option("--task", "-t", help="Export only this task (repeatable); default: all."),
     ] = None,
-    storage: Annotated[str | None, _STORAGE_OPTION] = None,
-    json_output: Annotated[bool, _JSON_OPTION] = False,
+    storage: Annotated[str | None, c.STORAGE_OPTION] = None,
+    json_output: Annotated[bool, c.JSON_OPTION] = False,
 ) -> None:
     """Write the memory (tasks, descriptors, studies and finished trials) to a versioned file.
 
     Share the file; [bold]metanas memory import[/] adds it to another store.
     """
-    cli = _cli()
-    url = cli._storage_url(storage)
-    with cli._errors():
-        if cli._sqlite_file_missing(url):
+    url = c.storage_url(storage)
+    with c.errors():
+        if c.sqlite_file_missing(url):
             raise ValueError(
-                f"Storage {cli._display_url(url)!r} does not exist: nothing to export. Check "
+                f"Storage {c.display_url(url)!r} does not exist: nothing to export. Check "
                 "--storage (or $METANAS_STORAGE)."
             )
         from metanas.meta import ExperienceMemory
 
         summary = ExperienceMemory(url).export(path, tasks=task)
     if json_output:
-        cli._echo_json(summary.to_dict())
+        c.echo_json(summary.to_dict())
         return
-    cli._stderr().print(
+    c.stderr().print(
         f"Wrote {summary.n_tasks} task(s), {summary.n_studies} stud(ies) and "
         f"{summary.n_trials} trial(s) to {summary.path} (memory format version "
         f"{summary.version})"
     )
 
 
-@memory_app.command(
+@app.command(
     "import",
-    epilog=_examples(
+    epilog=c.examples(
         ("add a shared memory to your store", "metanas memory import memory.json.gz"),
         (
             "keep both copies of studies whose names are taken",
@@ -168,27 +144,26 @@ def memory_import(
             "rename it (NAME@<content hash>), or error.",
         ),
     ] = OnConflict.skip,
-    storage: Annotated[str | None, _STORAGE_OPTION] = None,
-    json_output: Annotated[bool, _JSON_OPTION] = False,
+    storage: Annotated[str | None, c.STORAGE_OPTION] = None,
+    json_output: Annotated[bool, c.JSON_OPTION] = False,
 ) -> None:  # fmt: skip
     """Add the tasks, studies and trials of a memory file to a store.
 
     The file is checked before anything is written; a bad file exits with code 2 and
     one line naming the problem.
     """
-    cli = _cli()
-    url = cli._storage_url(storage)
-    with cli._errors():
+    url = c.storage_url(storage)
+    with c.errors():
         from metanas.meta import ExperienceMemory
 
         report = ExperienceMemory.import_file(path, into=url, on_conflict=on_conflict.value)
     if json_output:
-        cli._echo_json({**report.to_dict(), "storage": cli._display_url(url)})
+        c.echo_json({**report.to_dict(), "storage": c.display_url(url)})
         return
-    err = cli._stderr()
+    err = c.stderr()
     err.print(
         f"Imported {len(report.imported)} stud(ies) with {report.n_trials} trial(s) of "
-        f"{report.n_tasks} task(s) into {cli._display_url(url)}"
+        f"{report.n_tasks} task(s) into {c.display_url(url)}"
     )
     for old, new in report.renamed.items():
         err.print(f"Renamed {old!r} to {new!r}: the name was taken")

@@ -1,8 +1,7 @@
 """``metanas suggest``: zero-shot architectures for a task, from the experience memory.
 
-Mounted by :mod:`metanas.cli` (which owns the console helpers; they are
-imported when the command runs). Like every command it only parses options
-and calls the public API (:func:`metanas.meta.suggest`).
+Like every command it only parses options and calls the public API
+(:func:`metanas.meta.predictor.suggest`).
 """
 
 from __future__ import annotations
@@ -14,18 +13,24 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-if TYPE_CHECKING:
-    from types import ModuleType
+from metanas.cli import _console as c
 
+if TYPE_CHECKING:
     from metanas.spaces.base import SearchSpace
 
-__all__ = ["suggest"]
+__all__ = ["EPILOG", "suggest"]
 
-
-def _cli() -> ModuleType:
-    from metanas import cli
-
-    return cli
+EPILOG = c.examples(
+    (
+        "five architectures for Cora, learned from the other tasks in runs.db",
+        "metanas suggest --task nas-bench-graph/cora -b nas-bench-graph -d cora "
+        "--storage sqlite:///runs.db",
+    ),
+    (
+        "ten, from a separate memory, as JSON",
+        "metanas suggest --task my-task --space nb201 --k 10 --memory sqlite:///memory.db --json",
+    ),
+)
 
 
 def _memory_space(url: str, task: str) -> SearchSpace:
@@ -37,12 +42,12 @@ def _memory_space(url: str, task: str) -> SearchSpace:
     configs = Counter(json.dumps(dict(r.space), sort_keys=True) for r in records)
     if not configs:
         raise ValueError(
-            f"The memory {_cli()._display_url(url)!r} holds no study of a task other than "
+            f"The memory {c.display_url(url)!r} holds no study of a task other than "
             f"{task!r}: nothing to suggest from. Run searches of other tasks first, or import "
             "a memory (metanas memory import FILE)."
         )
     if len(configs) > 1:
-        names = sorted({str(json.loads(c).get("type", c)) for c in configs})
+        names = sorted({str(json.loads(x).get("type", x)) for x in configs})
         raise ValueError(
             f"The memory holds studies of {len(configs)} different spaces ({', '.join(names)}); "
             "say which one to suggest for with --space NAME (or --benchmark/--dataset)."
@@ -93,16 +98,15 @@ def suggest(
     the K are diversified. Evaluate them first, then search on (strategy [bold]meta[/]
     does both).
     """
-    cli = _cli()
-    url = cli._storage_url(storage)
+    url = c.storage_url(storage)
     mem_url = memory or url
-    with cli._errors():
+    with c.errors():
         from metanas.meta import ExperienceMemory
         from metanas.meta.predictor import suggest as _suggest
 
-        if cli._sqlite_file_missing(mem_url):
+        if c.sqlite_file_missing(mem_url):
             raise ValueError(
-                f"Memory {cli._display_url(mem_url)!r} does not exist: no past tasks to learn "
+                f"Memory {c.display_url(mem_url)!r} does not exist: no past tasks to learn "
                 "from. Check --memory / --storage (or $METANAS_STORAGE)."
             )
         descriptors: dict[str, Any] | None = None
@@ -126,7 +130,7 @@ def suggest(
         )  # fmt: skip
     rows = [{"rank": i + 1, **p.to_dict(the_space)} for i, p in enumerate(picks)]
     if json_output:
-        cli._echo_json({"task": task, "k": k, "metric": metric, "suggestions": rows})
+        c.echo_json({"task": task, "k": k, "metric": metric, "suggestions": rows})
         return
     table = Table(title=f"Zero-shot suggestions for {task} (predicted {metric} rank score)")
     table.add_column("rank", justify="right")
@@ -137,8 +141,8 @@ def suggest(
         per = r["per_task"]
         top = max(per, key=per.get) if per else "-"
         table.add_row(str(r["rank"]), r["arch"], f"{r['score']:.3f}", top)
-    cli._stdout().print(table)
-    cli._stderr().print(
+    c.stdout().print(table)
+    c.stderr().print(
         "Score: predicted normal score of the rank on the new task (0: a median "
         "architecture of the past tasks, 1: about the top 16 %, 2: the top 2 %)."
     )

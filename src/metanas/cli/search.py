@@ -1,0 +1,467 @@
+"""``metanas search``: parse the options, run :func:`metanas.search.prepare_search`, print.
+
+``--strategy darts|darts2|enas`` is a deprecated alias of ``metanas oneshot --method``;
+``--budget`` and ``--time-budget-min`` are deprecated spellings of ``--n-trials`` and
+``--timeout-min``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from metanas.cli import _console as c
+from metanas.search import DEFAULT_METRIC, DEFAULT_SEED, DEFAULT_STRATEGY, TRAINABLE_SPACES
+
+__all__ = ["EPILOG", "Direction", "finish_search", "search"]
+
+_DEFAULT_N_TRIALS = 100
+_HARDWARE_METRICS = ("params", "flops", "latency_ms", "latency_b64_ms", "train_time_s", "epochs")
+
+
+class Direction(StrEnum):
+    maximize = "maximize"
+    minimize = "minimize"
+
+
+def _strategies() -> str:
+    return ", ".join(c.choices("strategy", ()))
+
+
+def _spaces() -> str:
+    return ", ".join(c.choices("space", ()))
+
+
+EPILOG = c.examples(
+    (
+        "REA on NAS-Bench-Graph Cora, 100 trials, stored in runs.db",
+        "metanas search --benchmark nas-bench-graph --dataset cora --strategy evolution "
+        "--n-trials 100 --seed 0 --storage sqlite:///runs.db --study cora-rea",
+    ),
+    (
+        "resume the same study up to 300 finished trials",
+        "metanas search --dataset cora --n-trials 300 --storage sqlite:///runs.db --study cora-rea",
+    ),
+    (
+        "strategy settings (values are read as JSON)",
+        "metanas search --dataset citeseer --strategy evolution --setting population_size=20 "
+        "--setting sample_size=5",
+    ),
+    (
+        "minimise latency instead, JSON summary",
+        "metanas search --dataset pubmed --metric latency --n-trials 50 --json",
+    ),
+    (
+        "two objectives with NSGA-II: prints the Pareto front (accuracy vs latency)",
+        "metanas search --dataset cora --strategy nsga2 --objectives "
+        "valid_accuracy:max,latency:min --n-trials 100",
+    ),
+    (
+        "your own table of measured NAS-Bench-201 cells",
+        "metanas search --table nb201.csv --space nb201 --arch-column arch --metric acc "
+        "--test-metric test_acc --strategy tpe --n-trials 50",
+    ),
+    (
+        "train real networks on data, at most 10 minutes",
+        "metanas search --data digits --space mlp --n-trials 20 --epochs 10 --timeout-min 10",
+    ),
+)
+
+
+def search(
+    benchmark: Annotated[
+        str | None,
+        typer.Option(
+            "--benchmark", "-b",
+            help=f"Built-in tabular benchmark: {', '.join(c.benchmark_names())} (the default when "
+            "--dataset is set).",
+            rich_help_panel="Task",
+        ),
+    ] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            "--dataset", "-d",
+            help="Data set of the benchmark: cora, citeseer, pubmed, cs, physics, photo, "
+            "computers, arxiv, proteins.",
+            rich_help_panel="Task",
+        ),
+    ] = None,
+    table: Annotated[
+        Path | None,
+        typer.Option(
+            "--table",
+            help="CSV of measured architectures (one row each), instead of --benchmark.",
+            rich_help_panel="Task",
+        ),
+    ] = None,
+    space: Annotated[
+        str | None,
+        typer.Option(
+            "--space", help=f"Search space of the --table architectures: {_spaces()}.",
+            rich_help_panel="Task",
+        ),
+    ] = None,
+    space_setting: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--space-setting", metavar="KEY=VALUE",
+            help="Setting of the --space (repeatable), e.g. proteins=true for nas-bench-graph.",
+            rich_help_panel="Task",
+        ),
+    ] = None,
+    arch_column: Annotated[
+        str,
+        typer.Option(
+            "--arch-column", help="Column of the --table holding architectures (space notation).",
+            rich_help_panel="Task",
+        ),
+    ] = "arch",
+    test_metric: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--test-metric", metavar="COLUMN",
+            help="Report-only column of the --table (repeatable); never shown to the strategy.",
+            rich_help_panel="Task",
+        ),
+    ] = None,
+    minimize: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--minimize", metavar="COLUMN",
+            help="Column of the --table where lower is better (repeatable).",
+            rich_help_panel="Task",
+        ),
+    ] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(
+            "--task", help="Task name stored with the study; default: the benchmark's, "
+            "e.g. nas-bench-graph/cora.", rich_help_panel="Task",
+        ),
+    ] = None,
+    strategy: Annotated[
+        str | None,
+        typer.Option(
+            "--strategy", "-s",
+            help=f"Search strategy: {_strategies()} (new studies: {DEFAULT_STRATEGY}; "
+            "resumed: the stored one).",
+            rich_help_panel="Search",
+        ),
+    ] = None,
+    setting: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--setting", metavar="KEY=VALUE",
+            help="Strategy setting (repeatable), value read as JSON: population_size=20.",
+            rich_help_panel="Search",
+        ),
+    ] = None,
+    n_trials: Annotated[
+        int | None,
+        typer.Option(
+            "--n-trials", "-n", min=1,
+            help=f"Total finished trials the study should have (default {_DEFAULT_N_TRIALS}); "
+            "a resumed study runs the rest.",
+            rich_help_panel="Search",
+        ),
+    ] = None,
+    budget: Annotated[
+        int | None,
+        typer.Option(
+            "--budget", min=1, help="Deprecated spelling of --n-trials.",
+            rich_help_panel="Deprecated",
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed", min=0, help=f"Seed of the study (new studies: {DEFAULT_SEED}).",
+            rich_help_panel="Search",
+        ),
+    ] = None,
+    metric: Annotated[
+        str | None,
+        typer.Option(
+            "--metric", "-m",
+            help=f"Objective metric (default {DEFAULT_METRIC}); several as "
+            "'valid_accuracy:max,latency:min'.",
+            rich_help_panel="Search",
+        ),
+    ] = None,
+    direction: Annotated[
+        Direction | None,
+        typer.Option(
+            "--direction", help="Optimisation direction; default: the metric's own "
+            "(accuracy: maximize, latency/params/--minimize columns: minimize).",
+            rich_help_panel="Search", case_sensitive=False,
+        ),
+    ] = None,
+    objectives_spec: Annotated[
+        str | None,
+        typer.Option(
+            "--objectives", metavar="METRIC[:max|min],...",
+            help="Several objectives at once, e.g. 'valid_accuracy:max,latency:min' (a metric "
+            "without :max/:min takes its own direction); prints the Pareto front. Search with "
+            "a multi-objective strategy: nsga2 or random.",
+            rich_help_panel="Search",
+        ),
+    ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            "--storage", envvar="METANAS_STORAGE",
+            help="SQLAlchemy URL of the store, e.g. sqlite:///runs.db; default: the user's "
+            "store (~/.local/share/metanas/metanas.db).",
+            rich_help_panel="Storage",
+        ),
+    ] = None,
+    study_name: Annotated[
+        str | None,
+        typer.Option(
+            "--study", help="Study name; an existing study is resumed. Default: "
+            "DATASET-STRATEGY-sSEED.", rich_help_panel="Storage",
+        ),
+    ] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data", help="Train real networks on data: mnist1d, digits, wine, breast_cancer, "
+            f"iris, or a CSV file (with --target); --space is then {', '.join(TRAINABLE_SPACES)}.",
+            rich_help_panel="Training",
+        ),
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option("--target", help="Label column of a --data CSV.", rich_help_panel="Training"),
+    ] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option(
+            "--epochs", min=1, help="Most epochs per trial (early stopping on validation "
+            "accuracy); default 30.", rich_help_panel="Training",
+        ),
+    ] = None,
+    timeout_min: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout-min", min=0.01, help="Stop starting trials after this many minutes.",
+            rich_help_panel="Training",
+        ),
+    ] = None,
+    time_budget_min: Annotated[
+        float | None,
+        typer.Option(
+            "--time-budget-min", min=0.01, help="Deprecated spelling of --timeout-min.",
+            rich_help_panel="Deprecated",
+        ),
+    ] = None,
+    max_latency_ms: Annotated[
+        float | None,
+        typer.Option(
+            "--max-latency-ms", min=0.0, help="Reject architectures slower than this at batch "
+            "1 on this machine (measured before training).", rich_help_panel="Training",
+        ),
+    ] = None,
+    max_params: Annotated[
+        int | None,
+        typer.Option("--max-params", min=1, help="Most parameters.", rich_help_panel="Training"),
+    ] = None,
+    max_flops: Annotated[
+        int | None,
+        typer.Option(
+            "--max-flops", min=1, help="Most FLOPs per sample.", rich_help_panel="Training"
+        ),
+    ] = None,
+    n_jobs: Annotated[
+        int,
+        typer.Option(
+            "--n-jobs", help="Trials trained at once on local processes (-1: one per core).",
+            rich_help_panel="Training",
+        ),
+    ] = 1,
+    device: Annotated[
+        str,
+        typer.Option(
+            "--device", help="auto (CUDA when present, else CPU), cpu or cuda.",
+            rich_help_panel="Training",
+        ),
+    ] = "auto",
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the summary as JSON on stdout.")
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar and no warnings.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more (INFO).")] = False,
+) -> None:  # fmt: skip
+    """Search a benchmark, a table of measured architectures, or real networks on data.
+
+    With [bold]--data[/] every trial trains a network (early stopping on the
+    validation split) and reports validation and test accuracy, macro recall
+    and F1, parameters, FLOPs and latency; hardware limits reject architectures
+    before they are trained.
+
+    The study is stored as it runs: interrupt it at any time and re-run the same
+    command to resume. [bold]--n-trials[/] is the total number of finished trials the
+    study should have, so re-running with a larger number continues the search.
+    """
+    from metanas.cli import oneshot as _oneshot
+
+    url = c.storage_url(storage)
+    err = c.stderr()
+    with c.errors(url), c.logging_to(err, c.log_level(quiet, verbose)):
+        n_trials = c.renamed(n_trials, budget, "--n-trials", "--budget")
+        timeout_min = c.renamed(timeout_min, time_budget_min, "--timeout-min", "--time-budget-min")
+        settings = c.parse_settings(setting, "--setting")
+        if strategy is not None and strategy in _oneshot.methods():
+            typer.echo(
+                f"Deprecated: metanas search --strategy {strategy} is now metanas oneshot "
+                f"--method {strategy}.",
+                err=True,
+            )
+            _forward_oneshot(
+                strategy, data=data, space=space, target=target, epochs=epochs, seed=seed,
+                max_latency_ms=max_latency_ms, url=url, study_name=study_name, device=device,
+                settings=settings, json_output=json_output, objectives_spec=objectives_spec,
+                max_params=max_params, max_flops=max_flops, timeout_min=timeout_min,
+            )  # fmt: skip
+            return
+        from metanas.search import prepare_search
+
+        run = prepare_search(
+            benchmark=benchmark, dataset=dataset, table=table, space=space,
+            space_settings=c.parse_settings(space_setting, "--space-setting"),
+            arch_column=arch_column, test_metrics=test_metric or (), minimize=minimize or (),
+            task=task, data=data, target=target, strategy=strategy, settings=settings,
+            n_trials=_DEFAULT_N_TRIALS if n_trials is None else n_trials, seed=seed,
+            metric=metric, direction=None if direction is None else direction.value,
+            objectives=objectives_spec, storage=url, study_name=study_name, epochs=epochs,
+            timeout_s=None if timeout_min is None else timeout_min * 60.0,
+            max_latency_ms=max_latency_ms, max_params=max_params, max_flops=max_flops,
+            n_jobs=n_jobs, device=device,
+        )  # fmt: skip
+        from metanas._progress import TrialProgress
+
+        show = c.interactive(quiet)
+        if run.n_new and show and run.task is not None:
+            err.print(f"[bold]{run.task.summary()}[/]")
+            for line in run.task.report:
+                err.print(f"  {line}")
+        with TrialProgress(show and run.n_new > 0, run.study, run.n_new, console=err) as bar:
+            summary = run.run(callbacks=[bar.update])
+    finish_search(summary, json_output)
+
+
+def _forward_oneshot(
+    method: str,
+    *,
+    data: str | None,
+    objectives_spec: str | None,
+    max_params: int | None,
+    max_flops: int | None,
+    timeout_min: float | None,
+    **kwargs: Any,
+) -> None:
+    """``search --strategy darts`` -> ``oneshot --method darts``, refusing what it cannot take."""
+    from metanas.cli import oneshot as _oneshot
+
+    if data is None:
+        raise ValueError(
+            f"--strategy {method} trains a supernet: it needs --data (e.g. --data mnist1d "
+            "--space cnn), not a benchmark table."
+        )
+    for option, value in (
+        ("--objectives", objectives_spec), ("--max-params", max_params),
+        ("--max-flops", max_flops), ("--timeout-min", timeout_min),
+    ):  # fmt: skip
+        if value is not None:
+            raise ValueError(
+                f"{option} does not go with --strategy {method} (a one-shot search "
+                "optimises validation accuracy, with --max-latency-ms as its only limit)."
+            )
+    _oneshot.run(method=method, data=data, retrain_epochs=None, **kwargs)
+
+
+def finish_search(summary: dict[str, Any], json_output: bool) -> None:
+    """Print a search summary (table or JSON); exit 1 when no trial completed."""
+    if json_output:
+        c.echo_json(summary)
+    else:
+        _print_summary(summary)
+    if summary["n_complete"] == 0:
+        first = summary.get("first_error")
+        reason = f" Trial {first[0]} failed with: {first[1]}" if first else ""
+        c.fail(
+            f"No trial of study {summary['study']!r} completed ({summary['n_failed']} "
+            f"failed).{reason}",
+            code=1,
+        )
+
+
+def _print_summary(s: Mapping[str, Any]) -> None:
+    grid = c.grid()
+    how = f"resumed, {s['n_new_trials']} new trial(s)" if s["resumed"] else "new"
+    grid.add_row("Study", f"{s['study']} ({how})")
+    grid.add_row("Task", s["task"])
+    grid.add_row("Strategy", f"{s['strategy']} (seed {s['seed']})")
+    grid.add_row("Objective", ", ".join(f"{d} {m}" for m, d in s["objectives"]))
+    grid.add_row(
+        "Trials",
+        f"{s['n_finished']} finished: {s['n_complete']} complete, {s['n_failed']} failed "
+        f"(target {s['budget']})",
+    )
+    best = s["best"]
+    if best is not None:
+        grid.add_row("Best trial", f"#{best['number']}")
+        grid.add_row("  architecture", best["arch"])
+        grid.add_row(f"  {s['metric']}", c.fmt(best["value"]))
+        for k, v in best["test_metrics"].items():
+            grid.add_row(f"  {k}", c.fmt(v))
+        for k in _HARDWARE_METRICS:
+            if k in best["metrics"] and k != s["metric"]:
+                grid.add_row(f"  {k}", c.fmt(best["metrics"][k]))
+        if s.get("hardware"):
+            grid.add_row("  measured on", s["hardware"])
+        if s["regret"] is not None:
+            grid.add_row("Regret", f"{c.fmt(s['regret'])} (table optimum {c.fmt(s['optimum'])})")
+    elif s["pareto_front"]:
+        grid.add_row(
+            "Pareto front", f"{len(s['pareto_front'])} non-dominated trial(s), listed below"
+        )
+    grid.add_row("Wall time", f"{s['wall_time_s']:.2f} s")
+    grid.add_row("Storage", s["storage"])
+    out = c.stdout()
+    out.print(grid)
+    if s["pareto_front"]:
+        out.print(_pareto_table(s))
+
+
+def _pareto_table(s: Mapping[str, Any], limit: int = 50) -> Table:
+    """The Pareto front: architecture, each objective, then the report-only test metrics."""
+    front = s["pareto_front"]
+    names = [m for m, _ in s["objectives"]]
+    tests = sorted({k for t in front for k in t["test_metrics"]})
+    table = Table(
+        title=f"Pareto front ({', '.join(f'{d[:3]} {m}' for m, d in s['objectives'])}), "
+        f"best {names[0]} first",
+        title_justify="left",
+    )
+    table.add_column("#", justify="right")
+    table.add_column("arch", no_wrap=True)
+    for col in [*names, *tests]:
+        table.add_column(col, justify="right")
+    for t in front[:limit]:
+        values = list(t["values"] or [None] * len(names))
+        table.add_row(
+            str(t["number"]), t["arch"], *(c.fmt(v) for v in values),
+            *(c.fmt(t["test_metrics"].get(x)) for x in tests),
+        )  # fmt: skip
+    if len(front) > limit:
+        table.caption = f"... and {len(front) - limit} more (all of them with --json)"
+    return table

@@ -1,0 +1,244 @@
+"""``metanas studies list | show | export | delete``: the stored studies."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+import metanas
+from metanas._json import jsonable
+from metanas.cli import _console as c
+from metanas.search import trial_record
+
+__all__ = ["app"]
+
+
+class ExportFormat(StrEnum):
+    csv = "csv"
+    json = "json"
+
+
+app = typer.Typer(
+    help="List, show, export and delete stored studies.",
+    rich_markup_mode="rich",
+    no_args_is_help=True,
+    context_settings=c.CONTEXT,
+)
+
+
+@app.command(
+    "list",
+    epilog=c.examples(
+        ("the studies of one file", "metanas studies list --storage sqlite:///runs.db"),
+        ("as JSON, from $METANAS_STORAGE or the user's store", "metanas studies list --json"),
+    ),
+)
+def studies_list(
+    storage: Annotated[str | None, c.STORAGE_OPTION] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+) -> None:
+    """List the studies in a store, with trial counts and best values."""
+    url = c.storage_url(storage)
+    with c.errors():
+        rows = [] if c.sqlite_file_missing(url) else metanas.storage.get_storage(url).list_studies()
+    records: list[dict[str, Any]] = [
+        {
+            "name": s.name, "task": s.task, "strategy": s.strategy,
+            "objectives": [list(o) for o in s.objectives], "n_trials": s.n_trials,
+            "n_complete": s.n_complete, "n_failed": s.n_failed, "best_value": s.best_value,
+            "created_at": s.created_at,
+        }
+        for s in rows
+    ]  # fmt: skip
+    if json_output:
+        c.echo_json(records)
+        return
+    out = c.stdout()
+    if not records:
+        out.print(f"No studies in {c.display_url(url)}")
+        return
+    table = Table(title=f"Studies in {c.display_url(url)}")
+    for col, justify in (
+        ("name", "left"), ("task", "left"), ("strategy", "left"), ("objective", "left"),
+        ("trials", "right"), ("complete", "right"), ("failed", "right"), ("best", "right"),
+        ("created (UTC)", "left"),
+    ):  # fmt: skip
+        table.add_column(col, justify=justify, no_wrap=col == "name")  # type: ignore[arg-type]
+    for r in records:
+        table.add_row(
+            r["name"], r["task"], r["strategy"],
+            ", ".join(f"{d[:3]} {m}" for m, d in r["objectives"]),
+            str(r["n_trials"]), str(r["n_complete"]), str(r["n_failed"]),
+            c.fmt(r["best_value"]), r["created_at"].strftime("%Y-%m-%d %H:%M"),
+        )  # fmt: skip
+    out.print(table)
+
+
+@app.command(
+    "show",
+    epilog=c.examples(
+        ("config and 10 best trials", "metanas studies show cora-rea --storage sqlite:///runs.db"),
+        ("the 3 best, as JSON", "metanas studies show cora-rea --top 3 --json"),
+    ),
+)
+def studies_show(
+    name: Annotated[str, typer.Argument(help="Study name.")],
+    top: Annotated[
+        int, typer.Option("--top", "-k", min=0, help="Best trials to list (0: all).")
+    ] = 10,
+    storage: Annotated[str | None, c.STORAGE_OPTION] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+) -> None:
+    """Show a study's configuration and its best trials."""
+    url = c.storage_url(storage)
+    with c.errors():
+        study = c.open_study(name, url)
+        record = study.storage.get_study(name)
+        trials = study.trials
+        complete = [t for t in trials if t.state is metanas.TrialState.COMPLETE]
+        sign = 1.0 if study.direction == "maximize" else -1.0
+        ranked = sorted(complete, key=lambda t: (-sign * float(t.value or 0.0), t.number))
+        shown = ranked if top == 0 else ranked[:top]
+        info: dict[str, Any] = {
+            "study": study.name,
+            "task": study.task,
+            "task_descriptors": dict(study.task_descriptors),
+            "strategy": record.strategy,
+            "strategy_settings": dict(record.strategy_settings),
+            "seed": study.seed,
+            "objectives": [list(o) for o in study.objectives],
+            "space": dict(record.space)
+            if record.space.get("type") != "decisions"
+            else {"type": "decisions"},
+            "created_at": record.created_at,
+            "n_trials": len(trials),
+            "n_complete": len(complete),
+            "n_failed": sum(1 for t in trials if t.state is metanas.TrialState.FAILED),
+            "storage": c.display_url(url),
+            "top_trials": [trial_record(study, t) for t in shown],
+        }
+    if json_output:
+        c.echo_json(info)
+        return
+    out = c.stdout()
+    grid = c.grid()
+    grid.add_row("Study", info["study"])
+    grid.add_row("Task", info["task"])
+    if info["task_descriptors"]:
+        grid.add_row("Task descriptors", json.dumps(jsonable(info["task_descriptors"])))
+    grid.add_row("Strategy", info["strategy"])
+    if info["strategy_settings"]:
+        grid.add_row("Settings", json.dumps(jsonable(info["strategy_settings"])))
+    grid.add_row("Seed", str(info["seed"]))
+    grid.add_row("Objective", ", ".join(f"{d} {m}" for m, d in info["objectives"]))
+    grid.add_row("Space", json.dumps(jsonable(info["space"])))
+    grid.add_row(
+        "Trials",
+        f"{info['n_trials']}: {info['n_complete']} complete, {info['n_failed']} failed",
+    )
+    grid.add_row("Created (UTC)", info["created_at"].strftime("%Y-%m-%d %H:%M:%S"))
+    grid.add_row("Storage", info["storage"])
+    out.print(grid)
+    if not shown:
+        out.print("No completed trial yet.")
+        return
+    metric_names = sorted({k for t in info["top_trials"] for k in t["metrics"]})
+    test_names = sorted({k for t in info["top_trials"] for k in t["test_metrics"]})
+    table = Table(title=f"Top {len(shown)} trial(s) by {study.metric}")
+    table.add_column("#", justify="right")
+    table.add_column("arch", no_wrap=True)
+    for col in [*metric_names, *test_names]:
+        table.add_column(col, justify="right")
+    for t in info["top_trials"]:
+        table.add_row(
+            str(t["number"]), t["arch"],
+            *(c.fmt(t["metrics"].get(x)) for x in metric_names),
+            *(c.fmt(t["test_metrics"].get(x)) for x in test_names),
+        )  # fmt: skip
+    out.print(table)
+
+
+@app.command(
+    "export",
+    epilog=c.examples(
+        ("CSV on stdout", "metanas studies export cora-rea > cora-rea.csv"),
+        ("JSON records", "metanas studies export cora-rea --format json --output cora-rea.json"),
+    ),
+)
+def studies_export(
+    name: Annotated[str, typer.Argument(help="Study name.")],
+    fmt: Annotated[
+        ExportFormat | None,
+        typer.Option(
+            "--format", "-f", case_sensitive=False,
+            help="csv or json (default: from the --output suffix, else csv).",
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
+    ] = None,
+    storage: Annotated[str | None, c.STORAGE_OPTION] = None,
+) -> None:  # fmt: skip
+    """Export every trial of a study, one row per trial (CSV, or JSON records)."""
+    url = c.storage_url(storage)
+    with c.errors():
+        study = c.open_study(name, url)
+        df = study.trials_dataframe()
+        if fmt is None:
+            is_json = output is not None and output.suffix.lower() == ".json"
+            fmt = ExportFormat.json if is_json else ExportFormat.csv
+        if fmt is ExportFormat.csv:
+            text = df.to_csv(index=False) if len(df.columns) else ""
+        else:
+            text = (
+                json.dumps(
+                    [jsonable(r) for r in df.to_dict(orient="records")], indent=2, allow_nan=False
+                )
+                + "\n"
+            )
+        if output is None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+    c.stderr().print(f"Wrote {len(df)} trial(s) of study {name!r} to {output}")
+
+
+@app.command(
+    "delete",
+    epilog=c.examples(
+        ("no questions asked", "metanas studies delete cora-rea --yes --storage sqlite:///runs.db"),
+    ),
+)
+def studies_delete(
+    name: Annotated[str, typer.Argument(help="Study name.")],
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Delete without asking for confirmation.")
+    ] = False,
+    storage: Annotated[str | None, c.STORAGE_OPTION] = None,
+) -> None:
+    """Delete a study and all its trials (cannot be undone)."""
+    url = c.storage_url(storage)
+    with c.errors():
+        if c.sqlite_file_missing(url):
+            c.open_study(name, url)  # raises: no such study
+        store = metanas.storage.get_storage(url)
+        record = store.get_study(name)  # raises with close names when missing
+        if not yes:
+            if not sys.stdin.isatty():
+                raise ValueError(
+                    f"Deleting study {name!r} cannot be undone: pass --yes to confirm."
+                )
+            typer.confirm(
+                f"Delete study {name!r} ({record.task.name}) from {c.display_url(url)}?",
+                abort=True,
+            )
+        store.delete_study(name)
+    c.stderr().print(f"Deleted study {name!r} from {c.display_url(url)}")

@@ -1,0 +1,720 @@
+"""Run or resume a stored search from plain options: what ``metanas search`` does, from Python.
+
+Three kinds of search, chosen by the arguments:
+
+* ``benchmark``/``dataset``: look architectures up in a built-in tabular benchmark;
+* ``table`` (with ``space``): look them up in a CSV of measured architectures;
+* ``data``: train real networks on a data set (:class:`~metanas.evaluation.TrainEvaluator`).
+
+A study of the same name is resumed, and refused when an argument given now (strategy,
+seed, objectives, task, strategy settings) differs from the stored one. One-shot
+supernet searches have their own entry point, :func:`search_oneshot`.
+
+Examples
+--------
+>>> from metanas.search import run_search
+>>> summary = run_search(dataset="cora", strategy="evolution", n_trials=5,
+...                      storage="sqlite://")  # doctest: +SKIP
+>>> summary["n_complete"]  # doctest: +SKIP
+5
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from metanas._json import jsonable
+from metanas.exceptions import StudyNotFoundError, UnknownNameError, closest, unknown
+from metanas.trial import TrialState
+
+if TYPE_CHECKING:
+    from metanas.benchmarks import TabularBenchmark
+    from metanas.evaluation.train import TrainEvaluator
+    from metanas.spaces.base import SearchSpace
+    from metanas.study import Study
+    from metanas.tasks import Task
+    from metanas.trial import Trial
+
+__all__ = [
+    "DEFAULT_METRIC",
+    "DEFAULT_SEED",
+    "DEFAULT_STRATEGY",
+    "ONESHOT_SPACES",
+    "TRAINABLE_SPACES",
+    "SearchRun",
+    "build_benchmark",
+    "create_or_resume",
+    "parse_objectives_spec",
+    "prepare_search",
+    "run_search",
+    "oneshot_methods",
+    "search_oneshot",
+    "search_summary",
+    "trial_record",
+]
+
+DEFAULT_STRATEGY = "random"
+DEFAULT_SEED = 0
+DEFAULT_METRIC = "valid_accuracy"
+#: Spaces whose architectures can be built and trained (``data=`` searches).
+TRAINABLE_SPACES = ("mlp", "cnn", "nb201")
+#: Spaces with a supernet (one-shot searches).
+ONESHOT_SPACES = ("nb201", "cnn")
+_DEFAULT_EPOCHS = 30
+_DEFAULT_ONESHOT_EPOCHS = 6
+
+Objectives = tuple[tuple[str, str], ...]
+
+
+@dataclass
+class SearchRun:
+    """A created or resumed study, ready to run the trials it still lacks.
+
+    Built by :func:`prepare_search`; :meth:`run` optimises and returns the summary.
+    A caller that shows progress reads :attr:`study` and :attr:`n_new` first.
+    """
+
+    study: Study
+    evaluator: Any
+    storage: str
+    n_trials: int
+    resumed: bool
+    n_new: int
+    benchmark: TabularBenchmark | None = None
+    task: Task | None = None
+    timeout_s: float | None = None
+    n_jobs: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def run(self, callbacks: Sequence[Callable[..., Any]] = ()) -> dict[str, Any]:
+        """Evaluate the missing trials, then return :func:`search_summary` of the study."""
+        start = time.perf_counter()
+        if self.n_new:
+            if self.task is None:  # table look-ups: serial, no time limit
+                self.study.optimize(self.evaluator, n_trials=self.n_new, callbacks=list(callbacks))
+            else:
+                self.study.optimize(
+                    self.evaluator, n_trials=self.n_new, callbacks=list(callbacks),
+                    n_jobs=self.n_jobs, timeout_s=self.timeout_s,
+                )  # fmt: skip
+        wall_s = time.perf_counter() - start
+        self.study.refresh()
+        summary = search_summary(
+            self.study, self.benchmark, self.storage, self.n_trials, self.resumed, self.n_new,
+            wall_s,
+        )  # fmt: skip
+        if self.task is not None:
+            summary["data"] = self.task.summary()
+            summary["hardware"] = self.study.user_attrs.get(
+                "hardware", getattr(self.evaluator, "hardware", None)
+            )
+            summary["preprocessing"] = list(self.task.report)
+        return summary
+
+
+def run_search(**kwargs: Any) -> dict[str, Any]:
+    """Create or resume a study and run it up to ``n_trials`` finished trials.
+
+    Takes the arguments of :func:`prepare_search` and returns the summary of
+    :meth:`SearchRun.run` (the dict ``metanas search --json`` prints).
+    """
+    return prepare_search(**kwargs).run()
+
+
+def prepare_search(
+    *,
+    benchmark: str | None = None,
+    dataset: str | None = None,
+    table: str | Path | None = None,
+    space: str | None = None,
+    space_settings: Mapping[str, Any] | None = None,
+    arch_column: str = "arch",
+    test_metrics: Sequence[str] = (),
+    minimize: Sequence[str] = (),
+    task: str | None = None,
+    data: str | None = None,
+    target: str | None = None,
+    strategy: str | None = None,
+    settings: Mapping[str, Any] | None = None,
+    n_trials: int = 100,
+    seed: int | None = None,
+    metric: str | None = None,
+    direction: str | None = None,
+    objectives: str | None = None,
+    storage: str | None = None,
+    study_name: str | None = None,
+    epochs: int | None = None,
+    timeout_s: float | None = None,
+    max_latency_ms: float | None = None,
+    max_params: int | None = None,
+    max_flops: int | None = None,
+    n_jobs: int = 1,
+    device: str = "auto",
+) -> SearchRun:
+    """Create or resume the study a search describes, without running a trial yet.
+
+    Parameters
+    ----------
+    benchmark, dataset
+        A built-in tabular benchmark (default ``"nas-bench-graph"``) and its data set.
+    table, space, space_settings, arch_column, test_metrics, minimize
+        A CSV of measured architectures instead: its search space (name and settings),
+        the column of architectures, report-only columns, columns where lower is better.
+    task
+        Task name stored with the study (default: the benchmark's, or the data's).
+    data, target
+        Train real networks on ``data`` (a built-in data set or a CSV with label column
+        ``target``); ``space`` is then one of :data:`TRAINABLE_SPACES` (default ``"mlp"``).
+    strategy, settings
+        Registered strategy name and its settings (new studies: :data:`DEFAULT_STRATEGY`;
+        resumed ones: the stored strategy).
+    n_trials
+        Finished trials the study should have; a resumed study runs the rest.
+    seed
+        Seed of a new study (default :data:`DEFAULT_SEED`).
+    metric, direction
+        The objective (default :data:`DEFAULT_METRIC`, in the metric's own direction);
+        ``metric`` may be a spec such as ``"valid_accuracy:max,latency:min"``.
+    objectives
+        Several objectives as ``"valid_accuracy:max,latency"`` (a metric without a
+        direction takes its own); replaces ``metric`` and ``direction``.
+    storage, study_name
+        Where the study is stored (default: the user's store) and its name (default
+        ``STEM-STRATEGY-sSEED``, an existing study is resumed).
+    epochs, timeout_s, max_latency_ms, max_params, max_flops, n_jobs, device
+        Training searches only: most epochs per trial (default 30), seconds after which
+        no trial starts, hardware limits, trials trained at once, torch device.
+
+    Returns
+    -------
+    SearchRun
+        The study with what it still needs; call :meth:`SearchRun.run`.
+
+    Raises
+    ------
+    ValueError, UnknownNameError
+        Conflicting or unknown arguments, or a resume whose arguments differ from the
+        stored study's (the message names the option and the fix).
+    """
+    import metanas.strategies
+    from metanas.storage.rdb import default_storage_url
+
+    url = storage or default_storage_url()
+    if strategy is not None:
+        metanas.strategies.get_strategy_class(strategy)  # unknown name: fail before loading
+    training = {
+        "--target": target, "--epochs": epochs, "--timeout-min": timeout_s,
+        "--max-latency-ms": max_latency_ms, "--max-params": max_params,
+        "--max-flops": max_flops,
+    }  # fmt: skip
+    if data is None:
+        for option, value in training.items():
+            if value is not None:
+                raise ValueError(
+                    f"{option} goes with --data (real training), e.g. --data digits --space mlp."
+                )
+    wanted = parse_objectives_spec(objectives, metric, direction)
+    settings = dict(settings or {})
+    objectives_given = metric is not None or direction is not None or wanted is not None
+    if data is not None:
+        return _prepare_training(
+            data=data, target=target, space=space, benchmark=benchmark, dataset=dataset,
+            table=table, task=task, strategy=strategy, settings=settings, n_trials=n_trials,
+            seed=seed, wanted=wanted, metric=metric, direction=direction, url=url,
+            study_name=study_name, epochs=epochs, timeout_s=timeout_s,
+            max_latency_ms=max_latency_ms, max_params=max_params, max_flops=max_flops,
+            n_jobs=n_jobs, device=device, objectives_given=objectives_given,
+        )  # fmt: skip
+    if wanted is not None:  # the benchmark below only needs the metric names
+        metric = ",".join(f"{m}:{d or 'max'}" for m, d in wanted)
+    bench, stem = build_benchmark(
+        benchmark=benchmark, dataset=dataset, table=table, space=space,
+        space_settings=dict(space_settings or {}), arch_column=arch_column, metric=metric,
+        test_metrics=list(test_metrics), minimize=list(minimize), task=task,
+    )  # fmt: skip
+    if wanted is not None:
+        metric = ",".join(
+            f"{m}:{d or (bench.direction(m) if m in bench.metrics else 'max')}" for m, d in wanted
+        )
+    checked = _benchmark_objectives(bench, metric, direction)
+    task_name = task or bench.task_name or stem
+    name = study_name or _default_study_name(stem, strategy, seed, checked)
+    study, resumed = create_or_resume(
+        name=name, storage=url, space=bench.space, task_descriptors=bench.task_descriptors(),
+        task=task_name, strategy=strategy, settings=settings, seed=seed, objectives=checked,
+        objectives_given=objectives_given,
+    )  # fmt: skip
+    return SearchRun(
+        study=study, evaluator=bench, storage=url, n_trials=n_trials, resumed=resumed,
+        n_new=max(0, n_trials - study.n_finished), benchmark=bench,
+    )  # fmt: skip
+
+
+def _prepare_training(
+    *,
+    data: str,
+    target: str | None,
+    space: str | None,
+    benchmark: str | None,
+    dataset: str | None,
+    table: str | Path | None,
+    task: str | None,
+    strategy: str | None,
+    settings: dict[str, Any],
+    n_trials: int,
+    seed: int | None,
+    wanted: list[tuple[str, str | None]] | None,
+    metric: str | None,
+    direction: str | None,
+    url: str,
+    study_name: str | None,
+    epochs: int | None,
+    timeout_s: float | None,
+    max_latency_ms: float | None,
+    max_params: int | None,
+    max_flops: int | None,
+    n_jobs: int,
+    device: str,
+    objectives_given: bool,
+) -> SearchRun:
+    """A study whose trials train networks on ``data``."""
+    from metanas.evaluation.train import TrainEvaluator
+    from metanas.spaces.base import create_space
+    from metanas.study import parse_objectives
+    from metanas.tasks import load_task
+
+    for option, value in (("--benchmark", benchmark), ("--dataset", dataset), ("--table", table)):
+        if value is not None:
+            raise ValueError(
+                f"--data trains networks on data; {option} searches a benchmark table. Give one "
+                "of them."
+            )
+    space = space or "mlp"
+    if space not in TRAINABLE_SPACES:
+        raise ValueError(
+            f"--space {space!r} cannot be trained; with --data use one of "
+            f"{list(TRAINABLE_SPACES)!r}."
+        )
+    the_seed = DEFAULT_SEED if seed is None else seed
+    the_task = load_task(data, target=target, seed=the_seed)
+    search_space = create_space(space)
+    evaluator: TrainEvaluator = TrainEvaluator(
+        the_task, search_space, max_epochs=epochs or _DEFAULT_EPOCHS, seed=the_seed,
+        device=device, max_latency_ms=max_latency_ms, max_params=max_params,
+        max_flops=max_flops, progress=False,
+    )  # fmt: skip
+    if wanted is not None:
+        spec = ",".join(f"{m}:{d or _metric_direction(m)}" for m, d in wanted)
+        objectives = parse_objectives(spec, "maximize")
+    else:
+        m = metric or DEFAULT_METRIC
+        objectives = parse_objectives(m, direction or _metric_direction(m))
+    for m_name, _ in objectives:
+        if m_name.startswith("test_"):
+            raise ValueError(
+                f"{m_name!r} is a test metric, reserved for reporting; search on a validation "
+                "metric such as valid_accuracy, valid_f1 or latency_ms."
+            )
+    name = study_name or f"{the_task.name}-{space}-{strategy or DEFAULT_STRATEGY}-s{the_seed}"
+    study, resumed = create_or_resume(
+        name=name, storage=url, space=search_space,
+        task_descriptors=dict(evaluator.task_descriptors()), task=task or the_task.name,
+        strategy=strategy, settings=settings, seed=seed, objectives=tuple(objectives),
+        objectives_given=objectives_given,
+    )  # fmt: skip
+    if not resumed:
+        study.set_user_attr("evaluator", evaluator.get_settings())
+        study.set_user_attr("task_source", dict(the_task.source))
+        study.set_user_attr("hardware", evaluator.hardware)
+    return SearchRun(
+        study=study, evaluator=evaluator, storage=url, n_trials=n_trials, resumed=resumed,
+        n_new=max(0, n_trials - study.n_finished), task=the_task, timeout_s=timeout_s,
+        n_jobs=n_jobs,
+    )  # fmt: skip
+
+
+def _metric_direction(metric: str) -> str:
+    """A trained network's metric direction: costs and errors go down, the rest up."""
+    low = metric.lower()
+    if any(k in low for k in ("latency", "params", "flops", "loss", "time", "error")):
+        return "minimize"
+    return "maximize"
+
+
+def _default_study_name(
+    stem: str, strategy: str | None, seed: int | None, objectives: Objectives
+) -> str:
+    """``cora-evolution-s0``; a non-default objective is appended: ``cora-random-s0-latency``."""
+    name = f"{stem}-{strategy or DEFAULT_STRATEGY}-s{DEFAULT_SEED if seed is None else seed}"
+    metrics = [m for m, _ in objectives]
+    if metrics != [DEFAULT_METRIC]:
+        name += "-" + "+".join(metrics)
+    return name
+
+
+def build_benchmark(
+    *,
+    benchmark: str | None = None,
+    dataset: str | None = None,
+    table: str | Path | None = None,
+    space: str | None = None,
+    space_settings: Mapping[str, Any] | None = None,
+    arch_column: str = "arch",
+    metric: str | None = None,
+    test_metrics: Sequence[str] = (),
+    minimize: Sequence[str] = (),
+    task: str | None = None,
+) -> tuple[TabularBenchmark, str]:
+    """The table evaluator of a search, and the stem of its default study names.
+
+    A ``table`` CSV needs its ``space``; a built-in ``benchmark`` (default
+    ``"nas-bench-graph"``) needs its ``dataset`` and defines space and metrics itself.
+    """
+    import metanas.benchmarks
+    from metanas.spaces.base import available_spaces, create_space
+    from metanas.study import parse_objectives
+
+    space_settings = dict(space_settings or {})
+    if table is not None:
+        if benchmark is not None or dataset is not None:
+            raise ValueError(
+                "Give either --benchmark/--dataset or --table, not both; got --table "
+                f"{str(table)!r} with --benchmark {benchmark!r} --dataset {dataset!r}."
+            )
+        if space is None:
+            raise ValueError(
+                f"--table needs --space, the search space of its architectures: one of "
+                f"{available_spaces()!r}, e.g. --space nb201."
+            )
+        search_space = create_space(space, **space_settings)
+        metric_columns = [m for m, _ in parse_objectives(metric or DEFAULT_METRIC, "maximize")]
+        bench = metanas.benchmarks.TabularBenchmark.from_csv(
+            table, space=search_space, arch_column=arch_column, metrics=metric_columns,
+            test_metrics=list(test_metrics), minimize=list(minimize), name=task,
+        )  # fmt: skip
+        return bench, Path(table).stem
+    for option, value in (
+        ("--space", space),
+        ("--space-setting", space_settings or None),
+        ("--test-metric", list(test_metrics) or None),
+        ("--minimize", list(minimize) or None),
+    ):
+        if value is not None:
+            raise ValueError(
+                f"{option} only goes with --table; built-in benchmarks define their own "
+                "space and metrics."
+            )
+    known = metanas.benchmarks.available_benchmarks()
+    if dataset is None:
+        sets = ", ".join(known.get(benchmark or "nas-bench-graph", ()))
+        raise ValueError(
+            "Say what to search: --benchmark nas-bench-graph --dataset NAME (data sets: "
+            f"{sets}), or --table PATH.csv --space NAME."
+        )
+    bench = metanas.benchmarks.load_benchmark(benchmark or "nas-bench-graph", dataset)
+    return bench, dataset.lower()
+
+
+def parse_objectives_spec(
+    spec: str | None, metric: str | None = None, direction: str | None = None
+) -> list[tuple[str, str | None]] | None:
+    """``"a:max,b"`` -> ``[("a", "maximize"), ("b", None)]`` (None: the metric's own direction).
+
+    Examples
+    --------
+    >>> parse_objectives_spec("valid_accuracy:max,latency")
+    [('valid_accuracy', 'maximize'), ('latency', None)]
+    """
+    if spec is None:
+        return None
+    if metric is not None or direction is not None:
+        raise ValueError(
+            "--objectives replaces --metric and --direction: give either --objectives "
+            "'valid_accuracy:max,latency:min' or --metric/--direction, not both."
+        )
+    parts = [s.strip() for s in spec.split(",") if s.strip()]
+    if not parts:
+        raise ValueError(f"--objectives needs a comma-separated list of names; got {spec!r}.")
+    out: list[tuple[str, str | None]] = []
+    for part in parts:
+        name, sep, d = (x.strip() for x in part.partition(":"))
+        key = d.lower()
+        if not name or (sep and key not in ("max", "min", "maximize", "minimize")):
+            raise ValueError(
+                f"Cannot read objective {part!r} of --objectives: write METRIC, METRIC:max or "
+                "METRIC:min, comma-separated, e.g. 'valid_accuracy:max,latency:min'."
+            )
+        if name in [m for m, _ in out]:
+            raise ValueError(f"--objectives names {name!r} twice; give each metric once.")
+        out.append((name, ("maximize" if key.startswith("max") else "minimize") if sep else None))
+    return out
+
+
+def _benchmark_objectives(
+    bench: TabularBenchmark, metric: str | None, direction: str | None
+) -> Objectives:
+    """Objectives checked against the table's metrics, with each metric's own direction."""
+    from metanas.study import parse_objectives
+
+    spec = metric or DEFAULT_METRIC
+    if ":" in spec:
+        if direction is not None:
+            raise ValueError(
+                f"--direction does not go with an objective spec ({spec!r}): write each "
+                "direction in the spec, as in 'valid_accuracy:max,latency:min'."
+            )
+        objectives = parse_objectives(spec, "maximize")
+    else:
+        objectives = ((spec, direction or ""),)
+    out = []
+    for name, d in objectives:
+        if name in bench.test_metrics:
+            raise ValueError(
+                f"Metric {name!r} is a test metric of {bench.name!r}, reserved for reporting; "
+                f"search on one of {bench.metrics!r}."
+            )
+        if name not in bench.metrics:
+            raise UnknownNameError(
+                f"Unknown metric {name!r} for {bench.name!r}.{closest(name, bench.metrics)} "
+                f"Search metrics: {bench.metrics!r}."
+            )
+        out.append((name, d or bench.direction(name)))
+    return tuple(out)
+
+
+def create_or_resume(
+    *,
+    name: str,
+    storage: str,
+    space: SearchSpace,
+    task_descriptors: Mapping[str, Any],
+    task: str,
+    strategy: str | None,
+    settings: Mapping[str, Any],
+    seed: int | None,
+    objectives: Objectives,
+    objectives_given: bool,
+) -> tuple[Study, bool]:
+    """Load study ``name``, or create it; ``True`` when it was resumed.
+
+    A resumed study keeps its strategy, seed and objectives: an argument given now that
+    differs from the stored one (``strategy``, ``seed``, ``objectives`` when
+    ``objectives_given``, ``task``, a strategy setting) raises :class:`ValueError`.
+    """
+    from metanas.study import create_study, load_study
+
+    try:
+        study = load_study(name, storage=storage, space=space)
+    except StudyNotFoundError:
+        study = create_study(
+            name=name, storage=storage, space=space, strategy=strategy or DEFAULT_STRATEGY,
+            seed=DEFAULT_SEED if seed is None else seed,
+            metric=[m for m, _ in objectives], direction=[d for _, d in objectives],
+            task=task, task_descriptors=dict(task_descriptors), strategy_settings=dict(settings),
+        )  # fmt: skip
+        return study, False
+    stored_strategy = study.strategy.registered_name
+    fix = f"Drop the option to resume study {name!r}, or pass a new --study name."
+    if strategy is not None and strategy != stored_strategy:
+        raise ValueError(
+            f"Study {name!r} was created with --strategy {stored_strategy}, not {strategy}. {fix}"
+        )
+    if seed is not None and seed != study.seed:
+        raise ValueError(f"Study {name!r} was created with --seed {study.seed}, not {seed}. {fix}")
+    if objectives_given and tuple(objectives) != tuple(study.objectives):
+        stored = ",".join(f"{m}:{d[:3]}" for m, d in study.objectives)
+        given = ",".join(f"{m}:{d[:3]}" for m, d in objectives)
+        raise ValueError(
+            f"Study {name!r} optimises {stored}, not {given} (--metric/--direction/--objectives). "
+            f"{fix}"
+        )
+    if study.task != study.name and study.task != task:
+        raise ValueError(
+            f"Study {name!r} searches task {study.task!r}, but this run evaluates {task!r}; "
+            "one study holds one task. Pass the original --dataset/--table, or a new --study name."
+        )
+    stored_settings = jsonable(study.strategy.get_settings())
+    for key, value in settings.items():
+        if key not in stored_settings or stored_settings[key] != jsonable(value):
+            raise ValueError(
+                f"Study {name!r} was created with strategy setting {key}="
+                f"{json.dumps(stored_settings.get(key))}, not {json.dumps(jsonable(value))}. "
+                f"{fix}"
+            )
+    return study, True
+
+
+def trial_record(study: Study, t: Trial) -> dict[str, Any]:
+    """One trial as plain values: number, state, architecture string, values, metrics."""
+    return {
+        "number": t.number,
+        "state": t.state.value,
+        "arch": study.space.format(t.arch),
+        "values": None if t.values is None else list(t.values),
+        "metrics": dict(t.metrics),
+        "test_metrics": dict(t.test_metrics),
+        "duration_s": t.duration_s,
+        "error": t.error,
+    }
+
+
+def _display_url(url: str) -> str:
+    """The storage URL with any password hidden."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL: show it as given
+        return url
+
+
+def search_summary(
+    study: Study,
+    bench: TabularBenchmark | None,
+    url: str,
+    n_trials: int,
+    resumed: bool,
+    n_new: int,
+    wall_s: float,
+) -> dict[str, Any]:
+    """What a search did: the study, its trial counts, the best trial or the Pareto front.
+
+    ``bench`` (a table) adds the table optimum and the best trial's regret. The key
+    ``budget`` holds ``n_trials`` (the name ``metanas search --json`` has always printed).
+    """
+    trials = study.trials
+    complete = [t for t in trials if t.state is TrialState.COMPLETE]
+    failed = [t for t in trials if t.state is TrialState.FAILED]
+    best: dict[str, Any] | None = None
+    optimum = regret = None
+    pareto: list[dict[str, Any]] | None = None
+    if len(study.objectives) == 1 and complete:
+        bt = study.best_trial
+        best = trial_record(study, bt)
+        best["value"] = bt.value
+        if bench is not None:
+            optimum = bench.optimum(study.metric, study.direction)
+            regret = bench.regret(float(bt.value or 0.0), study.metric, study.direction)
+    elif complete:
+        # Best first by the first objective, then the second ... (ties: trial number).
+        signs = [1.0 if d == "maximize" else -1.0 for _, d in study.objectives]
+        front = sorted(
+            study.best_trials,
+            key=lambda t: (
+                *(-s * v for s, v in zip(signs, t.values or (), strict=False)),
+                t.number,
+            ),
+        )
+        pareto = [trial_record(study, t) for t in front]
+    return {
+        "study": study.name,
+        "task": study.task,
+        "strategy": study.strategy.registered_name,
+        "strategy_settings": study.strategy.get_settings(),
+        "seed": study.seed,
+        "objectives": [list(o) for o in study.objectives],
+        "metric": study.metric,
+        "direction": study.direction,
+        "budget": n_trials,
+        "resumed": resumed,
+        "n_new_trials": n_new,
+        "n_trials": len(trials),
+        "n_finished": study.n_finished,
+        "n_complete": len(complete),
+        "n_failed": len(failed),
+        "best": best,
+        "pareto_front": pareto,
+        "optimum": optimum,
+        "regret": regret,
+        "wall_time_s": wall_s,
+        "storage": _display_url(url),
+        "first_error": next(([t.number, t.error] for t in trials if t.error), None),
+    }
+
+
+def oneshot_methods() -> list[str]:
+    """Names of the one-shot methods (the ``"oneshot"`` registry, once it exists)."""
+    from metanas._registry import available
+
+    try:
+        names = available("oneshot")
+    except UnknownNameError:  # no one-shot registry yet: the methods run_oneshot knows
+        from metanas.oneshot.run import METHODS
+
+        return list(METHODS)
+    return list(names)
+
+
+def search_oneshot(
+    *,
+    data: str,
+    method: str,
+    space: str | None = None,
+    target: str | None = None,
+    epochs: int | None = None,
+    retrain_epochs: int | None = None,
+    seed: int | None = None,
+    max_latency_ms: float | None = None,
+    storage: str | None = None,
+    study_name: str | None = None,
+    device: str = "cpu",
+    settings: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run a one-shot search on ``data`` and return its search summary.
+
+    The summary has the keys of :func:`search_summary` plus ``data``, ``hardware`` and
+    ``oneshot``: method, search and retraining seconds, measured latency, the limit and
+    whether it is met, the final architecture weights. ``settings`` go to the search
+    (:class:`~metanas.oneshot.DartsSearch` / ``EnasSearch``).
+
+    Raises
+    ------
+    ValueError
+        An unknown method, or a space without a supernet.
+    """
+    from metanas.oneshot.run import run_oneshot
+    from metanas.storage.rdb import default_storage_url
+    from metanas.study import load_study
+    from metanas.tasks import load_task
+
+    known = oneshot_methods()
+    if method not in known:
+        raise unknown("one-shot method", method, known, "Pass --method with one of them.")
+    space = space or "cnn"
+    if space not in ONESHOT_SPACES:
+        raise ValueError(
+            f"One-shot method {method} searches a supernet of --space nb201 or cnn; got "
+            f"{space!r}. Search other spaces with a black-box strategy such as evolution."
+        )
+    the_seed = DEFAULT_SEED if seed is None else seed
+    task = load_task(data, target=target, seed=the_seed)
+    start = time.perf_counter()
+    result = run_oneshot(
+        task, space, method, epochs=epochs or _DEFAULT_ONESHOT_EPOCHS, seed=the_seed,
+        max_latency_ms=max_latency_ms, storage=storage, study_name=study_name,
+        retrain_epochs=retrain_epochs, search_settings=dict(settings or {}), device=device,
+    )  # fmt: skip
+    wall_s = time.perf_counter() - start
+    study = load_study(result.study_name, storage=storage)
+    summary = search_summary(study, None, storage or default_storage_url(), 1, False, 1, wall_s)
+    summary["strategy"] = method
+    summary["data"] = task.summary()
+    summary["hardware"] = study.user_attrs.get("hardware")
+    summary["oneshot"] = {
+        "method": result.method,
+        "arch": result.arch_string,
+        "search_s": result.search_s,
+        "retrain_s": result.retrain_s,
+        "latency_ms": result.latency_ms,
+        "estimated_latency_ms": result.estimated_latency_ms,
+        "max_latency_ms": result.max_latency_ms,
+        "meets_limit": result.meets_limit,
+        "latency_weight": result.latency_weight,
+        "alphas": result.alphas,
+    }
+    return summary
