@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 
-__all__ = ["derive_seed", "make_rng", "resolve_seed"]
+__all__ = ["derive_seed", "keep_global_random_state", "make_rng", "resolve_seed"]
 
 _MAX_SEED = 2**32 - 1
 
@@ -33,3 +37,28 @@ def derive_seed(seed: int, *keys: int) -> int:
 def make_rng(seed: int | None) -> np.random.Generator:
     """A new ``numpy.random.Generator`` for ``seed``."""
     return np.random.default_rng(seed)
+
+
+@contextmanager
+def keep_global_random_state() -> Iterator[None]:
+    """Run a block that reseeds the global ``random`` and ``numpy.random`` generators, then put
+    the caller's state back.
+
+    For third-party code that seeds them itself (mnist1d's ``make_dataset``): metanas never
+    draws from them, but its callers may, and must not see their stream changed.
+
+    Examples
+    --------
+    >>> before = np.random.get_state()[1][:3].tolist()
+    >>> with keep_global_random_state():
+    ...     np.random.seed(0)
+    >>> np.random.get_state()[1][:3].tolist() == before
+    True
+    """
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    try:
+        yield
+    finally:
+        np.random.set_state(np_state)
+        random.setstate(py_state)

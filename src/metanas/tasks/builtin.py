@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import functools
 import os
-import random
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from metanas._rng import keep_global_random_state
 from metanas.exceptions import unknown
 from metanas.tasks.task import Task
 
@@ -77,14 +77,8 @@ def _mnist1d(args: tuple[tuple[str, Any], ...]) -> dict[str, np.ndarray]:
     for key, value in args:
         setattr(spec, "seed" if key == "data_seed" else key, value)
     spec.padding = list(spec.padding)
-    # make_dataset seeds the global generators; put them back afterwards.
-    np_state = np.random.get_state()
-    py_state = random.getstate()
-    try:
+    with keep_global_random_state():  # make_dataset seeds the global generators
         data = make_dataset(spec)
-    finally:
-        np.random.set_state(np_state)
-        random.setstate(py_state)
     out = {k: np.asarray(data[k]) for k in ("x", "y", "x_test", "y_test")}
     for arr in out.values():
         arr.flags.writeable = False
