@@ -329,6 +329,60 @@ def test_register_strategy_rules(small_space: SearchSpace) -> None:
     assert metanas.available_strategies() == sorted([*before, "test-first-choice"])
 
 
+@pytest.mark.usefixtures("restore_registry")
+def test_a_memory_strategy_gets_past_tasks_once_before_the_replay(
+    small_space: SearchSpace, db_url: str
+) -> None:
+    """The study reads the memory and hands plain past tasks to set_memory, then the history."""
+    events: list[tuple[str, Any]] = []
+
+    @register_strategy("test-remembers")
+    class Remembers(RandomStrategy):
+        uses_memory = True
+
+        def set_memory(
+            self,
+            past: Any,
+            *,
+            descriptors: Any = None,
+            task: str | None = None,
+        ) -> None:
+            events.append(("memory", (task, sorted(past), dict(descriptors or {}))))
+            assert all(len(h) == 4 for h in past.values())
+
+        def tell(self, obs: Observation) -> None:
+            events.append(("tell", obs.number))
+            super().tell(obs)
+
+    score = evaluator_for(small_space)
+    for task in ("old-a", "old-b"):
+        old = metanas.create_study(
+            name=task, storage=db_url, space=small_space, seed=0, task=task
+        )  # fmt: skip
+        old.optimize(score, n_trials=4)
+    study = metanas.create_study(
+        name="new", storage=db_url, space=small_space, strategy="test-remembers", seed=0,
+        task="new-task", task_descriptors={"n": 3},
+    )  # fmt: skip
+    study.optimize(score, n_trials=2)
+    assert events == [
+        ("memory", ("new-task", ["old-a", "old-b"], {"n": 3})), ("tell", 0), ("tell", 1),
+    ]  # fmt: skip
+    events.clear()
+    metanas.load_study("new", storage=db_url)
+    assert events == [
+        ("memory", ("new-task", ["old-a", "old-b"], {"n": 3})), ("tell", 0), ("tell", 1),
+    ]  # fmt: skip
+    # A strategy that does not read a memory is never handed one, and refuses memory=.
+    assert not RandomStrategy.uses_memory
+    with pytest.raises(ValueError, match=r"'random' does not read an experience memory"):
+        metanas.create_study(
+            name="x", storage=db_url, space=small_space, strategy="random", memory=db_url
+        )
+    with pytest.raises(ValueError, match=r"'random' does not read an experience memory"):
+        metanas.load_study("old-a", storage=db_url, memory=db_url)
+
+
 # ==================================================================== random
 
 

@@ -67,8 +67,9 @@ def _best_keys(url: str, dataset: str, space: metanas.SearchSpace, k: int) -> se
 def test_registered_with_its_settings(nbg_space: metanas.SearchSpace) -> None:
     meta = create_strategy("meta", nbg_space, seed=0)
     assert isinstance(meta, MetaStrategy)
+    assert MetaStrategy.uses_memory
     assert meta.get_settings() == {
-        "memory": None, "n_warm": 5, "n_initial": 10, "n_mutations": 300, "n_random": 200,
+        "n_warm": 5, "n_initial": 10, "n_mutations": 300, "n_random": 200,
         "top_k": 5, "n_past_best": 0, "prior_n": 10.0, "max_past_points": 300,
         "gate": True, "gate_min": 10, "gate_margin": 0.1,
     }  # fmt: skip
@@ -84,8 +85,6 @@ def test_registered_with_its_settings(nbg_space: metanas.SearchSpace) -> None:
         ({"gate": "yes"}, r"gate must be True or False; got 'yes'\."),
         ({"gate_min": 2}, r"gate_min must be an int >= 3; got 2\."),
         ({"gate_margin": "0.1"}, r"gate_margin must be a number; got '0.1'\."),
-        ({"memory": ""}, r"memory must be a SQLAlchemy URL such as 'sqlite:///experience.db'"),
-        ({"memory": 3}, r"memory must be a SQLAlchemy URL"),
     ],
 )
 def test_bad_settings_are_rejected(
@@ -93,6 +92,24 @@ def test_bad_settings_are_rejected(
 ) -> None:
     with pytest.raises(ValueError, match=match):
         create_strategy("meta", nbg_space, seed=0, **settings)
+
+
+@pytest.mark.parametrize(
+    ("memory", "match"),
+    [
+        ("", r"memory must be a SQLAlchemy URL such as 'sqlite:///experience.db'"),
+        (3, r"memory must be a SQLAlchemy URL"),
+    ],
+)
+def test_a_bad_stored_memory_setting_is_rejected(
+    nbg_space: metanas.SearchSpace, db_url: str, memory: object, match: str
+) -> None:
+    """The memory URL is kept with the strategy settings (``"memory"``) and checked there."""
+    with pytest.raises(ValueError, match=match):
+        metanas.create_study(
+            name="x", storage=db_url, space=nbg_space, strategy="meta",
+            strategy_settings={"memory": memory},
+        )  # fmt: skip
 
 
 def test_memory_goes_only_to_a_strategy_that_reads_one(
@@ -109,14 +126,36 @@ def test_memory_goes_only_to_a_strategy_that_reads_one(
         )  # fmt: skip
     with pytest.raises(TypeError, match=r"memory must be a SQLAlchemy URL"):
         metanas.create_study(name="x", storage=db_url, space=nbg_space, strategy="meta", memory=1)
+    evolution = create_strategy("evolution", nbg_space, seed=0)
+    with pytest.raises(ValueError, match=r"'EvolutionStrategy' does not read an experience memory"):
+        metanas.create_study(
+            name="x", storage=db_url, space=nbg_space, strategy=evolution, memory=db_url
+        )
 
 
 def test_memory_url_is_stored_and_restored(memory_url: str, db_url: str) -> None:
     study = _meta_study(db_url, "cs", RDBStorage(memory_url))  # a storage object is stored as URL
-    assert study.strategy.get_settings()["memory"] == memory_url
+    assert study.memory == memory_url
+    # Stored where earlier versions stored it, so their databases read the same way.
+    assert RDBStorage(db_url).get_study("meta").strategy_settings["memory"] == memory_url
     again = metanas.load_study("meta", storage=db_url)
     assert isinstance(again.strategy, MetaStrategy)
-    assert again.strategy.memory == memory_url
+    assert again.memory == memory_url
+    assert again.strategy.past_tasks == study.strategy.past_tasks
+
+
+def test_a_memory_strategy_instance_takes_memory_and_stores_it(
+    memory_url: str, db_url: str, nbg_space: metanas.SearchSpace
+) -> None:
+    meta = MetaStrategy(nbg_space, n_warm=2, seed=0)
+    study = metanas.create_study(
+        name="instance", storage=db_url, space=nbg_space, strategy=meta, seed=0,
+        task=_task("cs"), memory=memory_url,
+    )  # fmt: skip
+    assert meta.past_tasks == [_task(d) for d in (*MEMORY_DATA, "cora")]
+    assert RDBStorage(db_url).get_study("instance").strategy_settings["memory"] == memory_url
+    again = metanas.load_study("instance", storage=db_url)
+    assert again.memory == memory_url
     assert again.strategy.past_tasks == study.strategy.past_tasks
 
 
@@ -270,7 +309,7 @@ def test_a_study_without_a_task_name_searches_cold(
 ) -> None:
     """Without task=, the own data set cannot be excluded: no transfer, and a warning."""
     bench = NasBenchGraph("cs")
-    with caplog.at_level(logging.WARNING, logger="metanas.strategies.meta"):
+    with caplog.at_level(logging.WARNING, logger="metanas.study"):
         study = metanas.create_study(
             name="anonymous", storage=db_url, space=bench.space, strategy="meta", seed=0,
             memory=memory_url,

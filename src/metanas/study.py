@@ -9,7 +9,8 @@ import socket
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from metanas._progress import TrialProgress
 from metanas._rng import derive_seed, resolve_seed
@@ -19,8 +20,11 @@ from metanas.execution.local import resolve_n_jobs, run_parallel
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace, space_from_config
 from metanas.storage.rdb import RDBStorage, StudyRecord, get_storage
-from metanas.strategies.base import Observation, Strategy, create_strategy
+from metanas.strategies.base import Observation, Strategy, create_strategy, get_strategy_class
 from metanas.trial import Trial, TrialState
+
+if TYPE_CHECKING:
+    from metanas.meta import TaskHistory
 
 __all__ = ["Study", "create_study", "load_study", "parse_objectives"]
 
@@ -101,18 +105,25 @@ class Study:
         record: StudyRecord,
         space: SearchSpace,
         strategy: Strategy,
+        memory: str | None = None,
     ) -> None:
         self.storage = storage
         self._record = record
         self.space = space
         self.strategy = strategy
+        #: URL of the experience memory a strategy with ``uses_memory`` learns from
+        #: (None: the study's own storage).
+        self.memory = memory
         self._worker = _worker_id()
         self._stop = False
         self._trials: list[Trial] = []
         self._requeue_interrupted()
         self._trials = storage.get_trials(record.id)
         self._n_waiting = self._count_waiting()
-        strategy.bind(task=record.task.name, storage=storage, objectives=record.objectives)
+        if strategy.uses_memory:
+            # The strategy gets past tasks as plain data, never the storage: the study reads them.
+            past, descriptors = _read_memory(storage, record, space, memory)
+            strategy.set_memory(past, descriptors=descriptors, task=record.task.name)
         history = [self._observation(t) for t in self._trials if t.state.finished]
         if history:
             strategy.warm_start(history)
@@ -608,9 +619,11 @@ def create_study(
         Return the stored study of that name instead of failing.
     memory
         The experience memory (SQLAlchemy URL or storage) of a strategy that
-        learns from past tasks, such as ``"meta"``; stored as its ``memory``
-        setting. None: the strategy's default (the study's own storage). The
-        study's own task is never part of its memory.
+        learns from past tasks (``Strategy.uses_memory``, such as ``"meta"``):
+        the study reads it and hands the strategy the past tasks. None: the
+        study's own storage. Stored with the study (as the ``memory`` entry
+        of its strategy settings), so a re-opened study reads the same
+        memory. The study's own task is never part of its memory.
     """
     if space is None:
         raise ValueError(
@@ -639,7 +652,7 @@ def create_study(
                     f"{objectives!r}. Use another name, or the stored objectives."
                 )
             return study
-    settings_in = _with_memory(strategy, dict(strategy_settings or {}), memory)
+    settings_in, memory_url = _with_memory(strategy, dict(strategy_settings or {}), memory)
     seed = resolve_seed(seed)
     strat = create_strategy(strategy, space, seed=seed, **settings_in)
     if len(objectives) > 1 and not strat.multi_objective:
@@ -655,11 +668,13 @@ def create_study(
         )
     task_record = store.get_or_create_task(task or name, task_descriptors)
     settings = strat.get_settings()
+    if strat.uses_memory:
+        settings = {"memory": memory_url, **settings}
     record = store.create_study(
         name=name, task=task_record, space=space.to_config(), strategy=strategy_name,
         strategy_settings=settings, objectives=objectives, seed=seed, user_attrs=user_attrs,
     )  # fmt: skip
-    return Study(storage=store, record=record, space=space, strategy=strat)
+    return Study(storage=store, record=record, space=space, strategy=strat, memory=memory_url)
 
 
 def load_study(
@@ -695,18 +710,24 @@ def load_study(
             )
     settings = dict(record.strategy_settings)
     if memory is not None:
-        settings = _with_memory(record.strategy, {**settings, "memory": None}, memory)
+        settings["memory"] = None  # replaced for this session, not stored
+    settings, memory_url = _with_memory(record.strategy, settings, memory)
     strat = create_strategy(record.strategy, space, seed=record.seed, **settings)
-    return Study(storage=store, record=record, space=space, strategy=strat)
+    return Study(storage=store, record=record, space=space, strategy=strat, memory=memory_url)
 
 
 def _with_memory(
     strategy: str | Strategy, settings: dict[str, Any], memory: str | RDBStorage | None
-) -> dict[str, Any]:
-    """Put ``memory`` (as a URL) into the strategy settings, if the strategy reads a memory."""
+) -> tuple[dict[str, Any], str | None]:
+    """Split the memory URL off the strategy settings: ``(settings, URL or None)``.
+
+    The URL is ``memory`` or the settings' ``"memory"`` entry (where it is
+    stored, and where studies of earlier versions stored it); only a strategy
+    with ``uses_memory`` may have one.
+    """
     if memory is None:
-        return settings
-    if isinstance(memory, RDBStorage):
+        url = None
+    elif isinstance(memory, RDBStorage):
         url = memory.url
     elif isinstance(memory, str) and memory.strip():
         url = memory
@@ -715,25 +736,79 @@ def _with_memory(
             "memory must be a SQLAlchemy URL such as 'sqlite:///experience.db' or an RDBStorage; "
             f"got {memory!r}."
         )
-    if isinstance(strategy, Strategy):
+    cls = type(strategy) if isinstance(strategy, Strategy) else get_strategy_class(strategy)
+    if not cls.uses_memory:
+        if url is not None:
+            name = strategy if isinstance(strategy, str) else type(strategy).__name__
+            raise ValueError(
+                f"Strategy {name!r} does not read an experience memory, so memory= cannot be "
+                "used with it. Use strategy='meta', or leave memory out."
+            )
+        return settings, None  # a "memory" setting is then an unknown setting, reported as such
+    given = settings.pop("memory", None)
+    if given is not None and (not isinstance(given, str) or not given.strip()):
         raise ValueError(
-            "memory= goes with a strategy name (strategy='meta'); for a strategy instance set "
-            "the memory on the instance, e.g. MetaStrategy(space, memory=...)."
+            "memory must be a SQLAlchemy URL such as 'sqlite:///experience.db', or None for "
+            f"the study's own storage; got {given!r}."
         )
-    import inspect
-
-    from metanas.strategies.base import get_strategy_class
-
-    params = inspect.signature(get_strategy_class(strategy).__init__).parameters
-    if "memory" not in params:
-        raise ValueError(
-            f"Strategy {strategy!r} does not read an experience memory, so memory= cannot be "
-            "used with it. Use strategy='meta', or leave memory out."
-        )
-    given = settings.get("memory")
-    if given is not None and given != url:
+    if given is not None and url is not None and given != url:
         raise ValueError(
             f"memory is given twice, differently: memory={url!r} and "
             f"strategy_settings['memory']={given!r}. Give it once."
         )
-    return {**settings, "memory": url}
+    return settings, url if url is not None else given
+
+
+def _read_memory(
+    storage: RDBStorage, record: StudyRecord, space: SearchSpace, memory: str | None
+) -> tuple[dict[str, TaskHistory], Mapping[str, Any]]:
+    """The past tasks a study of ``record``'s task learns from, and the task's descriptors.
+
+    From ``memory`` (a URL), else the study's own storage; always without the
+    study's own task, restricted to ``space`` and the first objective.
+    """
+    from metanas.meta import ExperienceMemory
+
+    task = record.task.name
+    if any(r.name == task for r in storage.list_study_records([task])):
+        # Created without task=: the task is just the study's name, so the memory cannot
+        # tell this search's own data set from others (a re-run under another name would
+        # be "transferred" from). Search cold rather than risk it.
+        _logger.warning(
+            "Study %s: the study has no task name (create_study(task=...)), so its own task "
+            "cannot be excluded from the experience memory; searching cold. Pass "
+            "task='<data set>' to learn from past tasks.",
+            task,
+        )
+        return {}, {}
+    if memory is not None:
+        _check_memory_exists(memory)
+    metric, direction = record.objectives[0]
+    past = ExperienceMemory(memory if memory is not None else storage).memory_for(
+        task, metric=metric, direction=direction, space=space, min_evaluations=3
+    )
+    own: Mapping[str, Any] = {}
+    for rec in storage.list_tasks():
+        if rec.name == task:
+            own = rec.descriptors
+    return past, own
+
+
+def _check_memory_exists(url: str) -> None:
+    """A memory is read, never created: a ``sqlite:///`` file that is not there is a typo."""
+    if not url.startswith("sqlite:") or "://" not in url:
+        return
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        database = make_url(url).database
+    except ArgumentError:
+        return  # get_storage reports a malformed URL with its own message
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    if not Path(database).expanduser().exists():
+        raise ValueError(
+            f"memory {url!r} does not exist: no past tasks to learn from. Check the path, or "
+            "leave memory=None to use the study's own storage."
+        )

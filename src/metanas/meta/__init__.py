@@ -1,5 +1,8 @@
 """Meta-learning across tasks: the experience memory and task similarity.
 
+Import the memory's names from here (``from metanas.meta import ExperienceMemory``):
+its records, its queries and its file format live in private modules.
+
 :class:`ExperienceMemory` reads every stored trial of every task as task
 histories, and moves a memory between stores as a versioned file;
 :mod:`metanas.meta.similarity` says which past tasks resemble a new one, by
@@ -10,16 +13,9 @@ their descriptors and by how they rank the architectures both evaluated;
 
 from __future__ import annotations
 
-from metanas.meta.memory import (
-    FORMAT,
-    FORMAT_VERSION,
-    ExperienceMemory,
-    ExportSummary,
-    ImportReport,
-    MemoryFileError,
-    TaskHistory,
-    TaskInfo,
-)
+from metanas.meta._memory import ExperienceMemory
+from metanas.meta._memory_file import FORMAT, FORMAT_VERSION, MemoryFileError
+from metanas.meta._records import ExportSummary, ImportReport, TaskHistory, TaskInfo
 from metanas.meta.predictor import NotFittedError, Suggestion, TransferPredictor, suggest
 from metanas.meta.similarity import (
     Similarity,

@@ -40,7 +40,8 @@ from typing import Any
 import numpy as np
 
 from metanas.exceptions import MetanasError
-from metanas.meta.memory import ExperienceMemory, TaskHistory
+from metanas.meta._memory import ExperienceMemory
+from metanas.meta._records import TaskHistory
 from metanas.meta.similarity import descriptor_similarity, rank_correlation
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from metanas.meta.memory import TaskHistory
+from metanas.meta._records import TaskHistory
 
 __all__ = [
     "Similarity",

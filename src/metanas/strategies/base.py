@@ -12,12 +12,12 @@ import numpy as np
 
 from metanas._registry import Registry
 from metanas._rng import make_rng
-from metanas.exceptions import InvalidArchitectureError, closest
+from metanas.exceptions import closest
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace
 
 if TYPE_CHECKING:
-    from metanas.storage.rdb import RDBStorage
+    from metanas.meta import TaskHistory
 
 __all__ = [
     "Observation",
@@ -65,10 +65,17 @@ class Strategy(abc.ABC):
 
     A strategy's state must be rebuildable by telling it the stored history
     (:meth:`warm_start`): that is how a re-opened study continues.
+
+    A strategy that learns from past tasks sets :attr:`uses_memory` and
+    overrides :meth:`set_memory`: the study reads the experience memory and
+    hands it the past tasks as plain data. No strategy sees the storage.
     """
 
     #: True when the strategy handles several objectives (``Observation.scores``).
     multi_objective: ClassVar[bool] = False
+    #: True when the strategy learns from past tasks: the study then reads the experience
+    #: memory (``create_study(memory=...)``) and calls :meth:`set_memory` before any tell.
+    uses_memory: ClassVar[bool] = False
     registered_name: ClassVar[str | None] = None
 
     def __init__(self, space: SearchSpace, *, seed: int | None = None) -> None:
@@ -92,18 +99,20 @@ class Strategy(abc.ABC):
         for obs in history:
             self.tell(obs)
 
-    def bind(
+    def set_memory(
         self,
+        past: Mapping[str, TaskHistory],
         *,
-        task: str,
-        storage: RDBStorage,
-        objectives: Sequence[tuple[str, str]] = (),
+        descriptors: Mapping[str, Any] | None = None,
+        task: str | None = None,
     ) -> None:
-        """Called by the study once, before any tell, with the study's task name and storage.
+        """Learn from past tasks: ``{task name: TaskHistory}`` of this space and the study's metric.
 
-        Strategies that read the experience memory (past tasks' results) use
-        it; the default does nothing. ``objectives`` are the study's
-        ``((metric, direction), ...)``.
+        A study whose strategy has :attr:`uses_memory` calls this once, before
+        replaying its history (:meth:`warm_start`), with every stored task but
+        its own (``ExperienceMemory.memory_for``), ``descriptors`` of the
+        study's own task and ``task``, its name. Call it directly to drive a
+        strategy by hand. The default ignores the memory.
         """
         return
 
@@ -210,9 +219,3 @@ def create_strategy(
                 f"Its settings: {allowed!r}."
             )
     return cls(space, seed=seed, **settings)
-
-
-def check_arch(space: SearchSpace, arch: Architecture) -> Architecture:
-    if not space.is_valid(arch):
-        raise InvalidArchitectureError(f"{arch!r} is not valid in {space!r}.")
-    return arch

@@ -15,25 +15,19 @@ architectures) that knows the experience memory:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from metanas._checks import check_positive_int
-from metanas.meta.memory import ExperienceMemory, TaskHistory
-from metanas.meta.predictor import TransferPredictor
-from metanas.meta.similarity import rank_correlation
+from metanas.meta import TaskHistory, TransferPredictor, rank_correlation
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace
 from metanas.strategies.base import Observation, register_strategy
 from metanas.strategies.bo import BOStrategy
 from metanas.surrogates import GPParams, HammingGP, expected_improvement
-
-if TYPE_CHECKING:
-    from metanas.storage.rdb import RDBStorage
 
 __all__ = ["MetaStrategy"]
 
@@ -45,7 +39,7 @@ TARGET = "<target>"
 
 @dataclass
 class _PastModel:
-    """One past task: its GP (fitted once, at bind time) and its best architectures."""
+    """One past task: its GP (fitted once, when the memory is set) and its best architectures."""
 
     task: str
     gp: HammingGP
@@ -57,10 +51,10 @@ class _PastModel:
 class MetaStrategy(BOStrategy):
     """Search that learns from past tasks: zero-shot portfolio, then BO with a transfer prior.
 
-    When bound to a study (:meth:`bind`, called by the study), the strategy
-    reads the *experience memory*: every stored task but the study's own (by
-    default from the study's storage, else from ``memory``), restricted to
-    this space and the study's metric. Then
+    In a study, the strategy learns from the *experience memory*: the study
+    reads every stored task but its own (from its storage, or from
+    ``create_study(memory=...)``), restricted to this space and the study's
+    metric, and hands them to :meth:`set_memory`. Then
 
     1. **Predict.** The first ``n_warm`` asks are the zero-shot suggestions
        of a :class:`~metanas.meta.TransferPredictor` fitted on the past tasks
@@ -91,7 +85,7 @@ class MetaStrategy(BOStrategy):
     ``n_initial`` random architectures, then the GP. With a memory the model
     is used from the first ask after the warm start.
 
-    State is the told history plus the memory read at bind time, so a
+    State is the told history plus the memory set before it, so a
     re-opened study continues exactly as an uninterrupted one would (as long
     as the memory did not change in between).
 
@@ -99,9 +93,6 @@ class MetaStrategy(BOStrategy):
     ----------
     space
         The search space.
-    memory
-        SQLAlchemy URL of the experience memory; None: the study's own
-        storage. Stored with the study.
     n_warm
         Zero-shot suggestions asked first (0: none).
     n_initial
@@ -155,11 +146,12 @@ class MetaStrategy(BOStrategy):
     neural architectures for neural architecture search. AAAI 2021.
     """
 
+    uses_memory: ClassVar[bool] = True
+
     def __init__(
         self,
         space: SearchSpace,
         *,
-        memory: str | None = None,
         n_warm: int = 5,
         n_initial: int = 10,
         n_mutations: int = 300,
@@ -177,12 +169,6 @@ class MetaStrategy(BOStrategy):
             space, n_initial=n_initial, n_mutations=n_mutations, n_random=n_random,
             top_k=top_k, seed=seed,
         )  # fmt: skip
-        if memory is not None and (not isinstance(memory, str) or not memory.strip()):
-            raise ValueError(
-                "memory must be a SQLAlchemy URL such as 'sqlite:///experience.db', or None for "
-                f"the study's own storage; got {memory!r}."
-            )
-        self.memory = memory
         self.n_warm = check_positive_int("n_warm", n_warm, 0)
         self.n_past_best = check_positive_int("n_past_best", n_past_best, 0)
         if isinstance(prior_n, bool) or not isinstance(prior_n, int | float) or not prior_n > 0:
@@ -206,7 +192,7 @@ class MetaStrategy(BOStrategy):
         self._descriptors: dict[str, Any] = {}
         self._warm: list[Architecture] = []
         self._n_told = 0
-        #: The study's task (None until bound).
+        #: The study's task (None until the memory is set).
         self.task: str | None = None
         #: The past tasks the strategy learns from, in memory order.
         self.past_tasks: list[str] = []
@@ -214,47 +200,6 @@ class MetaStrategy(BOStrategy):
         self.weights: dict[str, float] = {}
 
     # ------------------------------------------------------------------ memory
-    def bind(
-        self,
-        *,
-        task: str,
-        storage: RDBStorage,
-        objectives: Sequence[tuple[str, str]] = (),
-    ) -> None:
-        """Read the experience memory for ``task`` (the study calls this once, before any tell).
-
-        The memory is ``self.memory`` (a URL) or, when None, ``storage``;
-        ``task`` itself is always left out. A study created without a task
-        name (its task is its own name) searches cold, with a logged warning:
-        its own data set could not be told apart from the memory's. The metric and direction are the
-        study's first objective (``valid_accuracy``, maximised, when none is
-        given).
-        """
-        metric, direction = objectives[0] if objectives else ("valid_accuracy", "maximize")
-        if any(r.name == task for r in storage.list_study_records([task])):
-            # Created without task=: the task is just the study's name, so the memory cannot
-            # tell this search's own data set from others (a re-run under another name would
-            # be "transferred" from). Search cold rather than risk it.
-            _logger.warning(
-                "Meta search %s: the study has no task name (create_study(task=...)), so its "
-                "own task cannot be excluded from the experience memory; searching cold. Pass "
-                "task='<data set>' to learn from past tasks.",
-                task,
-            )
-            self.set_memory({}, task=task)
-            return
-        if self.memory is not None:
-            _check_memory_exists(self.memory)
-        memory = ExperienceMemory(self.memory if self.memory is not None else storage)
-        past = memory.memory_for(
-            task, metric=metric, direction=direction, space=self.space, min_evaluations=3
-        )
-        own: Mapping[str, Any] = {}
-        for rec in storage.list_tasks():
-            if rec.name == task:
-                own = rec.descriptors
-        self.set_memory(past, descriptors=own, task=task)
-
     def set_memory(
         self,
         past: Mapping[str, TaskHistory],
@@ -264,9 +209,12 @@ class MetaStrategy(BOStrategy):
     ) -> None:
         """Use these past tasks (``{task: TaskHistory}``, read with this space).
 
-        :meth:`bind` calls this with what it read from the memory; call it
-        directly to drive the strategy by hand. Past tasks with fewer than
-        3 architectures, and ``task`` itself, are left out.
+        The study calls this once, before any tell, with what it read from the
+        experience memory (an empty dict when its task has no name of its own);
+        call it directly to drive the strategy by hand. Past tasks with fewer
+        than 3 architectures, and ``task`` itself, are left out;
+        ``descriptors`` are the new task's, for the prior task weights and
+        the zero-shot portfolio.
         """
         if not isinstance(past, Mapping):
             raise TypeError(
@@ -461,23 +409,3 @@ def _loo_rank_corr(
     """
     r = rank_correlation(gp.loo_mean(x, target, params) + offset, y, "spearman")
     return r if np.isfinite(r) else -1.0
-
-
-def _check_memory_exists(url: str) -> None:
-    """A memory is read, never created: a ``sqlite:///`` file that is not there is a typo."""
-    if not url.startswith("sqlite:") or "://" not in url:
-        return
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        database = make_url(url).database
-    except ArgumentError:
-        return  # get_storage reports a malformed URL with its own message
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return
-    if not Path(database).expanduser().exists():
-        raise ValueError(
-            f"memory {url!r} does not exist: no past tasks to learn from. Check the path, or "
-            "leave memory=None to use the study's own storage."
-        )
