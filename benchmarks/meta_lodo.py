@@ -5,7 +5,7 @@ with the full operation set. For each held-out data set the experience memory
 is what a user would have: the stored trials of one 100-trial "evolution"
 search on each of the 7 other data sets (never their full tables), repeated
 over ``--draws`` memory draws (different seeds of those searches). Every
-method then searches the held-out data set for ``--budget`` queries with each
+method then searches the held-out data set for ``--n-trials`` queries with each
 of ``--seeds`` search seeds:
 
 - cold: ``random``, ``evolution``, ``tpe``, ``bo`` (the memory is not used;
@@ -684,7 +684,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed-offset", type=int, default=0,
                    help="search seeds start here (0; tuning used 100..)")  # fmt: skip
     p.add_argument("--draw-offset", type=int, default=0, help="memory draws start here (0)")
-    p.add_argument("--budget", type=int, default=100, help="queries per search (100)")
+    # --budget: the old spelling, still accepted (the saved runs keep "budget" as their key).
+    p.add_argument(
+        "--n-trials", "--budget", dest="budget", type=int, default=100,
+        help="queries per search (100)",
+    )  # fmt: skip
     p.add_argument("--datasets", default=",".join(FULL_OPS))
     p.add_argument("--methods", default=",".join([*COLD, *MEMORY_METHODS, *SYNE_TUNE]))
     p.add_argument("--n-jobs", type=int, default=2)

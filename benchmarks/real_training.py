@@ -113,7 +113,7 @@ def timed_search(
             best = (float(v), float(trial.test_metrics["test_accuracy"]), trial.number)
         curve.append((time.perf_counter() - start, best[0], best[1], trial.number))
 
-    study.optimize(ev, timeout=minutes * 60.0, n_jobs=n_jobs, callbacks=[on_trial])
+    study.optimize(ev, timeout_s=minutes * 60.0, n_jobs=n_jobs, callbacks=[on_trial])
     wall = time.perf_counter() - start
     bt = study.best_trial
     n_failed = sum(t.state is metanas.TrialState.FAILED for t in study.trials)
