@@ -250,15 +250,15 @@ def test_notation_errors_name_the_expected_form() -> None:
 
 def test_few_shot_operations_come_from_the_table_with_group_norm():
     """One operation table: the few-shot supernet's candidates are built by metanas.models."""
-    from metanas.fewshot.supernet import OPERATIONS, make_operation
+    from metanas.models.supernet import FEWSHOT_OPS, fewshot_operation
     from metanas.models.ops import make_norm
 
     x = torch.randn(2, 8, 12)
-    for name in OPERATIONS:
-        op = make_operation(name, 8, two_d=False)
+    for name in FEWSHOT_OPS:
+        op = fewshot_operation(name, 8, two_d=False)
         assert op(x).shape == x.shape, name
         assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in op.modules())
-    conv = make_operation("dilconv3", 8, two_d=True)
+    conv = fewshot_operation("dilconv3", 8, two_d=True)
     kinds = [type(m).__name__ for m in conv]
     assert kinds == ["ReLU", "Conv2d", "GroupNorm"]  # pre-activation, no batch statistics
     assert conv[1].dilation == (2, 2)
@@ -267,4 +267,4 @@ def test_few_shot_operations_come_from_the_table_with_group_norm():
     with pytest.raises(ValueError, match=r"Unknown norm 'layer'.*'group'"):
         make_norm("layer", 8, 1)
     with pytest.raises(ValueError, match="operation"):
-        make_operation("conv9", 8, two_d=False)
+        fewshot_operation("conv9", 8, two_d=False)

@@ -265,11 +265,11 @@ def test_run_oneshot_retries_with_a_lower_target_when_over_the_limit(
 
 
 def test_search_oneshot_returns_a_search_summary(study_name: str) -> None:
-    from metanas.oneshot import search_oneshot
+    from metanas.search import search_oneshot
 
     summary = search_oneshot(
-        data="iris", strategy="darts", space="cnn", epochs=1, retrain_epochs=1, seed=0,
-        url="sqlite://", study_name=study_name,
+        data="iris", method="darts", space="cnn", epochs=1, retrain_epochs=1, seed=0,
+        storage="sqlite://", study_name=study_name,
     )  # fmt: skip
     assert summary["study"] == study_name
     assert summary["n_complete"] == 1
@@ -279,7 +279,7 @@ def test_search_oneshot_returns_a_search_summary(study_name: str) -> None:
     assert "test_accuracy" in summary["best"]["test_metrics"]
     assert summary["oneshot"]["arch"] == summary["best"]["arch"]
     with pytest.raises(ValueError, match="nb201 or cnn"):
-        search_oneshot(data="iris", strategy="darts", space="mlp")
+        search_oneshot(data="iris", method="darts", space="mlp")
 
 
 def test_run_oneshot_rejects_bad_arguments(task: Task) -> None:

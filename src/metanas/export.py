@@ -14,6 +14,7 @@ import numpy as np
 from metanas._torch import require_torch
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace, space_from_config
+from metanas.spaces.trainable import require_trainable
 
 if TYPE_CHECKING:
     from metanas.study import Study
@@ -185,9 +186,9 @@ def load_model(path: str | Path) -> ExportedModel:
             f"{str(info_file)!r} has export format {info.get('format')!r}; this metanas reads "
             f"format {_FORMAT}. Export the model again with this version."
         )
-    space = space_from_config(info["space"])
+    space = require_trainable(space_from_config(info["space"]), "load_model")
     arch = space.validate(info["arch"])
-    module = space.build_model(  # type: ignore[attr-defined]
+    module = space.build_model(
         arch, tuple(info["input_shape"]), int(info["n_classes"]), seed=int(info["model_seed"])
     )
     module.load_state_dict(torch.load(root / "model.pt", map_location="cpu", weights_only=True))

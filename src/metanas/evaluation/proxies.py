@@ -31,6 +31,7 @@ from metanas.evaluation.base import Evaluator, Result, Status
 from metanas.exceptions import unknown
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace
+from metanas.spaces.trainable import TrainableSpace, require_trainable
 
 if TYPE_CHECKING:
     import torch
@@ -205,7 +206,7 @@ class ProxyEvaluator(Evaluator):
     task
         The task whose training rows form the batch.
     space
-        A trainable space (with ``build_model``).
+        A :class:`~metanas.spaces.TrainableSpace`.
     proxy
         One of :data:`PROXIES`.
     batch_size
@@ -225,15 +226,11 @@ class ProxyEvaluator(Evaluator):
     ) -> None:
         if proxy not in PROXIES:
             raise unknown("zero-cost proxy", proxy, PROXIES)
-        if not callable(getattr(space, "build_model", None)):
-            raise TypeError(
-                f"ProxyEvaluator needs a trainable space (one with build_model); "
-                f"got {type(space).__name__}."
-            )
+        trainable = require_trainable(space, "ProxyEvaluator")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
             raise ValueError(f"batch_size must be an int >= 2; got {batch_size!r}.")
         self.task = task
-        self.space = space
+        self.space: TrainableSpace = trainable
         self.proxy = proxy
         self.batch_size = batch_size
         self.seed = resolve_seed(seed)
@@ -258,7 +255,7 @@ class ProxyEvaluator(Evaluator):
 
         start = time.perf_counter()
         arch = self.space.validate(arch)
-        model = self.space.build_model(  # type: ignore[attr-defined]
+        model = self.space.build_model(
             arch,
             self.task.input_shape,
             self.task.n_classes,

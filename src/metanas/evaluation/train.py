@@ -15,7 +15,7 @@ import logging
 import math
 import time
 from collections.abc import Hashable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from metanas._torch import require_torch, torch_threads
 from metanas.evaluation.base import Evaluator, Result, Status
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace
+from metanas.spaces.trainable import TrainableSpace, require_trainable
 
 if TYPE_CHECKING:
     import torch
@@ -36,12 +37,6 @@ __all__ = ["TrainEvaluator", "arch_seed", "classification_metrics", "predict_pro
 _logger = logging.getLogger(__name__)
 _PREDICT_BATCH = 1024
 _WARMUP_FRACTION = 0.1
-
-
-class _Trainable(Protocol):
-    def build_model(
-        self, arch: Any, input_shape: Any, n_classes: int, *, seed: int | None = None
-    ) -> nn.Module: ...
 
 
 def _import_torch() -> Any:
@@ -127,8 +122,7 @@ class TrainEvaluator(Evaluator):
     task
         A :class:`metanas.tasks.Task` (train, validation and test splits).
     space
-        A trainable space: one with ``build_model(arch, input_shape, n_classes, *, seed)``
-        (``"mlp"``, ``"cnn"``, ``"nb201"``).
+        A :class:`~metanas.spaces.TrainableSpace` (``"mlp"``, ``"cnn"``, ``"nb201"``).
     max_epochs
         Epochs per training unless :meth:`evaluate` gets a ``budget``.
     time_budget_s
@@ -190,11 +184,7 @@ class TrainEvaluator(Evaluator):
         max_flops: int | None = None,
         latency_repeats: int = 20,
     ) -> None:
-        if not callable(getattr(space, "build_model", None)):
-            raise TypeError(
-                f"TrainEvaluator needs a trainable space (one with build_model), such as "
-                f"'mlp', 'cnn' or 'nb201'; got {type(space).__name__}."
-            )
+        trainable = require_trainable(space, "TrainEvaluator")
         for name, value in (("max_epochs", max_epochs), ("batch_size", batch_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1; got {value!r}.")
@@ -215,7 +205,7 @@ class TrainEvaluator(Evaluator):
             if limit is not None and not limit > 0:
                 raise ValueError(f"{name} must be > 0 or None; got {limit!r}.")
         self.task = task
-        self.space = space
+        self.space: TrainableSpace = trainable
         self.max_epochs = max_epochs
         self.time_budget_s = time_budget_s
         self.patience = patience
@@ -275,8 +265,7 @@ class TrainEvaluator(Evaluator):
     def build(self, arch: Architecture) -> nn.Module:
         """The untrained model of ``arch`` (the weights training starts from)."""
         arch = self.space.validate(arch)
-        builder: _Trainable = self.space  # type: ignore[assignment]
-        return builder.build_model(
+        return self.space.build_model(
             arch,
             self.task.input_shape,
             self.task.n_classes,

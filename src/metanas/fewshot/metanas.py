@@ -1,16 +1,11 @@
 """MetaNAS: meta-learn a DARTS architecture together with the weights of a few-shot learner.
 
-Two variants share the supernet of :mod:`metanas.fewshot.supernet`:
-
-- :class:`MetaNAS` (``method="metanas"``, the default): a prototypical head.
-  The network weights and the meta-architecture are meta-learned across
-  tasks; on every task, the architecture weights are adapted to the support
-  set by a few SGD steps on a leave-one-out prototypical loss, and the
-  adapted network classifies the queries by their distance to the class
-  prototypes. The outer update is first-order MAML for the architecture and
-  the query loss for the weights.
-- :class:`ReptileMetaNAS`: Reptile over the supernet with a linear head; the
-  inner loop adapts weights and architecture alike.
+:class:`MetaNAS` (``method="metanas"``) embeds with the supernet of metanas,
+:class:`~metanas.models.CellSuperNet`, under a prototypical head. The network weights and the
+meta-architecture are meta-learned across tasks; on every task, the architecture weights are
+adapted to the support set by a few SGD steps on a leave-one-out prototypical loss, and the
+adapted network classifies the queries by their distance to the class prototypes. The outer
+update is first-order MAML for the architecture and the query loss for the weights.
 """
 
 from __future__ import annotations
@@ -26,14 +21,10 @@ from torch import nn
 from metanas._checks import check_positive_int
 from metanas._torch import torch_threads
 from metanas.fewshot.episodes import EpisodeSampler
-from metanas.fewshot.learners import (
-    PrototypicalNetwork,
-    Reptile,
-    _check_positive_float,
-)
-from metanas.fewshot.supernet import OPERATIONS, SuperNet, supernet_factory
+from metanas.fewshot.learners import PrototypicalNetwork, _check_positive_float
+from metanas.models.supernet import CellSuperNet, cell_supernet_factory
 
-__all__ = ["DEFAULT_OPS", "MetaNAS", "ReptileMetaNAS", "support_loss"]
+__all__ = ["DEFAULT_OPS", "MetaNAS", "support_loss"]
 
 #: Candidate operations of :class:`MetaNAS` by default.
 DEFAULT_OPS = ("skip", "conv3", "conv5", "dilconv3")
@@ -59,15 +50,15 @@ def support_loss(z: torch.Tensor, y: torch.Tensor, ways: int) -> torch.Tensor:
 
 
 class _SuperNetMixin:
-    """Genotype reports shared by the MetaNAS variants."""
+    """Genotype reports of a learner whose network is a :class:`CellSuperNet`."""
 
     _net: nn.Module
 
     @property
-    def supernet(self) -> SuperNet:
+    def supernet(self) -> CellSuperNet:
         net = self._net
-        if not isinstance(net, SuperNet):  # pragma: no cover - built by the learner
-            raise TypeError(f"Expected a SuperNet backbone; got {type(net).__name__}.")
+        if not isinstance(net, CellSuperNet):  # pragma: no cover - built by the learner
+            raise TypeError(f"Expected a CellSuperNet backbone; got {type(net).__name__}.")
         return net
 
     def genotype(self) -> tuple[tuple[str, ...], ...]:
@@ -93,7 +84,7 @@ class _SuperNetMixin:
 class MetaNAS(_SuperNetMixin, PrototypicalNetwork):
     """MetaNAS with a prototypical head: meta-learned weights and architecture, adapted per task.
 
-    The embedding network is a :class:`~metanas.fewshot.supernet.SuperNet`
+    The embedding network is a :class:`~metanas.models.CellSuperNet`
     (no head). For every task of a meta-batch, ``inner_steps`` SGD steps of
     size ``alpha_inner_lr`` adapt the architecture weights to the support set
     (:func:`support_loss`); the support and query examples are then embedded
@@ -109,7 +100,7 @@ class MetaNAS(_SuperNetMixin, PrototypicalNetwork):
     Parameters
     ----------
     hidden, n_cells, n_nodes, ops
-        Supernet shape (see :class:`~metanas.fewshot.supernet.SuperNet`).
+        Supernet shape (see :class:`~metanas.models.CellSuperNet`).
     alpha_inner_lr, inner_steps, test_steps
         Inner loop on the architecture weights: step size, steps while
         meta-training, and steps on a new task (default: ``inner_steps``).
@@ -150,7 +141,7 @@ class MetaNAS(_SuperNetMixin, PrototypicalNetwork):
         self.n_cells = check_positive_int("n_cells", n_cells)
         self.n_nodes = check_positive_int("n_nodes", n_nodes)
         self.ops = tuple(ops)
-        self.backbone = supernet_factory(
+        self.backbone = cell_supernet_factory(
             hidden=self.hidden, n_cells=self.n_cells, n_nodes=self.n_nodes, ops=self.ops
         )
         self.alpha_inner_lr = _check_positive_float(
@@ -188,7 +179,7 @@ class MetaNAS(_SuperNetMixin, PrototypicalNetwork):
         with torch.enable_grad():
             for _ in range(n_steps):
                 (g,) = torch.autograd.grad(
-                    support_loss(net(sx, a), sy, ways), a, create_graph=create_graph
+                    support_loss(net(sx, alphas=a), sy, ways), a, create_graph=create_graph
                 )
                 a = a - self.alpha_inner_lr * g
                 if not create_graph:
@@ -210,7 +201,7 @@ class MetaNAS(_SuperNetMixin, PrototypicalNetwork):
             alphas = self._adapt_task_alphas(
                 SX[b], SY[b], ways, self.inner_steps, create_graph=not self.first_order
             )
-            z = net(torch.cat([SX[b], QX[b]]), alphas)
+            z = net(torch.cat([SX[b], QX[b]]), alphas=alphas)
             scores = self._scores(z[None, :n_support], SY[b : b + 1], z[None, n_support:], ways)
             loss = F.cross_entropy(scores[0], QY[b]) / n_tasks
             loss.backward()  # type: ignore[no-untyped-call]
@@ -230,10 +221,10 @@ class MetaNAS(_SuperNetMixin, PrototypicalNetwork):
         net = self.supernet
         alphas = self._task_alphas(SX, SY, ways)
         with torch.no_grad():
-            S = torch.stack([net(SX[b], a) for b, a in enumerate(alphas)])
+            S = torch.stack([net(SX[b], alphas=a) for b, a in enumerate(alphas)])
 
         def scores(QX: torch.Tensor) -> torch.Tensor:
-            Q = torch.stack([net(QX[b], a) for b, a in enumerate(alphas)])
+            Q = torch.stack([net(QX[b], alphas=a) for b, a in enumerate(alphas)])
             return self._scores(S, SY, Q, ways)
 
         return scores
@@ -244,60 +235,3 @@ class MetaNAS(_SuperNetMixin, PrototypicalNetwork):
             self._net.eval()
             SX, SY, _, _ = self._stack([sampler.episode(i) for i in range(n_episodes)])
             return torch.stack(self._task_alphas(SX, SY, sampler.ways))
-
-
-class ReptileMetaNAS(_SuperNetMixin, Reptile):
-    """MetaNAS with Reptile as outer loop and a linear head (the first version of ``metanas``).
-
-    The backbone is a :class:`~metanas.fewshot.supernet.SuperNet`; its
-    architecture weights ``alphas`` are adapted in the inner loop (step size
-    ``alpha_inner_lr``) and meta-learned in the outer loop, exactly like the
-    network weights. On MNIST-1D it is much weaker than :class:`MetaNAS`.
-
-    Parameters
-    ----------
-    hidden, n_cells, n_nodes, ops
-        Supernet shape (see :class:`~metanas.fewshot.supernet.SuperNet`).
-    alpha_inner_lr
-        Inner step size of the architecture weights (default: ``inner_lr``).
-    **kwargs
-        See :class:`~metanas.fewshot.Reptile` and :class:`~metanas.fewshot.FewShotLearner`.
-
-    References
-    ----------
-    T. Elsken, B. Staffler, J. H. Metzen, F. Hutter. Meta-learning of neural
-    architectures for few-shot learning. CVPR 2020.
-    """
-
-    method = "metanas-reptile"
-
-    def __init__(
-        self,
-        *,
-        hidden: int = 16,
-        n_cells: int = 3,
-        n_nodes: int = 2,
-        ops: Sequence[str] = OPERATIONS,
-        alpha_inner_lr: float | None = None,
-        **kwargs: Any,
-    ) -> None:
-        if "backbone" in kwargs:
-            raise TypeError("MetaNAS builds its own supernet backbone; do not pass backbone.")
-        self.n_cells = check_positive_int("n_cells", n_cells)
-        self.n_nodes = check_positive_int("n_nodes", n_nodes)
-        self.ops = tuple(ops)
-        factory = supernet_factory(hidden=hidden, n_cells=n_cells, n_nodes=n_nodes, ops=self.ops)
-        super().__init__(backbone=factory, hidden=hidden, **kwargs)
-        self.alpha_inner_lr = (
-            self.inner_lr
-            if alpha_inner_lr is None
-            else _check_positive_float("alpha_inner_lr", alpha_inner_lr, allow_zero=True)
-        )
-        self.inner_lrs = {**self.inner_lrs, "alphas": self.alpha_inner_lr}
-
-    def _adapted_alphas(self, sampler: EpisodeSampler, n_episodes: int) -> torch.Tensor:
-        self._check_episode_shape(sampler.input_shape, sampler.ways)
-        with torch_threads(self.n_threads), torch.no_grad():
-            self._net.eval()
-            SX, SY, _, _ = self._stack([sampler.episode(i) for i in range(n_episodes)])
-            return self._adapt_params(SX, SY)["alphas"]

@@ -4,57 +4,125 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from metanas._registry import Registry
 from metanas._rng import derive_seed, resolve_seed
-from metanas.exceptions import unknown
+from metanas._stored_runs import store_run
 from metanas.fewshot.episodes import EpisodeSampler, FewShotDataset, fewshot_dataset, split_classes
 
 if TYPE_CHECKING:
     from metanas.fewshot.learners import FewShotLearner
+    from metanas.storage.rdb import RDBStorage
 
-__all__ = ["METHODS", "FewShotResult", "make_learner", "register_method", "run_fewshot"]
+__all__ = [
+    "FEWSHOT",
+    "METHODS",
+    "FewShotResult",
+    "make_learner",
+    "register_fewshot",
+    "register_method",
+    "run_fewshot",
+]
 
-#: Built-in methods of :func:`run_fewshot` (``fomaml``: first-order MAML; ``metanas``:
-#: a DARTS supernet with a prototypical head, architecture adapted per task).
-METHODS = ("maml", "fomaml", "reptile", "protonet", "matching", "metanas")
 
-_REGISTRY: dict[str, Callable[..., FewShotLearner]] = {}
+def _check_method(obj: object) -> None:
+    if not callable(obj):
+        raise TypeError(
+            f"register_fewshot needs a FewShotLearner subclass or a factory "
+            f"(**kwargs) -> FewShotLearner; got {obj!r}."
+        )
+
+
+#: Few-shot methods by name; ``available("fewshot")`` lists them without importing torch.
+FEWSHOT: Registry[Callable[..., FewShotLearner]] = Registry(
+    "fewshot",
+    label="few-shot method",
+    check=_check_method,
+    fix="Register one with @metanas.fewshot.register_fewshot(name).",
+)
+
+
+def register_fewshot(
+    name: str,
+) -> Callable[[Callable[..., FewShotLearner]], Callable[..., FewShotLearner]]:
+    """Decorator: make ``factory(**kwargs) -> FewShotLearner`` available as ``method=name``.
+
+    The decorated object is a :class:`~metanas.fewshot.FewShotLearner` subclass or a factory.
+    """
+    return FEWSHOT.register(name)
 
 
 def register_method(name: str, factory: Callable[..., FewShotLearner]) -> None:
-    """Make ``factory(**kwargs) -> FewShotLearner`` available as ``method=name``."""
-    if not callable(factory):
-        raise TypeError(f"factory must be callable; got {type(factory).__name__}.")
-    _REGISTRY[str(name).lower()] = factory
+    """Deprecated: use the :func:`register_fewshot` decorator (``register_fewshot(name)(f)``)."""
+    warnings.warn(
+        "register_method(name, factory) is deprecated; decorate the factory with "
+        "@metanas.fewshot.register_fewshot(name) instead.",
+        FutureWarning,
+        stacklevel=2,
+    )
+    register_fewshot(str(name).lower())(factory)
 
 
-def _builtin(method: str) -> Callable[..., FewShotLearner]:
-    from metanas.fewshot import learners
+# Built-in methods: factories, so that listing them imports no torch.
+@register_fewshot("maml")
+def _maml(**kwargs: Any) -> FewShotLearner:
+    """MAML (Finn et al., 2017), second order."""
+    from metanas.fewshot.learners import MAML
 
-    if method == "metanas":
-        from metanas.fewshot.metanas import MetaNAS
-
-        return MetaNAS
-    if method == "fomaml":
-        return lambda **kw: learners.MAML(first_order=True, **kw)
-    classes: dict[str, Callable[..., FewShotLearner]] = {
-        "maml": learners.MAML,
-        "reptile": learners.Reptile,
-        "protonet": learners.PrototypicalNetwork,
-        "matching": learners.MatchingNetwork,
-    }
-    return classes[method]
+    return MAML(**kwargs)
 
 
-def available_methods() -> tuple[str, ...]:
-    return (*METHODS, *(m for m in _REGISTRY if m not in METHODS))
+@register_fewshot("fomaml")
+def _fomaml(**kwargs: Any) -> FewShotLearner:
+    """First-order MAML."""
+    from metanas.fewshot.learners import MAML
+
+    return MAML(first_order=True, **kwargs)
+
+
+@register_fewshot("reptile")
+def _reptile(**kwargs: Any) -> FewShotLearner:
+    """Reptile (Nichol et al., 2018)."""
+    from metanas.fewshot.learners import Reptile
+
+    return Reptile(**kwargs)
+
+
+@register_fewshot("protonet")
+def _protonet(**kwargs: Any) -> FewShotLearner:
+    """Prototypical networks (Snell et al., 2017)."""
+    from metanas.fewshot.learners import PrototypicalNetwork
+
+    return PrototypicalNetwork(**kwargs)
+
+
+@register_fewshot("matching")
+def _matching(**kwargs: Any) -> FewShotLearner:
+    """Matching networks (Vinyals et al., 2016)."""
+    from metanas.fewshot.learners import MatchingNetwork
+
+    return MatchingNetwork(**kwargs)
+
+
+@register_fewshot("metanas")
+def _metanas(**kwargs: Any) -> FewShotLearner:
+    """MetaNAS: a DARTS supernet with a prototypical head, architecture adapted per task."""
+    from metanas.fewshot.metanas import MetaNAS
+
+    return MetaNAS(**kwargs)
+
+
+#: The built-in methods of :func:`run_fewshot` (``available("fewshot")`` lists all).
+METHODS = ("maml", "fomaml", "reptile", "protonet", "matching", "metanas")
 
 
 def make_learner(method: str, **kwargs: Any) -> FewShotLearner:
-    """A learner by name (one of :data:`METHODS` or a registered one).
+    """A learner by name (``available("fewshot")``: the built-in :data:`METHODS` and any
+    registered with :func:`register_fewshot`).
 
     Keyword arguments go to the learner's constructor (``seed``, ``hidden``,
     ``inner_lr`` ...).
@@ -64,12 +132,8 @@ def make_learner(method: str, **kwargs: Any) -> FewShotLearner:
     UnknownNameError
         An unknown method.
     """
-    key = str(method).lower()
-    if key in _REGISTRY:
-        return _REGISTRY[key](**kwargs)
-    if key in METHODS:
-        return _builtin(key)(**kwargs)
-    raise unknown("method", method, available_methods())
+    key = method.lower() if isinstance(method, str) else method
+    return FEWSHOT.get(key)(**kwargs)
 
 
 @dataclass(frozen=True)
@@ -93,6 +157,7 @@ class FewShotResult:
     train_classes: tuple[int, ...]
     test_classes: tuple[int, ...]
     final_loss: float
+    study_name: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able fields."""
@@ -117,6 +182,8 @@ def run_fewshot(
     n_samples: int = 10_000,
     n_threads: int | None = 1,
     device: str | None = None,
+    storage: str | RDBStorage | None = None,
+    study_name: str | None = None,
     **learner_kwargs: Any,
 ) -> FewShotResult:
     """Meta-train ``method`` on the meta-training classes; test on held-out classes.
@@ -148,6 +215,12 @@ def run_fewshot(
         MNIST-1D examples to generate.
     n_threads, device
         Torch threads and device (see :class:`~metanas.fewshot.FewShotLearner`).
+    storage, study_name
+        With either given, the run is stored as a study (default name
+        ``"{data}-{ways}way{shots}shot-{method}-s{seed}"``) whose strategy is ``method``: one
+        COMPLETE trial with ``accuracy`` and ``ci95`` (the meta-learned architecture for
+        ``metanas``, else the method), the settings, and the user attributes ``"fewshot"``
+        (the result) and ``"episode_accuracies"`` (one per test episode).
     **learner_kwargs
         Passed to the learner (``hidden``, ``inner_lr``, ``meta_lr`` ...).
 
@@ -170,18 +243,74 @@ def run_fewshot(
     test = EpisodeSampler(
         split.test, ways=ways, shots=shots, queries=queries, seed=derive_seed(seed, 3)
     )
+    from metanas.fewshot.learners import mean_ci95
+
     learner = make_learner(
         method, seed=derive_seed(seed, 4), n_threads=n_threads, device=device, **learner_kwargs
     )
     learner.meta_train(train, n_iterations, meta_batch)
     start = time.perf_counter()
-    acc, ci = learner.evaluate(test, n_episodes)
+    accs = learner.episode_accuracies(test, n_episodes)
+    acc, ci = mean_ci95(accs)
     eval_s = time.perf_counter() - start
     tail = learner.history[-min(20, len(learner.history)) :]
-    return FewShotResult(
+    result = FewShotResult(
         method=str(method).lower(), data=ds.name, ways=ways, shots=shots, queries=queries,
         accuracy=acc, ci95=ci, train_time_s=learner.train_time_s, eval_time_s=eval_s,
         n_params=learner.n_params, n_iterations=n_iterations, meta_batch=meta_batch,
         episodes=n_episodes, seed=seed, train_classes=split.train_classes,
         test_classes=split.test_classes, final_loss=float(sum(tail) / len(tail)),
+    )  # fmt: skip
+    if storage is None and study_name is None:
+        return result
+    settings = {
+        "ways": ways, "shots": shots, "queries": queries, "n_iterations": n_iterations,
+        "meta_batch": meta_batch, "n_episodes": n_episodes, "test_fraction": test_fraction,
+        "n_samples": n_samples, "seed": seed, **learner_kwargs,
+    }  # fmt: skip
+    name = _store(learner, result, settings, [float(a) for a in accs], storage, study_name)
+    return dataclasses.replace(result, study_name=name)
+
+
+def _store(
+    learner: FewShotLearner,
+    result: FewShotResult,
+    settings: dict[str, Any],
+    accs: list[float],
+    storage: str | RDBStorage | None,
+    study_name: str | None,
+) -> str:
+    """Store a finished run as a study (see :func:`run_fewshot`); returns its name."""
+    from metanas.fewshot.metanas import MetaNAS
+    from metanas.spaces.architecture import Architecture
+    from metanas.spaces.base import SearchSpace
+
+    space: SearchSpace
+    weights: dict[str, dict[str, float]] | None = None
+    if isinstance(learner, MetaNAS):  # a supernet learner: its meta-learned architecture
+        edges = {
+            f"cell{c}.edge{e}": op
+            for c, cell in enumerate(learner.genotype())
+            for e, op in enumerate(cell)
+        }
+        space = SearchSpace({edge: list(learner.ops) for edge in edges})
+        arch = Architecture(edges)
+        weights = learner.supernet.weights_dict()
+    else:  # a fixed backbone: the method is the whole "architecture"
+        space = SearchSpace({"method": [result.method]})
+        arch = Architecture({"method": result.method})
+    name = study_name or (
+        f"{result.data}-{result.ways}way{result.shots}shot-{result.method}-s{result.seed}"
+    )
+    return store_run(
+        storage=storage, name=name, kind="fewshot", method=result.method, task=result.data,
+        task_descriptors={"ways": result.ways, "shots": result.shots}, space=space, arch=arch,
+        settings=settings, seed=result.seed, objective=("accuracy", "maximize"),
+        metrics={"accuracy": result.accuracy, "ci95": result.ci95},
+        cost_s=result.train_time_s + result.eval_time_s,
+        user_attrs={
+            "fewshot": result.to_dict(), "episode_accuracies": accs,
+            **({"arch_weights": [{"epoch": result.n_iterations, "weights": weights}]}
+               if weights is not None else {}),
+        },
     )  # fmt: skip

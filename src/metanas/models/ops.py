@@ -36,8 +36,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from metanas.spaces.nb201 import NB201_OPS
-from metanas.spaces.trainable import CNN_OPS
+from metanas.models._names import CELL_OPS, CHAIN_OPS
 
 __all__ = [
     "ACTIVATIONS",
@@ -247,11 +246,6 @@ def _zero(
 ) -> nn.Module:
     return Zero(c_out, _tuple(stride, dims))
 
-
-#: The operations of :class:`~metanas.spaces.CNNSpace`'s chain, in its choice order, and the
-#: NAS-Bench-201 cell operations: the spaces define them (torch-free); the table builds them.
-CHAIN_OPS = CNN_OPS
-CELL_OPS = NB201_OPS
 
 #: ``name -> factory(c_in, c_out, stride, dims, act="relu", norm="batch")``.
 OPS: dict[str, OpFactory] = {

@@ -8,9 +8,12 @@ the latency table) import torch and are loaded on first access.
 
 Examples
 --------
->>> import metanas.oneshot as oneshot
->>> oneshot.METHODS
-('darts', 'darts2', 'enas')
+>>> from metanas._registry import available
+>>> available("oneshot")
+['darts', 'darts2', 'enas']
+
+New methods subclass :class:`OneShotSearch` (search, then derive) and register with
+:func:`register_oneshot`.
 """
 
 from __future__ import annotations
@@ -18,32 +21,34 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from metanas.oneshot.base import ONESHOT, OneShotSearch, make_oneshot, register_oneshot
 from metanas.oneshot.run import METHODS, OneShotResult, run_oneshot
 
 __all__ = [
     "METHODS",
+    "ONESHOT",
+    "OneShotSearch",
+    "SpaceSuperNet",
+    "make_oneshot",
+    "register_oneshot",
     "ChainSuperNet",
     "Controller",
     "DartsSearch",
     "EnasSearch",
     "LatencyTable",
-    "MixedOp",
     "NB201SuperNet",
     "OneShotResult",
-    "SuperNet",
     "build_supernet",
     "default_skeleton",
     "latency_penalty",
     "measure_latency_table",
     "run_oneshot",
-    "search_oneshot",
 ]
 
 _LAZY = {
     "ChainSuperNet": "supernet",
-    "MixedOp": "supernet",
     "NB201SuperNet": "supernet",
-    "SuperNet": "supernet",
+    "SpaceSuperNet": "supernet",
     "build_supernet": "supernet",
     "default_skeleton": "supernet",
     "DartsSearch": "darts",
@@ -52,7 +57,6 @@ _LAZY = {
     "LatencyTable": "latency",
     "latency_penalty": "latency",
     "measure_latency_table": "latency",
-    "search_oneshot": "_cli",
 }
 
 

@@ -27,8 +27,9 @@ import torch
 from torch.nn import functional
 
 from metanas.oneshot._data import accuracy, task_batches
+from metanas.oneshot.base import OneShotSearch
 from metanas.oneshot.latency import LatencyTable, fit_to_latency, latency_penalty
-from metanas.oneshot.supernet import SuperNet
+from metanas.oneshot.supernet import SpaceSuperNet
 from metanas.spaces.architecture import Architecture
 
 if TYPE_CHECKING:
@@ -37,8 +38,8 @@ if TYPE_CHECKING:
 __all__ = ["DartsSearch", "family_scores", "operation_family"]
 
 
-class DartsSearch:
-    """Bilevel DARTS updates of a :class:`SuperNet` on a task's train and validation splits.
+class DartsSearch(OneShotSearch):
+    """Bilevel DARTS updates of a :class:`SpaceSuperNet` on a task's train and validation splits.
 
     Parameters
     ----------
@@ -85,7 +86,7 @@ class DartsSearch:
 
     def __init__(
         self,
-        supernet: SuperNet,
+        supernet: SpaceSuperNet,
         task: Task,
         *,
         order: int = 1,
@@ -110,6 +111,7 @@ class DartsSearch:
                 "max_latency_ms needs latency=<a LatencyTable>; build one with "
                 "measure_latency_table(supernet)."
             )
+        super().__init__()
         self.supernet = supernet
         self.task = task
         self.order = order
@@ -141,7 +143,6 @@ class DartsSearch:
         self._train, self._valid = task_batches(
             task, batch_size=batch_size, seed=seed, device=self.device
         )
-        self.history: list[dict[str, float]] = []
         self.n_steps = 0
 
     # ------------------------------------------------------------ public
@@ -155,33 +156,30 @@ class DartsSearch:
 
         Rows hold ``train_loss``, ``train_accuracy``, ``valid_loss``,
         ``valid_accuracy`` (of the relaxed network on the batches seen) and,
-        with a latency table, ``expected_latency_ms``.
+        with a latency table, ``expected_latency_ms``. The weights' learning
+        rate decays over the planned steps of this call.
         """
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-            raise ValueError(f"epochs must be an int >= 1; got {epochs!r}.")
+        return super().fit(epochs)
+
+    def _search_epoch(self, epoch: int, n_epochs: int) -> dict[str, float]:
         per_epoch = self.steps_per_epoch
-        total = epochs * per_epoch
-        rows = []
-        for epoch in range(epochs):
-            sums: dict[str, float] = {}
-            for i in range(per_epoch):
-                step = epoch * per_epoch + i
-                lr = 0.5 * self.lr * (1.0 + math.cos(math.pi * step / total))
-                for group in self._w_opt.param_groups:
-                    group["lr"] = lr
-                out = self.step(update_arch=epoch >= self.warmup_epochs)
-                for k, v in out.items():
-                    sums[k] = sums.get(k, 0.0) + v
-            row = {k: v / per_epoch for k, v in sums.items()}
-            row["epoch"] = float(len(self.history) + 1)
-            if self.latency is not None:
-                with torch.no_grad():
-                    row["expected_latency_ms"] = float(
-                        self.latency.expected(self.supernet.probabilities()).item()
-                    )
-            self.history.append(row)
-            rows.append(row)
-        return rows
+        total = n_epochs * per_epoch
+        sums: dict[str, float] = {}
+        for i in range(per_epoch):
+            step = epoch * per_epoch + i
+            lr = 0.5 * self.lr * (1.0 + math.cos(math.pi * step / total))
+            for group in self._w_opt.param_groups:
+                group["lr"] = lr
+            out = self.step(update_arch=epoch >= self.warmup_epochs)
+            for k, v in out.items():
+                sums[k] = sums.get(k, 0.0) + v
+        row = {k: v / per_epoch for k, v in sums.items()}
+        if self.latency is not None:
+            with torch.no_grad():
+                row["expected_latency_ms"] = float(
+                    self.latency.expected(self.supernet.probabilities()).item()
+                )
+        return row
 
     def step(self, *, update_arch: bool = True) -> dict[str, float]:
         """One architecture step (validation batch), then one weight step (training batch)."""
@@ -212,7 +210,7 @@ class DartsSearch:
         return out
 
     def derive(self) -> Architecture:
-        """The discrete architecture of the current ``alpha`` (see :meth:`SuperNet.derive`).
+        """The discrete architecture of the current ``alpha`` (see :meth:`SpaceSuperNet.derive`).
 
         With a latency limit it is the most likely architecture whose table
         estimate is within :attr:`latency_target_ms` (the limit unless a

@@ -34,8 +34,9 @@ from torch.nn import functional
 
 from metanas._rng import derive_seed
 from metanas.oneshot._data import accuracy, task_batches
+from metanas.oneshot.base import OneShotSearch
 from metanas.oneshot.latency import LatencyTable
-from metanas.oneshot.supernet import SuperNet
+from metanas.oneshot.supernet import SpaceSuperNet
 from metanas.spaces.architecture import Architecture
 
 if TYPE_CHECKING:
@@ -149,8 +150,8 @@ class Controller(nn.Module):
         return log_p
 
 
-class EnasSearch:
-    """ENAS weight sharing on a :class:`SuperNet`, driven by a :class:`Controller`.
+class EnasSearch(OneShotSearch):
+    """ENAS weight sharing on a :class:`SpaceSuperNet`, driven by a :class:`Controller`.
 
     Parameters
     ----------
@@ -190,7 +191,7 @@ class EnasSearch:
 
     def __init__(
         self,
-        supernet: SuperNet,
+        supernet: SpaceSuperNet,
         task: Task,
         *,
         batch_size: int = 64,
@@ -222,6 +223,7 @@ class EnasSearch:
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1; got {value!r}.")
+        super().__init__()
         self.supernet = supernet
         self.task = task
         self.batch_size = batch_size
@@ -256,7 +258,6 @@ class EnasSearch:
             task, batch_size=batch_size, seed=seed, device=self.device
         )
         self.baseline: float | None = None
-        self.history: list[dict[str, float]] = []
 
     @property
     def steps_per_epoch(self) -> int:
@@ -265,20 +266,25 @@ class EnasSearch:
 
     def fit(self, epochs: int) -> list[dict[str, float]]:
         """Alternate shared-weight training and controller updates for ``epochs`` epochs."""
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-            raise ValueError(f"epochs must be an int >= 1; got {epochs!r}.")
-        rows = []
-        for _ in range(epochs):
-            losses = [self.train_shared_step() for _ in range(self.steps_per_epoch)]
-            rewards = [self.controller_step() for _ in range(self.controller_steps)]
-            row = {
-                "epoch": float(len(self.history) + 1),
-                "train_loss": sum(losses) / len(losses),
-                "reward": sum(rewards) / len(rewards),
-            }
-            self.history.append(row)
-            rows.append(row)
-        return rows
+        return super().fit(epochs)
+
+    def _search_epoch(self, epoch: int, n_epochs: int) -> dict[str, float]:
+        losses = [self.train_shared_step() for _ in range(self.steps_per_epoch)]
+        rewards = [self.controller_step() for _ in range(self.controller_steps)]
+        return {"train_loss": sum(losses) / len(losses), "reward": sum(rewards) / len(rewards)}
+
+    def arch_weights(self) -> dict[str, dict[str, float]]:
+        """The controller's probabilities along its greedy path, per decision."""
+        probs = self.controller.probabilities()
+        net = self.supernet
+        return {
+            name: {op: probs[d][k] for k, op in enumerate(ops) if bool(net.mask[d, k])}
+            for d, (name, ops) in enumerate(net.decisions)
+        }
+
+    def alphas(self) -> dict[str, dict[str, float]]:
+        """ENAS has no ``alpha``: the controller's probabilities (:meth:`arch_weights`)."""
+        return self.arch_weights()
 
     def train_shared_step(self) -> float:
         """One AdamW step of the shared weights on a sub-network sampled by the controller."""

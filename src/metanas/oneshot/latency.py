@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from metanas.evaluation.hardware import measure_latency_ms
-from metanas.oneshot.supernet import SuperNet
+from metanas.oneshot.supernet import SpaceSuperNet
 
 __all__ = ["LatencyTable", "fit_to_latency", "latency_penalty", "measure_latency_table"]
 
@@ -147,7 +147,7 @@ def _exact(
 
 
 def measure_latency_table(
-    supernet: SuperNet, *, repeats: int = 20, warmup: int = 3
+    supernet: SpaceSuperNet, *, repeats: int = 20, warmup: int = 3
 ) -> LatencyTable:
     """Time every allowed candidate operation of ``supernet`` on this machine (batch 1, CPU).
 
@@ -185,7 +185,7 @@ def measure_latency_table(
     slowest = [int(np.nanargmax(masked[d])) for d in range(n_dec)]
 
     def whole(choice: list[int]) -> tuple[float, float]:
-        model = supernet.space.build_model(  # type: ignore[attr-defined]
+        model = supernet.space.build_model(
             supernet.architecture(choice), supernet.input_shape, _n_classes(supernet), seed=0
         )
         ms = measure_latency_ms(model, supernet.input_shape, 1, repeats=repeats, warmup=warmup)
@@ -207,6 +207,6 @@ def measure_latency_table(
     )
 
 
-def _n_classes(supernet: SuperNet) -> int:
+def _n_classes(supernet: SpaceSuperNet) -> int:
     last = [m for m in supernet.modules() if isinstance(m, torch.nn.Linear)][-1]
     return int(last.out_features)

@@ -13,21 +13,24 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from metanas._rng import derive_seed, resolve_seed
+from metanas._stored_runs import store_run
 from metanas._torch import require_torch, torch_threads
+from metanas.evaluation.base import Evaluator, Result
+from metanas.oneshot.base import ONESHOT, OneShotSearch
 from metanas.spaces.architecture import Architecture, Choice
 from metanas.spaces.base import SearchSpace
+from metanas.spaces.trainable import require_trainable
 
 if TYPE_CHECKING:
     from metanas.storage.rdb import RDBStorage
-    from metanas.study import Study
     from metanas.tasks import Task
 
 __all__ = ["METHODS", "OneShotResult", "run_oneshot"]
 
 _logger = logging.getLogger(__name__)
 
-#: ``method`` names of :func:`run_oneshot`.
-METHODS = ("darts", "darts2", "enas")
+#: The built-in ``method`` names of :func:`run_oneshot` (``available("oneshot")`` lists all).
+METHODS = tuple(ONESHOT.names())
 _DEFAULT_RETRAIN_EPOCHS = 20
 _LATENCY_REPEATS = 30
 
@@ -135,7 +138,8 @@ def run_oneshot(
     space
         ``"nb201"`` or ``"cnn"`` (or such a space object).
     method
-        ``"darts"`` (first order), ``"darts2"`` (second order) or ``"enas"``.
+        ``"darts"`` (first order), ``"darts2"`` (second order), ``"enas"`` or a method
+        registered with :func:`~metanas.oneshot.register_oneshot`.
     epochs
         Search epochs (passes over the training split).
     seed
@@ -156,8 +160,11 @@ def run_oneshot(
         (``DartsSearch.default_latency_weight`` 0.05,
         ``EnasSearch.default_latency_weight`` 1.0).
     storage, study_name
-        Where the study goes (default storage; name
-        ``"{task}-{space}-{method}-s{seed}"``).
+        Where the run is stored (default storage; name
+        ``"{task}-{space}-{method}-s{seed}"``): a study whose strategy is ``method``, with the
+        derived architecture as its one trial (retraining metrics), the search records in the
+        user attribute ``"oneshot"`` and the architecture weights after each epoch in
+        ``"arch_weights"`` (``[{"epoch": 1, "weights": {decision: {operation: p}}}, ...]``).
     retrain_epochs
         Epochs of the retraining (default 20); see ``evaluator_settings``.
     skeleton
@@ -180,8 +187,12 @@ def run_oneshot(
 
     Raises
     ------
+    UnknownNameError
+        For an unknown ``method``.
     ValueError
-        For an unknown ``method`` or bad numbers.
+        For bad numbers.
+    DuplicatedStudyError
+        A study called ``study_name`` exists already.
     TypeError
         For a space without a supernet (``mlp``, tables).
 
@@ -200,10 +211,7 @@ def run_oneshot(
     Cai, H., Zhu, L. & Han, S. ProxylessNAS: Direct neural architecture search on
     target task and hardware. ICLR 2019.
     """
-    if method not in METHODS:
-        from metanas.exceptions import unknown
-
-        raise unknown("method", method, METHODS, "Use 'darts', 'darts2' or 'enas'.")
+    make = ONESHOT.get(method)  # an unknown name raises, listing the registered methods
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be an int >= 1; got {epochs!r}.")
     if (
@@ -219,12 +227,10 @@ def run_oneshot(
     torch = _import_torch()
     from metanas.evaluation.hardware import measure_latency_ms
     from metanas.evaluation.train import TrainEvaluator
-    from metanas.oneshot.darts import DartsSearch
-    from metanas.oneshot.enas import EnasSearch
     from metanas.oneshot.latency import measure_latency_table
     from metanas.oneshot.supernet import build_supernet
 
-    the_space = _resolve_space(space)
+    the_space = require_trainable(_resolve_space(space), "One-shot search")
     the_seed = resolve_seed(seed)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -233,12 +239,8 @@ def run_oneshot(
         **{"max_epochs": retrain_epochs or _DEFAULT_RETRAIN_EPOCHS, "seed": the_seed,
            "n_threads": n_threads, "device": device, **dict(evaluator_settings or {})},
     )  # fmt: skip
-    search: DartsSearch | EnasSearch
     table = None
     estimate: float | None = None
-    if latency_weight is None:  # each search's own default (DARTS 0.05, ENAS 1.0)
-        latency_weight = (EnasSearch if method == "enas" else DartsSearch).default_latency_weight
-    weight = float(latency_weight)
     start = time.perf_counter()
     with torch_threads(n_threads):
         supernet = build_supernet(
@@ -247,21 +249,22 @@ def run_oneshot(
         )  # fmt: skip
         if max_latency_ms is not None:
             table = measure_latency_table(supernet)
-        common: dict[str, Any] = {
-            "latency": table, "max_latency_ms": max_latency_ms, "latency_weight": weight,
-            "seed": derive_seed(the_seed, 0x06), "device": device, **dict(search_settings or {}),
-        }  # fmt: skip
-        if method == "enas":
-            search = EnasSearch(supernet, task, **common)
-        else:
-            search = DartsSearch(supernet, task, order=2 if method == "darts2" else 1, **common)
+        # latency_weight None: the method's own default (DARTS 0.05, ENAS 1.0).
+        search = make(
+            supernet, task, latency=table, max_latency_ms=max_latency_ms,
+            latency_weight=latency_weight, seed=derive_seed(the_seed, 0x06), device=device,
+            **dict(search_settings or {}),
+        )  # fmt: skip
+        if not isinstance(search, OneShotSearch):
+            raise TypeError(
+                f"One-shot method {method!r} made a {type(search).__name__}, not a OneShotSearch."
+            )
+        weight = search.latency_weight
         search.fit(epochs)
         arch = search.derive()
 
         def latency_of(a: Architecture) -> float:
-            model = the_space.build_model(  # type: ignore[attr-defined]
-                a, task.input_shape, task.n_classes, seed=0
-            )
+            model = the_space.build_model(a, task.input_shape, task.n_classes, seed=0)
             return measure_latency_ms(
                 model, task.input_shape, 1, repeats=_LATENCY_REPEATS, warmup=3
             )
@@ -285,79 +288,53 @@ def run_oneshot(
         if table is not None:
             estimate = table.estimate(supernet.choice_of(arch))
     search_s = time.perf_counter() - start
-    if isinstance(search, EnasSearch):
-        probs = search.controller.probabilities()
-        alphas = {
-            name: {op: probs[d][k] for k, op in enumerate(ops) if bool(supernet.mask[d, k])}
-            for d, (name, ops) in enumerate(supernet.decisions)
-        }
-    else:
-        alphas = supernet.alphas_dict()
+    alphas = search.alphas()
 
     space_name = the_space.registered_name or type(the_space).__name__.lower()
     name = study_name or f"{task.name}-{space_name}-{method}-s{the_seed}"
     meets = None if max_latency_ms is None else bool(latency <= max_latency_ms)
-    study, retrain_s = _store(
-        task, the_space, evaluator, arch, name=name, storage=storage, seed=the_seed,
-        oneshot={
-            "method": method, "epochs": epochs, "search_s": search_s, "alphas": alphas,
-            "history": search.history, "search_settings": search.get_settings(),
-            "skeleton": dict(getattr(supernet, "skeleton", {})),
-            "latency_table": None if table is None else table.to_dict(),
-            "max_latency_ms": max_latency_ms, "latency_ms": latency,
-            "estimated_latency_ms": estimate, "meets_limit": meets,
-            "latency_weight": weight, "latency_target_ms": search.latency_target_ms,
+    retrain_start = time.perf_counter()
+    result = _retrain(evaluator, arch)
+    retrain_s = time.perf_counter() - retrain_start
+    stored = store_run(
+        storage=storage, name=name, kind="oneshot", method=method, task=task.name,
+        task_descriptors=evaluator.task_descriptors(), space=the_space, arch=arch,
+        settings=search.get_settings(), seed=the_seed, objective=("valid_accuracy", "maximize"),
+        metrics=result.metrics, test_metrics=result.test_metrics, cost_s=result.cost_s,
+        user_attrs={
+            "evaluator": evaluator.get_settings(), "task_source": dict(task.source),
+            "hardware": evaluator.hardware,
+            "arch_weights": [
+                {"epoch": e + 1, "weights": w} for e, w in enumerate(search.arch_history)
+            ],
+            "oneshot": {
+                "method": method, "epochs": epochs, "search_s": search_s, "alphas": alphas,
+                "history": search.history, "search_settings": search.get_settings(),
+                "skeleton": dict(getattr(supernet, "skeleton", {})),
+                "latency_table": None if table is None else table.to_dict(),
+                "max_latency_ms": max_latency_ms, "latency_ms": latency,
+                "estimated_latency_ms": estimate, "meets_limit": meets,
+                "latency_weight": weight, "latency_target_ms": search.latency_target_ms,
+                "retrain_s": retrain_s, "error": result.reason,
+            },
         },
     )  # fmt: skip
-    trial = study.trials[-1]
     return OneShotResult(
         method=method, arch=arch, arch_string=the_space.format(arch), search_s=search_s,
         retrain_s=retrain_s,
-        valid_accuracy=float(trial.metrics.get("valid_accuracy", math.nan)),
-        test_accuracy=float(trial.test_metrics.get("test_accuracy", math.nan)),
+        valid_accuracy=float(result.metrics.get("valid_accuracy", math.nan)),
+        test_accuracy=float(result.test_metrics.get("test_accuracy", math.nan)),
         latency_ms=latency, estimated_latency_ms=estimate, max_latency_ms=max_latency_ms,
         meets_limit=meets, latency_weight=weight,
-        latency_target_ms=search.latency_target_ms, study_name=study.name, alphas=alphas,
+        latency_target_ms=search.latency_target_ms, study_name=stored, alphas=alphas,
         history=list(search.history),
     )  # fmt: skip
 
 
-def _store(
-    task: Task,
-    space: SearchSpace,
-    evaluator: Any,
-    arch: Architecture,
-    *,
-    name: str,
-    storage: str | RDBStorage | None,
-    seed: int,
-    oneshot: dict[str, Any],
-) -> tuple[Study, float]:
-    """A study holding ``arch`` as its one trial, retrained by ``evaluator`` (export-ready)."""
-    from metanas.study import create_study
-
-    study = create_study(
-        space=space, name=name, storage=storage, strategy="random", seed=seed,
-        metric="valid_accuracy", direction="maximize", task=task.name,
-        task_descriptors=evaluator.task_descriptors(),
-        user_attrs={
-            "evaluator": evaluator.get_settings(), "task_source": dict(task.source),
-            "hardware": evaluator.hardware, "oneshot": _jsonable(oneshot),
-        },
-    )  # fmt: skip
-    study.enqueue(arch)
-    start = time.perf_counter()
-    study.optimize(evaluator, n_trials=1)
-    retrain_s = time.perf_counter() - start
-    study.refresh()
-    return study, retrain_s
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+def _retrain(evaluator: Evaluator, arch: Architecture) -> Result:
+    """Train the derived network; an error is recorded as a failed result (the study keeps it)."""
+    try:
+        return evaluator.evaluate(arch)
+    except Exception as exc:  # a failed retraining is stored as a FAILED trial, as studies do
+        _logger.warning("Retraining the derived network failed: %r", exc)
+        return Result.failed(repr(exc))

@@ -24,8 +24,8 @@ Two spaces are covered:
   change, an identity block that would drop a stride or change the channels)
   is masked out of that block.
 
-:meth:`SuperNet.derive` turns ``alpha`` into an :class:`Architecture` the space
-validates; :meth:`SuperNet.architecture` does the same for a sampled choice.
+:meth:`SpaceSuperNet.derive` turns ``alpha`` into an :class:`Architecture` the space
+validates; :meth:`SpaceSuperNet.architecture` does the same for a sampled choice.
 
 This module imports torch; import it only where torch is needed.
 """
@@ -39,147 +39,33 @@ import torch
 from torch import nn
 
 from metanas._rng import resolve_seed
-from metanas.models.networks import (
-    NB201_PAIRS,
-    ResidualBlock,
-    conv_layout,
-    nb201_macro,
-    seeded_init,
-)
+from metanas.models.networks import ResidualBlock, conv_layout, nb201_macro, seeded_init
 from metanas.models.ops import CELL_OPS, CHAIN_OPS, OPS, Projection, conv_out_size
+from metanas.models.supernet import MixedOp, NB201MixedCell, SuperNet
 from metanas.spaces.architecture import Architecture, Choice
 from metanas.spaces.base import SearchSpace
 from metanas.spaces.nb201 import NB201Space
-from metanas.spaces.trainable import CNN_CHANNELS, CNNSpace
+from metanas.spaces.trainable import CNN_CHANNELS, CNNSpace, TrainableSpace
 
 __all__ = [
     "ChainSuperNet",
-    "MixedOp",
     "NB201SuperNet",
-    "SuperNet",
+    "SpaceSuperNet",
     "build_supernet",
     "default_skeleton",
 ]
 
 
-class MixedOp(nn.Module):
-    """The candidates of one decision: a weighted sum of all, or the one chosen.
+class SpaceSuperNet(SuperNet):
+    """A supernet of a search space: its choices are the space's architectures.
 
-    ``forward(x, weights=w)`` returns ``sum_k w[k] * ops[k](x)`` (candidates of
-    weight exactly 0 are skipped); ``forward(x, index=k)`` returns
-    ``ops[k](x)``. The input shape of the last call is kept in
-    :attr:`input_shape` (the latency table measures each candidate at it).
+    Adds to :class:`~metanas.models.SuperNet` the space, :meth:`derive`, :meth:`architecture`
+    and :meth:`choice_of`.
     """
 
-    def __init__(self, ops: Sequence[nn.Module]) -> None:
-        super().__init__()
-        self.ops = nn.ModuleList(ops)
-        self.allowed = [True] * len(self.ops)
-        self.input_shape: tuple[int, ...] | None = None
-
-    def forward(
-        self, x: torch.Tensor, weights: torch.Tensor | None = None, index: int | None = None
-    ) -> torch.Tensor:
-        self.input_shape = tuple(int(s) for s in x.shape[1:])
-        if index is not None:
-            out: torch.Tensor = self.ops[index](x)
-            return out
-        if weights is None:
-            raise ValueError("MixedOp needs weights= (relaxed mode) or index= (sampled mode).")
-        total: torch.Tensor | None = None
-        for k, op in enumerate(self.ops):
-            if not self.allowed[k]:
-                continue
-            y = weights[k] * op(x)
-            total = y if total is None else total + y
-        if total is None:
-            raise ValueError("MixedOp has no allowed candidate.")
-        return total
-
-    def set_allowed(self, allowed: Sequence[bool]) -> None:
-        """Mark candidates as masked out of the decision (never run in relaxed mode)."""
-        if len(allowed) != len(self.ops):
-            raise ValueError(f"allowed needs {len(self.ops)} entries; got {len(allowed)}.")
-        self.allowed = [bool(a) for a in allowed]
-
-
-class SuperNet(nn.Module):
-    """Common part of the supernets: decisions, ``alpha``, the mask, derivation.
-
-    Attributes
-    ----------
-    space
-        The space whose architectures the supernet contains.
-    decisions
-        ``((decision name, candidate operation names), ...)`` in order.
-    alphas
-        Architecture parameters, shape ``(n_decisions, n_candidates)``.
-    mask
-        Boolean buffer of the same shape: the candidates allowed per decision.
-    """
-
-    decisions: tuple[tuple[str, tuple[str, ...]], ...]
-    mask: torch.Tensor
-    input_shape: tuple[int, ...]
-
-    def __init__(
-        self,
-        space: SearchSpace,
-        decisions: Sequence[tuple[str, Sequence[str]]],
-        mask: Sequence[Sequence[bool]],
-    ) -> None:
+    def __init__(self, space: TrainableSpace) -> None:
         super().__init__()
         self.space = space
-        self.decisions = tuple((name, tuple(ops)) for name, ops in decisions)
-        n_ops = len(self.decisions[0][1])
-        self.register_buffer("mask", torch.tensor([list(m) for m in mask], dtype=torch.bool))
-        self.alphas = nn.Parameter(torch.zeros(len(self.decisions), n_ops))
-
-    # ------------------------------------------------------------ parameters
-    def arch_parameters(self) -> list[nn.Parameter]:
-        """The architecture parameters (``[alphas]``)."""
-        return [self.alphas]
-
-    def weight_parameters(self) -> list[nn.Parameter]:
-        """Every parameter except ``alphas`` (the shared operation weights)."""
-        return [p for name, p in self.named_parameters() if name != "alphas"]
-
-    def probabilities(self, alphas: torch.Tensor | None = None) -> torch.Tensor:
-        """``softmax(alpha)`` per decision over the allowed candidates (0 for masked ones)."""
-        a = self.alphas if alphas is None else alphas
-        return torch.softmax(a.masked_fill(~self.mask, float("-inf")), dim=-1)
-
-    # ------------------------------------------------------------ forward
-    def forward(self, x: torch.Tensor, choice: Sequence[int] | None = None) -> torch.Tensor:
-        """Logits of the relaxed network, or of sub-network ``choice`` (an index per decision)."""
-        if choice is not None:
-            if len(choice) != len(self.decisions):
-                raise ValueError(
-                    f"choice needs one index per decision ({len(self.decisions)}); got "
-                    f"{len(choice)}."
-                )
-            return self._forward(x, None, [int(c) for c in choice])
-        return self._forward(x, self.probabilities(), None)
-
-    def _forward(
-        self, x: torch.Tensor, weights: torch.Tensor | None, choice: list[int] | None
-    ) -> torch.Tensor:
-        raise NotImplementedError
-
-    def mixed_ops(self) -> list[list[MixedOp]]:
-        """Per decision, the mixed operations it controls (several when cells share alphas)."""
-        raise NotImplementedError
-
-    # ------------------------------------------------------------ derivation
-    def derivable(self) -> torch.Tensor:
-        """Boolean mask of the candidates :meth:`derive` may pick (the allowed ones)."""
-        return self.mask.clone()
-
-    def derive_indices(self) -> list[int]:
-        """Per decision, the allowed candidate of largest ``alpha``."""
-        with torch.no_grad():
-            a = self.alphas.masked_fill(~self.derivable(), float("-inf"))
-            return [int(i) for i in a.argmax(dim=1)]
 
     def derive(self) -> Architecture:
         """The discrete architecture of largest ``alpha`` per decision (validated by the space)."""
@@ -193,47 +79,9 @@ class SuperNet(nn.Module):
         """The candidate indices of ``arch`` (the inverse of :meth:`architecture`)."""
         raise NotImplementedError
 
-    def alphas_dict(self) -> dict[str, dict[str, float]]:
-        """``{decision: {candidate: alpha}}`` of the allowed candidates (JSON-able)."""
-        a = self.alphas.detach().cpu().tolist()
-        m = self.mask.cpu().tolist()
-        return {
-            name: {op: float(a[d][k]) for k, op in enumerate(ops) if m[d][k]}
-            for d, (name, ops) in enumerate(self.decisions)
-        }
-
 
 # ------------------------------------------------------------------ NAS-Bench-201
-class _MixedCell(nn.Module):
-    def __init__(self, channels: int, dims: int) -> None:
-        super().__init__()
-        self.edges = nn.ModuleList(
-            MixedOp([OPS[o](channels, channels, 1, dims) for o in CELL_OPS]) for _ in range(6)
-        )
-
-    def forward(
-        self, x: torch.Tensor, weights: torch.Tensor | None, choice: list[int] | None
-    ) -> torch.Tensor:
-        nodes = [x]
-        k = 0
-        for j in (1, 2, 3):
-            total: torch.Tensor | None = None
-            for _ in range(j):
-                i = NB201_PAIRS[k][1]
-                edge = self.edges[k]
-                if choice is not None:
-                    y = edge(nodes[i], index=choice[k])
-                else:
-                    assert weights is not None  # internal: set by SuperNet.forward
-                    y = edge(nodes[i], weights=weights[k])
-                total = y if total is None else total + y
-                k += 1
-            assert total is not None
-            nodes.append(total)
-        return nodes[3]
-
-
-class NB201SuperNet(SuperNet):
+class NB201SuperNet(SpaceSuperNet):
     """The NAS-Bench-201 network with every cell edge a mixed operation over ``CELL_OPS``.
 
     Same macro structure as :meth:`NB201Space.build_model` (``channels``,
@@ -251,17 +99,16 @@ class NB201SuperNet(SuperNet):
         n_cells: int = 1,
         n_stages: int = 3,
     ) -> None:
-        space = space if space is not None else NB201Space()
-        super().__init__(
-            space,
+        super().__init__(space if space is not None else NB201Space())
+        self._init_arch(
             [(e, CELL_OPS) for e in NB201Space.EDGES],
-            [[True] * len(CELL_OPS) for _ in NB201Space.EDGES],
+            torch.zeros(len(NB201Space.EDGES), len(CELL_OPS)),
         )
         dims, c_in, size = conv_layout(input_shape)
         self._dims, self._c_in, self._size = dims, c_in, tuple(size)
         self.input_shape = tuple(int(s) for s in input_shape)
         stem, body, head = nb201_macro(
-            input_shape, n_classes, _MixedCell,
+            input_shape, n_classes, lambda c, d: NB201MixedCell(c, d, CELL_OPS),
             channels=channels, n_cells=n_cells, n_stages=n_stages,
         )  # fmt: skip
         self.stem = nn.Sequential(*stem)
@@ -273,12 +120,12 @@ class NB201SuperNet(SuperNet):
     ) -> torch.Tensor:
         h = self.stem(x.reshape(x.shape[0], self._c_in, *self._size))
         for layer in self.body:
-            h = layer(h, weights, choice) if isinstance(layer, _MixedCell) else layer(h)
+            h = layer(h, weights, choice) if isinstance(layer, NB201MixedCell) else layer(h)
         out: torch.Tensor = self.head(h)
         return out
 
     def mixed_ops(self) -> list[list[MixedOp]]:
-        cells = [m for m in self.body if isinstance(m, _MixedCell)]
+        cells = [m for m in self.body if isinstance(m, NB201MixedCell)]
         return [[c.edges[k] for c in cells] for k in range(6)]  # type: ignore[misc]
 
     def derivable(self) -> torch.Tensor:
@@ -316,7 +163,7 @@ def default_skeleton(space: CNNSpace) -> dict[str, Choice]:
     return out
 
 
-class ChainSuperNet(SuperNet):
+class ChainSuperNet(SpaceSuperNet):
     """The CNN chain of :class:`CNNSpace` with a mixed operation over ``CHAIN_OPS`` per block.
 
     Parameters
@@ -341,6 +188,7 @@ class ChainSuperNet(SuperNet):
         skeleton: Mapping[str, Choice] | None = None,
     ) -> None:
         space = space if space is not None else CNNSpace()
+        super().__init__(space)
         full = default_skeleton(space)
         if skeleton:
             unknown = sorted(set(skeleton) - set(full) - {f"op_{i}" for i in range(1, 13)})
@@ -401,7 +249,12 @@ class ChainSuperNet(SuperNet):
             blocks.append(mixed)
             masks.append(allowed)
             channels, size = c_out, conv_out_size(size, stride)
-        super().__init__(space, [(f"op_{i}", CHAIN_OPS) for i in range(1, n_blocks + 1)], masks)
+        self._init_arch(
+            [(f"op_{i}", CHAIN_OPS) for i in range(1, n_blocks + 1)],
+            torch.zeros(n_blocks, len(CHAIN_OPS)),
+            torch.tensor(masks, dtype=torch.bool),
+        )
+        self.max_blocks = space.max_blocks
         self.input_shape = tuple(int(s) for s in input_shape)
         self.stem = stem
         self.blocks = nn.ModuleList(blocks)
@@ -426,8 +279,7 @@ class ChainSuperNet(SuperNet):
             if choice is not None:
                 h = block(h, index=choice[d])
             else:
-                assert weights is not None  # internal: set by SuperNet.forward
-                h = block(h, weights=weights[d])
+                h = block(h, weights[d] if weights is not None else None)
         out: torch.Tensor = self.head(h)
         return out
 
@@ -437,7 +289,7 @@ class ChainSuperNet(SuperNet):
     def architecture(self, choice: Sequence[int]) -> Architecture:
         values: dict[str, Choice] = dict(self.skeleton)
         n_blocks = len(self.decisions)
-        for i in range(1, self.space.max_blocks + 1):  # type: ignore[attr-defined]
+        for i in range(1, self.max_blocks + 1):
             values[f"op_{i}"] = CHAIN_OPS[int(choice[i - 1])] if i <= n_blocks else CHAIN_OPS[0]
         return self.space.validate(values)
 
@@ -455,7 +307,7 @@ def build_supernet(
     seed: int | None = None,
     skeleton: Mapping[str, Choice] | None = None,
     **kw: Any,
-) -> SuperNet:
+) -> SpaceSuperNet:
     """The supernet of ``space`` (``nb201`` or ``cnn``) with initial weights a function of ``seed``.
 
     ``skeleton`` fixes the non-operation decisions of a ``cnn`` space (see

@@ -13,7 +13,7 @@ from metanas.spaces.base import (
 from metanas.spaces.nasbenchgraph import NasBenchGraphSpace
 from metanas.spaces.nb201 import NB201Space
 from metanas.spaces.table import TableSpace
-from metanas.spaces.trainable import CNNSpace, MLPSpace
+from metanas.spaces.trainable import CNNSpace, MLPSpace, TrainableSpace
 
 __all__ = [
     "Architecture",
@@ -26,6 +26,7 @@ __all__ = [
     "NasBenchGraphSpace",
     "SearchSpace",
     "TableSpace",
+    "TrainableSpace",
     "available_spaces",
     "create_space",
     "register_space",

@@ -8,15 +8,18 @@ from typing import TYPE_CHECKING
 
 from metanas._rng import resolve_seed
 from metanas.exceptions import InvalidArchitectureError, closest
-from metanas.spaces.architecture import Architecture
-from metanas.spaces.base import SearchSpace, register_space
+from metanas.models._names import CELL_OPS
+from metanas.spaces.architecture import Architecture, Choice
+from metanas.spaces.base import register_space
+from metanas.spaces.trainable import TrainableSpace
 
 if TYPE_CHECKING:
     from torch import nn
 
 __all__ = ["NB201_OPS", "NB201Space"]
 
-NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+#: The cell operations (named in :mod:`metanas.models._names`, built by ``metanas.models.OPS``).
+NB201_OPS = CELL_OPS
 # Edge "j<-i" carries node i's output into node j; the order is the one of the
 # standard string |op~0|+|op~0|op~1|+|op~0|op~1|op~2|.
 _EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
@@ -24,7 +27,7 @@ _TOKEN = re.compile(r"^([A-Za-z0-9_]+)~(\d+)$")
 
 
 @register_space("nb201")
-class NB201Space(SearchSpace):
+class NB201Space(TrainableSpace):
     """NAS-Bench-201 cells: 6 edges of a 4-node DAG, each one of 5 operations (15,625 cells).
 
     Architectures read and print the standard notation.
@@ -55,7 +58,7 @@ class NB201Space(SearchSpace):
 
     def build_model(
         self,
-        arch: Architecture | Mapping[str, str] | str,
+        arch: Architecture | Mapping[str, Choice] | str,
         input_shape: Sequence[int],
         n_classes: int,
         *,

@@ -1,44 +1,37 @@
 """Trainable spaces: architectures that build ``torch.nn`` models (MLP, CNN chain).
 
-Every trainable space has ``build_model(arch, input_shape, n_classes, *,
-seed=None) -> torch.nn.Module``; the model takes a batch of shape
-``(n, *input_shape)`` and returns ``(n, n_classes)`` logits. torch is imported
-only when a model is built.
+Every trainable space is a :class:`TrainableSpace`: it has ``build_model(arch, input_shape,
+n_classes, *, seed=None) -> torch.nn.Module``; the model takes a batch of shape
+``(n, *input_shape)`` and returns ``(n, n_classes)`` logits. torch is imported only when a
+model is built.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import abc
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from metanas._rng import resolve_seed
 from metanas.exceptions import InvalidArchitectureError
+from metanas.models._names import CHAIN_OPS
 from metanas.spaces.architecture import Architecture, Choice
 from metanas.spaces.base import SearchSpace, register_space
 
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["CNN_CHANNELS", "CNN_OPS", "CNNSpace", "MLPSpace", "MLP_WIDTHS"]
+__all__ = ["CNN_CHANNELS", "CNN_OPS", "CNNSpace", "MLPSpace", "MLP_WIDTHS", "TrainableSpace"]
 
 MLP_WIDTHS = (32, 64, 128, 256, 512)
 MLP_ACTIVATIONS = ("relu", "gelu", "silu", "tanh")
 MLP_DROPOUTS = (0.0, 0.1, 0.3)
 MLP_NORMS = ("none", "batch", "layer")
 
-#: The chain's operations (``metanas.models.ops.CHAIN_OPS`` builds them; no torch here).
-CNN_OPS = (
-    "conv3",
-    "conv5",
-    "conv7",
-    "dil_conv3",
-    "sep_conv5",
-    "max_pool",
-    "avg_pool",
-    "identity",
-)
+#: The chain's operations (named in :mod:`metanas.models._names`, built by ``metanas.models.OPS``).
+CNN_OPS = CHAIN_OPS
 CNN_CHANNELS = (16, 32, 64, 128)
 CNN_STRIDES = (1, 2)
 CNN_ACTIVATIONS = ("relu", "gelu", "silu")
@@ -55,6 +48,47 @@ def _check_count(name: str, value: object, low: int, high: int) -> int:
     ):
         raise ValueError(f"{name} must be an int in [{low}, {high}]; got {value!r}.")
     return int(value)
+
+
+class TrainableSpace(SearchSpace, abc.ABC):
+    """A space whose architectures build trainable ``torch.nn`` models.
+
+    The training, proxy and hardware evaluators, :func:`metanas.export.load_model` and one-shot
+    search take any space of this kind: subclass it and implement :meth:`build_model` to make a
+    new space trainable.
+
+    Examples
+    --------
+    >>> from metanas.spaces import NB201Space, TableSpace, TrainableSpace
+    >>> isinstance(NB201Space(), TrainableSpace)
+    True
+    >>> isinstance(TableSpace({"op": ["a", "b"]}), TrainableSpace)
+    False
+    """
+
+    @abc.abstractmethod
+    def build_model(
+        self,
+        arch: Architecture | Mapping[str, Choice] | str,
+        input_shape: Sequence[int],
+        n_classes: int,
+        *,
+        seed: int | None = None,
+    ) -> nn.Module:
+        """The untrained network of ``arch``: ``(n, *input_shape)`` in, ``(n, n_classes)`` out.
+
+        Initial weights (and dropout) are a function of ``seed`` only.
+        """
+
+
+def require_trainable(space: SearchSpace, user: str) -> TrainableSpace:
+    """``space`` as a :class:`TrainableSpace`; a ``TypeError`` naming ``user`` otherwise."""
+    if not isinstance(space, TrainableSpace):
+        raise TypeError(
+            f"{user} needs a trainable space (a TrainableSpace, with build_model), such as "
+            f"'mlp', 'cnn' or 'nb201'; got {type(space).__name__}."
+        )
+    return space
 
 
 class _KeyedSpace(SearchSpace):
@@ -82,7 +116,7 @@ class _KeyedSpace(SearchSpace):
 
 
 @register_space("mlp")
-class MLPSpace(_KeyedSpace):
+class MLPSpace(_KeyedSpace, TrainableSpace):
     """Multi-layer perceptrons: depth, a width per layer, activation, dropout, normalisation.
 
     Inputs of any shape are flattened. Decisions ``width_i`` with
@@ -163,7 +197,7 @@ class MLPSpace(_KeyedSpace):
 
     def build_model(
         self,
-        arch: Architecture | dict[str, Choice] | str,
+        arch: Architecture | Mapping[str, Choice] | str,
         input_shape: Sequence[int],
         n_classes: int,
         *,
@@ -186,7 +220,7 @@ class MLPSpace(_KeyedSpace):
 
 
 @register_space("cnn")
-class CNNSpace(_KeyedSpace):
+class CNNSpace(_KeyedSpace, TrainableSpace):
     """A macro CNN: a chain of up to ``max_blocks`` blocks, then a global head.
 
     Per block ``i``: ``op_i`` (conv3, conv5, conv7, dil_conv3 with dilation 2,
@@ -317,7 +351,7 @@ class CNNSpace(_KeyedSpace):
 
     def build_model(
         self,
-        arch: Architecture | dict[str, Choice] | str,
+        arch: Architecture | Mapping[str, Choice] | str,
         input_shape: Sequence[int],
         n_classes: int,
         *,
