@@ -708,12 +708,32 @@ def load_study(
                 f"The space given to load_study differs from the one study {name!r} was created "
                 f"with ({stored!r}). Pass the original space, or none."
             )
+    run = record.user_attrs.get("stored_run")
+    if isinstance(run, dict):  # a stored one-shot/few-shot run: readable, not resumable
+        placeholder = _StoredRun(space, name, run)
+        return Study(storage=store, record=record, space=space, strategy=placeholder)
     settings = dict(record.strategy_settings)
     if memory is not None:
         settings["memory"] = None  # replaced for this session, not stored
     settings, memory_url = _with_memory(record.strategy, settings, memory)
     strat = create_strategy(record.strategy, space, seed=record.seed, **settings)
     return Study(storage=store, record=record, space=space, strategy=strat, memory=memory_url)
+
+
+class _StoredRun(Strategy):
+    """Placeholder strategy of a stored one-shot/few-shot run: asking it explains what to run."""
+
+    def __init__(self, space: SearchSpace, name: str, run: Mapping[str, Any]) -> None:
+        super().__init__(space)
+        self._name, self._run = name, run
+
+    def ask(self) -> Architecture:
+        from metanas._stored_runs import stored_run_hint
+
+        raise MetanasError(stored_run_hint(self._name, self._run))
+
+    def tell(self, obs: Observation) -> None:
+        pass
 
 
 def _with_memory(
