@@ -10,7 +10,7 @@ import sys
 import metanas
 
 
-def main(dataset: str = "citeseer", budget: int = 60) -> dict[str, float]:
+def main(dataset: str = "citeseer", n_trials: int = 60) -> dict[str, float]:
     bench = metanas.benchmarks.NasBenchGraph(dataset)
     best_valid = bench.optimum("valid_accuracy")
     best_test = bench.optimum("test_accuracy")
@@ -23,7 +23,7 @@ def main(dataset: str = "citeseer", budget: int = 60) -> dict[str, float]:
             seed=0,
             task=bench.task_name,
         )
-        study.optimize(bench, n_trials=budget)
+        study.optimize(bench, n_trials=n_trials)
         best = study.best_trial  # chosen on validation accuracy
         out[strategy] = best_test - best.test_metrics["test_accuracy"]
         print(

@@ -19,7 +19,7 @@ def _load(name: str) -> ModuleType:
 
 
 def test_search_example_reports_nonnegative_test_regret() -> None:
-    out = _load("search_nas_bench_graph").main("cora", budget=30)
+    out = _load("search_nas_bench_graph").main("cora", n_trials=30)
     assert set(out) == {"random", "evolution"}
     assert all(0.0 <= v < 0.2 for v in out.values())
 
