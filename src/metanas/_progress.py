@@ -5,13 +5,28 @@ Off unless asked for: a library must not draw on a console it does not own.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from metanas.study import Study
-    from metanas.trial import Trial
+from metanas.trial import Trial
 
 __all__ = ["CountProgress", "TrialProgress"]
+
+
+class _StudyView(Protocol):
+    """What a progress bar reads of a study (a Protocol: this module sits below ``study``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def direction(self) -> str: ...
+
+    @property
+    def metric(self) -> str: ...
+
+    @property
+    def objectives(self) -> Sequence[tuple[str, str]]: ...
 
 
 def _bar(label: str, *, console: Any = None, extra: bool = False) -> Any:
@@ -63,7 +78,7 @@ class TrialProgress:
     """A bar over a study's trials showing the best value so far (kept incrementally)."""
 
     def __init__(
-        self, enabled: bool, study: Study, total: int | None, *, console: Any = None
+        self, enabled: bool, study: _StudyView, total: int | None, *, console: Any = None
     ) -> None:
         self._bar: Any = None
         self._best: float | None = None
@@ -75,7 +90,7 @@ class TrialProgress:
             self._bar.start()
             self._task = self._bar.add_task(study.name, total=total, best="")
 
-    def update(self, study: Study, trial: Trial) -> None:
+    def update(self, study: _StudyView, trial: Trial) -> None:
         if self._bar is None:
             return
         v = trial.value

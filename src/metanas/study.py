@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -9,6 +10,7 @@ import socket
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +18,7 @@ from metanas._progress import TrialProgress
 from metanas._rng import derive_seed, resolve_seed
 from metanas.evaluation.base import Evaluator, Result, as_evaluator
 from metanas.exceptions import MetanasError
-from metanas.execution.local import resolve_n_jobs, run_parallel
+from metanas.execution import Executor, create_executor, resolve_n_jobs
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace, space_from_config
 from metanas.storage.rdb import RDBStorage, StudyRecord, get_storage
@@ -358,30 +360,33 @@ class Study:
     # ------------------------------------------------------------ the loop
     def optimize(
         self,
-        evaluator: Evaluator | Callable[[Architecture], Any],
+        evaluator: Evaluator | Callable[[Architecture], Any] | None = None,
         n_trials: int | None = None,
-        timeout: float | None = None,
+        timeout_s: float | None = None,
         callbacks: Sequence[Callback] = (),
         *,
         catch: tuple[type[BaseException], ...] = (Exception,),
         budget: float | None = None,
         show_progress: bool = False,
         n_jobs: int = 1,
+        executor: str | Executor | None = None,
+        timeout: float | None = None,
     ) -> Trial | None:
-        """Run ``n_trials`` more trials (or until ``timeout`` seconds pass).
+        """Run ``n_trials`` more trials (or until ``timeout_s`` seconds pass).
 
         Parameters
         ----------
         evaluator
             An :class:`~metanas.Evaluator` (a benchmark, a trainer) or a function
-            ``arch -> float | dict``.
+            ``arch -> float | dict``. Leave it out when ``executor`` is an
+            :class:`~metanas.execution.Executor` instance: that holds its own.
         n_trials
             Trials to add in this call.
-        timeout
-            Stop starting new trials after this many seconds.
+        timeout_s
+            Stop starting new trials after this many seconds; trials in flight finish.
         callbacks
-            ``fn(study, trial)`` after every finished trial; may call
-            :meth:`stop`.
+            ``fn(study, trial)`` after every finished trial, in trial order; may
+            call :meth:`stop`.
         catch
             Exceptions from the evaluator that fail the trial instead of
             stopping the study.
@@ -396,31 +401,49 @@ class Study:
             told to the strategy in trial order, so a seeded study gives the
             same trials for the same ``n_jobs`` (though not the same as with
             another ``n_jobs``).
+        executor
+            Where evaluations run: a registered name (``"inprocess"``, the default
+            for ``n_jobs=1``; ``"local"``, the default for ``n_jobs > 1``), built
+            with ``n_jobs`` workers and closed on return, or an
+            :class:`~metanas.execution.Executor` instance, which the caller closes.
+        timeout
+            Deprecated alias of ``timeout_s``.
 
         Returns
         -------
         The best trial so far (None for several objectives or no completed trial).
         """
-        if n_trials is None and timeout is None:
+        if timeout is not None:
+            warnings.warn(
+                "optimize(timeout=...) is deprecated; pass timeout_s=... (seconds, the same "
+                "meaning).",
+                FutureWarning,
+                stacklevel=2,
+            )
+            if timeout_s is not None:
+                raise ValueError(
+                    f"The time limit is given twice: timeout_s={timeout_s!r} and the deprecated "
+                    f"timeout={timeout!r}. Pass timeout_s only."
+                )
+            timeout_s = timeout
+        if n_trials is None and timeout_s is None:
             raise ValueError(
-                "optimize() needs n_trials or timeout; got neither. Pass n_trials=100, say."
+                "optimize() needs n_trials or timeout_s; got neither. Pass n_trials=100, say."
             )
         if n_trials is not None and (
             isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 0
         ):
             raise ValueError(
                 f"n_trials must be an int >= 0; got {n_trials!r}. "
-                "Pass n_trials >= 1 or set timeout."
+                "Pass n_trials >= 1 or set timeout_s."
             )
-        if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
-            raise ValueError(f"timeout must be a number of seconds > 0; got {timeout!r}.")
-        n_jobs = resolve_n_jobs(n_jobs)
-        ev = as_evaluator(evaluator, self.metric)
-        self._check_task(ev)
+        if timeout_s is not None and (
+            isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or timeout_s <= 0
+        ):
+            raise ValueError(f"timeout_s must be a number of seconds > 0; got {timeout_s!r}.")
+        pool, owned = self._executor(evaluator, executor, resolve_n_jobs(n_jobs))
         self._stop = False
-        start = time.monotonic()
         progress = TrialProgress(show_progress, self, n_trials)
-        done = 0
 
         def on_finished(finished: Trial) -> None:
             progress.update(self, finished)
@@ -428,33 +451,14 @@ class Study:
                 cb(self, finished)
 
         try:
-            if n_jobs > 1:
-                run_parallel(
-                    self, ev, n_jobs=n_jobs, n_trials=n_trials, timeout=timeout,
-                    budget=budget, catch=catch, on_finished=on_finished,
+            with contextlib.ExitStack() as stack:
+                if owned:
+                    stack.enter_context(pool)
+                self._check_task(pool.evaluator)
+                self._run(
+                    pool, n_trials=n_trials, timeout_s=timeout_s, budget=budget, catch=catch,
+                    on_finished=on_finished,
                 )  # fmt: skip
-            while n_jobs == 1 and not self._stop:
-                if n_trials is not None and done >= n_trials:
-                    break
-                if timeout is not None and time.monotonic() - start >= timeout:
-                    break
-                trial = self.ask()
-                try:
-                    result = ev.evaluate(trial.arch, budget=budget)
-                    if not isinstance(result, Result):
-                        raise TypeError(
-                            f"{type(ev).__name__}.evaluate returned {type(result).__name__}; "
-                            "it must return a metanas.Result."
-                        )
-                except catch as exc:
-                    finished = self.tell(trial, error=f"{type(exc).__name__}: {exc}")
-                except BaseException:
-                    self.tell(trial, error="interrupted")
-                    raise
-                else:
-                    finished = self.tell(trial, result)
-                done += 1
-                on_finished(finished)
         finally:
             progress.close()
         if len(self.objectives) == 1 and self.completed_trials:
@@ -462,8 +466,137 @@ class Study:
         return None
 
     def stop(self) -> None:
-        """Ask :meth:`optimize` to stop after the running trial."""
+        """Ask :meth:`optimize` to start no more trials; those in flight finish and are stored."""
         self._stop = True
+
+    def _executor(
+        self,
+        evaluator: Evaluator | Callable[[Architecture], Any] | None,
+        executor: str | Executor | None,
+        n_jobs: int,
+    ) -> tuple[Executor, bool]:
+        """The executor ``optimize`` runs on, and whether this call built it (and closes it)."""
+        if isinstance(executor, Executor):
+            if evaluator is not None and evaluator is not executor.evaluator:
+                raise ValueError(
+                    f"optimize() got an evaluator and an executor holding another one "
+                    f"({type(executor.evaluator).__name__}). Leave evaluator out: the executor "
+                    "runs its own."
+                )
+            if n_jobs != 1:
+                raise ValueError(
+                    f"n_jobs={n_jobs!r} cannot resize the given executor "
+                    f"{type(executor).__name__} (n_workers={executor.n_workers}). Leave n_jobs "
+                    "out, or pass the executor by name."
+                )
+            return executor, False
+        if evaluator is None:
+            raise TypeError(
+                "optimize() needs an evaluator: a metanas Evaluator (such as a benchmark) or a "
+                "function arch -> metrics, or an executor instance that holds one."
+            )
+        if executor is None:
+            executor = "local" if n_jobs > 1 else "inprocess"
+        elif not isinstance(executor, str):
+            raise TypeError(
+                "executor must be a registered executor name ('inprocess', 'local') or a "
+                f"metanas.execution.Executor; got {type(executor).__name__}."
+            )
+        ev = as_evaluator(evaluator, self.metric)
+        return create_executor(executor, ev, n_workers=n_jobs), True
+
+    def _run(
+        self,
+        executor: Executor,
+        *,
+        n_trials: int | None,
+        timeout_s: float | None,
+        budget: float | None,
+        catch: tuple[type[BaseException], ...],
+        on_finished: Callable[[Trial], None],
+    ) -> None:
+        """The one evaluation loop, for one worker or many.
+
+        Up to ``executor.n_workers`` trials are in flight. Each is stored the moment its
+        future finishes, but the strategy is told in the order the trials were asked, and
+        trial ``k`` is asked only after trials ``0 .. k - n_workers`` were told. The strategy
+        therefore sees the same tells and asks whatever the workers' timing: a seeded study
+        gives the same trials for the same number of workers, and a resumed study replays
+        the tells in that order.
+        """
+        start = time.monotonic()
+        ev_name = type(executor.evaluator).__name__
+        in_flight: dict[int, Trial] = {}  # asked, not yet told to the strategy; in ask order
+        futures: dict[int, Future[Result]] = {}  # submitted, not yet stored
+        stored: dict[int, Trial] = {}  # stored, not yet told
+        n_started = 0
+
+        def may_start() -> bool:
+            if self._stop or (n_trials is not None and n_started >= n_trials):
+                return False
+            return timeout_s is None or time.monotonic() - start < timeout_s
+
+        def store(trial: Trial, future: Future[Result]) -> Trial:
+            exc = future.exception()
+            if exc is None:
+                result = future.result()
+                if isinstance(result, Result):
+                    return self._tell(trial, result, error=None, inform_strategy=False)
+                exc = TypeError(
+                    f"{ev_name}.evaluate returned {type(result).__name__}; it must return a "
+                    "metanas.Result."
+                )
+            if isinstance(exc, catch):
+                error = f"{type(exc).__name__}: {exc}"
+                return self._tell(trial, None, error=error, inform_strategy=False)
+            raise exc
+
+        try:
+            while True:
+                while len(in_flight) < executor.n_workers and may_start():
+                    trial = self.ask()
+                    # Registered before submit: an in-process submit raising Ctrl-C finds it.
+                    in_flight[trial.number] = trial
+                    n_started += 1
+                    futures[trial.number] = executor.submit(trial.arch, budget)
+                if not in_flight:
+                    return
+                oldest = next(iter(in_flight))
+                while oldest not in stored:
+                    done, _ = wait(list(futures.values()), return_when=FIRST_COMPLETED)
+                    for number, future in list(futures.items()):
+                        if future in done:
+                            del futures[number]
+                            stored[number] = store(in_flight[number], future)
+                del in_flight[oldest]
+                told = stored.pop(oldest)
+                self.strategy.tell(self._observation(told))
+                on_finished(told)
+        except BaseException:
+            # Settle every trial still in flight, in ask order, then re-raise.
+            for number, trial in in_flight.items():
+                current = stored.get(number) or self._stored_trial(number)
+                if current.state is TrialState.RUNNING:
+                    if number in futures:
+                        futures[number].cancel()
+                    self._abandon(trial)
+                else:
+                    self.strategy.tell(self._observation(current))
+            raise
+
+    def _abandon(self, trial: Trial) -> None:
+        """Settle a trial cut off by an interrupt (Ctrl-C, an evaluator error not in ``catch``).
+
+        The one place that decides what an interrupted trial becomes: FAILED with the error
+        ``"interrupted"``, told to the strategy, so a reloaded study goes on after it.
+        """
+        self._tell(trial, None, error="interrupted", inform_strategy=True)
+
+    def _stored_trial(self, number: int) -> Trial:
+        for t in reversed(self._trials):
+            if t.number == number:
+                return t
+        raise KeyError(number)  # pragma: no cover - every asked trial is in self._trials
 
     # ------------------------------------------------------------ reporting
     def trials_dataframe(self) -> Any:

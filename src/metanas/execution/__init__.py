@@ -1,7 +1,27 @@
-"""Where evaluations run: in the study's process, or on a local process pool."""
+"""Where evaluations run: ``Executor.submit(arch, budget) -> Future[Result]``.
+
+Built-in executors: ``"inprocess"`` (the default, one evaluation at a time in this process)
+and ``"local"`` (a process pool, what ``n_jobs > 1`` builds). List them with
+``metanas._registry.available("executor")``; add one with :func:`register_executor`.
+"""
 
 from __future__ import annotations
 
-from metanas.execution.local import resolve_n_jobs, run_parallel
+from metanas.execution.base import (
+    Executor,
+    create_executor,
+    get_executor_class,
+    register_executor,
+)
+from metanas.execution.inprocess import InProcessExecutor
+from metanas.execution.local import LocalExecutor, resolve_n_jobs
 
-__all__ = ["resolve_n_jobs", "run_parallel"]
+__all__ = [
+    "Executor",
+    "InProcessExecutor",
+    "LocalExecutor",
+    "create_executor",
+    "get_executor_class",
+    "register_executor",
+    "resolve_n_jobs",
+]
