@@ -156,7 +156,7 @@ class NASClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             user_attrs={"evaluator": evaluator.get_settings(), "task_source": dict(task.source)},
         )  # fmt: skip
         study.optimize(
-            evaluator, n_trials=self.n_trials, timeout=self.time_budget_s, n_jobs=self.n_jobs,
+            evaluator, n_trials=self.n_trials, timeout_s=self.time_budget_s, n_jobs=self.n_jobs,
             show_progress=self.progress,
         )  # fmt: skip
         if not study.completed_trials:
