@@ -149,6 +149,7 @@ _KIND_MODULES = (
     "metanas.benchmarks",
     "metanas.oneshot",
     "metanas.fewshot",
+    "metanas.execution.base",
 )
 
 
