@@ -351,3 +351,78 @@ def test_cli_fewshot_json_and_bad_input() -> None:
     assert res.exit_code == 2
     res = runner.invoke(app, ["fewshot", "--method", "nope", "--iterations", "1"])
     assert res.exit_code == 2
+
+
+def test_fewshot_methods_are_registered_and_register_method_is_deprecated() -> None:
+    from metanas._registry import available
+    from metanas.fewshot import FEWSHOT, MAML, register_fewshot, register_method
+
+    assert available("fewshot") == sorted(
+        ["maml", "fomaml", "reptile", "protonet", "matching", "metanas"]
+    )
+    fomaml = make_learner("FOMAML", hidden=8)
+    assert isinstance(fomaml, MAML)
+    assert fomaml.first_order
+
+    @register_fewshot("test-wide-protonet")
+    def wide(**kwargs: object) -> object:
+        return make_learner("protonet", **{**kwargs, "hidden": 64})
+
+    try:
+        with pytest.warns(FutureWarning, match="register_fewshot"):
+            register_method("Test-Old-Style", lambda **kw: make_learner("maml", **kw))
+        assert {"test-wide-protonet", "test-old-style"} <= set(available("fewshot"))
+        assert make_learner("test-wide-protonet").hidden == 64  # type: ignore[attr-defined]
+        assert isinstance(make_learner("test-old-style"), MAML)
+    finally:
+        FEWSHOT._items.pop("test-wide-protonet")
+        FEWSHOT._items.pop("test-old-style")
+    with pytest.raises(UnknownNameError, match="few-shot method 'nope'"):
+        make_learner("nope")
+
+
+def test_run_fewshot_is_stored_as_a_study(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import metanas
+    from metanas.exceptions import MetanasError
+    from metanas.storage.rdb import get_storage
+
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    r = run_fewshot(_blobs(n_classes=10), 3, 2, "protonet", n_iterations=3, n_episodes=10,
+                    queries=4, hidden=8, seed=3, storage=url, study_name="blobs-protonet")  # fmt: skip
+    assert r.study_name == "blobs-protonet"
+    assert "study_name" in r.to_dict()
+    record = get_storage(url).get_study("blobs-protonet")
+    assert record.strategy == "protonet"
+    assert record.strategy_settings["hidden"] == 8
+    assert record.strategy_settings["ways"] == 3
+    study = metanas.load_study("blobs-protonet", storage=url)
+    (trial,) = study.trials
+    assert trial.state is metanas.TrialState.COMPLETE
+    assert trial.metrics["accuracy"] == pytest.approx(r.accuracy)
+    assert trial.metrics["ci95"] == pytest.approx(r.ci95)
+    accs = study.user_attrs["episode_accuracies"]
+    assert len(accs) == 10
+    assert float(np.mean(accs)) == pytest.approx(r.accuracy)
+    assert study.user_attrs["fewshot"]["method"] == "protonet"
+    with pytest.raises(MetanasError, match=r"few-shot method 'protonet'.*metanas fewshot"):
+        study.ask()
+    # Not stored unless asked: the same run without storage leaves no study behind.
+    again = run_fewshot(_blobs(n_classes=10), 3, 2, "protonet", n_iterations=3, n_episodes=10,
+                        queries=4, hidden=8, seed=3)  # fmt: skip
+    assert again.study_name is None
+    assert again.accuracy == r.accuracy
+
+
+@pytest.mark.slow  # a supernet
+def test_run_fewshot_metanas_stores_its_architecture(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import metanas
+
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    ops = ("zero", "skip", "conv3")
+    r = run_fewshot("mnist1d", 5, 1, "metanas", n_iterations=2, n_episodes=4, n_samples=600,
+                    hidden=8, n_cells=1, n_nodes=1, ops=ops, seed=0, storage=url)  # fmt: skip
+    study = metanas.load_study(r.study_name or "", storage=url)
+    assert study.trials[0].arch.to_dict().keys() == {"cell0.edge0"}
+    assert study.trials[0].arch["cell0.edge0"] in ("skip", "conv3")
+    (weights,) = study.user_attrs["arch_weights"]
+    assert set(weights["weights"]["cell0.edge0"]) == set(ops)

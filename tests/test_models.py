@@ -268,3 +268,87 @@ def test_few_shot_operations_come_from_the_table_with_group_norm():
         make_norm("layer", 8, 1)
     with pytest.raises(ValueError, match="operation"):
         fewshot_operation("conv9", 8, two_d=False)
+
+
+def test_one_supernet_keeps_the_outputs_of_the_two_it_replaced():
+    """Seeded forward passes recorded before one-shot and few-shot shared models.supernet."""
+    from metanas.models import CellSuperNet, seeded_init
+    from metanas.oneshot.supernet import build_supernet
+    from metanas.spaces import CNNSpace, NB201Space
+
+    def first(out: torch.Tensor) -> list[float]:
+        return out.detach().flatten()[:4].tolist()
+
+    with seeded_init(3):
+        net = CellSuperNet((1, 40), 5, hidden=8, n_cells=2, n_nodes=2)
+        x = torch.randn(4, 1, 40)
+    net.eval()
+    assert first(net(x)) == pytest.approx(
+        [-0.054221898317337036, 0.1700240820646286, -0.00039957091212272644, -0.07155120372772217],
+        rel=1e-5, abs=1e-6,
+    )  # fmt: skip
+    with seeded_init(4):
+        net = CellSuperNet((1, 8, 8), None, hidden=8, n_cells=1, n_nodes=3)
+        x = torch.randn(3, 1, 8, 8)
+    assert first(net(x)) == pytest.approx(
+        [0.9371710419654846, 0.696173369884491, 0.6634242534637451, 0.29848363995552063],
+        rel=1e-5, abs=1e-6,
+    )  # fmt: skip
+    one = build_supernet(NB201Space(), (1, 16), 4, seed=5, channels=8)
+    with seeded_init(6):
+        x = torch.randn(3, 1, 16)
+        one.alphas.data.normal_()
+    one.eval()
+    assert first(one(x)) == pytest.approx(
+        [-0.1483338624238968, 0.0765845775604248, 0.03703354299068451, 0.002840377390384674],
+        rel=1e-5, abs=1e-6,
+    )  # fmt: skip
+    assert first(one(x, [1, 2, 3, 4, 0, 3])) == pytest.approx(
+        [-0.16655348241329193, 0.08961408585309982, 0.058621812611818314, 0.02883104979991913],
+        rel=1e-5, abs=1e-6,
+    )  # fmt: skip
+    chain = build_supernet(CNNSpace(max_blocks=3), (1, 16), 4, seed=7)
+    with seeded_init(8):
+        x = torch.randn(3, 1, 16)
+        chain.alphas.data.normal_()
+    chain.eval()
+    assert first(chain(x)) == pytest.approx(
+        [0.2014520764350891, -0.3397909998893738, 0.47881558537483215, 0.044671036303043365],
+        rel=1e-5, abs=1e-6,
+    )  # fmt: skip
+    assert first(chain(x, [0, 4, 2])) == pytest.approx(
+        [0.006894256919622421, -0.004738770425319672, -0.03638507425785065, 0.19274544715881348],
+        rel=1e-5, abs=1e-6,
+    )  # fmt: skip
+    assert [op for op in chain.derive().values() if str(op).endswith("pool")] == [
+        "max_pool", "max_pool", "avg_pool",
+    ]  # fmt: skip
+
+
+def test_cell_supernet_runs_sampled_sub_networks_and_reports_weights():
+    from metanas.models import CellSuperNet
+
+    net = CellSuperNet((1, 16), 3, hidden=4, n_cells=1, n_nodes=2, ops=("zero", "skip", "conv3"))
+    assert [name for name, _ in net.decisions] == ["cell0.edge0", "cell0.edge1", "cell0.edge2"]
+    x = torch.randn(2, 1, 16)
+    assert net(x, [1, 2, 1]).shape == (2, 3)
+    with pytest.raises(ValueError, match="one index per decision"):
+        net(x, [1])
+    weights = net.weights_dict()
+    assert set(weights["cell0.edge0"]) == {"zero", "skip", "conv3"}
+    assert sum(weights["cell0.edge1"].values()) == pytest.approx(1.0)
+    net.alphas.data[0, :, 0] = 10.0  # "zero" strongest everywhere: never derived
+    assert "zero" not in net.genotype()[0]
+
+
+def test_models_package_and_spaces_import_no_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, metanas.spaces, metanas.models; "
+        "from metanas.models import CHAIN_OPS; from metanas._registry import available; "
+        "available('oneshot'); available('fewshot'); print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -238,6 +238,18 @@ def test_run_oneshot_stores_a_study_with_one_completed_trial(task: Task, study_n
     assert attrs["task_source"] == dict(task.source)
     assert result.meets_limit is None
     assert result.latency_ms > 0
+    # Stored under the method's real name, with the architecture weights per epoch and block.
+    assert metanas.storage.rdb.get_storage(url).get_study(study_name).strategy == "darts"
+    (epoch,) = attrs["arch_weights"]
+    assert epoch["epoch"] == 1
+    assert set(epoch["weights"]) == {"op_1", "op_2"}
+    assert "conv3" in epoch["weights"]["op_1"]
+    assert sum(epoch["weights"]["op_2"].values()) == pytest.approx(1.0)
+    # A stored run is a record, not a search to go on: asking explains what to run instead.
+    with pytest.raises(metanas.exceptions.MetanasError, match=r"one-shot method 'darts'.*"
+                       r"`metanas oneshot \.\.\.` again"):  # fmt: skip
+        study.ask()
+    assert len(study.trials) == 1
 
 
 def test_run_oneshot_latency_limit_is_reported(task: Task, study_name: str) -> None:
@@ -282,6 +294,31 @@ def test_search_oneshot_returns_a_search_summary(study_name: str) -> None:
     assert summary["oneshot"]["arch"] == summary["best"]["arch"]
     with pytest.raises(ValueError, match="nb201 or cnn"):
         search_oneshot(data="iris", method="darts", space="mlp")
+
+
+def test_oneshot_methods_share_one_base_class_and_registry(task: Task) -> None:
+    from metanas._registry import available
+    from metanas.oneshot import ONESHOT, OneShotSearch, make_oneshot, register_oneshot
+
+    assert available("oneshot") == ["darts", "darts2", "enas"]
+    net = build_supernet(small_cnn(), task.input_shape, task.n_classes, seed=0)
+    darts2 = make_oneshot("darts2", net, task, batch_size=32)
+    assert isinstance(darts2, DartsSearch)
+    assert isinstance(darts2, OneShotSearch)
+    assert darts2.order == 2
+    assert isinstance(make_oneshot("enas", net, task, batch_size=32), EnasSearch)
+
+    @register_oneshot("test-greedy-darts")
+    class GreedyDarts(DartsSearch):
+        """A user's method: DARTS that derives without a latency table."""
+
+    try:
+        assert "test-greedy-darts" in available("oneshot")
+        assert isinstance(make_oneshot("test-greedy-darts", net, task), GreedyDarts)
+    finally:
+        ONESHOT._items.pop("test-greedy-darts")
+    with pytest.raises(TypeError, match="register_oneshot needs"):
+        register_oneshot("test-bad")(42)  # type: ignore[arg-type]
 
 
 def test_run_oneshot_rejects_bad_arguments(task: Task) -> None:

@@ -527,3 +527,39 @@ def test_nbg_links_cover_every_wiring() -> None:
     assert set(NBG_OPS) == {
         "gat", "gcn", "gin", "cheb", "sage", "arma", "graph", "fc", "skip",
     }  # fmt: skip
+
+
+# ====================================================================== every registered space
+
+
+@pytest.mark.parametrize("name", available_spaces())
+def test_every_registered_space_round_trips_its_architectures(name: str) -> None:
+    """Contract over the space registry: a new space is covered without editing this test."""
+    import json
+
+    from metanas._registry import available
+
+    assert name in available("space")
+    space = create_space(name)  # every registered space builds with its defaults
+    assert space_from_config(json.loads(json.dumps(space.to_config()))) == space
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        arch = space.sample(rng)
+        assert space.validate(arch) == arch
+        assert space.parse(arch.to_string()) == arch
+        assert Architecture.from_json(json.loads(json.dumps(arch.to_json()))) == arch
+        assert space.validate(json.loads(json.dumps(arch.to_dict()))) == arch
+        # The space's own notation may drop inactive decisions: it keeps the network (the key).
+        assert space.key(space.parse(space.format(arch))) == space.key(arch)
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn", "nb201"])
+def test_trainable_spaces_are_trainable_space_instances(name: str) -> None:
+    from metanas.spaces import TrainableSpace
+    from metanas.spaces.trainable import require_trainable
+
+    space = create_space(name)
+    assert isinstance(space, TrainableSpace)
+    assert require_trainable(space, "X") is space
+    with pytest.raises(TypeError, match=r"X needs a trainable space .*NasBenchGraphSpace"):
+        require_trainable(create_space("nas-bench-graph"), "X")

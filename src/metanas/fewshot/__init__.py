@@ -4,8 +4,9 @@
 :class:`FewShotDataset`, disjoint meta-train / meta-test classes
 (:func:`split_classes`) and a seeded :class:`EpisodeSampler`. The learners
 (torch, imported on first use) share the :class:`FewShotLearner` interface;
-:class:`MetaNAS` meta-learns a DARTS supernet's architecture with its weights;
-:func:`run_fewshot` runs one method end to end.
+:class:`MetaNAS` meta-learns the architecture of :class:`metanas.models.CellSuperNet` with its
+weights; :func:`run_fewshot` runs one method end to end (and stores it as a study when given a
+storage). Methods register with :func:`register_fewshot`; ``available("fewshot")`` lists them.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from metanas.fewshot.episodes import (
     split_classes,
 )
 from metanas.fewshot.run import (
+    FEWSHOT,
     METHODS,
     FewShotResult,
     make_learner,
+    register_fewshot,
     register_method,
     run_fewshot,
 )
@@ -41,10 +44,10 @@ if TYPE_CHECKING:
         Reptile,
     )
     from metanas.fewshot.metanas import MetaNAS
-    from metanas.fewshot.supernet import SuperNet
 
 __all__ = [
     "BUILTIN_DATASETS",
+    "FEWSHOT",
     "MAML",
     "METHODS",
     "AdaptedModel",
@@ -59,9 +62,9 @@ __all__ = [
     "NotMetaTrainedError",
     "PrototypicalNetwork",
     "Reptile",
-    "SuperNet",
     "fewshot_dataset",
     "make_learner",
+    "register_fewshot",
     "register_method",
     "run_fewshot",
     "split_classes",
@@ -71,7 +74,6 @@ _LAZY = {
     "MAML": "learners", "AdaptedModel": "learners", "FewShotLearner": "learners",
     "MatchingNetwork": "learners", "NotMetaTrainedError": "learners",
     "PrototypicalNetwork": "learners", "Reptile": "learners", "MetaNAS": "metanas",
-    "SuperNet": "supernet",
 }  # fmt: skip
 
 
