@@ -388,7 +388,8 @@ def test_run_fewshot_is_stored_as_a_study(tmp_path) -> None:  # type: ignore[no-
 
     url = f"sqlite:///{tmp_path / 'runs.db'}"
     r = run_fewshot(_blobs(n_classes=10), 3, 2, "protonet", n_iterations=3, n_episodes=10,
-                    queries=4, hidden=8, seed=3, storage=url, study_name="blobs-protonet")  # fmt: skip
+                    queries=4, hidden=8, seed=3, storage=url,
+                    study_name="blobs-protonet")  # fmt: skip
     assert r.study_name == "blobs-protonet"
     assert "study_name" in r.to_dict()
     record = get_storage(url).get_study("blobs-protonet")

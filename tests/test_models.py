@@ -250,8 +250,8 @@ def test_notation_errors_name_the_expected_form() -> None:
 
 def test_few_shot_operations_come_from_the_table_with_group_norm():
     """One operation table: the few-shot supernet's candidates are built by metanas.models."""
-    from metanas.models.supernet import FEWSHOT_OPS, fewshot_operation
     from metanas.models.ops import make_norm
+    from metanas.models.supernet import FEWSHOT_OPS, fewshot_operation
 
     x = torch.randn(2, 8, 12)
     for name in FEWSHOT_OPS:
