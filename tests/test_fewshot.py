@@ -427,3 +427,23 @@ def test_run_fewshot_metanas_stores_its_architecture(tmp_path) -> None:  # type:
     assert study.trials[0].arch["cell0.edge0"] in ("skip", "conv3")
     (weights,) = study.user_attrs["arch_weights"]
     assert set(weights["weights"]["cell0.edge0"]) == set(ops)
+
+
+def test_cli_fewshot_stores_its_run(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from metanas.cli import app
+
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    args = ["fewshot", "--data", "digits", "--ways", "3", "--shots", "1", "--queries", "2",
+            "--iterations", "2", "--episodes", "4", "--method", "protonet", "--storage", url,
+            "--json"]  # fmt: skip
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["study_name"] == "digits-3way1shot-protonet-s0"
+    again = CliRunner().invoke(app, args)  # the default name never collides
+    assert json.loads(again.stdout)["study_name"] == "digits-3way1shot-protonet-s0-2"
+    shown = CliRunner().invoke(app, ["studies", "show", "digits-3way1shot-protonet-s0-2",
+                                     "--storage", url, "--json"])  # fmt: skip
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["strategy"] == "protonet"

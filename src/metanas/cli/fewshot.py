@@ -1,7 +1,7 @@
 """``metanas fewshot``: meta-train a few-shot learner and test it on held-out classes.
 
 Like every command it only parses options and calls the public API
-(:func:`metanas.fewshot.run_fewshot`).
+(:func:`metanas.fewshot.run_fewshot`); the run is stored as a study (``metanas studies show``).
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from metanas.cli import _console as c
 
 __all__ = ["EPILOG", "fewshot"]
 
-#: Fallback until the few-shot methods have a registry (``available("fewshot")``).
-_FEWSHOT_METHODS = ("maml", "fomaml", "reptile", "protonet", "matching", "metanas")
-
 EPILOG = c.examples(
     ("MAML, 5-way 1-shot on MNIST-1D", "metanas fewshot --data mnist1d --ways 5 --shots 1 "
      "--method maml"),
     ("prototypical networks on digits, as JSON", "metanas fewshot --data digits --shots 5 "
      "--method protonet --json"),
+    ("MetaNAS stored in runs.db as study digits-metanas, then shown",
+     "metanas fewshot --data digits --method metanas --storage sqlite:///runs.db "
+     "--study digits-metanas && metanas studies show digits-metanas --storage sqlite:///runs.db"),
 )  # fmt: skip
 
 
@@ -33,7 +33,7 @@ def fewshot(
         str,
         typer.Option(
             "--method", "-m",
-            help=", ".join(c.choices("fewshot", _FEWSHOT_METHODS))
+            help=", ".join(c.choices("fewshot", ()))
             + " (fomaml: first-order MAML).",
         ),
     ] = "protonet",
@@ -61,6 +61,11 @@ def fewshot(
     device: Annotated[
         str | None, typer.Option("--device", help="Torch device (default: cuda if available).")
     ] = None,
+    storage: Annotated[str | None, c.STORAGE_OPTION] = None,
+    study_name: Annotated[
+        str | None,
+        typer.Option("--study", help="Study name; default DATA-WAYSwaySHOTSshot-METHOD-sSEED."),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
 ) -> None:  # fmt: skip
     """Meta-train a few-shot learner and report its accuracy on held-out classes.
@@ -68,15 +73,17 @@ def fewshot(
     The data set's classes are split into disjoint meta-training and meta-test
     classes (5 + 5 for the 10-class data sets, so 5-way test episodes use the
     5 unseen classes). The accuracy is the mean over [bold]--episodes[/] test
-    episodes, with a 95 % confidence interval.
+    episodes, with a 95 % confidence interval. The run is stored as a study named after
+    the method (accuracy, settings, per-episode accuracies; MetaNAS: its architecture).
     """
-    with c.errors():
+    url = c.storage_url(storage)
+    with c.errors(url):
         from metanas.fewshot import run_fewshot
 
         result = run_fewshot(
             data, ways, shots, method, n_iterations=iterations, seed=seed, queries=queries,
             meta_batch=meta_batch, n_episodes=episodes, test_fraction=test_fraction,
-            n_threads=threads, device=device,
+            n_threads=threads, device=device, storage=url, study_name=study_name,
         )  # fmt: skip
     if json_output:
         c.echo_json(result.to_dict())
@@ -86,5 +93,6 @@ def fewshot(
         f"[bold]{100 * result.accuracy:.2f} %[/] ± {100 * result.ci95:.2f} (95 % CI, "
         f"{episodes} test episodes on classes {list(result.test_classes)}; meta-trained "
         f"{iterations} x {meta_batch} episodes on classes {list(result.train_classes)} in "
-        f"{result.train_time_s:.1f} s; {result.n_params:,} parameters)"
+        f"{result.train_time_s:.1f} s; {result.n_params:,} parameters); stored as study "
+        f"{result.study_name!r}"
     )

@@ -117,8 +117,9 @@ def oneshot(
     """Search a supernet on data with a one-shot method, retrain the result and store it.
 
     The search trains shared weights and architecture weights together, derives one
-    network, retrains it and stores it as a study with one trial, so
-    [bold]metanas export[/] works on it.
+    network, retrains it and stores it as a study named after the method, with one trial
+    and the architecture weights of every epoch, so [bold]metanas export[/] and
+    [bold]metanas studies show[/] work on it.
     """
     url = c.storage_url(storage)
     with c.errors(url), c.logging_to(c.stderr(), c.log_level(quiet, verbose)):

@@ -272,6 +272,18 @@ def run_fewshot(
     return dataclasses.replace(result, study_name=name)
 
 
+def _free_name(storage: str | RDBStorage | None, base: str) -> str:
+    """``base``, or ``base-2``, ``base-3`` ... when taken: a default name never collides."""
+    from metanas.storage.rdb import get_storage
+
+    taken = {s.name for s in get_storage(storage).list_studies()}
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
 def _store(
     learner: FewShotLearner,
     result: FewShotResult,
@@ -299,8 +311,8 @@ def _store(
     else:  # a fixed backbone: the method is the whole "architecture"
         space = SearchSpace({"method": [result.method]})
         arch = Architecture({"method": result.method})
-    name = study_name or (
-        f"{result.data}-{result.ways}way{result.shots}shot-{result.method}-s{result.seed}"
+    name = study_name or _free_name(
+        storage, f"{result.data}-{result.ways}way{result.shots}shot-{result.method}-s{result.seed}"
     )
     return store_run(
         storage=storage, name=name, kind="fewshot", method=result.method, task=result.data,
