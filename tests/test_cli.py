@@ -7,16 +7,19 @@ import datetime as dt
 import io
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+import typer
 from typer.testing import CliRunner
 
 import metanas
@@ -116,18 +119,61 @@ def test_version() -> None:
     assert result.stdout.strip() == f"metanas {metanas.__version__}"
 
 
-@pytest.mark.parametrize(
-    "command",
-    [
-        ["search"], ["bench"], ["studies", "list"], ["studies", "show"], ["studies", "export"],
-        ["studies", "delete"],
-    ],
-)  # fmt: skip
-def test_every_command_has_help_with_examples(command: list[str]) -> None:
-    result = invoke([*command, "--help"], env={"COLUMNS": "200"})
+def _commands(cmd: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Every command and sub-command of the app, groups included (the root is ``()``).
+
+    Typer's click commands: a group has ``commands`` (typer vendors click, so no isinstance).
+    """
+    yield path, cmd
+    if hasattr(cmd, "commands"):
+        for name, sub in sorted(cmd.commands.items()):
+            if not sub.hidden:
+                yield from _commands(sub, (*path, name))
+
+
+_TREE = list(_commands(typer.main.get_command(app)))
+
+
+def _example_lines(cmd: Any) -> list[str]:
+    return [
+        line.strip() for line in (cmd.epilog or "").splitlines()
+        if line.strip().startswith("metanas")
+    ]  # fmt: skip
+
+
+def test_the_command_tree_is_walked() -> None:
+    paths = {" ".join(p) for p, _ in _TREE}
+    expected = {"search", "oneshot", "fewshot", "bench", "export", "suggest", "studies list"}
+    assert expected | {"studies show", "studies export", "studies delete"} <= paths
+    assert {"memory list", "memory export", "memory import"} <= paths
+
+
+@pytest.mark.parametrize(("path", "cmd"), _TREE, ids=[" ".join(p) or "metanas" for p, _ in _TREE])
+def test_every_command_has_help_with_examples(path: tuple[str, ...], cmd: Any) -> None:
+    result = invoke([*path, "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "Examples" in result.stdout
-    assert f"metanas {command[-1]}" in result.stdout or f"metanas {command[0]}" in result.stdout
+    examples = _example_lines(cmd)
+    assert examples, f"no example in the help of {path}"
+    assert all(e.startswith(" ".join(("metanas", *path))) for e in examples), examples
+    assert examples[0] in " ".join(result.stdout.split())
+
+
+@pytest.mark.parametrize(
+    "example", [e for _, cmd in _TREE for e in _example_lines(cmd)], ids=lambda e: e[:60]
+)
+def test_every_example_parses(example: str) -> None:
+    """Each example command parses against the real options; the commands are mocked."""
+    for part in example.split(" && "):
+        words = shlex.split(part.split(" > ")[0])[1:]  # no "metanas", no shell redirection
+        root = typer.main.get_command(app)
+        called: list[tuple[str, ...]] = []
+        for path, cmd in _commands(root):
+            if not hasattr(cmd, "commands"):
+                cmd.callback = lambda *a, _p=path, _c=called, **kw: _c.append(_p)
+        root.main(words, prog_name="metanas", standalone_mode=False)
+        assert len(called) == 1, (part, called)
+        assert list(called[0]) == words[: len(called[0])]
 
 
 # ---------------------------------------------------------------- search

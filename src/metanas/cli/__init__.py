@@ -40,7 +40,13 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
     context_settings=c.CONTEXT,
-)
+    epilog=c.examples(
+        ("search NAS-Bench-Graph Cora with regularised evolution, 100 trials",
+         "metanas search --dataset cora --strategy evolution --n-trials 100"),
+        ("DARTS on real data", "metanas oneshot --method darts --data digits"),
+        ("the studies stored so far", "metanas studies list"),
+    ),
+)  # fmt: skip
 app.command("search", epilog=_search.EPILOG)(_search.search)
 app.command("oneshot", epilog=_oneshot.EPILOG)(_oneshot.oneshot)
 app.command("fewshot", epilog=_fewshot.EPILOG)(_fewshot.fewshot)

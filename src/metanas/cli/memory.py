@@ -34,6 +34,10 @@ app = typer.Typer(
     rich_markup_mode="rich",
     no_args_is_help=True,
     context_settings=c.CONTEXT,
+    epilog=c.examples(
+        ("the tasks the memory holds", "metanas memory list"),
+        ("share it as a file", "metanas memory export memory.json.gz"),
+    ),
 )
 
 

@@ -29,6 +29,10 @@ app = typer.Typer(
     rich_markup_mode="rich",
     no_args_is_help=True,
     context_settings=c.CONTEXT,
+    epilog=c.examples(
+        ("what is stored in runs.db", "metanas studies list --storage sqlite:///runs.db"),
+        ("one study's best trials", "metanas studies show cora-rea --top 5"),
+    ),
 )
 
 
