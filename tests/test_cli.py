@@ -698,3 +698,66 @@ def test_metanas_command_in_a_subprocess(tmp_path: Path) -> None:
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines() == [bad.stderr.strip()]
     assert "Did you mean 'evolution'?" in bad.stderr
+
+
+# ---------------------------------------------------------------- deprecated spellings
+def test_budget_is_a_deprecated_alias_of_n_trials(db_url: str) -> None:
+    args = contract(12, db_url)
+    args[args.index("--n-trials")] = "--budget"
+    result = invoke([*args, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["n_trials"] == 12
+    assert result.stderr.strip().splitlines() == ["Deprecated: --budget is now --n-trials."]
+    assert_usage_error(invoke([*args, "--n-trials", "5"]), "give only --n-trials")
+    bench = invoke(["bench", "--datasets", "cora", "--strategies", "random", "--seeds", "1",
+                    "--budget", "5", "--json"])  # fmt: skip
+    assert bench.exit_code == 0, bench.output
+    assert "Deprecated: --budget is now --n-trials." in bench.stderr
+
+
+def test_time_budget_min_is_a_deprecated_alias_of_timeout_min(db_url: str) -> None:
+    result = invoke(["search", "--dataset", "cora", "--time-budget-min", "1", "--storage", db_url])
+    lines = result.stderr.strip().splitlines()
+    assert lines[0] == "Deprecated: --time-budget-min is now --timeout-min."
+    assert lines[1:] == [
+        "Error: --timeout-min goes with --data (real training), e.g. --data digits --space mlp."
+    ]
+    assert result.exit_code == 2
+
+
+def test_search_strategy_darts_forwards_to_oneshot(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[dict[str, Any]] = []
+
+    def fake(**kwargs: Any) -> dict[str, Any]:
+        calls.append(kwargs)
+        return {"study": "s", "n_complete": 1, "n_failed": 0, "strategy": kwargs["method"]}
+
+    monkeypatch.setattr("metanas.search.search_oneshot", fake)
+    args = ["--data", "iris", "--epochs", "2", "--storage", db_url, "--json"]
+    old = invoke(["search", "--strategy", "enas", *args])
+    assert old.exit_code == 0, old.output
+    assert old.stderr.strip().splitlines() == [
+        "Deprecated: metanas search --strategy enas is now metanas oneshot --method enas."
+    ]
+    new = invoke(["oneshot", "--method", "enas", *args])
+    assert new.exit_code == 0, new.output
+    assert new.stderr == ""
+    assert json.loads(old.stdout) == json.loads(new.stdout)
+    assert calls[0] == calls[1]
+    assert (calls[0]["method"], calls[0]["epochs"], calls[0]["storage"]) == ("enas", 2, db_url)
+    refused = invoke(["search", "--strategy", "darts", "--data", "iris", "--max-params", "9"])
+    assert refused.exit_code == 2
+    assert "--max-params does not go with --strategy darts" in refused.stderr
+
+
+def test_oneshot_rejects_an_unknown_method_and_a_space_without_supernet() -> None:
+    assert_usage_error(
+        invoke(["oneshot", "--method", "dart", "--data", "iris", "--storage", "sqlite://"]),
+        "Unknown one-shot method 'dart'.", "Did you mean 'darts'?",
+    )  # fmt: skip
+    assert_usage_error(
+        invoke(["oneshot", "--data", "iris", "--space", "mlp", "--storage", "sqlite://"]),
+        "searches a supernet of --space nb201 or cnn; got 'mlp'",
+    )

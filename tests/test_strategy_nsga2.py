@@ -340,7 +340,7 @@ def _search(url: str, *extra: str) -> Any:
 
 
 def test_cli_objectives_reports_the_pareto_front_as_json(db_url: str) -> None:
-    result = _search(db_url, "--objectives", TWO, "--budget", "30", "--json")
+    result = _search(db_url, "--objectives", TWO, "--n-trials", "30", "--json")
     assert result.exit_code == 0, result.output
     s = json.loads(result.stdout)
     assert s["objectives"] == [["valid_accuracy", "maximize"], ["latency", "minimize"]]
@@ -363,14 +363,14 @@ def test_cli_objectives_reports_the_pareto_front_as_json(db_url: str) -> None:
             bench.query(arch, "test_accuracy")
         )
     # Re-running resumes the same study, with each metric's own direction by default.
-    again = _search(db_url, "--objectives", "valid_accuracy,latency", "--budget", "40", "--json")
+    again = _search(db_url, "--objectives", "valid_accuracy,latency", "--n-trials", "40", "--json")
     assert again.exit_code == 0, again.output
     s2 = json.loads(again.stdout)
     assert (s2["study"], s2["resumed"], s2["n_trials"]) == (s["study"], True, 40)
 
 
 def test_cli_objectives_prints_a_pareto_table(db_url: str) -> None:
-    result = _search(db_url, "--objectives", TWO, "--budget", "20")
+    result = _search(db_url, "--objectives", TWO, "--n-trials", "20")
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "Pareto front (max valid_accuracy, min latency), best valid_accuracy first" in out
@@ -394,7 +394,7 @@ def test_cli_objectives_prints_a_pareto_table(db_url: str) -> None:
     ],
 )
 def test_cli_objectives_errors(db_url: str, extra: list[str], fragment: str) -> None:
-    result = _search(db_url, *extra, "--budget", "5")
+    result = _search(db_url, *extra, "--n-trials", "5")
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
@@ -405,7 +405,7 @@ def test_cli_objectives_errors(db_url: str, extra: list[str], fragment: str) -> 
 def test_cli_single_objective_strategy_with_objectives_is_refused(db_url: str) -> None:
     result = _runner.invoke(
         app, ["search", "--dataset", "cora", "--strategy", "tpe", "--objectives", TWO,
-              "--storage", db_url, "--budget", "5"],
+              "--storage", db_url, "--n-trials", "5"],
     )  # fmt: skip
     assert result.exit_code == 2
     assert "optimises one objective but 2 were given" in result.stderr

@@ -107,7 +107,9 @@ def oneshot(
         str | None,
         typer.Option("--study", help="Study name; default DATA-SPACE-METHOD-sSEED."),
     ] = None,
-    device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
+    device: Annotated[
+        str, typer.Option("--device", help="auto (CUDA when present, else CPU), cpu or cuda.")
+    ] = "auto",
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the summary as JSON on stdout.")
     ] = False,
