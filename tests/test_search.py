@@ -25,7 +25,7 @@ def test_benchmark_search_is_the_documented_api_call(db_url: str) -> None:
     )
     bench = metanas.benchmarks.NasBenchGraph("cora")
     api = metanas.create_study(
-        name="api", storage="sqlite://", space=bench.space, strategy="evolution", seed=0,
+        name="api", storage=db_url, space=bench.space, strategy="evolution", seed=0,
         metric="valid_accuracy", direction="maximize", task="nas-bench-graph/cora",
     )  # fmt: skip
     api.optimize(bench, n_trials=12)
@@ -101,10 +101,10 @@ def test_table_mode_reads_the_csv_and_takes_the_file_stem(tmp_path: Path) -> Non
         build_benchmark(dataset="cora", space="nb201")
 
 
-def test_data_mode_builds_a_training_evaluator_without_a_benchmark() -> None:
+def test_data_mode_builds_a_training_evaluator_without_a_benchmark(db_url: str) -> None:
     from metanas.evaluation.train import TrainEvaluator
 
-    run = prepare_search(data="iris", space="mlp", epochs=1, n_trials=1, storage="sqlite://")
+    run = prepare_search(data="iris", space="mlp", epochs=1, n_trials=1, storage=db_url)
     assert isinstance(run.evaluator, TrainEvaluator)
     assert run.benchmark is None
     assert run.task is not None
@@ -145,10 +145,10 @@ def test_parse_objectives_spec() -> None:
         parse_objectives_spec("a:up")
 
 
-def test_two_objectives_summarise_the_pareto_front() -> None:
+def test_two_objectives_summarise_the_pareto_front(db_url: str) -> None:
     summary = run_search(
         dataset="cora", strategy="nsga2", objectives="valid_accuracy:max,latency:min",
-        n_trials=12, storage="sqlite://",
+        n_trials=12, storage=db_url,
     )  # fmt: skip
     assert summary["best"] is None
     front = summary["pareto_front"]
@@ -157,9 +157,9 @@ def test_two_objectives_summarise_the_pareto_front() -> None:
     assert accs == sorted(accs, reverse=True)
 
 
-def test_summary_of_a_study_without_a_benchmark_has_no_regret() -> None:
-    run = prepare_search(dataset="cora", n_trials=3, storage="sqlite://")
+def test_summary_of_a_study_without_a_benchmark_has_no_regret(db_url: str) -> None:
+    run = prepare_search(dataset="cora", n_trials=3, storage=db_url)
     run.run()
-    s = search_summary(run.study, None, "sqlite://", 3, False, 3, 0.5)
+    s = search_summary(run.study, None, db_url, 3, False, 3, 0.5)
     assert (s["optimum"], s["regret"], s["wall_time_s"]) == (None, None, 0.5)
     assert s["best"]["arch"] == run.study.space.format(run.study.best_trial.arch)
