@@ -761,3 +761,18 @@ def test_oneshot_rejects_an_unknown_method_and_a_space_without_supernet() -> Non
         invoke(["oneshot", "--data", "iris", "--space", "mlp", "--storage", "sqlite://"]),
         "searches a supernet of --space nb201 or cnn; got 'mlp'",
     )
+
+
+def test_timeout_min_reaches_optimize_in_seconds(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, Any] = {}
+
+    def record(self: metanas.Study, *args: Any, **kwargs: Any) -> None:
+        seen.update(kwargs)
+
+    monkeypatch.setattr(metanas.Study, "optimize", record)
+    args = ["search", "--data", "iris", "--epochs", "1", "--n-trials", "3", "--storage", db_url]
+    result = invoke([*args, "--timeout-min", "2", "--n-jobs", "2", "--json"])
+    assert result.exit_code == 1  # nothing ran: no trial completed
+    assert (seen["timeout_s"], seen["n_jobs"], seen["n_trials"]) == (120.0, 2, 3)

@@ -14,9 +14,9 @@ Examples
 --------
 >>> from metanas.search import run_search
 >>> summary = run_search(dataset="cora", strategy="evolution", n_trials=5,
-...                      storage="sqlite://")  # doctest: +SKIP
->>> summary["n_complete"]  # doctest: +SKIP
-5
+...                      storage="sqlite://", study_name="search-doc")
+>>> summary["n_complete"], summary["task"], summary["resumed"]
+(5, 'nas-bench-graph/cora', False)
 """
 
 from __future__ import annotations
