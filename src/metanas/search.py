@@ -638,16 +638,10 @@ def search_summary(
 
 
 def oneshot_methods() -> list[str]:
-    """Names of the one-shot methods (the ``"oneshot"`` registry, once it exists)."""
-    from metanas._registry import available
+    """Names of the registered one-shot methods (``available("oneshot")``)."""
+    from metanas._registry import registry
 
-    try:
-        names = available("oneshot")
-    except UnknownNameError:  # no one-shot registry yet: the methods run_oneshot knows
-        from metanas.oneshot.run import METHODS
-
-        return list(METHODS)
-    return list(names)
+    return registry("oneshot").names()
 
 
 def search_oneshot(

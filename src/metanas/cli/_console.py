@@ -226,20 +226,13 @@ def open_study(name: str, storage: str) -> Study:
     return metanas.load_study(name, storage=storage)
 
 
-def choices(kind: str, fallback: Sequence[str]) -> list[str]:
-    """Registered plug-in names of ``kind`` (``metanas._registry.available``) for --help.
+def choices(kind: str) -> list[str]:
+    """Registered plug-in names of ``kind`` (``metanas._registry.available``), for --help."""
+    from metanas._registry import registry
 
-    ``fallback`` serves kinds whose registry does not exist yet.
-    """
-    from metanas._registry import available
-
-    try:
-        names = available(kind)
-    except MetanasError:
-        return list(fallback)
-    return list(names) if isinstance(names, list) else list(fallback)
+    return registry(kind).names()
 
 
 def benchmark_names() -> list[str]:
     """Names of the built-in tabular benchmarks."""
-    return choices("benchmark", tuple(metanas.benchmarks.available_benchmarks()))
+    return choices("benchmark")

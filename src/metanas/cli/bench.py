@@ -51,7 +51,7 @@ def bench(
         typer.Option(
             "--strategies", "-s",
             help="Comma-separated strategies to compare, of: "
-            f"{', '.join(c.choices('strategy', ()))}.",
+            f"{', '.join(c.choices('strategy'))}.",
         ),
     ] = _BENCH_STRATEGIES,
     seeds: Annotated[

@@ -33,7 +33,7 @@ def fewshot(
         str,
         typer.Option(
             "--method", "-m",
-            help=", ".join(c.choices("fewshot", ()))
+            help=", ".join(c.choices("fewshot"))
             + " (fomaml: first-order MAML).",
         ),
     ] = "protonet",

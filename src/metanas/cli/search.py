@@ -30,11 +30,11 @@ class Direction(StrEnum):
 
 
 def _strategies() -> str:
-    return ", ".join(c.choices("strategy", ()))
+    return ", ".join(c.choices("strategy"))
 
 
 def _spaces() -> str:
-    return ", ".join(c.choices("space", ()))
+    return ", ".join(c.choices("space"))
 
 
 EPILOG = c.examples(
