@@ -187,11 +187,11 @@ def run_pareto_one(
     The strategy must handle several objectives (``"nsga2"``, ``"random"``).
     See :func:`run_pareto_comparison` for the parameters.
     """
-    n_trials = v.check_n_trials(n_trials, budget)
     benchmark = v.canonical_benchmark(benchmark)
     dataset = v.check_dataset(benchmark, dataset)
     strategy = v.check_strategy(strategy)
     seed = v.check_seed(seed)
+    n_trials = v.check_n_trials(n_trials, budget)
     bench = v.cached_benchmark(benchmark, dataset)
     objs = _check_objectives(objectives, bench)
     store = get_storage(storage)
@@ -462,7 +462,6 @@ def run_pareto_comparison(
     >>> bool(0.0 < row["hv_ratio@10"] <= 1.0)
     True
     """
-    n_trials = v.check_n_trials(n_trials, budget)
     benchmark = v.canonical_benchmark(benchmark)
     dsets = [v.check_dataset(benchmark, d) for d in v.unique("datasets", datasets)]
     strats = [v.check_strategy(s) for s in v.unique("strategies", strategies)]
@@ -473,6 +472,7 @@ def run_pareto_comparison(
                 "multi-objective strategies such as 'nsga2' or 'random'."
             )
     seed_list = v.check_seeds(seeds)
+    n_trials = v.check_n_trials(n_trials, budget)
     if reference not in _REFERENCES:
         raise ValueError(f"reference must be one of {_REFERENCES!r}; got {reference!r}.")
     tables: dict[str, TableFront] = {}

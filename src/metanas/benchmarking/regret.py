@@ -235,11 +235,11 @@ def run_one(
         ``n_trials`` < 1, ``top_fraction`` outside (0, 1], a test metric as the
         search metric.
     """
-    n_trials = v.check_n_trials(n_trials, budget)
     benchmark = v.canonical_benchmark(benchmark)
     dataset = v.check_dataset(benchmark, dataset)
     strategy = v.check_strategy(strategy)
     seed = v.check_seed(seed)
+    n_trials = v.check_n_trials(n_trials, budget)
     top_fraction = v.check_top_fraction(top_fraction)
     bench = v.cached_benchmark(benchmark, dataset)
     v.check_search_metric(bench, metric)
@@ -510,11 +510,11 @@ def run_comparison(
         Empty or repeated data sets/strategies/seeds, ``n_trials`` < 1,
         ``n_jobs`` < 1 (other than -1), bad ``top_fraction``.
     """
-    n_trials = v.check_n_trials(n_trials, budget)
     benchmark = v.canonical_benchmark(benchmark)
     dsets = [v.check_dataset(benchmark, d) for d in v.unique("datasets", datasets)]
     strats = [v.check_strategy(s) for s in v.unique("strategies", strategies)]
     seed_list = v.check_seeds(seeds)
+    n_trials = v.check_n_trials(n_trials, budget)
     cps = v.check_checkpoints(checkpoints, n_trials)
     top_fraction = v.check_top_fraction(top_fraction)
     n_jobs = v.check_n_jobs(n_jobs)
