@@ -59,10 +59,10 @@ class TrainableSpace(SearchSpace, abc.ABC):
 
     Examples
     --------
-    >>> from metanas.spaces import NB201Space, TableSpace, TrainableSpace
+    >>> from metanas.spaces import NasBenchGraphSpace, NB201Space, TrainableSpace
     >>> isinstance(NB201Space(), TrainableSpace)
     True
-    >>> isinstance(TableSpace({"op": ["a", "b"]}), TrainableSpace)
+    >>> isinstance(NasBenchGraphSpace(), TrainableSpace)
     False
     """
 
