@@ -376,7 +376,7 @@ def test_metanas_will_not_add_its_tables_to_another_applications_database(tmp_pa
     with eng.begin() as conn:
         conn.execute(sa.text("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)"))
     eng.dispose()
-    with pytest.raises(StorageError, match="another application.*customers"):
+    with pytest.raises(StorageError, match=r"another application.*customers"):
         RDBStorage(f"sqlite:///{path}")
     eng = sa.create_engine(f"sqlite:///{path}")
     assert sa.inspect(eng).get_table_names() == ["customers"]  # left untouched
@@ -388,7 +388,7 @@ def test_a_study_deleted_during_its_search_gives_one_clear_error(tmp_path: Path)
     study = _study(url, "doomed")
     trial = study.ask()
     RDBStorage(url).delete_study("doomed")
-    with pytest.raises(StudyNotFoundError, match="deleted .* while it ran"):
+    with pytest.raises(StudyNotFoundError, match=r"deleted .* while it ran"):
         study.tell(trial, metanas.Result({"valid_accuracy": 0.5}))
-    with pytest.raises(StudyNotFoundError, match="was deleted .* while the search ran"):
+    with pytest.raises(StudyNotFoundError, match=r"was deleted .* while the search ran"):
         study.ask()
