@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 
 from metanas import benchmarking, benchmarks, spaces, strategies
+from metanas._registry import available
 from metanas._version import __version__
 from metanas.evaluation import Evaluator, FunctionEvaluator, Result, Status
 from metanas.exceptions import (
@@ -18,7 +19,8 @@ from metanas.exceptions import (
     StudyNotFoundError,
     UnknownNameError,
 )
-from metanas.spaces import Architecture, Decision, SearchSpace
+from metanas.execution import Executor, register_executor
+from metanas.spaces import Architecture, Decision, SearchSpace, register_space
 from metanas.storage import RDBStorage, default_storage_url
 from metanas.strategies import (
     Observation,
@@ -62,6 +64,7 @@ __all__ = [
     "Decision",
     "DuplicatedStudyError",
     "Evaluator",
+    "Executor",
     "FunctionEvaluator",
     "InvalidArchitectureError",
     "MetanasError",
@@ -82,6 +85,7 @@ __all__ = [
     "TrialState",
     "UnknownNameError",
     "__version__",
+    "available",
     "available_strategies",
     "benchmarking",
     "benchmarks",
@@ -92,6 +96,8 @@ __all__ = [
     "load_model",
     "load_study",
     "load_task",
+    "register_executor",
+    "register_space",
     "register_strategy",
     "spaces",
     "strategies",

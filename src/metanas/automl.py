@@ -114,8 +114,9 @@ class NASClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     # ------------------------------------------------------------------ fit
     def fit(self, X: Any, y: Any) -> NASClassifier:
         """Search, then retrain the best architecture; returns self."""
-        import metanas
         from metanas.evaluation.train import TrainEvaluator
+        from metanas.spaces import create_space
+        from metanas.study import create_study
         from metanas.tasks import Task
 
         if self.n_trials is None and self.time_budget_s is None:
@@ -140,14 +141,14 @@ class NASClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             X_arr, y_arr = np.asarray(X), np.asarray(y)
             name = _data_name(X_arr.astype(np.float64, copy=False), y_arr)
             task = Task.from_arrays(X_arr, y_arr, name=name, modality=self.modality, **common)
-        space = metanas.spaces.create_space(self.space)
+        space = create_space(self.space)
         evaluator = TrainEvaluator(
             task, space, max_epochs=self.max_epochs, patience=self.patience,
             batch_size=self.batch_size, lr=self.lr, seed=self.seed,
             max_latency_ms=self.max_latency_ms, max_params=self.max_params,
             max_flops=self.max_flops, progress=False,
         )  # fmt: skip
-        study = metanas.create_study(
+        study = create_study(
             name=self.study_name
             or f"nasclassifier-{name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(3).hex()}",
             storage=self.storage, space=space, strategy=self.strategy, seed=self.seed,

@@ -373,7 +373,7 @@ def machine_info() -> dict[str, str]:
 
     import optuna
 
-    import metanas
+    from metanas._version import __version__
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -392,5 +392,5 @@ def machine_info() -> dict[str, str]:
         "python": platform.python_version(),
         "numpy": np.__version__,
         "optuna": optuna.__version__,
-        "metanas": metanas.__version__,
+        "metanas": __version__,
     }

@@ -53,7 +53,7 @@ def run(
     json_output: bool,
 ) -> None:
     """Run a one-shot search and print its summary (shared by ``search --strategy darts``)."""
-    from metanas.cli.search import finish_search
+    from metanas.cli._summary import finish_search
     from metanas.search import search_oneshot
 
     summary = search_oneshot(

@@ -104,6 +104,7 @@ def _check_method(obj: object) -> None:
 ONESHOT: Registry[Callable[..., OneShotSearch]] = Registry(
     "oneshot",
     label="one-shot method",
+    builtins="metanas.oneshot._builtins",
     check=_check_method,
     fix="Register one with @metanas.oneshot.register_oneshot(name).",
 )
@@ -128,28 +129,3 @@ def make_oneshot(name: str, supernet: SpaceSuperNet, task: Task, **settings: Any
             f"One-shot method {name!r} made a {type(search).__name__}, not a OneShotSearch."
         )
     return search
-
-
-# Built-in methods: factories, so that listing them imports no torch.
-@register_oneshot("darts")
-def _darts(supernet: SpaceSuperNet, task: Task, **settings: Any) -> OneShotSearch:
-    """DARTS, first order (Liu et al., 2019)."""
-    from metanas.oneshot.darts import DartsSearch
-
-    return DartsSearch(supernet, task, **{"order": 1, **settings})
-
-
-@register_oneshot("darts2")
-def _darts2(supernet: SpaceSuperNet, task: Task, **settings: Any) -> OneShotSearch:
-    """DARTS with the unrolled second-order architecture gradient."""
-    from metanas.oneshot.darts import DartsSearch
-
-    return DartsSearch(supernet, task, **{"order": 2, **settings})
-
-
-@register_oneshot("enas")
-def _enas(supernet: SpaceSuperNet, task: Task, **settings: Any) -> OneShotSearch:
-    """ENAS weight sharing with an LSTM controller (Pham et al., 2018)."""
-    from metanas.oneshot.enas import EnasSearch
-
-    return EnasSearch(supernet, task, **settings)
