@@ -121,6 +121,7 @@ class Study:
         self._trials: list[Trial] = []
         self._requeue_interrupted()
         self._trials = storage.get_trials(record.id)
+        _check_stored_archs(space, record.name, self._trials)
         self._n_waiting = self._count_waiting()
         if strategy.uses_memory:
             # The strategy gets past tasks as plain data, never the storage: the study reads them.
@@ -808,6 +809,33 @@ def create_study(
         strategy_settings=settings, objectives=objectives, seed=seed, user_attrs=user_attrs,
     )  # fmt: skip
     return Study(storage=store, record=record, space=space, strategy=strat, memory=memory_url)
+
+
+def _check_stored_archs(space: SearchSpace, study: str, trials: Sequence[Trial]) -> None:
+    """Refuse a study whose stored architectures are not of its space (an old or hand-edited store).
+
+    Every later use (strategy warm start, ``format``, ``key``) would fail deep inside with a
+    KeyError. Only the decisions and choices are checked: constraints are code, and a user may
+    load a study with changed ones.
+    """
+    from metanas.exceptions import InvalidArchitectureError
+
+    seen: set[Architecture] = set()
+    for t in trials:
+        if t.arch in seen:
+            continue
+        try:
+            space._check_choices(t.arch)
+        except InvalidArchitectureError as exc:
+            raise InvalidArchitectureError(
+                f"Study {study!r} cannot be opened: its trial {t.number} has the architecture "
+                f"{t.arch.to_string()[:200]}, which is not of the study's space "
+                f"({str(exc).rstrip('.')}). The store was written by an older metanas or edited "
+                "by hand. Delete the study "
+                f"(metanas studies delete {study!r} --yes) and import it again from a "
+                "corrected memory file, or search again."
+            ) from exc
+        seen.add(t.arch)
 
 
 def load_study(
