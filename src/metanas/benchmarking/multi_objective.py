@@ -16,6 +16,7 @@ from metanas._checks import check_positive_int
 from metanas.benchmarking import _validate as v
 from metanas.benchmarking import report
 from metanas.benchmarking._runner import run_jobs
+from metanas.benchmarking._runs import RunSet
 from metanas.benchmarks.tabular import TabularBenchmark
 from metanas.exceptions import unknown
 from metanas.pareto import hypervolume, pareto_front
@@ -219,7 +220,7 @@ def run_pareto_one(
 
 
 @dataclass
-class ParetoComparison:
+class ParetoComparison(RunSet[ParetoRun]):
     """Multi-objective runs with their tables' true fronts: hypervolume ratios, tables, plots.
 
     The **HV ratio** of a run after ``t`` queries is the hypervolume of the
@@ -261,34 +262,8 @@ class ParetoComparison:
         self.checkpoints = tuple(cps)
 
     @property
-    def datasets(self) -> list[str]:
-        return list(dict.fromkeys(r.dataset for r in self.runs))
-
-    @property
-    def strategies(self) -> list[str]:
-        return list(dict.fromkeys(r.strategy for r in self.runs))
-
-    @property
-    def n_trials(self) -> int:
-        """The smallest number of queries of the runs."""
-        return min(r.n_trials for r in self.runs)
-
-    @property
-    def budget(self) -> int:
-        """Deprecated name of :attr:`n_trials`."""
-        v.deprecated_budget()
-        return self.n_trials
-
-    @property
     def objectives(self) -> tuple[tuple[str, str], ...]:
         return self.runs[0].objectives
-
-    def select(self, dataset: str, strategy: str) -> list[ParetoRun]:
-        """The runs of one strategy on one data set, by seed."""
-        return sorted(
-            (r for r in self.runs if r.dataset == dataset and r.strategy == strategy),
-            key=lambda r: r.seed,
-        )
 
     def hv_ratio(
         self, run: ParetoRun, n_queries: int | None = None, reference: str | None = None

@@ -27,7 +27,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,7 @@ from metanas._checks import check_positive_int
 from metanas.benchmarking import _validate as v
 from metanas.benchmarking import report
 from metanas.benchmarking._runner import run_jobs
+from metanas.benchmarking._runs import RunSet
 from metanas.benchmarks.tabular import TabularBenchmark
 from metanas.evaluation.base import Evaluator, Result
 from metanas.exceptions import unknown
@@ -281,7 +282,7 @@ def _fmt_count(x: float, n_trials: int) -> str:
 
 
 @dataclass
-class Comparison:
+class Comparison(RunSet[RunResult]):
     """The runs of a strategy comparison, with summaries, tables and plots.
 
     Parameters
@@ -295,7 +296,6 @@ class Comparison:
 
     runs: list[RunResult]
     checkpoints: tuple[int, ...] = (10, 20, 50, 100)
-    _order: dict[str, list[str]] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.runs:
@@ -306,36 +306,6 @@ class Comparison:
         if len(kept) < len(cps) and n_trials not in kept:
             kept = (*kept, n_trials)
         self.checkpoints = kept
-        self._order = {
-            "dataset": list(dict.fromkeys(r.dataset for r in self.runs)),
-            "strategy": list(dict.fromkeys(r.strategy for r in self.runs)),
-        }
-
-    @property
-    def datasets(self) -> list[str]:
-        return list(self._order["dataset"])
-
-    @property
-    def strategies(self) -> list[str]:
-        return list(self._order["strategy"])
-
-    @property
-    def n_trials(self) -> int:
-        """The smallest number of queries of the runs (curves are compared up to it)."""
-        return min(r.n_trials for r in self.runs)
-
-    @property
-    def budget(self) -> int:
-        """Deprecated name of :attr:`n_trials`."""
-        v.deprecated_budget()
-        return self.n_trials
-
-    def select(self, dataset: str, strategy: str) -> list[RunResult]:
-        """The runs of one strategy on one data set, by seed."""
-        return sorted(
-            (r for r in self.runs if r.dataset == dataset and r.strategy == strategy),
-            key=lambda r: r.seed,
-        )
 
     def _groups(self) -> Iterator[tuple[str, str, list[RunResult]]]:
         for d in self.datasets:
