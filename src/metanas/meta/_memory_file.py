@@ -24,11 +24,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from metanas._json import jsonable
+from metanas._registry import registry
 from metanas._version import __version__
 from metanas.exceptions import DuplicatedStudyError, MetanasError, unknown
 from metanas.meta._records import ImportReport, as_names, check_descriptors
 from metanas.spaces.architecture import Architecture
-from metanas.storage.rdb import RDBStorage, StudyRecord, TaskRecord
+from metanas.spaces.base import SearchSpace, space_from_config
+from metanas.storage.rdb import RDBStorage, StudyRecord, TaskRecord, check_name
 from metanas.trial import Trial, TrialState
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "MemoryFileError"]
@@ -44,6 +46,8 @@ _FINISHED = (TrialState.COMPLETE, TrialState.FAILED)
 OnConflict = Literal["skip", "rename", "error"]
 ON_CONFLICT = ("skip", "rename", "error")
 _FILE_FIX = "Import a file written by `metanas memory export` (ExperienceMemory.export), unchanged."
+# Seeds and trial numbers are stored as 64-bit integers; numpy seeds must be >= 0.
+_MAX_INT = 2**63 - 1
 
 
 class MemoryFileError(MetanasError, ValueError):
@@ -160,14 +164,16 @@ def _study_to_json(r: StudyRecord, trials: Sequence[Trial]) -> dict[str, Any]:
 def import_document(
     parsed: ParsedFile, store: RDBStorage, *, on_conflict: OnConflict, path: str | os.PathLike[str]
 ) -> ImportReport:
-    """Write the tasks, studies and trials of a checked file into ``store``, a study at a time."""
+    """Write the tasks, studies and trials of a checked file into ``store``, a study at a time.
+
+    Every name is decided (and conflicts raised) before the first write, so an
+    error leaves the store as it was.
+    """
     existing = {r.name: r for r in store.list_study_records()}
-    imported: list[str] = []
     skipped: list[str] = []
-    renamed: dict[str, str] = {}
-    n_trials = 0
+    plan: list[tuple[_Task, list[tuple[str, _Study]]]] = []
     for ptask in parsed.tasks:
-        task_record = _merge_task(store, ptask.name, ptask.descriptors)
+        todo: list[tuple[str, _Study]] = []
         for st in ptask.studies:
             name = st.name
             if name in existing:
@@ -175,7 +181,7 @@ def import_document(
                     raise DuplicatedStudyError(
                         f"Study {name!r} of memory file {str(path)!r} already exists in "
                         f"{store!r}. Import with on_conflict='skip' (keep the stored one) "
-                        "or 'rename' (add a renamed copy)."
+                        "or 'rename' (add a renamed copy). Nothing was imported."
                     )
                 if on_conflict == "skip":
                     other = existing[name].task.name
@@ -189,10 +195,18 @@ def import_document(
                         )
                     skipped.append(name)
                     continue
-                name = f"{st.name}@{st.digest}"
+                name = st.renamed
                 if name in existing:
                     skipped.append(st.name)
                     continue
+            todo.append((name, st))
+        plan.append((ptask, todo))
+    imported: list[str] = []
+    renamed: dict[str, str] = {}
+    n_trials = 0
+    for ptask, todo in plan:
+        task_record = _merge_task(store, ptask.name, ptask.descriptors)
+        for name, st in todo:
             try:
                 rec = store.import_study(
                     name=name, task=task_record, space=st.space, strategy=st.strategy,
@@ -238,6 +252,11 @@ class _Study:
     created_at: dt.datetime | None
     trials: list[Trial]
     digest: str
+
+    @property
+    def renamed(self) -> str:
+        """The name ``on_conflict="rename"`` gives it (checked by the reader)."""
+        return f"{self.name}@{self.digest}"
 
 
 @dataclass
@@ -335,9 +354,7 @@ class _Reader:
 
     def task(self, raw: Any, where: str) -> _Task:
         self.typed(raw, where, dict, "a task object")
-        name = self.get(raw, "name", where, str, "a task name")
-        if not name.strip():
-            raise self.fail(f"{where}.name", "a task name must not be empty")
+        name = self.name(raw, where, "task")
         desc = self.get(raw, "descriptors", where, dict, "an object of descriptors")
         try:
             descriptors = check_descriptors(desc)
@@ -352,11 +369,18 @@ class _Reader:
 
     def study(self, raw: Any, where: str, task: str) -> _Study:
         self.typed(raw, where, dict, "a study object")
-        name = self.get(raw, "name", where, str, "a study name")
-        if not name.strip():
-            raise self.fail(f"{where}.name", "a study name must not be empty")
+        name = self.name(raw, where, "study")
         space = self.get(raw, "space", where, dict, "the space's config object")
+        check_space = self.space(space, f"{where}.space", name)
         strategy = self.get(raw, "strategy", where, str, "a strategy name")
+        attrs = self.opt(raw, "user_attrs", where, dict, "an object") or {}
+        # A stored one-shot/few-shot run is opened without its strategy.
+        if not isinstance(attrs.get("stored_run"), dict) and strategy not in registry("strategy"):
+            raise self.fail(
+                f"{where}.strategy",
+                f"study {name!r} was searched with the strategy {strategy!r}, which this metanas "
+                "does not have (register the plug-in before importing, or fix the name)",
+            )
         settings = self.opt(raw, "strategy_settings", where, dict, "an object") or {}
         objs = self.get(raw, "objectives", where, list, "a list of [metric, direction] pairs")
         objectives: list[tuple[str, str]] = []
@@ -375,28 +399,78 @@ class _Reader:
             objectives.append((o[0], o[1]))
         if not objectives:
             raise self.fail(f"{where}.objectives", "a study needs at least one objective")
-        seed = self.get(raw, "seed", where, int, "an int seed")
-        attrs = self.opt(raw, "user_attrs", where, dict, "an object") or {}
+        seed = self.count(raw, "seed", where, "an int seed")
         created = self.time(raw, "created_at", where)
         trials_raw = self.get(raw, "trials", where, list, "a list of trials")
         trials = [
             self.trial(t, f"{where}.trials[{k}]", len(objectives)) for k, t in enumerate(trials_raw)
         ]
-        numbers = [t.number for t in trials]
-        if len(set(numbers)) != len(numbers):
-            raise self.fail(f"{where}.trials", "two trials share a number")
+        numbers: set[int] = set()
+        for k, t in enumerate(trials):
+            if t.number in numbers:
+                raise self.fail(
+                    f"{where}.trials[{k}].number",
+                    f"study {name!r} has two trials numbered {t.number}",
+                )
+            numbers.add(t.number)
+            if check_space is not None:
+                try:
+                    check_space.validate(t.arch)
+                except MetanasError as exc:
+                    raise self.fail(
+                        f"{where}.trials[{k}].arch",
+                        f"trial {t.number} of study {name!r} has an architecture that is not of "
+                        f"the study's space ({str(exc).rstrip('.')})",
+                    ) from exc
         digest_src = json.dumps(
             {"task": task, "study": raw}, sort_keys=True, separators=(",", ":"), default=str
         )
         digest = hashlib.sha256(digest_src.encode("utf-8")).hexdigest()[:8]
-        return _Study(
+        out = _Study(
             name, dict(space), strategy, dict(settings), tuple(objectives), int(seed),
             dict(attrs), created, trials, digest,
         )  # fmt: skip
+        try:
+            check_name(out.renamed)
+        except ValueError as exc:
+            # A name that fits may not fit with the '@digest' a conflict adds: refuse it now.
+            raise self.fail(f"{where}.name", str(exc).rstrip(".")) from exc
+        return out
+
+    def name(self, raw: Mapping[str, Any], where: str, what: str) -> str:
+        name: str = self.get(raw, "name", where, str, f"a {what} name")
+        try:
+            return check_name(name, what)
+        except ValueError as exc:
+            raise self.fail(f"{where}.name", str(exc).rstrip(".")) from exc
+
+    def count(self, raw: Mapping[str, Any], key: str, where: str, what: str) -> int:
+        value: int = self.get(raw, key, where, int, what)
+        if not 0 <= value <= _MAX_INT:
+            raise self.fail(f"{where}.{key}", f"expected an int from 0 to 2**63-1, got {value}")
+        return value
+
+    def space(self, config: Mapping[str, Any], where: str, study: str) -> SearchSpace | None:
+        """The space to check the trials against: the study's (a table's base space)."""
+        if config.get("type") == "table":
+            # The table's rows are not stored; its architectures are of its base space.
+            base = config.get("base")
+            if not isinstance(base, dict):
+                raise self.fail(where, "a table space needs its 'base' space config object")
+            config = base
+        try:
+            return space_from_config(config)
+        except (MetanasError, ValueError, TypeError, KeyError) as exc:
+            detail = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+            raise self.fail(
+                where,
+                f"the space of study {study!r} cannot be rebuilt ({detail.rstrip('.')}); "
+                "register a plug-in space before importing",
+            ) from exc
 
     def trial(self, raw: Any, where: str, n_objectives: int) -> Trial:
         self.typed(raw, where, dict, "a trial object")
-        number = self.get(raw, "number", where, int, "an int trial number")
+        number = self.count(raw, "number", where, "an int trial number")
         state_text = self.get(raw, "state", where, str, "'complete' or 'failed'")
         if state_text not in ("complete", "failed"):
             raise self.fail(
@@ -425,7 +499,7 @@ class _Reader:
                 f"a complete trial needs {n_objectives} finite objective value(s), got "
                 f"{_short(vals)}",
             )
-        seed = self.opt(raw, "seed", where, int, "an int or null")
+        seed = None if raw.get("seed") is None else self.count(raw, "seed", where, "an int or null")
         error = self.opt(raw, "error", where, str, "a string or null")
         attrs = self.opt(raw, "user_attrs", where, dict, "an object") or {}
         return Trial(
@@ -496,4 +570,6 @@ def read_memory_file(path: Path) -> ParsedFile:
         raise reader.fail(
             "", f"not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
         ) from exc
+    except RecursionError as exc:
+        raise reader.fail("", "JSON nested too deeply") from exc
     return reader.document(doc)
