@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 import metanas
 from metanas._json import jsonable
@@ -49,6 +50,19 @@ def stderr() -> Console:
 
 def one_line(text: object) -> str:
     return " ".join(str(text).split())
+
+
+def printable(value: object) -> str:
+    """``value`` with control characters escaped (``\\x1b``), safe to show on a terminal."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
+def plain(value: object) -> Text:
+    """A table cell of a stored string: control characters escaped, ``[...]`` not read as markup."""
+    return Text(printable(value))
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
