@@ -103,7 +103,7 @@ def _one(job: dict[str, Any]) -> FewShotResult:
 
     torch.set_num_threads(1)
     data = fewshot_dataset("mnist1d", n_samples=N_SAMPLES, seed=0)
-    return run_fewshot(data, n_threads=1, **job)
+    return run_fewshot(data, threads=1, **job)
 
 
 def pooled(results: Sequence[FewShotResult]) -> tuple[float, float, float]:

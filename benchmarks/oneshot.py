@@ -96,7 +96,7 @@ def one_run(method: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
         epochs=args.fast_epochs if fast else args.epochs, seed=seed,
         max_latency_ms=limit, storage="sqlite://", study_name=f"oneshot-{method}-s{seed}",
         retrain_epochs=args.fast_retrain_epochs if fast else args.retrain_epochs,
-        n_threads=args.threads,
+        threads=args.threads,
     )  # fmt: skip
     wall = time.perf_counter() - start
     row = {

@@ -84,7 +84,7 @@ def cnn_arch(space, **kw):
     return space.validate(a)
 
 
-FAST = dict(max_epochs=2, batch_size=16, measure_latency=False, n_threads=1)
+FAST = dict(max_epochs=2, batch_size=16, measure_latency=False, threads=1)
 
 
 def test_training_learns_and_reports_every_metric():
@@ -96,7 +96,7 @@ def test_training_learns_and_reports_every_metric():
         max_epochs=15,
         batch_size=16,
         lr=1e-2,
-        n_threads=1,
+        threads=1,
         patience=None,
         latency_repeats=3,
     )
@@ -198,7 +198,7 @@ def test_early_stopping_keeps_best_weights_not_last(monkeypatch):
 
     monkeypatch.setattr(train_mod, "classification_metrics", fake)
     ev = TrainEvaluator(
-        task, space, max_epochs=10, patience=3, batch_size=16, measure_latency=False, n_threads=1
+        task, space, max_epochs=10, patience=3, batch_size=16, measure_latency=False, threads=1
     )
     model, result = ev.train(mlp_arch(space, dropout=0.0))
     assert result.metrics["epochs"] == 5
@@ -210,7 +210,7 @@ def test_early_stopping_keeps_best_weights_not_last(monkeypatch):
 def test_constraint_violation_fails_before_training():
     task = tiny_task()
     space = MLPSpace()
-    ev = TrainEvaluator(task, space, max_params=100, max_epochs=50, n_threads=1, latency_repeats=3)
+    ev = TrainEvaluator(task, space, max_params=100, max_epochs=50, threads=1, latency_repeats=3)
     result = ev.evaluate(mlp_arch(space, width=512))
     assert result.status is Status.FAILED
     assert result.reason.startswith("infeasible: params ")
@@ -254,7 +254,7 @@ def test_time_budget_shortens_training():
         patience=None,
         batch_size=16,
         measure_latency=False,
-        n_threads=1,
+        threads=1,
     )
     assert ev.evaluate(mlp_arch(space)).metrics["epochs"] == 1
 

@@ -51,6 +51,11 @@ class NASClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         Hardware limits; an architecture that breaks one is rejected before training.
     n_jobs
         Trials evaluated at once on a local process pool.
+    threads
+        Torch CPU threads per trained network, so per worker with ``n_jobs > 1``
+        (default 1: a busy core elsewhere cannot slow training down 50x, as torch's
+        one-thread-per-core default does; None: torch's own setting). Raise it on an
+        idle machine for large networks.
     storage, study_name
         Where the study is stored and its name (generated when None).
     refit
@@ -85,6 +90,7 @@ class NASClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         max_params: int | None = None,
         max_flops: int | None = None,
         n_jobs: int = 1,
+        threads: int | None = 1,
         storage: str | None = None,
         study_name: str | None = None,
         refit: bool = True,
@@ -105,6 +111,7 @@ class NASClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.max_params = max_params
         self.max_flops = max_flops
         self.n_jobs = n_jobs
+        self.threads = threads
         self.storage = storage
         self.study_name = study_name
         self.refit = refit
@@ -146,7 +153,7 @@ class NASClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             task, space, max_epochs=self.max_epochs, patience=self.patience,
             batch_size=self.batch_size, lr=self.lr, seed=self.seed,
             max_latency_ms=self.max_latency_ms, max_params=self.max_params,
-            max_flops=self.max_flops, progress=False,
+            max_flops=self.max_flops, threads=self.threads, progress=False,
         )  # fmt: skip
         study = create_study(
             name=self.study_name

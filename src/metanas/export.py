@@ -85,7 +85,7 @@ def export_model(
             )
         task = rebuild_task(source)
     picked = _pick_trial(study, trial)
-    evaluator = TrainEvaluator(task, study.space, **{**settings, "progress": False})
+    evaluator = TrainEvaluator.from_settings(task, study.space, settings, progress=False)
     model, result = evaluator.train(picked.arch, on="train")
     stored = picked.metrics.get("valid_accuracy")
     got = result.metrics.get("valid_accuracy")

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from metanas._json import jsonable
+from metanas._torch import DEFAULT_THREADS, check_threads
 from metanas.exceptions import StudyNotFoundError, UnknownNameError, closest, unknown
 from metanas.trial import TrialState
 
@@ -155,6 +156,8 @@ def prepare_search(
     max_flops: int | None = None,
     n_jobs: int = 1,
     device: str = "auto",
+    threads: int | None = DEFAULT_THREADS,
+    encoding: str | None = None,
 ) -> SearchRun:
     """Create or resume the study a search describes, without running a trial yet.
 
@@ -188,7 +191,15 @@ def prepare_search(
         ``STEM-STRATEGY-sSEED``, an existing study is resumed).
     epochs, timeout_s, max_latency_ms, max_params, max_flops, n_jobs, device
         Training searches only: most epochs per trial (default 30), seconds after which
-        no trial starts, hardware limits, trials trained at once, torch device.
+        no trial starts, hardware limits, trials trained at once (``-1``: one per core),
+        torch device (``"cuda"`` is checked once, before the search).
+    threads
+        Training searches only: torch CPU threads per trained network, so per worker with
+        ``n_jobs > 1`` (default 1, which never oversubscribes a shared machine: torch's
+        own default of one per core trains up to 50x slower while another process keeps
+        a core busy; None: torch's setting). A resumed study may change it.
+    encoding
+        Text encoding of a CSV ``data`` file (default UTF-8), e.g. ``"latin-1"``.
 
     Returns
     -------
@@ -199,8 +210,14 @@ def prepare_search(
     ------
     ValueError, UnknownNameError
         Conflicting or unknown arguments, or a resume whose arguments differ from the
-        stored study's (the message names the option and the fix).
+        stored study's (strategy, seed, objectives, task, strategy settings, and for
+        ``data`` the training settings: epochs, hardware limits, batch size, learning
+        rate ...; the message names the option and the fix).
     """
+    # Cheap checks first: a typo must not wait for data, tables or torch to load.
+    _check_n_trials(n_trials)
+    _check_n_jobs(n_jobs)
+    threads = check_threads(threads, owner="prepare_search")
     import metanas.strategies
     from metanas.storage.rdb import default_storage_url
 
@@ -210,7 +227,7 @@ def prepare_search(
     training = {
         "--target": target, "--epochs": epochs, "--timeout-min": timeout_s,
         "--max-latency-ms": max_latency_ms, "--max-params": max_params,
-        "--max-flops": max_flops,
+        "--max-flops": max_flops, "--encoding": encoding,
     }  # fmt: skip
     if data is None:
         for option, value in training.items():
@@ -228,7 +245,8 @@ def prepare_search(
             seed=seed, wanted=wanted, metric=metric, direction=direction, url=url,
             study_name=study_name, epochs=epochs, timeout_s=timeout_s,
             max_latency_ms=max_latency_ms, max_params=max_params, max_flops=max_flops,
-            n_jobs=n_jobs, device=device, objectives_given=objectives_given,
+            n_jobs=n_jobs, device=device, objectives_given=objectives_given, threads=threads,
+            encoding=encoding,
         )  # fmt: skip
     if wanted is not None:  # the benchmark below only needs the metric names
         metric = ",".join(f"{m}:{d or 'max'}" for m, d in wanted)
@@ -281,12 +299,15 @@ def _prepare_training(
     n_jobs: int,
     device: str,
     objectives_given: bool,
+    threads: int | None,
+    encoding: str | None,
 ) -> SearchRun:
     """A study whose trials train networks on ``data``."""
+    from metanas._torch import check_device
     from metanas.evaluation.train import TrainEvaluator
     from metanas.spaces.base import create_space
     from metanas.study import parse_objectives
-    from metanas.tasks import load_task
+    from metanas.tasks import available_tasks, load_task
 
     for option, value in (("--benchmark", benchmark), ("--dataset", dataset), ("--table", table)):
         if value is not None:
@@ -300,13 +321,20 @@ def _prepare_training(
             f"--space {space!r} cannot be trained; with --data use one of "
             f"{list(TRAINABLE_SPACES)!r}."
         )
+    if encoding is not None and data in available_tasks():
+        raise ValueError(
+            f"--encoding is for a CSV --data file; {data!r} is a built-in data set. Drop "
+            "--encoding."
+        )
+    check_device(device)  # before the data loads; a missing GPU fails here, not every trial
     the_seed = DEFAULT_SEED if seed is None else seed
-    the_task = load_task(data, target=target, seed=the_seed)
+    reader = {} if encoding is None else {"encoding": encoding}
+    the_task = load_task(data, target=target, seed=the_seed, **reader)
     search_space = create_space(space)
     evaluator: TrainEvaluator = TrainEvaluator(
         the_task, search_space, max_epochs=epochs or _DEFAULT_EPOCHS, seed=the_seed,
         device=device, max_latency_ms=max_latency_ms, max_params=max_params,
-        max_flops=max_flops, progress=False,
+        max_flops=max_flops, threads=threads, progress=False,
     )  # fmt: skip
     if wanted is not None:
         spec = ",".join(f"{m}:{d or _metric_direction(m)}" for m, d in wanted)
@@ -331,11 +359,64 @@ def _prepare_training(
         study.set_user_attr("evaluator", evaluator.get_settings())
         study.set_user_attr("task_source", dict(the_task.source))
         study.set_user_attr("hardware", evaluator.hardware)
+    else:
+        if study.seed != the_seed:  # resumed without --seed: the stored seed's splits
+            the_task = load_task(data, target=target, seed=study.seed, **reader)
+        evaluator = _resumed_evaluator(
+            study, the_task, search_space, evaluator,
+            given={"--epochs": ("max_epochs", epochs), "--max-latency-ms": (
+                "max_latency_ms", max_latency_ms), "--max-params": ("max_params", max_params),
+                "--max-flops": ("max_flops", max_flops)},
+        )  # fmt: skip
     return SearchRun(
         study=study, evaluator=evaluator, storage=url, n_trials=n_trials, resumed=resumed,
         n_new=max(0, n_trials - study.n_finished), task=the_task, timeout_s=timeout_s,
         n_jobs=n_jobs,
     )  # fmt: skip
+
+
+def _resumed_evaluator(
+    study: Study,
+    task: Task,
+    space: SearchSpace,
+    evaluator: TrainEvaluator,
+    given: Mapping[str, tuple[str, Any]],
+) -> TrainEvaluator:
+    """The evaluator of a resumed training study: its stored settings, this run's device and
+    threads. An option given now that changes what a trial measures must match the stored one.
+
+    ``given`` maps each option to ``(setting, value given now or None)``.
+    """
+    from metanas.evaluation.train import RUNTIME_SETTINGS, TrainEvaluator
+
+    stored = study.user_attrs.get("evaluator")
+    if not isinstance(stored, Mapping):
+        return evaluator  # stored by hand or an old version: nothing to compare with
+    fix = f"Drop the option to resume study {study.name!r}, or pass a new --study name."
+    for option, (key, value) in given.items():
+        if value is not None and key in stored and jsonable(stored[key]) != jsonable(value):
+            raise ValueError(
+                f"Study {study.name!r} was created with {option} {stored[key]}, not {value}; "
+                f"one study measures every trial the same way. {fix}"
+            )
+    measured = {k: v for k, v in stored.items() if k not in RUNTIME_SETTINGS}
+    return TrainEvaluator.from_settings(
+        task, space, measured, device=evaluator.device, threads=evaluator.threads,
+        progress=evaluator.progress,
+    )  # fmt: skip
+
+
+def _check_n_trials(n_trials: int) -> None:
+    if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
+        raise ValueError(f"n_trials must be an int >= 1; got {n_trials!r}. Pass --n-trials 100.")
+
+
+def _check_n_jobs(n_jobs: int) -> None:
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or (n_jobs < 1 and n_jobs != -1):
+        raise ValueError(
+            f"n_jobs must be -1 (one per core) or an int >= 1; got {n_jobs!r}. Pass --n-jobs 1 "
+            "(trials one at a time) or the processes to train on."
+        )
 
 
 def _metric_direction(metric: str) -> str:
@@ -658,23 +739,29 @@ def search_oneshot(
     study_name: str | None = None,
     device: str = "cpu",
     settings: Mapping[str, Any] | None = None,
+    threads: int | None = DEFAULT_THREADS,
+    encoding: str | None = None,
 ) -> dict[str, Any]:
     """Run a one-shot search on ``data`` and return its search summary.
 
     The summary has the keys of :func:`search_summary` plus ``data``, ``hardware`` and
     ``oneshot``: method, search and retraining seconds, measured latency, the limit and
     whether it is met, the final architecture weights. ``settings`` go to the search
-    (:class:`~metanas.oneshot.DartsSearch` / ``EnasSearch``).
+    (:class:`~metanas.oneshot.DartsSearch` / ``EnasSearch``). ``threads``: torch CPU
+    threads of the run (default 1; see :func:`~metanas.oneshot.run_oneshot`);
+    ``encoding``: text encoding of a CSV ``data`` file.
 
     Raises
     ------
     ValueError
         An unknown method, or a space without a supernet.
     """
+    threads = check_threads(threads, owner="search_oneshot")
+    from metanas._torch import check_device
     from metanas.oneshot.run import run_oneshot
     from metanas.storage.rdb import default_storage_url
     from metanas.study import load_study
-    from metanas.tasks import load_task
+    from metanas.tasks import available_tasks, load_task
 
     known = oneshot_methods()
     if method not in known:
@@ -685,13 +772,21 @@ def search_oneshot(
             f"One-shot method {method} searches a supernet of --space nb201 or cnn; got "
             f"{space!r}. Search other spaces with a black-box strategy such as evolution."
         )
+    if encoding is not None and data in available_tasks():
+        raise ValueError(
+            f"--encoding is for a CSV --data file; {data!r} is a built-in data set. Drop "
+            "--encoding."
+        )
+    check_device(device)
     the_seed = DEFAULT_SEED if seed is None else seed
-    task = load_task(data, target=target, seed=the_seed)
+    task = load_task(data, target=target, seed=the_seed, **({} if encoding is None else {
+        "encoding": encoding}))  # fmt: skip
     start = time.perf_counter()
     result = run_oneshot(
         task, space, method, epochs=epochs or _DEFAULT_ONESHOT_EPOCHS, seed=the_seed,
         max_latency_ms=max_latency_ms, storage=storage, study_name=study_name,
         retrain_epochs=retrain_epochs, search_settings=dict(settings or {}), device=device,
+        threads=threads,
     )  # fmt: skip
     wall_s = time.perf_counter() - start
     study = load_study(result.study_name, storage=storage)

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from metanas._torch import DEFAULT_THREADS, THREADS_HELP
 from metanas.cli import _console as c
 
 __all__ = ["EPILOG", "fewshot"]
@@ -57,7 +58,7 @@ def fewshot(
         float, typer.Option("--test-fraction", help="Fraction of the classes held out for testing.")
     ] = 0.5,
     seed: Annotated[int, typer.Option("--seed", help="Seed of split, episodes, weights.")] = 0,
-    threads: Annotated[int, typer.Option("--threads", min=1, help="Torch CPU threads.")] = 1,
+    threads: Annotated[int, typer.Option("--threads", min=1, help=THREADS_HELP)] = DEFAULT_THREADS,
     device: Annotated[
         str | None, typer.Option("--device", help="Torch device (default: cuda if available).")
     ] = None,
@@ -83,7 +84,7 @@ def fewshot(
         result = run_fewshot(
             data, ways, shots, method, n_iterations=iterations, seed=seed, queries=queries,
             meta_batch=meta_batch, n_episodes=episodes, test_fraction=test_fraction,
-            n_threads=threads, device=device, storage=url, study_name=study_name,
+            threads=threads, device=device, storage=url, study_name=study_name,
         )  # fmt: skip
     if json_output:
         c.echo_json(result.to_dict())

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from metanas._torch import DEFAULT_THREADS, THREADS_HELP
 from metanas.cli import _console as c
 
 __all__ = ["EPILOG", "ONESHOT_METHODS", "oneshot", "run"]
@@ -51,6 +52,8 @@ def run(
     device: str,
     settings: dict[str, Any],
     json_output: bool,
+    threads: int = DEFAULT_THREADS,
+    encoding: str | None = None,
 ) -> None:
     """Run a one-shot search and print its summary (shared by ``search --strategy darts``)."""
     from metanas.cli._summary import finish_search
@@ -59,7 +62,8 @@ def run(
     summary = search_oneshot(
         data=data, method=method, space=space, target=target, epochs=epochs,
         retrain_epochs=retrain_epochs, seed=seed, max_latency_ms=max_latency_ms, storage=url,
-        study_name=study_name, device=device, settings=settings,
+        study_name=study_name, device=device, settings=settings, threads=threads,
+        encoding=encoding,
     )  # fmt: skip
     finish_search(summary, json_output)
 
@@ -110,6 +114,11 @@ def oneshot(
     device: Annotated[
         str, typer.Option("--device", help="auto (CUDA when present, else CPU), cpu or cuda.")
     ] = "auto",
+    threads: Annotated[int, typer.Option("--threads", min=1, help=THREADS_HELP)] = DEFAULT_THREADS,
+    encoding: Annotated[
+        str | None,
+        typer.Option("--encoding", help="Text encoding of a --data CSV file (default utf-8)."),
+    ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the summary as JSON on stdout.")
     ] = False,
@@ -130,4 +139,5 @@ def oneshot(
             retrain_epochs=retrain_epochs, seed=seed, max_latency_ms=max_latency_ms, url=url,
             study_name=study_name, device=device,
             settings=c.parse_settings(setting, "--setting"), json_output=json_output,
+            threads=threads, encoding=encoding,
         )  # fmt: skip

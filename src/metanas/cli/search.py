@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from metanas._torch import DEFAULT_THREADS, THREADS_HELP
 from metanas.cli import _console as c
 from metanas.cli._summary import finish_search
 from metanas.search import DEFAULT_METRIC, DEFAULT_SEED, DEFAULT_STRATEGY, TRAINABLE_SPACES
@@ -286,10 +287,21 @@ def search(
     device: Annotated[
         str,
         typer.Option(
-            "--device", help="auto (CUDA when present, else CPU), cpu or cuda.",
-            rich_help_panel="Training",
+            "--device", help="auto (CUDA when present, else CPU), cpu or cuda (checked once, "
+            "before the search).", rich_help_panel="Training",
         ),
     ] = "auto",
+    threads: Annotated[
+        int,
+        typer.Option("--threads", min=1, help=THREADS_HELP, rich_help_panel="Training"),
+    ] = DEFAULT_THREADS,
+    encoding: Annotated[
+        str | None,
+        typer.Option(
+            "--encoding", help="Text encoding of a --data CSV file (default utf-8), e.g. "
+            "latin-1 or cp1252.", rich_help_panel="Training",
+        ),
+    ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the summary as JSON on stdout.")
     ] = False,
@@ -307,7 +319,10 @@ def search(
 
     The study is stored as it runs: interrupt it at any time and re-run the same
     command to resume. [bold]--n-trials[/] is the total number of finished trials the
-    study should have, so re-running with a larger number continues the search.
+    study should have, so re-running with a larger number continues the search. A
+    resumed --data study keeps its training settings (--epochs, limits); giving a
+    different one is refused. [bold]--threads[/] (default 1 per trained network) and
+    --device may change.
     """
     from metanas.cli import oneshot as _oneshot
 
@@ -328,6 +343,7 @@ def search(
                 max_latency_ms=max_latency_ms, url=url, study_name=study_name, device=device,
                 settings=settings, json_output=json_output, objectives_spec=objectives_spec,
                 max_params=max_params, max_flops=max_flops, timeout_min=timeout_min,
+                threads=threads, encoding=encoding,
             )  # fmt: skip
             return
         from metanas.search import prepare_search
@@ -342,7 +358,7 @@ def search(
             objectives=objectives_spec, storage=url, study_name=study_name, epochs=epochs,
             timeout_s=None if timeout_min is None else timeout_min * 60.0,
             max_latency_ms=max_latency_ms, max_params=max_params, max_flops=max_flops,
-            n_jobs=n_jobs, device=device,
+            n_jobs=n_jobs, device=device, threads=threads, encoding=encoding,
         )  # fmt: skip
         from metanas._progress import TrialProgress
 

@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from metanas._rng import derive_seed, resolve_seed
-from metanas._torch import require_torch, torch_threads
+from metanas._torch import (
+    _UNSET,
+    DEFAULT_THREADS,
+    check_device,
+    check_threads,
+    require_torch,
+    torch_threads,
+)
 from metanas.evaluation.base import Evaluator, Result, Status
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace
@@ -32,11 +39,20 @@ if TYPE_CHECKING:
 
     from metanas.tasks import Task
 
-__all__ = ["TrainEvaluator", "arch_seed", "classification_metrics", "predict_proba"]
+__all__ = [
+    "RUNTIME_SETTINGS",
+    "TrainEvaluator",
+    "arch_seed",
+    "classification_metrics",
+    "predict_proba",
+]
 
 _logger = logging.getLogger(__name__)
 _PREDICT_BATCH = 1024
 _WARMUP_FRACTION = 0.1
+#: :meth:`TrainEvaluator.get_settings` keys that change how fast a trial runs, not what it
+#: measures: a resumed study may change them, and only them.
+RUNTIME_SETTINGS = frozenset({"device", "threads", "n_threads", "progress"})
 
 
 def _import_torch() -> Any:
@@ -135,10 +151,16 @@ class TrainEvaluator(Evaluator):
         AdamW with a linear warm-up (10 % of the steps) and cosine decay.
     device
         ``"auto"`` (CUDA when available, else CPU), ``"cpu"`` or ``"cuda"``.
+    threads
+        torch intra-op threads while building, measuring and training (default 1,
+        :data:`metanas._torch.DEFAULT_THREADS`; None: leave torch's setting). One
+        thread per evaluation, and so per worker of ``n_jobs > 1``, never
+        oversubscribes the cores: torch's own default (one per core) trains up to
+        50x slower while another process keeps a core busy. Raise it on an idle
+        machine for larger networks. The caller's setting is restored afterwards,
+        and the count changes speed only, never what a trial measures.
     n_threads
-        torch threads while training (None: leave torch's setting). Give each
-        of ``k`` parallel workers ``os.cpu_count() // k`` so they do not
-        oversubscribe the cores; the previous setting is restored afterwards.
+        Deprecated alias of ``threads`` (FutureWarning).
     seed
         Base seed; each architecture trains with :func:`arch_seed` of it, so
         the same network always trains identically.
@@ -175,7 +197,7 @@ class TrainEvaluator(Evaluator):
         weight_decay: float = 1e-2,
         label_smoothing: float = 0.0,
         device: str = "auto",
-        n_threads: int | None = None,
+        threads: int | None = DEFAULT_THREADS,
         seed: int = 0,
         progress: bool = False,
         measure_latency: bool = True,
@@ -183,7 +205,9 @@ class TrainEvaluator(Evaluator):
         max_params: int | None = None,
         max_flops: int | None = None,
         latency_repeats: int = 20,
+        n_threads: Any = _UNSET,
     ) -> None:
+        threads = check_threads(threads, n_threads, owner="TrainEvaluator")
         trainable = require_trainable(space, "TrainEvaluator")
         for name, value in (("max_epochs", max_epochs), ("batch_size", batch_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -194,8 +218,7 @@ class TrainEvaluator(Evaluator):
             raise ValueError(f"lr must be > 0; got {lr!r}.")
         if device not in ("auto", "cpu", "cuda") and not str(device).startswith("cuda:"):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda'; got {device!r}.")
-        if n_threads is not None and (not isinstance(n_threads, int) or n_threads < 1):
-            raise ValueError(f"n_threads must be an int >= 1 or None; got {n_threads!r}.")
+        check_device(device)  # a missing GPU fails here once, not in every trial
         for name, limit in (
             ("time_budget_s", time_budget_s),
             ("max_latency_ms", max_latency_ms),
@@ -214,7 +237,7 @@ class TrainEvaluator(Evaluator):
         self.weight_decay = weight_decay
         self.label_smoothing = label_smoothing
         self.device = device
-        self.n_threads = n_threads
+        self.threads = threads
         self.seed = resolve_seed(seed)
         self.progress = progress
         self.measure_latency = measure_latency
@@ -240,7 +263,7 @@ class TrainEvaluator(Evaluator):
             "weight_decay": self.weight_decay,
             "label_smoothing": self.label_smoothing,
             "device": self.device,
-            "n_threads": self.n_threads,
+            "threads": self.threads,
             "seed": self.seed,
             "progress": self.progress,
             "measure_latency": self.measure_latency,
@@ -249,6 +272,21 @@ class TrainEvaluator(Evaluator):
             "max_flops": self.max_flops,
             "latency_repeats": self.latency_repeats,
         }
+
+    @classmethod
+    def from_settings(
+        cls, task: Task, space: SearchSpace, settings: Mapping[str, Any], **overrides: Any
+    ) -> TrainEvaluator:
+        """Rebuild an evaluator from stored :meth:`get_settings` (``overrides`` win).
+
+        Settings stored by older versions are read too: their ``n_threads`` is ``threads``.
+        """
+        given = dict(settings)
+        if "n_threads" in given:
+            legacy = given.pop("n_threads")
+            given.setdefault("threads", legacy)
+        given.update(overrides)
+        return cls(task, space, **given)
 
     def task_descriptors(self) -> dict[str, Any]:
         describe = getattr(self.task, "descriptors", None)
@@ -259,7 +297,7 @@ class TrainEvaluator(Evaluator):
         """The machine latency is measured on (CPU model and torch threads)."""
         from metanas.evaluation.hardware import hardware_name
 
-        with torch_threads(self.n_threads):
+        with torch_threads(self.threads):
             return hardware_name("cpu")
 
     def build(self, arch: Architecture) -> nn.Module:
@@ -305,7 +343,7 @@ class TrainEvaluator(Evaluator):
         start = time.perf_counter()
         epochs = self._epochs(budget)
         arch = self.space.validate(arch)
-        with torch_threads(self.n_threads):
+        with torch_threads(self.threads):
             model = self.build(arch)
             hw = self.hardware_metrics(model)
             broken = self.violations(hw)
@@ -337,7 +375,7 @@ class TrainEvaluator(Evaluator):
         start = time.perf_counter()
         n_epochs = self._epochs(epochs)
         arch = self.space.validate(arch)
-        with torch_threads(self.n_threads):
+        with torch_threads(self.threads):
             model = self.build(arch)
             hw = self.hardware_metrics(model)
             model, result = self._fit(model, arch, n_epochs, on=on, hw=hw, start=start)
@@ -345,7 +383,7 @@ class TrainEvaluator(Evaluator):
 
     def predict_proba(self, model: nn.Module, X: np.ndarray) -> np.ndarray:
         """Class probabilities of ``model`` for ``X`` (see :func:`predict_proba`)."""
-        with torch_threads(self.n_threads):
+        with torch_threads(self.threads):
             return predict_proba(model, X)
 
     # -------------------------------------------------------------- internals

@@ -30,7 +30,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
 
 from metanas._checks import check_positive_int
 from metanas._rng import resolve_seed
-from metanas._torch import torch_threads
+from metanas._torch import _UNSET, DEFAULT_THREADS, check_threads, torch_threads
 from metanas.exceptions import MetanasError
 from metanas.fewshot.backbones import BackboneFactory, make_backbone
 from metanas.fewshot.episodes import Episode, EpisodeSampler
@@ -122,14 +122,22 @@ class FewShotLearner(abc.ABC):
         Seed of the initial weights.
     device
         ``"cpu"``, ``"cuda"`` ...; None picks CUDA when available.
+    threads
+        Torch CPU threads while the learner runs (default 1, which never oversubscribes a
+        shared machine; None: leave torch's setting).
     n_threads
-        Torch CPU threads while the learner runs (None: leave torch's setting).
+        Deprecated alias of ``threads`` (FutureWarning).
     """
 
     #: Name of the method in :func:`metanas.fewshot.run_fewshot`.
     method: ClassVar[str] = ""
     #: Whether the network ends in a ``ways``-output classifier head.
     _has_head: ClassVar[bool] = False
+
+    @property
+    def n_threads(self) -> int | None:
+        """Deprecated name of :attr:`threads`."""
+        return self.threads
 
     def __init__(
         self,
@@ -139,7 +147,8 @@ class FewShotLearner(abc.ABC):
         meta_lr: float = 1e-3,
         seed: int | None = 0,
         device: str | None = None,
-        n_threads: int | None = 1,
+        threads: int | None = DEFAULT_THREADS,
+        n_threads: Any = _UNSET,
     ) -> None:
         if not (callable(backbone) or backbone in ("auto", "conv", "mlp")):
             raise ValueError(
@@ -153,7 +162,7 @@ class FewShotLearner(abc.ABC):
         self.device = torch.device(
             device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
         )
-        self.n_threads = None if n_threads is None else check_positive_int("n_threads", n_threads)
+        self.threads = check_threads(threads, n_threads, owner=type(self).__name__)
         self.model: nn.Module | None = None
         self.ways: int | None = None
         self.input_shape: tuple[int, ...] | None = None
@@ -253,7 +262,7 @@ class FewShotLearner(abc.ABC):
             raise TypeError(f"sampler must be an EpisodeSampler; got {type(sampler).__name__}.")
         n_iterations = check_positive_int("n_iterations", n_iterations)
         meta_batch = check_positive_int("meta_batch", meta_batch)
-        with torch_threads(self.n_threads):
+        with torch_threads(self.threads):
             if self.model is None:
                 self._build(sampler.input_shape, sampler.ways)
             self._check_episode_shape(sampler.input_shape, sampler.ways)
@@ -283,7 +292,7 @@ class FewShotLearner(abc.ABC):
                 f"support_y must use every label 0 .. ways - 1; got {sorted(set(sy.tolist()))}."
             )
         self._check_episode_shape(sx.shape[1:], ways)
-        with torch_threads(self.n_threads), torch.no_grad():
+        with torch_threads(self.threads), torch.no_grad():
             net = self._net
             net.eval()
             SX = torch.as_tensor(sx[None], device=self.device)
@@ -291,7 +300,7 @@ class FewShotLearner(abc.ABC):
             scorer = self._adapt_batch(SX, SY, ways)
 
         def scores(qx: torch.Tensor) -> torch.Tensor:
-            with torch_threads(self.n_threads):
+            with torch_threads(self.threads):
                 return scorer(qx[None])[0]
 
         return AdaptedModel(scores, self.device)
@@ -312,7 +321,7 @@ class FewShotLearner(abc.ABC):
         n_episodes = check_positive_int("n_episodes", n_episodes)
         self._check_episode_shape(sampler.input_shape, sampler.ways)
         accs: list[np.ndarray] = []
-        with torch_threads(self.n_threads):
+        with torch_threads(self.threads):
             self._net.eval()
             for lo in range(0, n_episodes, _EVAL_CHUNK):
                 eps = [sampler.episode(i) for i in range(lo, min(lo + _EVAL_CHUNK, n_episodes))]

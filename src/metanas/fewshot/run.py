@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from metanas._registry import Registry
 from metanas._rng import derive_seed, resolve_seed
 from metanas._stored_runs import store_run
+from metanas._torch import _UNSET, DEFAULT_THREADS, check_device, check_threads
 from metanas.fewshot.episodes import EpisodeSampler, FewShotDataset, fewshot_dataset, split_classes
 
 if TYPE_CHECKING:
@@ -180,10 +181,11 @@ def run_fewshot(
     n_episodes: int = 600,
     test_fraction: float = 0.5,
     n_samples: int = 10_000,
-    n_threads: int | None = 1,
+    threads: int | None = DEFAULT_THREADS,
     device: str | None = None,
     storage: str | RDBStorage | None = None,
     study_name: str | None = None,
+    n_threads: Any = _UNSET,
     **learner_kwargs: Any,
 ) -> FewShotResult:
     """Meta-train ``method`` on the meta-training classes; test on held-out classes.
@@ -213,14 +215,20 @@ def run_fewshot(
         Fraction of the classes held out for meta-testing.
     n_samples
         MNIST-1D examples to generate.
-    n_threads, device
-        Torch threads and device (see :class:`~metanas.fewshot.FewShotLearner`).
+    threads
+        Torch CPU threads while meta-training and testing (default 1, which never
+        oversubscribes a shared machine; None: torch's setting).
+    device
+        Torch device (see :class:`~metanas.fewshot.FewShotLearner`); a GPU that torch
+        cannot use fails at once.
     storage, study_name
         With either given, the run is stored as a study (default name
         ``"{data}-{ways}way{shots}shot-{method}-s{seed}"``) whose strategy is ``method``: one
         COMPLETE trial with ``accuracy`` and ``ci95`` (the meta-learned architecture for
         ``metanas``, else the method), the settings, and the user attributes ``"fewshot"``
         (the result) and ``"episode_accuracies"`` (one per test episode).
+    n_threads
+        Deprecated alias of ``threads`` (FutureWarning).
     **learner_kwargs
         Passed to the learner (``hidden``, ``inner_lr``, ``meta_lr`` ...).
 
@@ -234,6 +242,9 @@ def run_fewshot(
         ``ways`` larger than the number of test or training classes, or
         ``shots + queries`` larger than some class.
     """
+    threads = check_threads(threads, n_threads, owner="run_fewshot")
+    if device is not None:
+        check_device(device)
     seed = resolve_seed(seed)
     ds = fewshot_dataset(data, n_samples=n_samples, seed=derive_seed(seed, 0))
     split = split_classes(ds, test_fraction=test_fraction, seed=derive_seed(seed, 1))
@@ -246,7 +257,7 @@ def run_fewshot(
     from metanas.fewshot.learners import mean_ci95
 
     learner = make_learner(
-        method, seed=derive_seed(seed, 4), n_threads=n_threads, device=device, **learner_kwargs
+        method, seed=derive_seed(seed, 4), threads=threads, device=device, **learner_kwargs
     )
     learner.meta_train(train, n_iterations, meta_batch)
     start = time.perf_counter()

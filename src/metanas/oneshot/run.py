@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from metanas._rng import derive_seed, resolve_seed
 from metanas._stored_runs import store_run
-from metanas._torch import require_torch, torch_threads
+from metanas._torch import _UNSET, DEFAULT_THREADS, check_threads, require_torch, torch_threads
 from metanas.evaluation.base import Evaluator, Result
 from metanas.oneshot.base import ONESHOT, OneShotSearch
 from metanas.spaces.architecture import Architecture, Choice
@@ -125,8 +125,9 @@ def run_oneshot(
     skeleton: Mapping[str, Choice] | None = None,
     search_settings: Mapping[str, Any] | None = None,
     evaluator_settings: Mapping[str, Any] | None = None,
-    n_threads: int | None = None,
+    threads: int | None = DEFAULT_THREADS,
     device: str = "cpu",
+    n_threads: Any = _UNSET,
 ) -> OneShotResult:
     """One-shot search on ``task``: DARTS or ENAS, then retrain the derived network and store it.
 
@@ -176,10 +177,14 @@ def run_oneshot(
     evaluator_settings
         Keyword arguments of :class:`~metanas.evaluation.TrainEvaluator` for
         the retraining (``patience``, ``lr``, ...).
-    n_threads
-        torch threads for the whole run (None: leave torch's setting).
+    threads
+        torch CPU threads for the whole run (default 1, which never oversubscribes a
+        shared machine: torch's own one-per-core default trains up to 50x slower while
+        another process keeps a core busy; None: leave torch's setting).
     device
         torch device of the search and the retraining; ``"auto"``: CUDA when present.
+    n_threads
+        Deprecated alias of ``threads`` (FutureWarning).
 
     Returns
     -------
@@ -212,6 +217,7 @@ def run_oneshot(
     target task and hardware. ICLR 2019.
     """
     make = ONESHOT.get(method)  # an unknown name raises, listing the registered methods
+    threads = check_threads(threads, n_threads, owner="run_oneshot")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be an int >= 1; got {epochs!r}.")
     if (
@@ -237,12 +243,12 @@ def run_oneshot(
     evaluator = TrainEvaluator(
         task, the_space,
         **{"max_epochs": retrain_epochs or _DEFAULT_RETRAIN_EPOCHS, "seed": the_seed,
-           "n_threads": n_threads, "device": device, **dict(evaluator_settings or {})},
+           "threads": threads, "device": device, **dict(evaluator_settings or {})},
     )  # fmt: skip
     table = None
     estimate: float | None = None
     start = time.perf_counter()
-    with torch_threads(n_threads):
+    with torch_threads(threads):
         supernet = build_supernet(
             the_space, task.input_shape, task.n_classes, seed=derive_seed(the_seed, 0x05),
             skeleton=skeleton,
