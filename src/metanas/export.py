@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import pickle
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from metanas.study import Study
     from metanas.tasks import Task
 
-__all__ = ["ExportedModel", "export_model", "load_model"]
+__all__ = ["ExportedModel", "default_export_dir", "export_model", "load_model"]
 
 _FORMAT = 1
 _LOADER = """\
@@ -31,6 +32,24 @@ import metanas; model = metanas.load_model({path!r})  # model.predict(X_raw), mo
 
 def _require_torch() -> Any:
     return require_torch("Exporting a model")
+
+
+def default_export_dir(study_name: str) -> Path:
+    """``./STUDY-model``, made of the study name's letters, digits, ``-``, ``_`` and ``.`` only.
+
+    A study name may hold ``/`` (``nas-bench-graph/cora-rea``), and one from an old
+    store may read as a path (``../x``, ``/etc``): the folder stays a child of the
+    current one whatever the name.
+
+    Examples
+    --------
+    >>> default_export_dir("nas-bench-graph/cora-rea").as_posix()
+    'nas-bench-graph_cora-rea-model'
+    >>> default_export_dir("../../etc").as_posix()
+    'etc-model'
+    """
+    safe = re.sub(r"[^\w.-]+", "_", str(study_name)).strip("._-")[:80]
+    return Path(f"{safe or 'study'}-model")
 
 
 def export_model(
@@ -100,7 +119,13 @@ def export_model(
             stacklevel=2,
         )
     out = Path(path)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(
+            f"Cannot create the output folder {str(out)!r}: {exc.strerror or exc}. Choose "
+            "another folder (--out), one you may write to."
+        ) from exc
     model = model.cpu().eval()
     torch.save(model.state_dict(), out / "model.pt")
     meta = {
@@ -171,7 +196,25 @@ class ExportedModel:
 
 
 def load_model(path: str | Path) -> ExportedModel:
-    """Load a directory written by :func:`export_model` (``metanas export``)."""
+    """Load a directory written by :func:`export_model` (``metanas export``).
+
+    Load only folders you trust (ones you exported, or got from someone you
+    trust): the weights ``model.pt`` are read with ``torch.load(weights_only=True)``,
+    which runs no code, but the input preprocessing ``preprocess.pkl`` is a pickle,
+    and unpickling a crafted file can run any code.
+
+    Parameters
+    ----------
+    path
+        The exported folder.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` holds no ``architecture.json``.
+    ValueError
+        The folder was written by an export format this metanas does not read.
+    """
     torch = _require_torch()
     root = Path(path)
     info_file = root / "architecture.json"

@@ -27,7 +27,12 @@ def export(
     study_name: Annotated[str, typer.Argument(metavar="STUDY", help="Study to export.")],
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Output directory; default ./STUDY-model."),
+        typer.Option(
+            "--out",
+            "-o",
+            help="Output directory; default ./STUDY-model (characters other than letters, "
+            "digits, '-', '_' and '.' in STUDY become '_').",
+        ),
     ] = None,
     trial: Annotated[
         int | None,
@@ -46,13 +51,13 @@ def export(
     search measured. Load it back with one line:
     [bold]metanas.load_model("DIR")[/].
     """
-    from metanas.export import export_model, load_model
+    from metanas.export import default_export_dir, export_model, load_model
 
     url = c.storage_url(storage)
     with c.errors(url):
         study = c.open_study(study_name, url)
         path = export_model(
-            study, out or Path(f"{study_name}-model"), trial=trial, onnx=not no_onnx
+            study, out or default_export_dir(study_name), trial=trial, onnx=not no_onnx
         )
         info = load_model(path).info
     files = sorted(p.name for p in path.iterdir())
@@ -66,6 +71,8 @@ def export(
         c.echo_json(summary)
         return
     out_console = c.stdout()
-    out_console.print(f"Exported trial {info['trial']} of {study_name}: {info['arch_string']}")
-    out_console.print(f"  {path}: {', '.join(files)}")
-    out_console.print(f"  load it with: {summary['load']}")
+    out_console.print(
+        c.plain(f"Exported trial {info['trial']} of {study_name}: {info['arch_string']}")
+    )
+    out_console.print(c.plain(f"  {path}: {', '.join(files)}"))
+    out_console.print(c.plain(f"  load it with: {summary['load']}"))

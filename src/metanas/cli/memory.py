@@ -76,8 +76,8 @@ def memory_list(
         best = ", ".join(f"{r['directions'][m][:3]} {m} {c.fmt(v)}" for m, v in r["best"].items())
         desc = json.dumps(jsonable(r["descriptors"])) if r["descriptors"] else ""
         table.add_row(
-            r["name"], str(r["n_studies"]), str(r["n_trials"]), str(r["n_complete"]),
-            best or "-", desc,
+            c.plain(r["name"]), str(r["n_studies"]), str(r["n_trials"]), str(r["n_complete"]),
+            c.plain(best or "-"), c.plain(desc),
         )  # fmt: skip
     out.print(table)
 
@@ -170,8 +170,8 @@ def memory_import(
         f"{report.n_tasks} task(s) into {c.display_url(url)}"
     )
     for old, new in report.renamed.items():
-        err.print(f"Renamed {old!r} to {new!r}: the name was taken")
+        err.print(c.plain(f"Renamed {old!r} to {new!r}: the name was taken"))
     if report.skipped:
         shown = ", ".join(repr(s) for s in report.skipped[:10])
         more = f" and {len(report.skipped) - 10} more" if len(report.skipped) > 10 else ""
-        err.print(f"Skipped {len(report.skipped)} stud(ies) already stored: {shown}{more}")
+        err.print(c.plain(f"Skipped {len(report.skipped)} stud(ies) already stored: {shown}{more}"))

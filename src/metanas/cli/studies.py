@@ -76,8 +76,8 @@ def studies_list(
         table.add_column(col, justify=justify, no_wrap=col == "name")  # type: ignore[arg-type]
     for r in records:
         table.add_row(
-            r["name"], r["task"], r["strategy"],
-            ", ".join(f"{d[:3]} {m}" for m, d in r["objectives"]),
+            c.plain(r["name"]), c.plain(r["task"]), c.plain(r["strategy"]),
+            c.plain(", ".join(f"{d[:3]} {m}" for m, d in r["objectives"])),
             str(r["n_trials"]), str(r["n_complete"]), str(r["n_failed"]),
             c.fmt(r["best_value"]), r["created_at"].strftime("%Y-%m-%d %H:%M"),
         )  # fmt: skip
@@ -132,36 +132,37 @@ def studies_show(
         return
     out = c.stdout()
     grid = c.grid()
-    grid.add_row("Study", info["study"])
-    grid.add_row("Task", info["task"])
+    # Stored strings are shown as plain text: no markup, control characters escaped.
+    grid.add_row("Study", c.plain(info["study"]))
+    grid.add_row("Task", c.plain(info["task"]))
     if info["task_descriptors"]:
-        grid.add_row("Task descriptors", json.dumps(jsonable(info["task_descriptors"])))
-    grid.add_row("Strategy", info["strategy"])
+        grid.add_row("Task descriptors", c.plain(json.dumps(jsonable(info["task_descriptors"]))))
+    grid.add_row("Strategy", c.plain(info["strategy"]))
     if info["strategy_settings"]:
-        grid.add_row("Settings", json.dumps(jsonable(info["strategy_settings"])))
+        grid.add_row("Settings", c.plain(json.dumps(jsonable(info["strategy_settings"]))))
     grid.add_row("Seed", str(info["seed"]))
-    grid.add_row("Objective", ", ".join(f"{d} {m}" for m, d in info["objectives"]))
-    grid.add_row("Space", json.dumps(jsonable(info["space"])))
+    grid.add_row("Objective", c.plain(", ".join(f"{d} {m}" for m, d in info["objectives"])))
+    grid.add_row("Space", c.plain(json.dumps(jsonable(info["space"]))))
     grid.add_row(
         "Trials",
         f"{info['n_trials']}: {info['n_complete']} complete, {info['n_failed']} failed",
     )
     grid.add_row("Created (UTC)", info["created_at"].strftime("%Y-%m-%d %H:%M:%S"))
-    grid.add_row("Storage", info["storage"])
+    grid.add_row("Storage", c.plain(info["storage"]))
     out.print(grid)
     if not shown:
         out.print("No completed trial yet.")
         return
     metric_names = sorted({k for t in info["top_trials"] for k in t["metrics"]})
     test_names = sorted({k for t in info["top_trials"] for k in t["test_metrics"]})
-    table = Table(title=f"Top {len(shown)} trial(s) by {study.metric}")
+    table = Table(title=c.plain(f"Top {len(shown)} trial(s) by {study.metric}"))
     table.add_column("#", justify="right")
     table.add_column("arch", no_wrap=True)
     for col in [*metric_names, *test_names]:
-        table.add_column(col, justify="right")
+        table.add_column(c.plain(col), justify="right")
     for t in info["top_trials"]:
         table.add_row(
-            str(t["number"]), t["arch"],
+            str(t["number"]), c.plain(t["arch"]),
             *(c.fmt(t["metrics"].get(x)) for x in metric_names),
             *(c.fmt(t["test_metrics"].get(x)) for x in test_names),
         )  # fmt: skip
@@ -210,9 +211,24 @@ def studies_export(
             sys.stdout.write(text)
             sys.stdout.flush()
             return
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text, encoding="utf-8")
-    c.stderr().print(f"Wrote {len(df)} trial(s) of study {name!r} to {output}")
+        write_text(output, text)
+    c.stderr().print(c.plain(f"Wrote {len(df)} trial(s) of study {name!r} to {output}"))
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` (folders created); an unwritable path is one ValueError."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        # FileExistsError/NotADirectoryError (a file where a folder must be), IsADirectoryError,
+        # PermissionError ...: the user can fix each by choosing another --output.
+        reason = exc.strerror or type(exc).__name__
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) else ""
+        raise ValueError(
+            f"Cannot write {str(path)!r}: {reason}{where}. Pass --output a file path in a "
+            "folder you may write to."
+        ) from exc
 
 
 @app.command(
