@@ -203,26 +203,68 @@ class _CtrlC(Evaluator):
         return self.inner.evaluate(arch)
 
 
-def test_ctrl_c_fails_the_running_trial_and_reraises(db_url: str, cora: NasBenchGraph) -> None:
+def test_ctrl_c_requeues_the_running_trial_and_reraises(db_url: str, cora: NasBenchGraph) -> None:
     study = metanas.create_study(
         name="ctrl-c", storage=db_url, space=cora.space, seed=0, task=cora.name
     )
+    told = []
+    tell = study.strategy.tell
+    study.strategy.tell = lambda obs: (told.append(obs.number), tell(obs))[1]  # type: ignore[method-assign]
     with pytest.raises(KeyboardInterrupt):
         study.optimize(_CtrlC(cora, at=2), n_trials=10)
     assert [(t.number, t.state, t.error) for t in study.trials] == [
         (0, TrialState.COMPLETE, None),
         (1, TrialState.COMPLETE, None),
-        (2, TrialState.FAILED, "interrupted"),
+        (2, TrialState.WAITING, None),
     ]
-    # Stored as such: a reload does not run the interrupted trial again, it goes on after it.
+    # Not counted, not told: the strategy learnt nothing from the cut-off evaluation.
+    assert study.n_finished == 2
+    assert told == [0, 1]
+    arch = study.trials[2].arch
+    # Stored as such: a reload runs the interrupted trial first, with its number and seed.
     again = metanas.load_study("ctrl-c", storage=db_url)
-    assert again.trials[2].state is TrialState.FAILED
-    assert again.trials[2].error == "interrupted"
+    assert again.trials[2].state is TrialState.WAITING
     again.optimize(cora, n_trials=2)
-    assert [t.state for t in again.trials] == [
-        TrialState.COMPLETE, TrialState.COMPLETE, TrialState.FAILED,
-        TrialState.COMPLETE, TrialState.COMPLETE,
+    assert [(t.number, t.state) for t in again.trials] == [
+        (0, TrialState.COMPLETE), (1, TrialState.COMPLETE), (2, TrialState.COMPLETE),
+        (3, TrialState.COMPLETE),
     ]  # fmt: skip
+    assert again.trials[2].arch == arch
+    assert again.trials[2].seed == derive_seed(0, 2)
+
+
+def _snapshot(study: metanas.Study) -> list[tuple[object, ...]]:
+    return [(t.number, t.state, t.arch, t.value, t.seed, t.error) for t in study.trials]
+
+
+@pytest.mark.parametrize("reopen", [True, False], ids=["load_study", "same-object"])
+def test_interrupted_three_times_then_resumed_equals_uninterrupted(
+    db_url: str, cora: NasBenchGraph, reopen: bool
+) -> None:
+    n, strategy = 40, dict(strategy="evolution", strategy_settings=SETTINGS)
+    straight = metanas.create_study(
+        name="straight", storage=db_url, space=cora.space, seed=5, task=cora.name, **strategy
+    )
+    straight.optimize(cora, n_trials=n)
+    study = metanas.create_study(
+        name="bumpy", storage=db_url, space=cora.space, seed=5, task=cora.name, **strategy
+    )
+    # Ctrl-C at the 4th, 13th and 1st evaluation of three runs: trial 3, then trial 15 twice.
+    for at in (3, 12, 0):
+        if reopen:
+            study = metanas.load_study("bumpy", storage=db_url)
+        with pytest.raises(KeyboardInterrupt):
+            study.optimize(_CtrlC(cora, at=at), max_total_trials=n)
+        waiting = [t for t in study.trials if t.state is TrialState.WAITING]
+        assert len(waiting) == 1
+        assert not [t for t in study.trials if t.state is TrialState.FAILED]
+    assert study.n_finished == 15
+    assert [t.number for t in study.trials if t.state is TrialState.WAITING] == [15]
+    if reopen:
+        study = metanas.load_study("bumpy", storage=db_url)
+    study.optimize(cora, n_trials=n - study.n_finished)
+    assert _snapshot(study) == _snapshot(straight)
+    assert _snapshot(metanas.load_study("bumpy", storage=db_url)) == _snapshot(straight)
 
 
 def test_system_exit_is_treated_like_ctrl_c(study_name: str, cora: NasBenchGraph) -> None:
@@ -232,4 +274,66 @@ def test_system_exit_is_treated_like_ctrl_c(study_name: str, cora: NasBenchGraph
     study = metanas.create_study(name=study_name, storage="sqlite://", space=cora.space)
     with pytest.raises(SystemExit):
         study.optimize(leave, n_trials=3)
-    assert [(t.state, t.error) for t in study.trials] == [(TrialState.FAILED, "interrupted")]
+    assert [(t.state, t.error) for t in study.trials] == [(TrialState.WAITING, None)]
+
+
+# Runs NAS-Bench-Graph/cora (evaluations of 20 ms each) in $METANAS_STORAGE until the study
+# holds $N_TRIALS trials; prints "ready" once, so the test knows the imports are done.
+SIGINT_WORKER = textwrap.dedent(
+    """
+    import time
+    import metanas
+    from metanas.benchmarks import NasBenchGraph
+    from metanas.evaluation import Evaluator
+
+    bench = NasBenchGraph("cora")
+
+    class Slow(Evaluator):
+        task_name = bench.task_name
+
+        def evaluate(self, arch, *, budget=None):
+            time.sleep(0.02)
+            return bench.evaluate(arch)
+
+    study = metanas.create_study(
+        name="sigint", space=bench.space, strategy="evolution", seed=0, task=bench.name,
+        strategy_settings={"population_size": 10, "sample_size": 3}, load_if_exists=True,
+    )
+    study.optimize(Slow(), max_total_trials=%d)
+    """
+)
+
+
+@pytest.mark.slow
+def test_sigint_to_a_real_search_then_rerun_equals_uninterrupted(tmp_path: Path) -> None:
+    db = tmp_path / "sigint.db"
+    url = f"sqlite:///{db}"
+    env = {**os.environ, "METANAS_STORAGE": url}
+    script = SIGINT_WORKER % N_TRIALS
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.PIPE)
+    try:
+        _wait_for(db, lambda rows: sum(r[1] == "complete" for r in rows) >= 10)
+        os.kill(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    assert b"KeyboardInterrupt" in err, err.decode()
+    at_stop = _trial_rows(db)
+    states = [r[1] for r in at_stop]
+    assert "failed" not in states and "running" not in states, at_stop
+    assert 10 <= states.count("complete") < N_TRIALS
+    # Re-running the same script finishes the study: the same trials as never interrupted.
+    rerun = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, timeout=120, check=False
+    )
+    assert rerun.returncode == 0, rerun.stderr.decode()
+    bench = NasBenchGraph("cora")
+    straight = metanas.create_study(
+        name="straight", storage=url, space=bench.space, strategy="evolution", seed=0,
+        task=bench.name, strategy_settings=SETTINGS,
+    )  # fmt: skip
+    straight.optimize(bench, n_trials=N_TRIALS)
+    resumed = metanas.load_study("sigint", storage=url)
+    assert _snapshot(resumed) == _snapshot(straight)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -251,6 +252,16 @@ class Study:
 
         The trial is stored as RUNNING; finish it with :meth:`tell`.
         """
+        trial = self._ask(limit=None)
+        if trial is None:  # pragma: no cover - without a limit a trial is always made
+            raise AssertionError("ask without a limit always makes a trial")
+        return trial
+
+    def _ask(self, limit: int | None) -> Trial | None:
+        """:meth:`ask`, making a new trial only while its number is below ``limit``.
+
+        None when the study holds trials ``0 .. limit - 1`` and none of them waits to run.
+        """
         number = (self._trials[-1].number + 1) if self._trials else 0
         # Scanning every trial for WAITING ones made each ask O(n); the count
         # (kept by enqueue, _replace and refresh) skips the scan when none wait.
@@ -259,14 +270,15 @@ class Study:
         )
         self._n_waiting = len(waiting)
         if waiting:
-            seed = derive_seed(self.seed, waiting[0].number)
             claimed = self.storage.claim_waiting_trial(
-                self._record.id, seed=seed, worker=self._worker
+                self._record.id, seed=self._seed_of, worker=self._worker
             )
             if claimed is not None:
                 self._replace(claimed)
                 return claimed
             self.refresh()
+        if limit is not None and number >= limit:
+            return self._claim_waiting_at_limit()
         seed = derive_seed(self.seed, number)
         self.strategy.reseed(seed)
         proposal = self.strategy.ask()
@@ -277,11 +289,34 @@ class Study:
                 f"Strategy {type(self.strategy).__name__} proposed an architecture outside the "
                 f"space: {exc}"
             ) from exc
-        trial = self.storage.add_trial(
-            self._record.id, arch, state=TrialState.RUNNING, seed=seed, worker=self._worker
-        )
+        if limit is None:
+            trial = self.storage.add_trial(
+                self._record.id, arch, state=TrialState.RUNNING, seed=seed, worker=self._worker
+            )
+        else:
+            made = self.storage.add_trial_below(
+                self._record.id, arch, limit, state=TrialState.RUNNING, seed=seed,
+                worker=self._worker,
+            )  # fmt: skip
+            if made is None:  # other workers took the last numbers meanwhile
+                return self._claim_waiting_at_limit()
+            trial = made
         self._trials.append(trial)
         return trial
+
+    def _claim_waiting_at_limit(self) -> Trial | None:
+        # At the limit no number is left, but a trial another worker gave back (Ctrl-C)
+        # or enqueued holds one below it: run that rather than stop short of the limit.
+        claimed = self.storage.claim_waiting_trial(
+            self._record.id, seed=self._seed_of, worker=self._worker
+        )
+        if claimed is not None:
+            self._replace(claimed)
+        return claimed
+
+    def _seed_of(self, number: int) -> int:
+        """The seed of trial ``number``: the same whoever runs it, and however often."""
+        return derive_seed(self.seed, number)
 
     def tell(
         self, trial: Trial, result: Result | None = None, *, error: str | None = None
@@ -372,6 +407,7 @@ class Study:
         n_jobs: int = 1,
         executor: str | Executor | None = None,
         timeout: float | None = None,
+        max_total_trials: int | None = None,
     ) -> Trial | None:
         """Run ``n_trials`` more trials (or until ``timeout_s`` seconds pass).
 
@@ -382,7 +418,9 @@ class Study:
             ``arch -> float | dict``. Leave it out when ``executor`` is an
             :class:`~metanas.execution.Executor` instance: that holds its own.
         n_trials
-            Trials to add in this call.
+            Trials to add in this call (in this process: each worker sharing the
+            study counts its own, as in Optuna). See ``max_total_trials`` for a
+            limit on the study as a whole.
         timeout_s
             Stop starting new trials after this many seconds; trials in flight finish.
         callbacks
@@ -409,10 +447,26 @@ class Study:
             :class:`~metanas.execution.Executor` instance, which the caller closes.
         timeout
             Deprecated alias of ``timeout_s``.
+        max_total_trials
+            Stop when the study holds this many trials, counted over every process
+            sharing its storage: exact, because trial numbers are handed out one by
+            one by the storage and a new trial is made only while its number is below
+            the limit. Trials waiting in the queue (enqueued, or given back by an
+            interrupt) hold their numbers and are run first. Trials of another worker
+            still running when the limit is reached finish there. May be given
+            without ``n_trials``.
 
         Returns
         -------
         The best trial so far (None for several objectives or no completed trial).
+
+        Notes
+        -----
+        Ctrl-C (``KeyboardInterrupt``, also ``SystemExit``) stops the loop after storing the
+        trials that finished: a trial cut off in the middle goes back to the queue (WAITING,
+        keeping its number and architecture; not counted, not told to the strategy), so
+        re-running the study runs it first and continues as if never interrupted. An evaluator
+        error not in ``catch`` fails its own trial and stops the loop the same way.
         """
         if timeout is not None:
             warnings.warn(
@@ -427,9 +481,19 @@ class Study:
                     f"timeout={timeout!r}. Pass timeout_s only."
                 )
             timeout_s = timeout
-        if n_trials is None and timeout_s is None:
+        if n_trials is None and timeout_s is None and max_total_trials is None:
             raise ValueError(
-                "optimize() needs n_trials or timeout_s; got neither. Pass n_trials=100, say."
+                "optimize() needs n_trials or timeout_s; got neither. Pass n_trials=100, say "
+                "(or max_total_trials=100 for the study as a whole, counting every worker)."
+            )
+        if max_total_trials is not None and (
+            isinstance(max_total_trials, bool)
+            or not isinstance(max_total_trials, int)
+            or max_total_trials < 0
+        ):
+            raise ValueError(
+                f"max_total_trials must be an int >= 0 (trials of the whole study); got "
+                f"{max_total_trials!r}."
             )
         if n_trials is not None and (
             isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 0
@@ -444,7 +508,11 @@ class Study:
             raise ValueError(f"timeout_s must be a number of seconds > 0; got {timeout_s!r}.")
         pool, owned = self._executor(evaluator, executor, resolve_n_jobs(n_jobs))
         self._stop = False
-        progress = TrialProgress(show_progress, self, n_trials)
+        total = n_trials
+        if max_total_trials is not None:
+            left = max(0, max_total_trials - self.n_finished)
+            total = left if total is None else min(total, left)
+        progress = TrialProgress(show_progress, self, total)
 
         def on_finished(finished: Trial) -> None:
             progress.update(self, finished)
@@ -458,7 +526,7 @@ class Study:
                 self._check_task(pool.evaluator)
                 self._run(
                     pool, n_trials=n_trials, timeout_s=timeout_s, budget=budget, catch=catch,
-                    on_finished=on_finished,
+                    on_finished=on_finished, limit=max_total_trials,
                 )  # fmt: skip
         finally:
             progress.close()
@@ -515,6 +583,7 @@ class Study:
         budget: float | None,
         catch: tuple[type[BaseException], ...],
         on_finished: Callable[[Trial], None],
+        limit: int | None = None,
     ) -> None:
         """The one evaluation loop, for one worker or many.
 
@@ -531,9 +600,10 @@ class Study:
         futures: dict[int, Future[Result]] = {}  # submitted, not yet stored
         stored: dict[int, Trial] = {}  # stored, not yet told
         n_started = 0
+        at_limit = False  # the study holds max_total_trials trials
 
         def may_start() -> bool:
-            if self._stop or (n_trials is not None and n_started >= n_trials):
+            if self._stop or at_limit or (n_trials is not None and n_started >= n_trials):
                 return False
             return timeout_s is None or time.monotonic() - start < timeout_s
 
@@ -550,12 +620,21 @@ class Study:
             if isinstance(exc, catch):
                 error = f"{type(exc).__name__}: {exc}"
                 return self._tell(trial, None, error=error, inform_strategy=False)
+            if isinstance(exc, Exception):
+                # The evaluation itself raised: its trial failed, it was not cut off.
+                stored[trial.number] = self._tell(
+                    trial, None, error="interrupted", inform_strategy=False
+                )
             raise exc
 
         try:
             while True:
                 while len(in_flight) < executor.n_workers and may_start():
-                    trial = self.ask()
+                    asked = self._ask(limit)
+                    if asked is None:
+                        at_limit = True
+                        break
+                    trial = asked
                     # Registered before submit: an in-process submit raising Ctrl-C finds it.
                     in_flight[trial.number] = trial
                     n_started += 1
@@ -586,12 +665,18 @@ class Study:
             raise
 
     def _abandon(self, trial: Trial) -> None:
-        """Settle a trial cut off by an interrupt (Ctrl-C, an evaluator error not in ``catch``).
+        """Settle a trial cut off by an interrupt (Ctrl-C, or another trial's error).
 
-        The one place that decides what an interrupted trial becomes: FAILED with the error
-        ``"interrupted"``, told to the strategy, so a reloaded study goes on after it.
+        The one place that decides what an interrupted trial becomes: WAITING again, with
+        its number and architecture, neither counted nor told to the strategy. The next
+        ask of any worker (or a re-run) evaluates it first, with the seed of its number,
+        which is what a resumed study after ``kill -9`` does too, so an interrupted and
+        resumed study gives the trials of one never interrupted.
         """
-        self._tell(trial, None, error="interrupted", inform_strategy=True)
+        if self.storage.requeue_trial(trial):
+            self._replace(
+                dataclasses.replace(trial, state=TrialState.WAITING, worker=None, started_at=None)
+            )
 
     def _stored_trial(self, number: int) -> Trial:
         for t in reversed(self._trials):
@@ -661,8 +746,8 @@ class Study:
     def _replace(self, trial: Trial) -> None:
         for i in range(len(self._trials) - 1, -1, -1):
             if self._trials[i].number == trial.number:
-                if self._trials[i].state is TrialState.WAITING:
-                    self._n_waiting -= trial.state is not TrialState.WAITING
+                was = self._trials[i].state is TrialState.WAITING
+                self._n_waiting += (trial.state is TrialState.WAITING) - was
                 self._trials[i] = trial
                 return
         self._n_waiting += trial.state is TrialState.WAITING

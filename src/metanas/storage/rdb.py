@@ -499,15 +499,58 @@ class RDBStorage:
         user_attrs: Mapping[str, Any] | None = None,
     ) -> Trial:
         """Insert a trial with the next free number (safe under concurrent writers)."""
+        trial = self._insert_trial(
+            study_id, arch, limit=None, state=state, seed=seed, worker=worker,
+            user_attrs=user_attrs,
+        )  # fmt: skip
+        if trial is None:  # pragma: no cover - no limit, so always inserted
+            raise AssertionError("a trial without a limit is always inserted")
+        return trial
+
+    def add_trial_below(
+        self,
+        study_id: int,
+        arch: Architecture,
+        limit: int,
+        *,
+        state: TrialState = TrialState.RUNNING,
+        seed: int | None = None,
+        worker: str | None = None,
+        user_attrs: Mapping[str, Any] | None = None,
+    ) -> Trial | None:
+        """Like :meth:`add_trial`, but only while the next number is below ``limit``.
+
+        Returns None once the study holds trials ``0 .. limit - 1``. Exact under concurrent
+        writers: the number is checked in the transaction that inserts it, and numbers are
+        unique per study, so no two workers can both take the last one.
+        """
+        return self._insert_trial(
+            study_id, arch, limit=limit, state=state, seed=seed, worker=worker,
+            user_attrs=user_attrs,
+        )  # fmt: skip
+
+    def _insert_trial(
+        self,
+        study_id: int,
+        arch: Architecture,
+        *,
+        limit: int | None,
+        state: TrialState,
+        seed: int | None,
+        worker: str | None,
+        user_attrs: Mapping[str, Any] | None,
+    ) -> Trial | None:
         text = arch.to_string()
         attrs = dict(user_attrs or {})
 
-        def run() -> Trial:
+        def run() -> Trial | None:
             now = _now() if state is TrialState.RUNNING else None
             with self._tx() as conn:
                 # Constant statements with bound parameters: SQLAlchemy compiles
                 # them once, instead of building and hashing literals per trial.
                 number = conn.execute(_NEXT_NUMBER, {"sid": study_id}).scalar_one()
+                if limit is not None and number >= limit:
+                    return None
                 res = conn.execute(
                     _INSERT_TRIAL,
                     {
@@ -532,9 +575,17 @@ class RDBStorage:
         return self._retry(run, study_id=study_id)
 
     def claim_waiting_trial(
-        self, study_id: int, *, seed: int | None, worker: str | None
+        self,
+        study_id: int,
+        *,
+        seed: int | None | Callable[[int], int | None],
+        worker: str | None,
     ) -> Trial | None:
-        """Atomically move the oldest WAITING trial to RUNNING; None when there is none."""
+        """Atomically move the oldest WAITING trial to RUNNING; None when there is none.
+
+        ``seed`` is the seed to store, or a function of the claimed trial's number that
+        returns it (the caller cannot know which trial it will get).
+        """
         for _ in range(20):
             with self.engine.connect() as conn:
                 row = conn.execute(
@@ -548,6 +599,7 @@ class RDBStorage:
                 ).first()
             if row is None:
                 return None
+            the_seed = seed(int(row.number)) if callable(seed) else seed
             now = _now()
             with self._tx() as conn:
                 res = conn.execute(
@@ -555,7 +607,7 @@ class RDBStorage:
                     .where(m.trials.c.id == row.id, m.trials.c.state == TrialState.WAITING.value)
                     .values(
                         state=TrialState.RUNNING.value,
-                        seed=seed,
+                        seed=the_seed,
                         worker=worker,
                         started_at=now,
                         heartbeat_at=now,
@@ -564,7 +616,7 @@ class RDBStorage:
             if res.rowcount == 1:
                 return Trial(
                     number=int(row.number), state=TrialState.RUNNING,
-                    arch=Architecture.from_json(row.arch), seed=seed, worker=worker,
+                    arch=Architecture.from_json(row.arch), seed=the_seed, worker=worker,
                     started_at=now, id=int(row.id), user_attrs=dict(row.user_attrs or {}),
                 )  # fmt: skip
         return None
