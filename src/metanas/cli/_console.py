@@ -134,7 +134,8 @@ def errors(storage: str | None = None) -> Iterator[None]:
         typer.echo(f"Interrupted; finished trials are saved{where}.{resume}", err=True)
         raise typer.Exit(1) from None
     except _ERRORS as exc:
-        fail(str(exc) or type(exc).__name__)
+        # An error may carry its own wording for the command line (CLI options, not kwargs).
+        fail(getattr(exc, "cli_message", None) or str(exc) or type(exc).__name__)
 
 
 @contextlib.contextmanager

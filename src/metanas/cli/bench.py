@@ -51,7 +51,8 @@ def bench(
         typer.Option(
             "--strategies", "-s",
             help="Comma-separated strategies to compare, of: "
-            f"{', '.join(c.choices('strategy'))}.",
+            f"{', '.join(c.choices('strategy'))}. The list replaces the default set (which "
+            "includes Optuna's tpe as the peer baseline): name tpe to keep it.",
         ),
     ] = _BENCH_STRATEGIES,
     seeds: Annotated[

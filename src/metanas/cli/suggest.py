@@ -59,7 +59,13 @@ def suggest(
     task: Annotated[
         str, typer.Option("--task", "-t", help="The task to suggest for (never learned from).")
     ],
-    k: Annotated[int, typer.Option("--k", "-k", min=1, help="How many architectures.")] = 5,
+    k: Annotated[
+        int,
+        typer.Option(
+            "--k", "-k", min=1, help="How many architectures (at most the candidates: the "
+            "memory's, mutations of past bests and 500 random; fewer are said on stderr).",
+        ),
+    ] = 5,
     storage: Annotated[
         str | None,
         typer.Option(
@@ -129,6 +135,13 @@ def suggest(
             metric=metric, seed=seed,
         )  # fmt: skip
     rows = [{"rank": i + 1, **p.to_dict(the_space)} for i, p in enumerate(picks)]
+    if len(rows) < k:
+        # The pool (memory architectures, mutations of past bests, random ones) is finite.
+        c.stderr().print(
+            f"Only {len(rows)} distinct candidate architectures to rank for {task!r} (those "
+            f"of the memory, mutations of past tasks' best and random ones); showing all "
+            f"{len(rows)}, not --k {k}."
+        )
     if json_output:
         c.echo_json({"task": task, "k": k, "metric": metric, "suggestions": rows})
         return

@@ -10,6 +10,6 @@ from __future__ import annotations
 
 from metanas.tasks._build import MODALITIES
 from metanas.tasks.builtin import available_tasks, load_task, rebuild_task
-from metanas.tasks.task import Task
+from metanas.tasks.task import CSVEncodingError, Task
 
-__all__ = ["MODALITIES", "Task", "available_tasks", "load_task", "rebuild_task"]
+__all__ = ["MODALITIES", "CSVEncodingError", "Task", "available_tasks", "load_task", "rebuild_task"]

@@ -192,7 +192,8 @@ def load_task(
                 import pandas as pd
 
                 try:
-                    columns = list(pd.read_csv(path, nrows=0).columns)
+                    reader = {k: kw[k] for k in ("encoding", "sep") if k in kw}
+                    columns = list(pd.read_csv(path, nrows=0, **reader).columns)
                     hint = f" The file's columns are: {[str(c) for c in columns]!r}."
                 except (ValueError, UnicodeDecodeError):
                     hint = ""

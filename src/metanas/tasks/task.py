@@ -35,9 +35,30 @@ from metanas.tasks._preprocess import (
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["MODALITIES", "Task"]
+__all__ = ["MODALITIES", "CSVEncodingError", "Task"]
 
 _logger = logging.getLogger(__name__)
+
+
+class CSVEncodingError(ValueError):
+    """A CSV file that is not text in the encoding it was read with (UTF-8 by default).
+
+    The message names ``encoding=``; :attr:`cli_message` names the CLI's ``--encoding``.
+    """
+
+    def __init__(self, path: Path, encoding: str | None, exc: UnicodeDecodeError) -> None:
+        self.path = path
+        self.encoding = encoding or "utf-8"
+        where = f"byte {exc.object[exc.start : exc.start + 1]!r} at position {exc.start}"
+        head = f"Could not read {str(path)!r} as {self.encoding} text ({where})"
+        self.cli_message = (
+            f"{head}. Pass --encoding with the file's encoding, e.g. --encoding latin-1 "
+            "(Western Europe) or --encoding cp1252 (Windows)."
+        )
+        super().__init__(
+            f"{head}. Pass encoding= with the file's encoding, e.g. encoding='latin-1' "
+            "(Western Europe) or encoding='cp1252' (Windows)."
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -413,7 +434,9 @@ class Task:
             raise FileNotFoundError(f"No CSV file {str(path)!r} ({file}). Check the path.")
         try:
             df = pd.read_csv(file, **read_csv_kwargs)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError as exc:
+            raise CSVEncodingError(file, read_csv_kwargs.get("encoding"), exc) from exc
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             raise ValueError(
                 f"Could not read {str(file)!r} as CSV: {exc}. Pass reader options such as "
                 "sep=';' or encoding='latin-1'."
