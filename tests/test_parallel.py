@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
 import metanas
-from metanas import Architecture, SearchSpace
+from conftest import read_rows
+from metanas import Architecture, Result, SearchSpace, TrialState
+from metanas.evaluation import Evaluator
 
 SPACE = SearchSpace({"a": list(range(6)), "b": list(range(6)), "c": ["x", "y", "z"]})
 
@@ -60,3 +67,158 @@ def test_bad_n_jobs(bad: object) -> None:
     study = metanas.create_study(space=SPACE, storage="sqlite://", seed=0, metric="score")
     with pytest.raises(ValueError, match="n_jobs must be"):
         study.optimize(slow_score, n_trials=2, n_jobs=bad)  # type: ignore[arg-type]
+
+
+# The README's n_jobs example, shrunk: a module-level evaluator, then the search.
+SCRIPT = """\
+import sqlite3
+import metanas
+
+space = metanas.SearchSpace({"a": list(range(6)), "b": list(range(6))})
+
+
+def score(arch):
+    return {"score": float(arch["a"] + arch["b"])}
+
+"""
+SEARCH = """\
+study = metanas.create_study(space=space, seed=0, metric="score", storage=URL)
+study.optimize(score, n_trials=6, n_jobs=2)
+print("trials", len(study.trials))
+"""
+
+
+def _run_script(tmp_path: Path, body: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    db = tmp_path / "runs.db"
+    script = tmp_path / "search.py"
+    script.write_text(SCRIPT + f"URL = 'sqlite:///{db}'\n" + body)
+    start = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False,
+        cwd=tmp_path,
+    )  # fmt: skip
+    return proc, time.monotonic() - start
+
+
+@pytest.mark.slow
+def test_n_jobs_in_a_guarded_script_runs(tmp_path: Path) -> None:
+    body = 'if __name__ == "__main__":\n' + textwrap.indent(SEARCH, "    ")
+    proc, _ = _run_script(tmp_path, body)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "trials 6"
+    rows = read_rows(tmp_path / "runs.db", "SELECT name FROM metanas_studies")
+    assert len(rows) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("wrap", ["top", "function"])
+def test_n_jobs_in_an_unguarded_script_fails_at_once_naming_the_fix(
+    tmp_path: Path, wrap: str
+) -> None:
+    # Unguarded: at the top level, or in a function the top level calls.
+    body = (
+        SEARCH if wrap == "top" else "def main():\n" + textwrap.indent(SEARCH, "    ") + "main()\n"
+    )
+    proc, took_s = _run_script(tmp_path, body)
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    # The line named is the top-level statement that led to the search.
+    text = (tmp_path / "search.py").read_text().splitlines()
+    line = 1 + text.index(
+        "study.optimize(score, n_trials=6, n_jobs=2)" if wrap == "top" else "main()"
+    )
+    assert last == (
+        "metanas.execution.local.MainGuardError: n_jobs=2 starts worker processes that re-run "
+        f"search.py from the top, and its line {line} starts the search outside "
+        '`if __name__ == "__main__":`: put the code that runs the search under that guard, or '
+        "use n_jobs=1."
+    )
+    assert took_s < 30  # no worker was started (the hang was killed after 120 s)
+    # Nothing half-created: the study this run made was removed, and no worker made another.
+    assert read_rows(tmp_path / "runs.db", "SELECT name FROM metanas_studies") == []
+    assert read_rows(tmp_path / "runs.db", "SELECT number FROM metanas_trials") == []
+
+
+class Interrupting(Evaluator):
+    """Scores like slow_score; the first evaluation of an ``a == 4`` architecture (across all
+    worker processes: the marker file is removed once) raises KeyboardInterrupt."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def evaluate(self, arch: Architecture, *, budget: float | None = None) -> Result:
+        time.sleep(0.01)
+        if arch["a"] == 4:
+            try:
+                os.remove(self.marker)
+            except FileNotFoundError:
+                pass
+            else:
+                raise KeyboardInterrupt
+        return Result(metrics={"score": float(arch["a"] + 2 * arch["b"])})
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_the_local_pool_requeues_the_trials_in_flight(tmp_path: Path) -> None:
+    marker = tmp_path / "interrupt-once"
+    marker.touch()
+    study = metanas.create_study(
+        space=SPACE, storage=f"sqlite:///{tmp_path / 'pool.db'}", seed=1, metric="score"
+    )
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(Interrupting(str(marker)), n_trials=30, n_jobs=2)
+    states = [t.state for t in study.trials]
+    assert TrialState.FAILED not in states
+    assert TrialState.RUNNING not in states
+    waiting = [t for t in study.trials if t.state is TrialState.WAITING]
+    assert 1 <= len(waiting) <= 2
+    assert any(t.arch["a"] == 4 for t in waiting)
+    held = {t.number: t.arch for t in waiting}
+    # Re-running goes on: the waiting trials run first, with their numbers and architectures.
+    again = metanas.load_study(study.name, storage=study.storage)
+    again.optimize(Interrupting(str(marker)), max_total_trials=30, n_jobs=2)
+    assert [t.number for t in again.trials] == list(range(30))
+    assert all(t.state is TrialState.COMPLETE for t in again.trials)
+    assert {n: again.trials[n].arch for n in held} == held
+
+
+# One worker process sharing $URL's study "shared"; each evaluates on a pool of two.
+SHARED_WORKER = """\
+import sys, time
+import metanas
+
+space = metanas.SearchSpace({"a": list(range(6)), "b": list(range(6)), "c": ["x", "y", "z"]})
+
+
+def score(arch):
+    time.sleep(0.002)
+    return {"score": float(arch["a"] + arch["b"])}
+
+
+if __name__ == "__main__":
+    study = metanas.create_study(
+        name="shared", space=space, seed=0, metric="score", storage=sys.argv[1],
+        load_if_exists=True,
+    )
+    study.optimize(score, max_total_trials=int(sys.argv[2]), n_jobs=2)
+"""
+
+
+@pytest.mark.slow
+def test_several_pool_workers_stop_at_the_study_total_exactly(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    metanas.create_study(name="shared", space=SPACE, seed=0, metric="score", storage=url)
+    script = tmp_path / "worker.py"
+    script.write_text(SHARED_WORKER)
+    procs = [
+        subprocess.Popen([sys.executable, str(script), url, "90"], stderr=subprocess.PIPE)
+        for _ in range(3)
+    ]
+    errors = [p.communicate(timeout=120)[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], errors
+    numbers = [
+        int(r[0]) for r in read_rows(tmp_path / "shared.db", "SELECT number FROM metanas_trials")
+    ]
+    assert sorted(numbers) == list(range(90))
+    states = read_rows(tmp_path / "shared.db", "SELECT DISTINCT state FROM metanas_trials")
+    assert states == [("complete",)]

@@ -322,7 +322,8 @@ def test_sigint_to_a_real_search_then_rerun_equals_uninterrupted(tmp_path: Path)
     assert b"KeyboardInterrupt" in err, err.decode()
     at_stop = _trial_rows(db)
     states = [r[1] for r in at_stop]
-    assert "failed" not in states and "running" not in states, at_stop
+    assert "failed" not in states, at_stop
+    assert "running" not in states, at_stop
     assert 10 <= states.count("complete") < N_TRIALS
     # Re-running the same script finishes the study: the same trials as never interrupted.
     rerun = subprocess.run(

@@ -19,7 +19,7 @@ from metanas._progress import TrialProgress
 from metanas._rng import derive_seed, resolve_seed
 from metanas.evaluation.base import Evaluator, Result, as_evaluator
 from metanas.exceptions import MetanasError
-from metanas.execution import Executor, create_executor, resolve_n_jobs
+from metanas.execution import Executor, MainGuardError, create_executor, resolve_n_jobs
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace, space_from_config
 from metanas.storage.rdb import RDBStorage, StudyRecord, get_storage
@@ -118,6 +118,8 @@ class Study:
         #: (None: the study's own storage).
         self.memory = memory
         self._worker = _worker_id()
+        #: Set by create_study: this process made the study (an unguarded script may undo it).
+        self._created_here = False
         self._stop = False
         self._trials: list[Trial] = []
         self._requeue_interrupted()
@@ -506,7 +508,11 @@ class Study:
             isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or timeout_s <= 0
         ):
             raise ValueError(f"timeout_s must be a number of seconds > 0; got {timeout_s!r}.")
-        pool, owned = self._executor(evaluator, executor, resolve_n_jobs(n_jobs))
+        try:
+            pool, owned = self._executor(evaluator, executor, resolve_n_jobs(n_jobs))
+        except MainGuardError:
+            self._discard_if_unused()
+            raise
         self._stop = False
         total = n_trials
         if max_total_trials is not None:
@@ -533,6 +539,16 @@ class Study:
         if len(self.objectives) == 1 and self.completed_trials:
             return self.best_trial
         return None
+
+    def _discard_if_unused(self) -> None:
+        # The script that just created this study cannot run it as written (no main guard):
+        # leave nothing behind, so the fixed script starts from a clean slate (a fixed name
+        # would otherwise meet DuplicatedStudyError).
+        if self._created_here and not self.storage.get_trials(self._record.id):
+            self.storage.delete_study(self.name)
+            _logger.info(
+                "Study %s was removed: this run created it and it holds no trial.", self.name
+            )
 
     def stop(self) -> None:
         """Ask :meth:`optimize` to start no more trials; those in flight finish and are stored."""
@@ -893,7 +909,9 @@ def create_study(
         name=name, task=task_record, space=space.to_config(), strategy=strategy_name,
         strategy_settings=settings, objectives=objectives, seed=seed, user_attrs=user_attrs,
     )  # fmt: skip
-    return Study(storage=store, record=record, space=space, strategy=strat, memory=memory_url)
+    study = Study(storage=store, record=record, space=space, strategy=strat, memory=memory_url)
+    study._created_here = True
+    return study
 
 
 def _check_stored_archs(space: SearchSpace, study: str, trials: Sequence[Trial]) -> None:

@@ -14,12 +14,13 @@ from metanas.execution.base import (
     register_executor,
 )
 from metanas.execution.inprocess import InProcessExecutor
-from metanas.execution.local import LocalExecutor, resolve_n_jobs
+from metanas.execution.local import LocalExecutor, MainGuardError, resolve_n_jobs
 
 __all__ = [
     "Executor",
     "InProcessExecutor",
     "LocalExecutor",
+    "MainGuardError",
     "create_executor",
     "get_executor_class",
     "register_executor",

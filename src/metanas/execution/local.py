@@ -7,16 +7,28 @@ instead of each taking all of them.
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import multiprocessing
 import os
 import pickle
+import signal
+import sys
 from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
+from types import FrameType
 
 from metanas.evaluation.base import Evaluator, Result
+from metanas.exceptions import MetanasError
 from metanas.execution.base import Executor, register_executor
 from metanas.spaces.architecture import Architecture
 
-__all__ = ["LocalExecutor", "resolve_n_jobs"]
+__all__ = ["LocalExecutor", "MainGuardError", "resolve_n_jobs"]
+
+
+class MainGuardError(MetanasError, RuntimeError):
+    """Worker processes would re-run the calling script, which starts the search unguarded."""
+
 
 _THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 _worker_evaluator: Evaluator | None = None
@@ -31,7 +43,66 @@ def resolve_n_jobs(n_jobs: int) -> int:
     return os.cpu_count() or 1 if n_jobs == -1 else n_jobs
 
 
+def _is_main_test(test: ast.expr) -> bool:
+    """``__name__ == "__main__"`` (either way round)."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1):
+        return False
+    if not isinstance(test.ops[0], ast.Eq):
+        return False
+    sides = [test.left, test.comparators[0]]
+    names = [s for s in sides if isinstance(s, ast.Name) and s.id == "__name__"]
+    consts = [s for s in sides if isinstance(s, ast.Constant) and s.value == "__main__"]
+    return len(names) == 1 and len(consts) == 1
+
+
+def _unguarded_main_line(frame: FrameType | None) -> tuple[str, int] | None:
+    """``(script, line)`` when a script's top level, outside a main guard, led to this call.
+
+    A spawned worker imports the main script before it runs anything, so top-level code
+    that starts workers would start them again in every worker. Only a ``.py`` file run as
+    the main module is checked (not ``python -c``, a notebook or an interactive session).
+    """
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or not isinstance(path, str) or not path.endswith(".py"):
+        return None
+    top: FrameType | None = None
+    while frame is not None:
+        if frame.f_globals is vars(main) and frame.f_code.co_name == "<module>":
+            top = frame
+        frame = frame.f_back
+    if top is None:
+        return None
+    line = top.f_lineno
+    try:
+        tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
+        return None  # cannot tell: let the start method speak for itself
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and _is_main_test(node.test) and node.body:
+            first, last = node.body[0].lineno, node.body[-1].end_lineno or node.lineno
+            if first <= line <= last:
+                return None
+    return path, line
+
+
+def _check_main_guard(n_workers: int) -> None:
+    found = _unguarded_main_line(sys._getframe(2))
+    if found is None:
+        return
+    script, line = found
+    raise MainGuardError(
+        f"n_jobs={n_workers} starts worker processes that re-run {Path(script).name} from the "
+        f'top, and its line {line} starts the search outside `if __name__ == "__main__":`: '
+        "put the code that runs the search under that guard, or use n_jobs=1."
+    )
+
+
 def _init_worker(payload: bytes, n_threads: int) -> None:
+    # Ctrl-C reaches the whole process group: the study (the parent) decides what the
+    # interrupted trials become and stops the workers, which must not die on their own
+    # mid-trial and break the pool first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Threads are capped before the evaluator is unpickled (which may import
     # torch): n_workers workers x all cores each would oversubscribe the machine.
     for var in _THREAD_ENV:
@@ -80,12 +151,18 @@ class LocalExecutor(Executor):
     ------
     TypeError
         When the evaluator cannot be pickled.
+    MainGuardError
+        When the ``.py`` script run as the main program builds the executor from its top
+        level outside ``if __name__ == "__main__":``: spawned workers import that script,
+        so they would run the search again (raised before any worker starts).
     """
 
     def __init__(
         self, evaluator: Evaluator, *, n_workers: int = 1, mp_context: str = "spawn"
     ) -> None:
         super().__init__(evaluator, n_workers=n_workers)
+        if mp_context != "fork":
+            _check_main_guard(self.n_workers)
         payload = _pickled(evaluator)
         n_threads = max(1, (os.cpu_count() or 1) // self.n_workers)
         self._pool = ProcessPoolExecutor(
@@ -97,4 +174,10 @@ class LocalExecutor(Executor):
         return self._pool.submit(_evaluate, arch, budget)
 
     def close(self, *, wait: bool = True) -> None:
+        # The pool has no public way to stop a running evaluation; without it Ctrl-C would
+        # wait for every running trial (minutes of training) before the process could exit.
+        processes = list(getattr(self._pool, "_processes", None) or {}) if not wait else []
         self._pool.shutdown(wait=wait, cancel_futures=True)
+        for pid in processes:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGTERM)

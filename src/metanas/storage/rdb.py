@@ -578,7 +578,7 @@ class RDBStorage:
         self,
         study_id: int,
         *,
-        seed: int | None | Callable[[int], int | None],
+        seed: int | Callable[[int], int | None] | None,
         worker: str | None,
     ) -> Trial | None:
         """Atomically move the oldest WAITING trial to RUNNING; None when there is none.
