@@ -256,7 +256,14 @@ def test_load_task_csv_needs_target(messy_csv: Path) -> None:
 
 
 def test_sklearn_builtins() -> None:
-    assert available_tasks() == ["breast_cancer", "digits", "iris", "mnist1d", "wine"]
+    assert available_tasks() == [
+        "breast_cancer",
+        "digits",
+        "fashion-mnist",
+        "iris",
+        "mnist1d",
+        "wine",
+    ]
     digits = load_task("digits")
     assert digits.summary() == "digits: image (1, 8, 8), 10 classes, 1078/359/360 train/valid/test"
     assert load_task("iris").input_shape == (4,)

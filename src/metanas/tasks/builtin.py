@@ -19,6 +19,7 @@ import numpy as np
 
 from metanas._rng import keep_global_random_state
 from metanas.exceptions import unknown
+from metanas.tasks import _fashion
 from metanas.tasks.task import Task
 
 __all__ = ["MNIST1D_ARGS", "available_tasks", "load_task", "rebuild_task"]
@@ -54,7 +55,7 @@ def _sklearn_loader(name: str) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
 
 
 _SKLEARN = ("breast_cancer", "digits", "iris", "wine")
-_BUILTINS = (*_SKLEARN, "mnist1d")
+_BUILTINS = (*_SKLEARN, "fashion-mnist", "mnist1d")
 
 
 def available_tasks() -> list[str]:
@@ -63,7 +64,7 @@ def available_tasks() -> list[str]:
     Examples
     --------
     >>> available_tasks()
-    ['breast_cancer', 'digits', 'iris', 'mnist1d', 'wine']
+    ['breast_cancer', 'digits', 'fashion-mnist', 'iris', 'mnist1d', 'wine']
     """
     return sorted(_BUILTINS)
 
@@ -86,12 +87,14 @@ def _mnist1d(args: tuple[tuple[str, Any], ...]) -> dict[str, np.ndarray]:
 
 
 def _mnist1d_task(seed: int | None, valid_size: float, kw: Mapping[str, Any]) -> Task:
+    kw = dict(kw)
+    classes = kw.pop("classes", None)
     bad = sorted(set(kw) - set(MNIST1D_ARGS))
     if bad:
         raise unknown(
             "mnist1d argument",
             bad[0],
-            [*MNIST1D_ARGS, "valid_size"],
+            [*MNIST1D_ARGS, "classes", "valid_size"],
             "Pass only these (test rows come from train_split).",
         )
     args = {**MNIST1D_ARGS, **kw}
@@ -99,6 +102,9 @@ def _mnist1d_task(seed: int | None, valid_size: float, kw: Mapping[str, Any]) ->
         args["padding"] = tuple(args["padding"])
     changed = {k: v for k, v in args.items() if v != MNIST1D_ARGS[k]}
     data = _mnist1d(tuple(sorted(args.items())))
+    if classes is not None:  # a class subset, recoded 0..k-1
+        data, classes = _fashion.subset_classes(data, classes, 10, "mnist1d")
+        changed["classes"] = classes
     name = "mnist1d"
     if changed:
         name += "[" + ",".join(f"{k}={v}" for k, v in sorted(changed.items())) + "]"
@@ -115,6 +121,28 @@ def _mnist1d_task(seed: int | None, valid_size: float, kw: Mapping[str, Any]) ->
     source = {
         "kind": "builtin",
         "name": "mnist1d",
+        "seed": task.seed,
+        "valid_size": valid_size,
+        "args": {k: list(v) if isinstance(v, tuple) else v for k, v in changed.items()},
+    }
+    return _with_source(task, source)
+
+
+def _fashion_task(seed: int | None, valid_size: float, kw: Mapping[str, Any]) -> Task:
+    data, args = _fashion.fashion_arrays(kw)
+    changed = {k: v for k, v in args.items() if v != _fashion.FASHION_ARGS[k] and k != "path"}
+    name = "fashion-mnist"
+    if changed:
+        name += "[" + ",".join(f"{k}={v}" for k, v in sorted(changed.items())) + "]"
+    task = Task.from_arrays(
+        data["x"], data["y"], X_test=data["x_test"], y_test=data["y_test"], name=name,
+        valid_size=valid_size, seed=seed, modality="image",
+    )  # fmt: skip
+    if args["path"] is not None:
+        changed["path"] = str(args["path"])
+    source = {
+        "kind": "builtin",
+        "name": "fashion-mnist",
         "seed": task.seed,
         "valid_size": valid_size,
         "args": {k: list(v) if isinstance(v, tuple) else v for k, v in changed.items()},
@@ -141,8 +169,10 @@ def load_task(
     ----------
     name_or_path
         ``"digits"`` (image ``(1, 8, 8)``), ``"wine"``, ``"breast_cancer"``,
-        ``"iris"`` (tabular), ``"mnist1d"`` (sequence ``(1, 40)``), or the path
-        of a CSV file (a name ending in ``.csv`` or an existing file).
+        ``"iris"`` (tabular), ``"mnist1d"`` (sequence ``(1, 40)``),
+        ``"fashion-mnist"`` (image ``(1, 28, 28)``, read offline from Debian's
+        ``dataset-fashion-mnist`` files), or the path of a CSV file (a name
+        ending in ``.csv`` or an existing file).
     target
         The label column of a CSV file (required for files, refused otherwise).
     seed
@@ -151,7 +181,13 @@ def load_task(
         ``test_size``/``valid_size`` (fractions, default 0.2 each; MNIST-1D has
         its own test split and takes only ``valid_size``); for MNIST-1D the
         generation arguments of :data:`MNIST1D_ARGS` (``num_samples``,
-        ``iid_noise_scale``, ``data_seed`` ...); for CSV files ``name`` and
+        ``iid_noise_scale``, ``data_seed`` ...) and ``classes`` (a subset of
+        the codes 0..9, recoded 0..k-1); for Fashion-MNIST ``n_train`` and
+        ``n_test`` (seeded stratified subsets, seed ``data_seed``), ``classes``,
+        ``downsample`` (2: 14x14, 4: 7x7, average pooling), ``path`` (a
+        directory of the IDX files, default ``$METANAS_FASHION_MNIST`` or
+        Debian's) and ``valid_size`` (carved from the train rows; the official
+        test set is the test split); for CSV files ``name`` and
         ``pandas.read_csv`` options.
 
     Returns
@@ -166,6 +202,8 @@ def load_task(
         Unknown task name or keyword (the closest valid one is suggested).
     ValueError
         A CSV file without ``target``, or the problems of the Task builders.
+    FileNotFoundError
+        Fashion-MNIST's files are not installed (the message says how to get them).
     """
     text = os.fspath(name_or_path)
     if text in _BUILTINS:
@@ -177,6 +215,8 @@ def load_task(
         if text == "mnist1d":
             valid_size = kw.pop("valid_size", 0.2)
             return _mnist1d_task(seed, valid_size, kw)
+        if text == "fashion-mnist":
+            return _fashion_task(seed, kw.pop("valid_size", 0.2), kw)
         bad = sorted(set(kw) - set(_SPLIT_ARGS))
         if bad:
             raise unknown(f"{text} argument", bad[0], _SPLIT_ARGS)
