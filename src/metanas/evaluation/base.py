@@ -36,6 +36,11 @@ class Result:
         training time for a look-up).
     status, reason
         ``FAILED`` with a reason marks the trial failed; the study goes on.
+    curve
+        Per-epoch measurements, one mapping per epoch (``epoch``,
+        ``valid_accuracy``, ``test_accuracy``, ``train_time_s``), when the
+        evaluator records them (``TrainEvaluator(record_curve=True)``). Not
+        stored with the trial; a caller that needs it reads it from the result.
     """
 
     metrics: Mapping[str, float] = field(default_factory=dict)
@@ -43,6 +48,7 @@ class Result:
     cost_s: float = 0.0
     status: Status = Status.OK
     reason: str | None = None
+    curve: tuple[Mapping[str, float], ...] = ()
 
     @classmethod
     def failed(cls, reason: str, cost_s: float = 0.0) -> Result:

@@ -174,6 +174,12 @@ class TrainEvaluator(Evaluator):
         names the numbers, the measured metrics are kept) and is never trained.
     latency_repeats
         Timed runs per latency measurement (the median is reported).
+    record_curve
+        Also return the learning curve in :attr:`Result.curve`: per epoch the
+        validation accuracy, the test accuracy (evaluated only for this, and
+        never a search metric) and the seconds of training so far (each epoch's
+        validation included, the test split's time left out). Off by default; it changes what is
+        reported, not what is trained, so :meth:`get_settings` leaves it out.
 
     Notes
     -----
@@ -206,6 +212,7 @@ class TrainEvaluator(Evaluator):
         max_flops: int | None = None,
         latency_repeats: int = 20,
         n_threads: Any = _UNSET,
+        record_curve: bool = False,
     ) -> None:
         threads = check_threads(threads, n_threads, owner="TrainEvaluator")
         trainable = require_trainable(space, "TrainEvaluator")
@@ -246,6 +253,7 @@ class TrainEvaluator(Evaluator):
         self.max_flops = max_flops
         self.latency_repeats = latency_repeats
         self.task_name = task.name
+        self.record_curve = bool(record_curve)
 
     # ------------------------------------------------------------ public API
     def get_settings(self) -> dict[str, Any]:
@@ -441,6 +449,8 @@ class TrainEvaluator(Evaluator):
         best_epoch = 0
         since_best = 0
         epochs_done = 0
+        curve: list[dict[str, float]] = []
+        curve_eval_s = 0.0  # test-split time of the curve, not training time
         train_start = time.perf_counter()
         bar = _EpochBar(self.progress, epochs, task.name)
         rng_devices = [device] if device.type == "cuda" else []
@@ -492,6 +502,21 @@ class TrainEvaluator(Evaluator):
                             best_state = copy.deepcopy(model.state_dict())
                         else:
                             since_best += 1
+                        if self.record_curve:
+                            tick = time.perf_counter()
+                            test_acc = float("nan")
+                            if len(task.X_test) > 0:
+                                proba = predict_proba(model, task.X_test)
+                                test_acc = float(np.mean(proba.argmax(axis=1) == task.y_test))
+                            curve.append(
+                                {
+                                    "epoch": float(epochs_done),
+                                    "valid_accuracy": vm["valid_accuracy"],
+                                    "test_accuracy": test_acc,
+                                    "train_time_s": tick - train_start - curve_eval_s,
+                                }
+                            )
+                            curve_eval_s += time.perf_counter() - tick
                         bar.update(f"valid acc {vm['valid_accuracy']:.3f}")
                         if self.patience is not None and since_best >= self.patience:
                             break
@@ -499,7 +524,7 @@ class TrainEvaluator(Evaluator):
                         bar.update(f"loss {total_loss / n:.3f}")
         finally:
             bar.close()
-        train_time = time.perf_counter() - train_start
+        train_time = time.perf_counter() - train_start - curve_eval_s
         if best_state is not None:
             model.load_state_dict(best_state)
         metrics = dict(hw)
@@ -525,7 +550,12 @@ class TrainEvaluator(Evaluator):
         if len(task.X_test) > 0:
             test = classification_metrics(task.y_test, predict_proba(model, task.X_test), "test")
         _logger.debug("Trained %s in %.2f s: %s", arch, train_time, metrics)
-        return model, Result(metrics=metrics, test_metrics=test, cost_s=time.perf_counter() - start)
+        return model, Result(
+            metrics=metrics,
+            test_metrics=test,
+            cost_s=time.perf_counter() - start,
+            curve=tuple(curve),
+        )
 
 
 class _EpochBar:
