@@ -460,7 +460,7 @@ class _Reader:
             config = base
         try:
             return space_from_config(config)
-        except (MetanasError, ValueError, TypeError, KeyError) as exc:
+        except Exception as exc:  # a malformed config may fail anywhere in a space's constructor
             detail = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
             raise self.fail(
                 where,
