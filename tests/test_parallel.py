@@ -222,3 +222,21 @@ def test_several_pool_workers_stop_at_the_study_total_exactly(tmp_path: Path) ->
     assert sorted(numbers) == list(range(90))
     states = read_rows(tmp_path / "shared.db", "SELECT DISTINCT state FROM metanas_trials")
     assert states == [("complete",)]
+
+
+@pytest.mark.slow
+def test_four_cli_workers_share_n_trials_as_the_study_total(tmp_path: Path) -> None:
+    db = tmp_path / "shared.db"
+    cmd = [
+        sys.executable, "-c", "from metanas.cli import main; main()", "search",
+        "--benchmark", "nas-bench-graph", "--dataset", "cora", "--n-trials", "400",
+        "--storage", f"sqlite:///{db}", "--study", "shared",
+    ]  # fmt: skip
+    procs = [
+        subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(4)
+    ]
+    errors = [p.communicate(timeout=300)[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
+    numbers = [int(r[0]) for r in read_rows(db, "SELECT number FROM metanas_trials")]
+    assert sorted(numbers) == list(range(400))
+    assert read_rows(db, "SELECT DISTINCT state FROM metanas_trials") == [("complete",)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 
@@ -39,6 +40,25 @@ def test_default_storage_url_honours_the_environment(monkeypatch: pytest.MonkeyP
     monkeypatch.delenv("METANAS_STORAGE")
     monkeypatch.setenv("XDG_DATA_HOME", "/data/home")
     assert default_storage_url() == "sqlite:////data/home/metanas/metanas.db"
+
+
+def test_the_default_store_is_named_once_in_the_log(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("METANAS_STORAGE")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    monkeypatch.setattr(rdb, "_ANNOUNCED", set())
+    with caplog.at_level(logging.INFO, logger="metanas.storage"):
+        metanas.create_study(space=metanas.SearchSpace({"a": [1, 2]}), metric="value")
+        rdb.get_storage()
+        rdb.get_storage("sqlite://")
+    lines = [r.getMessage() for r in caplog.records if "storage" in r.getMessage()]
+    db = tmp_path / "metanas" / "metanas.db"
+    assert lines == [
+        f"No storage given: studies are stored in sqlite:///{db} (the default store; pass "
+        "storage= or set METANAS_STORAGE to choose another)."
+    ]
+    assert db.exists()
 
 
 def test_the_session_never_uses_the_user_store() -> None:

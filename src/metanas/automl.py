@@ -57,7 +57,10 @@ class NASClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         one-thread-per-core default does; None: torch's own setting). Raise it on an
         idle machine for large networks.
     storage, study_name
-        Where the study is stored and its name (generated when None).
+        Where the study is stored and its name (generated when None). With
+        ``storage=None`` every fit writes its study to ``$METANAS_STORAGE`` or, when
+        unset, the per-user SQLite file ``~/.local/share/metanas/metanas.db`` (an INFO
+        log line names it); pass ``"sqlite://"`` to keep nothing.
     refit
         Retrain the best architecture on all rows (True) or keep the searched model.
     seed

@@ -96,11 +96,15 @@ class SearchRun:
         """Evaluate the missing trials, then return :func:`search_summary` of the study."""
         start = time.perf_counter()
         if self.n_new:
+            # n_trials is the study's total, whoever runs it: several processes sharing the
+            # study stop together at exactly n_trials trials.
             if self.task is None:  # table look-ups: serial, no time limit
-                self.study.optimize(self.evaluator, n_trials=self.n_new, callbacks=list(callbacks))
+                self.study.optimize(
+                    self.evaluator, max_total_trials=self.n_trials, callbacks=list(callbacks)
+                )
             else:
                 self.study.optimize(
-                    self.evaluator, n_trials=self.n_new, callbacks=list(callbacks),
+                    self.evaluator, max_total_trials=self.n_trials, callbacks=list(callbacks),
                     n_jobs=self.n_jobs, timeout_s=self.timeout_s,
                 )  # fmt: skip
         wall_s = time.perf_counter() - start
@@ -395,9 +399,10 @@ def _resumed_evaluator(
     fix = f"Drop the option to resume study {study.name!r}, or pass a new --study name."
     for option, (key, value) in given.items():
         if value is not None and key in stored and jsonable(stored[key]) != jsonable(value):
+            was = f"without {option}" if stored[key] is None else f"with {option} {stored[key]}"
             raise ValueError(
-                f"Study {study.name!r} was created with {option} {stored[key]}, not {value}; "
-                f"one study measures every trial the same way. {fix}"
+                f"Study {study.name!r} was created {was}, not {option} {value}; one study "
+                f"measures every trial the same way. {fix}"
             )
     measured = {k: v for k, v in stored.items() if k not in RUNTIME_SETTINGS}
     return TrainEvaluator.from_settings(

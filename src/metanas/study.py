@@ -833,8 +833,11 @@ def create_study(
     name
         Unique name within the storage; generated when None.
     storage
-        SQLAlchemy URL or :class:`RDBStorage`; None means ``$METANAS_STORAGE``
-        or the user's default SQLite file.
+        SQLAlchemy URL or :class:`RDBStorage`. None means ``$METANAS_STORAGE``, else a
+        per-user SQLite file, ``~/.local/share/metanas/metanas.db`` (under
+        ``$XDG_DATA_HOME`` when set): the study is written there, kept after the
+        process ends and found again by name (an INFO log line names the file the
+        first time). Pass ``"sqlite://"`` for a study in memory only.
     strategy
         Registered strategy name (``"random"``, ``"evolution"``, ``"local"``,
         ``"tpe"``, ...) or a Strategy instance.

@@ -165,8 +165,8 @@ def search(
         int | None,
         typer.Option(
             "--n-trials", "-n", min=1,
-            help=f"Total finished trials the study should have (default {_DEFAULT_N_TRIALS}); "
-            "a resumed study runs the rest.",
+            help=f"Total finished trials the study should have (default {_DEFAULT_N_TRIALS}), "
+            "counting every worker sharing it; a resumed study runs the rest.",
             rich_help_panel="Search",
         ),
     ] = None,

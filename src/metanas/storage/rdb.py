@@ -170,6 +170,7 @@ _INSERT_TRIAL = m.trials.insert()
 _FINISH_TRIAL = m.trials.update().where(m.trials.c.id == sa.bindparam("trial_id"))
 
 _ENGINES: dict[str, Engine] = {}
+_ANNOUNCED: set[str] = set()  # default stores already named in the log
 _ENGINES_LOCK = threading.Lock()
 
 
@@ -227,6 +228,14 @@ def get_storage(storage: str | RDBStorage | None = None) -> RDBStorage:
         return storage
     if storage is None:
         storage = default_storage_url()
+        if storage not in _ANNOUNCED:
+            # Nothing was asked for, yet a file is written: say which, once per process.
+            _ANNOUNCED.add(storage)
+            _logger.info(
+                "No storage given: studies are stored in %s (the default store; pass storage= "
+                "or set METANAS_STORAGE to choose another).",
+                display_url(storage),
+            )
     if not isinstance(storage, str):
         raise TypeError(
             f"storage must be a URL string or RDBStorage; got {type(storage).__name__}."
