@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 import warnings
@@ -559,3 +560,39 @@ def test_manual_ask_and_tell(cora: NasBenchGraph, study_name: str) -> None:
     nothing = study.tell(study.ask())
     assert (nothing.state, nothing.error) == (TrialState.FAILED, "no result")
     assert study.n_finished == 3
+
+
+# ==================================================================== an exhausted space
+
+
+def test_a_random_search_past_the_space_size_warns_once_and_repeats_cheaply(
+    db_url: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    space = SearchSpace({"a": [0, 1, 2], "b": ["x", "y"]})
+    listed = 0
+    enumerate_all = SearchSpace.enumerate
+
+    def counting(self: SearchSpace, limit: int = 10**6) -> Any:
+        nonlocal listed
+        listed += 1
+        return enumerate_all(self, limit)
+
+    monkeypatch.setattr(SearchSpace, "enumerate", counting)
+    straight = _create("straight", space, storage=db_url, seed=4, metric="value")
+    with caplog.at_level(logging.WARNING, logger="metanas.strategies"):
+        straight.optimize(lambda a: float(a["a"]), n_trials=20)
+    archs = [space.format(t.arch) for t in straight.trials]
+    assert len(set(archs[:6])) == 6  # every architecture once before any repeat
+    warned = [r.getMessage() for r in caplog.records if "further trials" in r.getMessage()]
+    assert warned == [
+        f"The space {space.name} has 6 architectures and all were evaluated; further trials "
+        "repeat them."
+    ]
+    # The space is listed once, when it runs out; the 13 repeats after that are plain draws.
+    assert listed == 1
+    # A resumed study finds the space exhausted anew, and repeats the same architectures.
+    bumpy = _create("bumpy", space, storage=db_url, seed=4, metric="value")
+    bumpy.optimize(lambda a: float(a["a"]), n_trials=9)
+    again = metanas.load_study("bumpy", storage=db_url, space=space)
+    again.optimize(lambda a: float(a["a"]), n_trials=11)
+    assert [space.format(t.arch) for t in again.trials] == archs

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import inspect
+import logging
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -27,6 +28,8 @@ __all__ = [
     "get_strategy_class",
     "register_strategy",
 ]
+
+_logger = logging.getLogger(__name__)
 
 # Spaces up to this many raw architectures are listed when random draws stop finding unseen ones.
 _EXHAUSTIVE_LIMIT = 100_000
@@ -85,6 +88,8 @@ class Strategy(abc.ABC):
         self.seed = seed
         self._rng: np.random.Generator = make_rng(seed)
         self._seen: set[Hashable] = set()
+        # Every architecture of the space was seen: draws repeat from now on (seen only grows).
+        self._exhausted = False
 
     @abc.abstractmethod
     def ask(self) -> Architecture:
@@ -134,17 +139,33 @@ class Strategy(abc.ABC):
         After ``tries`` random draws that all hit seen architectures, a space of
         at most 100,000 raw architectures is listed and an unseen one drawn
         from what is left, so a nearly exhausted small space is still covered
-        without repeats.
+        without repeats. When none is left, a warning says so (once), and from
+        then on each call is one plain draw, a repeat.
         """
+        if self._exhausted:
+            return self.space.sample(self._rng)
+        start = self._rng.bit_generator.state
         arch = self.space.sample(self._rng)
         for _ in range(tries):
             if not self.is_seen(arch):
                 return arch
             arch = self.space.sample(self._rng)
         if self.space.n_raw <= _EXHAUSTIVE_LIMIT:
-            left = [a for a in self.space.enumerate() if not self.is_seen(a)]
+            every = list(self.space.enumerate())
+            left = [a for a in every if not self.is_seen(a)]
             if left:
                 return left[int(self._rng.integers(len(left)))]
+            self._exhausted = True
+            _logger.warning(
+                "The space %s has %d architectures and all were evaluated; further trials "
+                "repeat them.",
+                self.space.name, len(every),
+            )  # fmt: skip
+            # The repeat is the first draw, as on the fast path above: the answer must not
+            # depend on whether this object had already found the space exhausted (a
+            # resumed strategy finds it out again), or resuming would change the trials.
+            self._rng.bit_generator.state = start
+            return self.space.sample(self._rng)
         return arch
 
     def get_settings(self) -> dict[str, Any]:
