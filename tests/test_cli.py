@@ -776,3 +776,149 @@ def test_timeout_min_reaches_optimize_in_seconds(
     result = invoke([*args, "--timeout-min", "2", "--n-jobs", "2", "--json"])
     assert result.exit_code == 1  # nothing ran: no trial completed
     assert (seen["timeout_s"], seen["n_jobs"], seen["n_trials"]) == (120.0, 2, 3)
+
+
+# --- issue 13 (part 1): threads, training resume, encodings, early checks, README --------------
+
+
+def _no_optimize(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    calls: list[dict[str, Any]] = []
+
+    def record(self: metanas.Study, *args: Any, **kwargs: Any) -> None:
+        calls.append(kwargs)
+
+    monkeypatch.setattr(metanas.Study, "optimize", record)
+    return calls
+
+
+@pytest.mark.slow
+def test_threads_option_on_every_training_command(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for command in (["search"], ["oneshot"], ["fewshot"]):
+        text = invoke([*command, "--help"], env={"COLUMNS": "200"}).stdout
+        assert "--threads" in text, command
+    _no_optimize(monkeypatch)
+    base = ["search", "--data", "iris", "--epochs", "1", "--n-trials", "1", "--storage", db_url]
+    invoke([*base, "--study", "one"])
+    invoke([*base, "--study", "two", "--threads", "2"])
+    stored = {
+        n: metanas.load_study(n, storage=db_url).user_attrs["evaluator"] for n in ("one", "two")
+    }
+    assert (stored["one"]["threads"], stored["two"]["threads"]) == (1, 2)
+    refused = invoke([*base, "--threads", "0"])
+    assert refused.exit_code == 2
+    assert "Invalid value for '--threads'" in refused.stderr
+
+
+def test_resuming_a_data_study_with_other_epochs_is_refused(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_optimize(monkeypatch)
+    base = ["search", "--data", "iris", "--n-trials", "1", "--storage", db_url, "--study", "t"]
+    invoke([*base, "--epochs", "1"])
+    assert_usage_error(
+        invoke([*base, "--epochs", "2"]),
+        "Study 't' was created with --epochs 1, not --epochs 2",
+        "Drop the option to resume",
+    )
+    assert invoke([*base, "--threads", "2"]).exit_code != 2  # speed only: may change
+
+
+@pytest.mark.slow
+def test_a_csv_that_is_not_utf8_names_the_encoding_option(tmp_path: Path) -> None:
+    path = tmp_path / "cafe.csv"
+    rows = "".join(f"{i},caf\xe9{i % 2},{'xy'[i % 2]}\n" for i in range(30))
+    path.write_bytes(("a,b,label\n" + rows).encode("latin-1"))
+    url = f"sqlite:///{tmp_path / 'e.db'}"
+    base = ["search", "--data", str(path), "--target", "label", "--storage", url]
+    line = assert_usage_error(
+        invoke([*base, "--epochs", "1", "--n-trials", "1"]), "as utf-8 text", "--encoding latin-1"
+    )
+    assert "encoding='" not in line  # the CLI names its option, not the Python keyword
+    summary = invoke_json([*base, "--epochs", "1", "--n-trials", "1", "--encoding", "latin-1"])
+    assert summary["n_complete"] == 1
+    assert_usage_error(
+        invoke(["oneshot", "--data", "iris", "--encoding", "latin-1", "--storage", "sqlite://"]),
+        "--encoding is for a CSV --data file",
+    )
+
+
+def test_cuda_without_a_gpu_fails_once_before_any_trial(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    calls = _no_optimize(monkeypatch)
+    result = invoke(["search", "--data", "iris", "--device", "cuda", "--storage", db_url])
+    assert_usage_error(result, "device 'cuda' needs a CUDA GPU", "--device cpu")
+    assert calls == []
+
+
+@pytest.mark.slow
+def test_bad_n_jobs_is_refused_before_torch_or_data_load(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from metanas.cli import app\n"
+        "r = CliRunner().invoke(app, ['search', '--data', 'digits', '--n-jobs', '0', "
+        f"'--storage', 'sqlite:///{tmp_path / 'j.db'}'])\n"
+        "print(r.exit_code, 'torch' in sys.modules, 'sklearn.datasets' in sys.modules)\n"
+        "print(r.stderr.strip())\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    first, line = proc.stdout.strip().splitlines()
+    assert first == "2 False False"
+    assert line.startswith("Error: n_jobs must be -1 (one per core) or an int >= 1; got 0.")
+
+
+@pytest.mark.slow
+def test_suggest_says_when_fewer_than_k_exist(db_url: str) -> None:
+    from metanas.search import run_search
+
+    for dataset in ("cora", "citeseer"):
+        run_search(dataset=dataset, n_trials=5, storage=db_url)
+    result = invoke(
+        ["suggest", "--task", "nas-bench-graph/pubmed", "-b", "nas-bench-graph", "-d", "pubmed",
+         "--k", "100000", "--storage", db_url, "--json"]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    n = len(json.loads(result.stdout)["suggestions"])
+    assert 0 < n < 100000
+    assert f"Only {n} distinct candidate architectures" in result.stderr
+    assert "not --k 100000" in result.stderr
+
+
+def test_bench_strategies_replace_the_default_set_as_documented() -> None:
+    help_text = " ".join(invoke(["bench", "--help"], env={"COLUMNS": "200"}).stdout.split())
+    assert "name tpe to keep it" in help_text
+    out = invoke_json(
+        ["bench", "--datasets", "cora", "--strategies", "random", "--seeds", "1", "-n", "5"]
+    )
+    assert {row["strategy"] for row in out["summary"]} == {"random"}
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert "TPE always included" not in readme
+    assert "`--strategies` replaces the whole set, so name `tpe` to keep it" in readme
+
+
+@pytest.mark.slow
+def test_readme_python_examples_run_after_the_quick_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The quick start's CLI study, then the README's first two Python blocks, twice."""
+    import re
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    monkeypatch.chdir(tmp_path)
+    result = invoke(contract(100, "sqlite:///runs.db"))
+    assert result.exit_code == 0, result.output
+    namespace: dict[str, Any] = {}
+    exec(blocks[0], namespace)
+    exec(blocks[1], namespace)
+    assert namespace["table"].space == namespace["bench"].space
+    assert len(namespace["study"].trials) == 50
+    exec(blocks[0], namespace)
+    assert metanas.load_study("cora-rea", storage="sqlite:///runs.db").n_finished == 100

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import metanas
@@ -163,3 +164,82 @@ def test_summary_of_a_study_without_a_benchmark_has_no_regret(db_url: str) -> No
     s = search_summary(run.study, None, db_url, 3, False, 3, 0.5)
     assert (s["optimum"], s["regret"], s["wall_time_s"]) == (None, None, 0.5)
     assert s["best"]["arch"] == run.study.space.format(run.study.best_trial.arch)
+
+
+def test_training_resume_keeps_or_refuses_what_a_trial_measures(db_url: str) -> None:
+    args: dict[str, object] = {
+        "data": "iris", "space": "mlp", "epochs": 2, "storage": db_url, "study_name": "t",
+    }  # fmt: skip
+    assert not prepare_search(**args).resumed  # type: ignore[arg-type]
+    with pytest.raises(
+        ValueError, match=r"created with --epochs 2, not --epochs 3; .*new --study name"
+    ):
+        prepare_search(**{**args, "epochs": 3})  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="created without --max-params, not --max-params 1000"):
+        prepare_search(**{**args, "max_params": 1000})  # type: ignore[arg-type]
+    # Left out, the stored settings are reused; threads may change (speed, not results).
+    again = prepare_search(data="iris", space="mlp", storage=db_url, study_name="t", threads=2)
+    assert again.resumed
+    assert (again.evaluator.max_epochs, again.evaluator.threads) == (2, 2)
+
+
+def test_training_resume_reads_settings_stored_with_n_threads(db_url: str) -> None:
+    first = prepare_search(data="iris", space="mlp", epochs=2, storage=db_url, study_name="old")
+    old = {**first.study.user_attrs["evaluator"], "n_threads": None}
+    del old["threads"]
+    first.study.set_user_attr("evaluator", old)  # as stored before threads= existed
+    again = prepare_search(data="iris", space="mlp", storage=db_url, study_name="old")
+    assert (again.evaluator.max_epochs, again.evaluator.threads) == (2, 1)
+
+
+def test_resume_without_seed_uses_the_stored_seed_for_splits(db_url: str) -> None:
+    first = prepare_search(data="iris", epochs=1, seed=5, storage=db_url, study_name="s5")
+    again = prepare_search(data="iris", storage=db_url, study_name="s5")
+    assert again.task is not None
+    assert first.task is not None
+    assert np.array_equal(again.task.y_valid, first.task.y_valid)
+    assert again.evaluator.seed == 5
+
+
+def test_threads_default_one_and_checked_before_loading(monkeypatch: pytest.MonkeyPatch) -> None:
+    import metanas.tasks
+
+    run = prepare_search(data="iris", epochs=1, n_trials=1, storage="sqlite://")
+    assert run.evaluator.threads == 1
+    assert run.study.user_attrs["evaluator"]["threads"] == 1
+
+    def no_loading(*args: object, **kwargs: object) -> None:
+        raise AssertionError("loaded data before checking the cheap arguments")
+
+    monkeypatch.setattr(metanas.tasks, "load_task", no_loading)
+    for bad, message in (
+        ({"n_jobs": 0}, r"n_jobs must be -1 \(one per core\) or an int >= 1; got 0"),
+        ({"threads": 0}, "threads must be an int >= 1"),
+        ({"n_trials": 0}, "n_trials must be an int >= 1; got 0"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            prepare_search(data="iris", storage="sqlite://", **bad)  # type: ignore[arg-type]
+
+
+def test_cuda_without_a_gpu_is_refused_before_the_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    torch = pytest.importorskip("torch")
+    import metanas.tasks
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(metanas.tasks, "load_task", lambda *a, **k: pytest.fail("data loaded"))
+    with pytest.raises(ValueError, match=r"device 'cuda' needs a CUDA GPU"):
+        prepare_search(data="iris", device="cuda", storage="sqlite://")
+
+
+def test_encoding_goes_with_a_csv_file(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="--encoding is for a CSV --data file"):
+        prepare_search(data="iris", encoding="latin-1", storage="sqlite://")
+    with pytest.raises(ValueError, match="--encoding goes with --data"):
+        prepare_search(dataset="cora", encoding="latin-1", storage="sqlite://")
+    path = tmp_path / "cafe.csv"
+    rows = "".join(f"{i},caf\xe9{i % 2},{'xy'[i % 2]}\n" for i in range(30))
+    path.write_bytes(("a,b,label\n" + rows).encode("latin-1"))
+    run = prepare_search(
+        data=str(path), target="label", encoding="latin-1", epochs=1, storage="sqlite://"
+    )
+    assert run.study.user_attrs["task_source"]["read_csv"] == {"encoding": "latin-1"}

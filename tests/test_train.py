@@ -304,3 +304,64 @@ def test_bad_arguments_are_rejected():
         TrainEvaluator(task, MLPSpace(), device="tpu")
     with pytest.raises(ValueError, match="max_latency_ms"):
         TrainEvaluator(task, MLPSpace(), max_latency_ms=-1)
+
+
+def test_one_torch_thread_per_evaluation_by_default(monkeypatch):
+    """The thread policy: 1 intra-op thread while training, whatever torch's own setting."""
+    seen = []
+    ev = TrainEvaluator(tiny_task(), MLPSpace(), max_epochs=1, batch_size=16, measure_latency=False)
+    assert ev.threads == 1
+    assert ev.get_settings()["threads"] == 1
+    real = ev.hardware_metrics
+    monkeypatch.setattr(
+        ev, "hardware_metrics", lambda m: seen.append(torch.get_num_threads()) or real(m)
+    )
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert ev.evaluate(mlp_arch(MLPSpace())).ok
+        assert torch.get_num_threads() == 2  # the caller's count is restored
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1]
+    two = TrainEvaluator(tiny_task(), MLPSpace(), threads=2)
+    assert two.threads == 2
+    assert TrainEvaluator(tiny_task(), MLPSpace(), threads=None).threads is None
+    with pytest.raises(ValueError, match="threads must be an int >= 1"):
+        TrainEvaluator(tiny_task(), MLPSpace(), threads=0)
+
+
+def test_n_threads_is_a_deprecated_alias_and_old_settings_still_load():
+    with pytest.warns(FutureWarning, match=r"n_threads=\.\.\.\) is deprecated; pass threads="):
+        ev = TrainEvaluator(tiny_task(), MLPSpace(), n_threads=2)
+    assert ev.threads == 2
+    with pytest.raises(ValueError, match="pass only threads="):
+        TrainEvaluator(tiny_task(), MLPSpace(), threads=3, n_threads=2)
+    old = {**ev.get_settings(), "n_threads": None}  # as stored before threads= existed
+    del old["threads"]
+    rebuilt = TrainEvaluator.from_settings(tiny_task(), MLPSpace(), old, progress=False)
+    assert rebuilt.threads is None
+    assert rebuilt.max_epochs == ev.max_epochs
+
+
+def test_cuda_without_a_gpu_fails_once_at_construction(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=r"device 'cuda' needs a CUDA GPU.*--device cpu"):
+        TrainEvaluator(tiny_task(), MLPSpace(), device="cuda")
+    assert TrainEvaluator(tiny_task(), MLPSpace(), device="auto").device == "auto"
+
+
+def test_oneshot_and_fewshot_take_threads_and_warn_on_n_threads():
+    from metanas.fewshot import make_learner
+    from metanas.oneshot.run import run_oneshot
+    from metanas.tasks import load_task
+
+    assert make_learner("protonet").threads == 1
+    assert make_learner("protonet", threads=2).threads == 2
+    with pytest.warns(FutureWarning, match="deprecated; pass threads="):
+        assert make_learner("protonet", n_threads=2).n_threads == 2
+    with (
+        pytest.warns(FutureWarning, match="deprecated; pass threads="),
+        pytest.raises(ValueError, match="epochs must be an int >= 1"),
+    ):
+        run_oneshot(load_task("iris"), "cnn", epochs=0, n_threads=2)

@@ -158,7 +158,8 @@ class TrainEvaluator(Evaluator):
         oversubscribes the cores: torch's own default (one per core) trains up to
         50x slower while another process keeps a core busy. Raise it on an idle
         machine for larger networks. The caller's setting is restored afterwards,
-        and the count changes speed only, never what a trial measures.
+        and the count changes the speed (and at most the last digits of a training:
+        torch sums in another order with more threads).
     n_threads
         Deprecated alias of ``threads`` (FutureWarning).
     seed
