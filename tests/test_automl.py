@@ -62,6 +62,20 @@ def test_nasclassifier_params_clone_and_not_fitted(iris: tuple[np.ndarray, np.nd
         metanas.NASClassifier(n_trials=None, storage="sqlite://").fit(*iris)
 
 
+def test_nasclassifier_trains_with_one_thread_unless_told(
+    iris: tuple[np.ndarray, np.ndarray],
+) -> None:
+    X, y = iris
+    clf = metanas.NASClassifier(n_trials=1, max_epochs=1, storage="sqlite://", seed=0).fit(X, y)
+    assert clf.get_params()["threads"] == 1
+    assert clf.evaluator_.threads == 1
+    assert clf.study_.user_attrs["evaluator"]["threads"] == 1
+    two = metanas.NASClassifier(threads=2, n_trials=1, max_epochs=1, storage="sqlite://")
+    assert two.fit(X, y).evaluator_.threads == 2
+    with pytest.raises(ValueError, match="threads must be an int >= 1"):
+        metanas.NASClassifier(threads=0, n_trials=1, storage="sqlite://").fit(X, y)
+
+
 def test_nasclassifier_same_seed_same_model(iris: tuple[np.ndarray, np.ndarray]) -> None:
     X, y = iris
     a = metanas.NASClassifier(n_trials=2, max_epochs=3, storage="sqlite://", seed=1).fit(X, y)

@@ -367,3 +367,20 @@ def test_no_test_split() -> None:
     assert (task.n_train, task.n_valid, task.n_test) == (80, 20, 0)
     assert task.X_test.shape == (0, 4)
     assert task.y_test.dtype == np.int64
+
+
+def test_a_csv_in_another_encoding_names_the_keyword_and_rebuilds(tmp_path: Path) -> None:
+    from metanas.tasks import CSVEncodingError
+
+    path = tmp_path / "cafe.csv"
+    rows = "".join(f"{i},caf\xe9{i % 2},{'xy'[i % 2]}\n" for i in range(30))
+    path.write_bytes(("a,b,label\n" + rows).encode("latin-1"))
+    with pytest.raises(CSVEncodingError, match=r"as utf-8 text .*Pass encoding=.*'latin-1'") as err:
+        load_task(path, target="label")
+    assert isinstance(err.value, ValueError)
+    assert "--encoding latin-1" in err.value.cli_message
+    task = load_task(path, target="label", encoding="latin-1")
+    assert task.source["read_csv"] == {"encoding": "latin-1"}
+    assert np.array_equal(rebuild_task(task.source).X_train, task.X_train)
+    with pytest.raises(ValueError, match=r"needs target=<label column>\. The file.s columns"):
+        load_task(path, encoding="latin-1")
