@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -240,3 +241,43 @@ def test_four_cli_workers_share_n_trials_as_the_study_total(tmp_path: Path) -> N
     numbers = [int(r[0]) for r in read_rows(db, "SELECT number FROM metanas_trials")]
     assert sorted(numbers) == list(range(400))
     assert read_rows(db, "SELECT DISTINCT state FROM metanas_trials") == [("complete",)]
+
+
+@pytest.mark.slow
+def test_sigint_to_a_pool_search_requeues_then_a_rerun_finishes(tmp_path: Path) -> None:
+    db = tmp_path / "pool.db"
+    url = f"sqlite:///{db}"
+    metanas.create_study(name="shared", space=SPACE, seed=0, metric="score", storage=url)
+    script = tmp_path / "worker.py"
+    script.write_text(SHARED_WORKER.replace("time.sleep(0.002)", "time.sleep(0.3)"))
+    # Ctrl-C in a terminal signals the whole process group: the study and its workers.
+    proc = subprocess.Popen(
+        [sys.executable, str(script), url, "30"], start_new_session=True, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            rows = read_rows(db, "SELECT state FROM metanas_trials") if db.exists() else []
+            if sum(r == ("complete",) for r in rows) >= 4:
+                break
+        os.killpg(proc.pid, signal.SIGINT)
+        start = time.monotonic()
+        _, err = proc.communicate(timeout=60)
+        took_s = time.monotonic() - start
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    assert b"KeyboardInterrupt" in err, err.decode()
+    assert took_s < 10  # the running evaluations were stopped, not waited for
+    states = [r[0] for r in read_rows(db, "SELECT state FROM metanas_trials")]
+    assert "failed" not in states
+    assert "running" not in states
+    assert 1 <= states.count("waiting") <= 2
+    rerun = subprocess.run(
+        [sys.executable, str(script), url, "30"], capture_output=True, timeout=120, check=False
+    )
+    assert rerun.returncode == 0, rerun.stderr.decode()
+    rows = read_rows(db, "SELECT number, state FROM metanas_trials ORDER BY number")
+    assert rows == [(n, "complete") for n in range(30)]
