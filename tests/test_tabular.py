@@ -16,6 +16,7 @@ from metanas import InvalidArchitectureError, UnknownNameError
 from metanas._registry import available
 from metanas.benchmarks import (
     BENCHMARKS,
+    FAMILY_TASKS,
     NBG_DATASETS,
     ArchitectureNotInTableError,
     NasBenchGraph,
@@ -399,7 +400,7 @@ def test_nas_bench_graph_data_set_names() -> None:
 
 
 def test_load_benchmark() -> None:
-    assert set(available_benchmarks()) == {"nas-bench-graph"}
+    assert set(available_benchmarks()) == {"nas-bench-graph", "task-family"}
     assert load_benchmark("nas_bench_graph", "cora").name == "nas-bench-graph/cora"
     assert load_benchmark("nbg", "cora").dataset == "cora"
     with pytest.raises(UnknownNameError, match=r"Unknown benchmark 'nas-bench-201'.*from_csv"):
@@ -407,8 +408,11 @@ def test_load_benchmark() -> None:
 
 
 def test_benchmark_registry_names_and_aliases() -> None:
-    assert available("benchmark") == ["nas-bench-graph"]
-    assert available_benchmarks() == {"nas-bench-graph": NBG_DATASETS}
+    assert available("benchmark") == ["nas-bench-graph", "task-family"]
+    assert available_benchmarks() == {
+        "nas-bench-graph": NBG_DATASETS,
+        "task-family": tuple(FAMILY_TASKS),
+    }
     for spelling in ("nas-bench-graph", "NAS_Bench_Graph", "nasbenchgraph", "NBG", "n-b-g"):
         assert BENCHMARKS.canonical(spelling) == "nas-bench-graph"
         assert BENCHMARKS.get(spelling) is NasBenchGraph
@@ -432,4 +436,4 @@ def test_register_benchmark_checks_the_class_and_its_aliases() -> None:
     assert "nds" not in BENCHMARKS  # a refused class leaves no alias behind
     with pytest.raises(ValueError, match="alias 'NBG' already names 'nas-bench-graph'"):
         register_benchmark("another-graph-table", aliases=("NBG",))
-    assert available("benchmark") == ["nas-bench-graph"]
+    assert available("benchmark") == ["nas-bench-graph", "task-family"]

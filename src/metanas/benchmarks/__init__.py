@@ -1,4 +1,4 @@
-"""Tabular benchmarks: NAS-Bench-Graph and tables users bring."""
+"""Tabular benchmarks: NAS-Bench-Graph, the task family and tables users bring."""
 
 from __future__ import annotations
 
@@ -8,15 +8,18 @@ from metanas.benchmarks.base import (
     load_benchmark,
     register_benchmark,
 )
+from metanas.benchmarks.family import FAMILY_TASKS, TaskFamily
 from metanas.benchmarks.nasbenchgraph import NBG_DATASETS, NasBenchGraph
 from metanas.benchmarks.tabular import ArchitectureNotInTableError, TabularBenchmark
 
 __all__ = [
     "BENCHMARKS",
+    "FAMILY_TASKS",
     "NBG_DATASETS",
     "ArchitectureNotInTableError",
     "NasBenchGraph",
     "TabularBenchmark",
+    "TaskFamily",
     "available_benchmarks",
     "load_benchmark",
     "register_benchmark",
