@@ -57,19 +57,36 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--n-archs", type=int, default=N_ARCHS, help="size of the architecture list")
     p.add_argument("--max-archs", type=int, default=None, help="train only the first N")
     p.add_argument("--epochs", type=int, default=FAMILY_EPOCHS)
-    p.add_argument("--noise-every", type=int, default=NOISE_EVERY,
-                   help="seed 1 retrains every k-th architecture (0: no second seed)")  # fmt: skip
+    p.add_argument(
+        "--noise-every",
+        type=int,
+        default=NOISE_EVERY,
+        help="seed 1 retrains every k-th architecture (0: no second seed)",
+    )
     p.add_argument("--n-jobs", type=int, default=1, help="parallel trainings (process pool)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per training")
-    p.add_argument("--work", type=Path, default=Path("family_work"),
-                   help="folder of the default storage and of the curve files")  # fmt: skip
+    p.add_argument(
+        "--work",
+        type=Path,
+        default=Path("family_work"),
+        help="folder of the default storage and of the curve files",
+    )
     p.add_argument("--storage", default=None, help="SQLAlchemy URL (default: <work>/family.db)")
     p.add_argument("--out", type=Path, default=FAMILY_TABLE, help="the CSV (.csv.gz) to write")
-    p.add_argument("--fashion-npz", type=Path, default=None,
-                   help="read Fashion-MNIST from this subset file instead of Debian's files")  # fmt: skip
+    p.add_argument(
+        "--fashion-npz",
+        type=Path,
+        default=None,
+        help="read Fashion-MNIST from this subset file instead of Debian's files",
+    )
     p.add_argument("--export-only", action="store_true", help="only rewrite the CSV")
-    p.add_argument("--write-fashion-npz", type=Path, default=None, metavar="OUT",
-                   help="write the Fashion-MNIST subset the family needs to OUT and stop")  # fmt: skip
+    p.add_argument(
+        "--write-fashion-npz",
+        type=Path,
+        default=None,
+        metavar="OUT",
+        help="write the Fashion-MNIST subset the family needs to OUT and stop",
+    )
     args = p.parse_args(argv)
     args.tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     unknown = [t for t in args.tasks if t not in FAMILY_TASKS]
@@ -78,6 +95,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     for name in ("n_archs", "epochs", "n_jobs", "threads"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1; got {getattr(args, name)}")
+    if args.max_archs is not None and args.max_archs < 1:
+        p.error(f"--max-archs must be >= 1; got {args.max_archs}")
+    if args.noise_every < 0:
+        p.error(f"--noise-every must be >= 0 (0: no second seed); got {args.noise_every}")
     if args.storage is None:
         args.storage = f"sqlite:///{(args.work / 'family.db').resolve()}"
     return args
@@ -98,7 +119,9 @@ def plan(args: argparse.Namespace) -> list[tuple[str, int, list[Architecture]]]:
     return out
 
 
-def run_study(args: argparse.Namespace, task_name: str, seed: int, archs: list[Architecture]) -> None:
+def run_study(
+    args: argparse.Namespace, task_name: str, seed: int, archs: list[Architecture]
+) -> None:
     from metanas.evaluation.train import TrainEvaluator
 
     space = family_space()
@@ -181,8 +204,10 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
         if missing:
             _logger.warning(
                 "%s: %d finished trial(s) have no curve in %s; they are left out.",
-                name, missing, args.work / "curves",
-            )  # fmt: skip
+                name,
+                missing,
+                args.work / "curves",
+            )
         epochs = max((len(r.get("curve") or []) for r in records.values()), default=0)
         rows.extend(family_rows(task, seed, arch_ids, records, epochs))
         times = [r["curve"][-1]["train_time_s"] for r in records.values() if r.get("curve")]
@@ -196,9 +221,11 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     # mtime 0: the same table gives the same bytes.
     df.to_csv(
-        args.out, index=False, float_format="%.6g",
+        args.out,
+        index=False,
+        float_format="%.6g",
         compression={"method": "gzip", "mtime": 0, "compresslevel": 9},
-    )  # fmt: skip
+    )
     summary["rows"] = len(df)
     summary["bytes"] = os.path.getsize(args.out)
     return summary
