@@ -14,6 +14,7 @@ export joins the studies' finished trials with those curves and writes the compr
     python benchmarks/make_family.py --export-only               # rewrite the CSV from the studies
     python benchmarks/make_family.py --write-fashion-npz fashion_family.npz   # from Debian's files
     python benchmarks/make_family.py --fashion-npz fashion_family.npz ...     # on another machine
+    python benchmarks/make_family.py --export-only --docs docs/benchmarks.md  # its docs section
 
 Only metanas and its dependencies are imported (torch, numpy, pandas, SQLAlchemy ...).
 """
@@ -31,6 +32,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _report import header
+
 import metanas
 from metanas.benchmarks.family import (
     FAMILY_COLUMNS,
@@ -47,6 +52,7 @@ from metanas.benchmarks.family import (
 from metanas.spaces import Architecture, TableSpace
 
 _logger = logging.getLogger("make_family")
+SECTION = "task-family"
 N_ARCHS = 400
 NOISE_EVERY = 4
 
@@ -80,6 +86,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="read Fashion-MNIST from this subset file instead of Debian's files",
     )
     p.add_argument("--export-only", action="store_true", help="only rewrite the CSV")
+    p.add_argument(
+        "--docs",
+        type=Path,
+        default=None,
+        help="also rewrite the 'task-family' section of this Markdown file from the table",
+    )
     p.add_argument(
         "--write-fashion-npz",
         type=Path,
@@ -150,6 +162,9 @@ def run_study(
     if left <= 0:
         print(f"{name}: done ({study.n_finished} trials)", flush=True)
         return
+    # The recorded seconds depend on how many trainings share the machine: keep that with them.
+    runs = [*study.user_attrs.get("runs", []), {"n_jobs": args.n_jobs, "threads": args.threads}]
+    study.set_user_attr("runs", runs)
     start = time.perf_counter()
     study.optimize(evaluator, max_total_trials=len(archs), n_jobs=args.n_jobs)
     wall = time.perf_counter() - start
@@ -184,6 +199,7 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
     stored = {s.name for s in storage.list_studies()}
     rows: list[dict[str, Any]] = []
     summary: dict[str, Any] = {}
+    runs: set[tuple[int, int]] = set()
     for task, seed, _ in plan(args):
         name = study_name(task, seed)
         if name not in stored:
@@ -211,6 +227,8 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
         epochs = max((len(r.get("curve") or []) for r in records.values()), default=0)
         rows.extend(family_rows(task, seed, arch_ids, records, epochs))
         times = [r["curve"][-1]["train_time_s"] for r in records.values() if r.get("curve")]
+        for run in study.user_attrs.get("runs", []):
+            runs.add((int(run["n_jobs"]), int(run["threads"])))
         summary[name] = {
             "archs": len(records),
             "failed": sum(t.state is TrialState.FAILED for t in finished),
@@ -226,9 +244,69 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
         float_format="%.6g",
         compression={"method": "gzip", "mtime": 0, "compresslevel": 9},
     )
+    summary["runs"] = sorted(runs)
     summary["rows"] = len(df)
     summary["bytes"] = os.path.getsize(args.out)
     return summary
+
+
+def report(args: argparse.Namespace, summary: dict[str, Any]) -> str:
+    """The docs section: per task, the table's size, accuracies, seconds and noise."""
+    import pandas as pd
+    from scipy.stats import spearmanr
+
+    df = pd.read_csv(args.out)
+    last = df[df["epoch"] == df.groupby(["task", "seed"])["epoch"].transform("max")]
+    main_rows = last[last["seed"] == 0]
+    extra = {
+        "table": f"`{args.out.name}`: {len(df):,} rows, {os.path.getsize(args.out) / 1e6:.1f} MB",
+        "training": (
+            f"{int(df['epoch'].max())} epochs, AdamW lr {FAMILY_TRAINING['lr']}, batch "
+            f"{FAMILY_TRAINING['batch_size']}, no early stopping; (trainings at once, torch "
+            f"threads each) of the generating runs: {summary['runs']}"
+        ),
+    }
+    lines = [
+        header("Task family: every architecture trained on every task", extra),
+        "| task | archs | failed | median / best valid acc | median train s (max) "
+        "| 2nd seed: archs, sd of one training, Spearman |",
+        "|---|---|---|---|---|---|",
+    ]
+    valid = main_rows.pivot(index="arch_id", columns="task", values="valid_accuracy")
+    for task in [t for t in FAMILY_TASKS if t in set(main_rows["task"])]:
+        rows = main_rows[main_rows["task"] == task]
+        acc = rows["valid_accuracy"]
+        noise = "-"
+        second = last[(last["task"] == task) & (last["seed"] == 1)]
+        pair = rows.merge(second, on="arch_id", suffixes=("", "_2")).dropna(
+            subset=["valid_accuracy", "valid_accuracy_2"]
+        )
+        if len(pair) >= 2:
+            diff = pair["valid_accuracy"] - pair["valid_accuracy_2"]
+            rho = spearmanr(pair["valid_accuracy"], pair["valid_accuracy_2"]).statistic
+            noise = f"{len(pair)}, {diff.std(ddof=1) / math.sqrt(2):.3f}, {rho:.2f}"
+        lines.append(
+            f"| {task} | {rows['arch_id'].nunique()} | {int(acc.isna().sum())} "
+            f"| {acc.median():.3f} / {acc.max():.3f} "
+            f"| {rows['train_time_s'].median():.2f} ({rows['train_time_s'].max():.1f}) "
+            f"| {noise} |"
+        )
+    if valid.shape[1] >= 2:
+        rho = valid.corr(method="spearman")
+        names = list(rho.columns)
+        lines += [
+            "",
+            "Spearman rank correlation of the last epoch's validation accuracy between tasks "
+            "(seed 0):",
+            "",
+            "| | " + " | ".join(names) + " |",
+            "|---|" + "---|" * len(names),
+            *(
+                f"| {a} | " + " | ".join(f"{rho.loc[a, b]:.2f}" for b in names) + " |"
+                for a in names
+            ),
+        ]
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -248,6 +326,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     summary = export(args)
     print(json.dumps(summary, indent=1))
     print(f"wrote {args.out}")
+    if args.docs is not None:
+        from metanas.benchmarking import write_section
+
+        write_section(args.docs, SECTION, report(args, summary))
+        print(f"wrote the {SECTION!r} section of {args.docs}")
     return summary
 
 

@@ -334,9 +334,15 @@ def test_make_family_end_to_end_and_resumable(tmp_path: Path) -> None:
     curves = tmp_path / "w" / "curves" / "family-digits-seed0.jsonl"
     n_lines = len(curves.read_text().splitlines())
     assert n_lines == 4
-    again = make.main(argv)  # nothing left to train: the studies are complete
+    docs = tmp_path / "benchmarks.md"
+    again = make.main([*argv, "--docs", str(docs)])  # nothing left to train: studies complete
     assert len(curves.read_text().splitlines()) == n_lines
     assert again["rows"] == summary["rows"]
+    assert again["runs"] == [(1, 1)]
+    section = docs.read_text()
+    assert "<!-- BEGIN task-family -->" in section
+    assert "| digits | 4 | 0 |" in section
+    assert "| mnist1d-small | 4 | 0 |" in section
     df = pd.read_csv(out)
     assert list(df.columns) == list(FAMILY_COLUMNS)
     assert set(df["epoch"]) == {1, 2}
