@@ -775,7 +775,8 @@ def test_timeout_min_reaches_optimize_in_seconds(
     args = ["search", "--data", "iris", "--epochs", "1", "--n-trials", "3", "--storage", db_url]
     result = invoke([*args, "--timeout-min", "2", "--n-jobs", "2", "--json"])
     assert result.exit_code == 1  # nothing ran: no trial completed
-    assert (seen["timeout_s"], seen["n_jobs"], seen["n_trials"]) == (120.0, 2, 3)
+    # --n-trials is the study's total over all workers (optimize's max_total_trials)
+    assert (seen["timeout_s"], seen["n_jobs"], seen["max_total_trials"]) == (120.0, 2, 3)
 
 
 # --- issue 13 (part 1): threads, training resume, encodings, early checks, README --------------
