@@ -30,7 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 from metanas._json import jsonable
 from metanas._torch import DEFAULT_THREADS, check_threads
-from metanas.exceptions import StudyNotFoundError, UnknownNameError, closest, unknown
+from metanas.exceptions import (
+    DuplicatedStudyError,
+    StudyNotFoundError,
+    UnknownNameError,
+    closest,
+    unknown,
+)
 from metanas.trial import TrialState
 
 if TYPE_CHECKING:
@@ -597,13 +603,18 @@ def create_or_resume(
     try:
         study = load_study(name, storage=storage, space=space)
     except StudyNotFoundError:
-        study = create_study(
-            name=name, storage=storage, space=space, strategy=strategy or DEFAULT_STRATEGY,
-            seed=DEFAULT_SEED if seed is None else seed,
-            metric=[m for m, _ in objectives], direction=[d for _, d in objectives],
-            task=task, task_descriptors=dict(task_descriptors), strategy_settings=dict(settings),
-        )  # fmt: skip
-        return study, False
+        try:
+            study = create_study(
+                name=name, storage=storage, space=space, strategy=strategy or DEFAULT_STRATEGY,
+                seed=DEFAULT_SEED if seed is None else seed,
+                metric=[m for m, _ in objectives], direction=[d for _, d in objectives],
+                task=task, task_descriptors=dict(task_descriptors),
+                strategy_settings=dict(settings),
+            )  # fmt: skip
+            return study, False
+        except DuplicatedStudyError:
+            # Workers started together: another one created it first. Join it as a resume.
+            study = load_study(name, storage=storage, space=space)
     stored_strategy = study.strategy.registered_name
     fix = f"Drop the option to resume study {name!r}, or pass a new --study name."
     if strategy is not None and strategy != stored_strategy:
