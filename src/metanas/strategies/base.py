@@ -159,7 +159,7 @@ class Strategy(abc.ABC):
             _logger.warning(
                 "The space %s has %d architectures and all were evaluated; further trials "
                 "repeat them.",
-                self.space.name, len(every),
+                self.space.name, len({self.space.key(a) for a in every}),
             )  # fmt: skip
             # The repeat is the first draw, as on the fast path above: the answer must not
             # depend on whether this object had already found the space exhausted (a
