@@ -377,11 +377,8 @@ class TaskFamily(TabularBenchmark):
             The table holds no second training for this task.
         """
         if metric not in ("valid_accuracy", "test_accuracy"):
-            raise ValueError(
-                f"metric must be 'valid_accuracy' or 'test_accuracy'; got {metric!r}."
-            )
-        other = TaskFamily(self.task, seed=1 - self.seed if self.seed in (0, 1) else 1,
-                           path=self.path)  # fmt: skip
+            raise ValueError(f"metric must be 'valid_accuracy' or 'test_accuracy'; got {metric!r}.")
+        other = TaskFamily(self.task, seed=1 if self.seed == 0 else 0, path=self.path)
         pairs = [
             (self.query(a, metric), other.query(a, metric))
             for a in other.space.enumerate()
