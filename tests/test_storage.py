@@ -412,3 +412,29 @@ def test_a_study_deleted_during_its_search_gives_one_clear_error(tmp_path: Path)
         study.tell(trial, metanas.Result({"valid_accuracy": 0.5}))
     with pytest.raises(StudyNotFoundError, match=r"was deleted .* while the search ran"):
         study.ask()
+
+
+@pytest.mark.slow
+def test_processes_opening_a_new_database_at_once_all_succeed(tmp_path: Path) -> None:
+    # The losers of the race to create the tables used to fail with "table already exists".
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    code = (
+        "import sys, time; from metanas.storage import RDBStorage; "
+        "time.sleep(max(0.0, float(sys.argv[2]) - time.time())); RDBStorage(sys.argv[1]); "
+        "print('ok')"
+    )
+    import time
+
+    start = str(time.time() + 3.0)  # all processes open the file at the same moment
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, url, start], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(6)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, [e.decode()[-300:] for _, e in outs]
+    assert RDBStorage(url).list_studies() == []

@@ -8,6 +8,7 @@ import math
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
 from metanas.exceptions import (
     DuplicatedStudyError,
@@ -272,30 +273,43 @@ class RDBStorage:
     # ------------------------------------------------------------ schema
     @staticmethod
     def _upgrade(engine: Engine) -> None:
+        # Several processes may open a new database at once: the losers of the race to create
+        # the tables see "already exists"; they wait a moment and read the version again.
+        for attempt in range(10):
+            try:
+                RDBStorage._upgrade_once(engine)
+                return
+            except (OperationalError, ProgrammingError) as exc:
+                if "already exists" not in str(exc.orig).lower() or attempt == 9:
+                    if isinstance(exc, OperationalError):
+                        raise StorageError(
+                            "Cannot open storage "
+                            f"{engine.url.render_as_string(hide_password=True)!r}: {exc.orig}. "
+                            "Check the path or server, and that you may write there."
+                        ) from exc
+                    raise StorageError(f"Cannot prepare the metanas schema: {exc}") from exc
+                time.sleep(0.05 * (attempt + 1))
+            except SQLAlchemyError as exc:
+                raise StorageError(f"Cannot prepare the metanas schema: {exc}") from exc
+
+    @staticmethod
+    def _upgrade_once(engine: Engine) -> None:
         from alembic.runtime.migration import MigrationContext
 
-        try:
-            with engine.begin() as conn:
-                current = MigrationContext.configure(conn).get_current_revision()
-                if current == HEAD_REVISION:
-                    return
-                if current is None:
-                    _refuse_foreign_database(conn, engine)
-                from alembic import command
-                from alembic.config import Config
+        with engine.begin() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+            if current == HEAD_REVISION:
+                return
+            if current is None:
+                _refuse_foreign_database(conn, engine)
+            from alembic import command
+            from alembic.config import Config
 
-                cfg = Config()
-                cfg.set_main_option("script_location", str(Path(__file__).with_name("_migrations")))
-                cfg.attributes["connection"] = conn
-                _logger.info("Upgrading metanas schema from %s to %s", current, HEAD_REVISION)
-                command.upgrade(cfg, "head")
-        except OperationalError as exc:
-            raise StorageError(
-                f"Cannot open storage {engine.url.render_as_string(hide_password=True)!r}: "
-                f"{exc.orig}. Check the path or server, and that you may write there."
-            ) from exc
-        except SQLAlchemyError as exc:
-            raise StorageError(f"Cannot prepare the metanas schema: {exc}") from exc
+            cfg = Config()
+            cfg.set_main_option("script_location", str(Path(__file__).with_name("_migrations")))
+            cfg.attributes["connection"] = conn
+            _logger.info("Upgrading metanas schema from %s to %s", current, HEAD_REVISION)
+            command.upgrade(cfg, "head")
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
