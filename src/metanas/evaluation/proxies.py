@@ -20,8 +20,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -48,15 +47,6 @@ def _weights(model: nn.Module) -> list[torch.Tensor]:
 
     layers = (nn.Conv1d, nn.Conv2d, nn.Linear)
     return [m.weight for m in model.modules() if isinstance(m, layers)]
-
-
-@contextmanager
-def _seeded(seed: int) -> Iterator[None]:
-    import torch
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
 
 
 def _synflow(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
@@ -186,10 +176,12 @@ def compute_proxy(
         raise unknown("zero-cost proxy", name, PROXIES)
     import torch
 
+    from metanas.models.networks import seeded_init
+
     device = next(iter(model.parameters())).device
     Xt = torch.as_tensor(np.asarray(X, dtype=np.float32) if isinstance(X, np.ndarray) else X)
     yt = torch.as_tensor(np.asarray(y, dtype=np.int64) if isinstance(y, np.ndarray) else y)
-    with _seeded(resolve_seed(seed)):
+    with seeded_init(resolve_seed(seed)):
         return PROXIES[name](model, Xt.float().to(device), yt.long().to(device))
 
 

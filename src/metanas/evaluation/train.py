@@ -426,6 +426,8 @@ class TrainEvaluator(Evaluator):
         torch = _import_torch()
         from torch.nn import functional
 
+        from metanas.models.networks import seeded_init
+
         task = self.task
         seed = arch_seed(self.seed, self.space, arch)
         device = self._device()
@@ -456,8 +458,7 @@ class TrainEvaluator(Evaluator):
         bar = _EpochBar(self.progress, epochs, task.name)
         rng_devices = [device] if device.type == "cuda" else []
         try:
-            with torch.random.fork_rng(devices=rng_devices):
-                torch.manual_seed(seed)
+            with seeded_init(seed, devices=rng_devices):
                 for epoch in range(epochs):
                     if epoch >= planned:
                         break

@@ -7,7 +7,6 @@ need torch.
 from __future__ import annotations
 
 import functools
-import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from metanas._checks import check_positive_int
-from metanas._rng import resolve_seed
+from metanas._rng import keep_global_random_state, resolve_seed
 from metanas.exceptions import unknown
 
 __all__ = [
@@ -138,13 +137,8 @@ def _mnist1d(n_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     args = get_dataset_args()
     args.num_samples = int(n_samples)
     args.seed = int(seed)
-    # make_dataset seeds the global random and numpy generators: put them back after.
-    np_state, py_state = np.random.get_state(), random.getstate()
-    try:
+    with keep_global_random_state():  # make_dataset seeds the global generators
         data = make_dataset(args)
-    finally:
-        np.random.set_state(np_state)
-        random.setstate(py_state)
     X = np.concatenate([data["x"], data["x_test"]]).astype(np.float32)
     y = np.concatenate([data["y"], data["y_test"]]).astype(np.int64)
     X = np.ascontiguousarray(X[:, None, :])

@@ -34,6 +34,7 @@ from metanas._torch import _UNSET, DEFAULT_THREADS, check_threads, torch_threads
 from metanas.exceptions import MetanasError
 from metanas.fewshot.backbones import BackboneFactory, make_backbone
 from metanas.fewshot.episodes import Episode, EpisodeSampler
+from metanas.models.networks import seeded_init
 
 __all__ = [
     "MAML",
@@ -178,8 +179,7 @@ class FewShotLearner(abc.ABC):
         return make_backbone(input_shape, n_out, kind=self.backbone, hidden=self.hidden)
 
     def _build(self, input_shape: tuple[int, ...], ways: int) -> None:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
+        with seeded_init(self.seed):
             model = self._make_model(input_shape, ways)
         if not isinstance(model, nn.Module):
             raise TypeError(f"The backbone factory must return an nn.Module; got {type(model)}.")

@@ -73,13 +73,15 @@ def conv_layout(input_shape: Sequence[int]) -> tuple[int, int, tuple[int, ...]]:
 
 
 @contextlib.contextmanager
-def seeded_init(seed: int) -> Iterator[None]:
+def seeded_init(seed: int, *, devices: Sequence[torch.device] = ()) -> Iterator[None]:
     """Scope in which torch's global generator is seeded, restored afterwards.
 
     Module constructors (and dropout) draw from the global generator; inside
     this scope they are a function of ``seed`` only and leave no trace outside.
+    The CPU generator is always restored; pass the CUDA ``devices`` a block
+    draws on to restore theirs too.
     """
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=list(devices)):
         torch.manual_seed(int(seed))
         yield
 
