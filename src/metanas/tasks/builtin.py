@@ -105,47 +105,43 @@ def _mnist1d_task(seed: int | None, valid_size: float, kw: Mapping[str, Any]) ->
     if classes is not None:  # a class subset, recoded 0..k-1
         data, classes = _fashion.subset_classes(data, classes, 10, "mnist1d")
         changed["classes"] = classes
-    name = "mnist1d"
-    if changed:
-        name += "[" + ",".join(f"{k}={v}" for k, v in sorted(changed.items())) + "]"
-    task = Task.from_arrays(
-        data["x"],
-        data["y"],
-        X_test=data["x_test"],
-        y_test=data["y_test"],
-        name=name,
-        valid_size=valid_size,
-        seed=seed,
-        modality="sequence",
-    )
-    source = {
-        "kind": "builtin",
-        "name": "mnist1d",
-        "seed": task.seed,
-        "valid_size": valid_size,
-        "args": {k: list(v) if isinstance(v, tuple) else v for k, v in changed.items()},
-    }
-    return _with_source(task, source)
+    return _arrays_task("mnist1d", data, changed, seed, valid_size, "sequence")
 
 
 def _fashion_task(seed: int | None, valid_size: float, kw: Mapping[str, Any]) -> Task:
     data, args = _fashion.fashion_arrays(kw)
     changed = {k: v for k, v in args.items() if v != _fashion.FASHION_ARGS[k] and k != "path"}
-    name = "fashion-mnist"
+    path = {} if args["path"] is None else {"path": str(args["path"])}
+    return _arrays_task("fashion-mnist", data, changed, seed, valid_size, "image", path)
+
+
+def _arrays_task(
+    base: str,
+    data: Mapping[str, np.ndarray],
+    changed: dict[str, Any],
+    seed: int | None,
+    valid_size: float,
+    modality: str,
+    unnamed: Mapping[str, Any] | None = None,
+) -> Task:
+    """A built-in task from generated arrays: named ``base[changed args]``, with its source.
+
+    ``unnamed`` arguments (a file's path) are kept in the source but not in the name.
+    """
+    name = base
     if changed:
         name += "[" + ",".join(f"{k}={v}" for k, v in sorted(changed.items())) + "]"
     task = Task.from_arrays(
         data["x"], data["y"], X_test=data["x_test"], y_test=data["y_test"], name=name,
-        valid_size=valid_size, seed=seed, modality="image",
+        valid_size=valid_size, seed=seed, modality=modality,
     )  # fmt: skip
-    if args["path"] is not None:
-        changed["path"] = str(args["path"])
+    args = {**changed, **(unnamed or {})}
     source = {
         "kind": "builtin",
-        "name": "fashion-mnist",
+        "name": base,
         "seed": task.seed,
         "valid_size": valid_size,
-        "args": {k: list(v) if isinstance(v, tuple) else v for k, v in changed.items()},
+        "args": {k: list(v) if isinstance(v, tuple) else v for k, v in args.items()},
     }
     return _with_source(task, source)
 
