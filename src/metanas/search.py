@@ -317,7 +317,7 @@ def _prepare_training(
     from metanas.evaluation.train import TrainEvaluator
     from metanas.spaces.base import create_space
     from metanas.study import parse_objectives
-    from metanas.tasks import available_tasks, load_task
+    from metanas.tasks import load_task
 
     for option, value in (("--benchmark", benchmark), ("--dataset", dataset), ("--table", table)):
         if value is not None:
@@ -331,14 +331,9 @@ def _prepare_training(
             f"--space {space!r} cannot be trained; with --data use one of "
             f"{list(TRAINABLE_SPACES)!r}."
         )
-    if encoding is not None and data in available_tasks():
-        raise ValueError(
-            f"--encoding is for a CSV --data file; {data!r} is a built-in data set. Drop "
-            "--encoding."
-        )
+    reader = _csv_reader(data, encoding)
     check_device(device)  # before the data loads; a missing GPU fails here, not every trial
     the_seed = DEFAULT_SEED if seed is None else seed
-    reader = {} if encoding is None else {"encoding": encoding}
     the_task = load_task(data, target=target, seed=the_seed, **reader)
     search_space = create_space(space)
     evaluator: TrainEvaluator = TrainEvaluator(
@@ -383,6 +378,20 @@ def _prepare_training(
         n_new=max(0, n_trials - study.n_finished), task=the_task, timeout_s=timeout_s,
         n_jobs=n_jobs,
     )  # fmt: skip
+
+
+def _csv_reader(data: str, encoding: str | None) -> dict[str, str]:
+    """The reader keywords of ``load_task``; ``encoding`` only for a CSV ``data`` file."""
+    from metanas.tasks import available_tasks
+
+    if encoding is None:
+        return {}
+    if data in available_tasks():
+        raise ValueError(
+            f"--encoding is for a CSV --data file; {data!r} is a built-in data set. Drop "
+            "--encoding."
+        )
+    return {"encoding": encoding}
 
 
 def _resumed_evaluator(
@@ -777,7 +786,7 @@ def search_oneshot(
     from metanas.oneshot.run import run_oneshot
     from metanas.storage.rdb import default_storage_url
     from metanas.study import load_study
-    from metanas.tasks import available_tasks, load_task
+    from metanas.tasks import load_task
 
     known = oneshot_methods()
     if method not in known:
@@ -788,15 +797,10 @@ def search_oneshot(
             f"One-shot method {method} searches a supernet of --space nb201 or cnn; got "
             f"{space!r}. Search other spaces with a black-box strategy such as evolution."
         )
-    if encoding is not None and data in available_tasks():
-        raise ValueError(
-            f"--encoding is for a CSV --data file; {data!r} is a built-in data set. Drop "
-            "--encoding."
-        )
+    reader = _csv_reader(data, encoding)
     check_device(device)
     the_seed = DEFAULT_SEED if seed is None else seed
-    task = load_task(data, target=target, seed=the_seed, **({} if encoding is None else {
-        "encoding": encoding}))  # fmt: skip
+    task = load_task(data, target=target, seed=the_seed, **reader)
     start = time.perf_counter()
     result = run_oneshot(
         task, space, method, epochs=epochs or _DEFAULT_ONESHOT_EPOCHS, seed=the_seed,
