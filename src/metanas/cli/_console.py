@@ -37,6 +37,7 @@ STORAGE_OPTION = typer.Option(
     help="SQLAlchemy URL of the store, e.g. sqlite:///runs.db; default: the user's store.",
 )  # fmt: skip
 JSON_OPTION = typer.Option("--json", help="Print JSON on stdout.")
+VERBOSE_OPTION = typer.Option("--verbose", "-v", help="Log more (INFO).")
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 

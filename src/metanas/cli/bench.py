@@ -83,7 +83,7 @@ def bench(
         bool, typer.Option("--json", help="Print the summary as JSON on stdout.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more (INFO).")] = False,
+    verbose: Annotated[bool, c.VERBOSE_OPTION] = False,
 ) -> None:  # fmt: skip
     """Compare search strategies on a tabular benchmark (several seeds each).
 

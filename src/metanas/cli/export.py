@@ -43,7 +43,7 @@ def export(
         str | None,
         typer.Option("--storage", envvar="METANAS_STORAGE", help="SQLAlchemy URL of the store."),
     ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+    json_output: Annotated[bool, c.JSON_OPTION] = False,
 ) -> None:
     """Retrain a study's best network and write its weights, architecture and ONNX file.
 

@@ -67,7 +67,7 @@ def fewshot(
         str | None,
         typer.Option("--study", help="Study name; default DATA-WAYSwaySHOTSshot-METHOD-sSEED."),
     ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+    json_output: Annotated[bool, c.JSON_OPTION] = False,
 ) -> None:  # fmt: skip
     """Meta-train a few-shot learner and report its accuracy on held-out classes.
 

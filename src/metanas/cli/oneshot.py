@@ -123,7 +123,7 @@ def oneshot(
         bool, typer.Option("--json", help="Print the summary as JSON on stdout.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No warnings.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more (INFO).")] = False,
+    verbose: Annotated[bool, c.VERBOSE_OPTION] = False,
 ) -> None:  # fmt: skip
     """Search a supernet on data with a one-shot method, retrain the result and store it.
 

@@ -308,7 +308,7 @@ def search(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar and no warnings.")
     ] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more (INFO).")] = False,
+    verbose: Annotated[bool, c.VERBOSE_OPTION] = False,
 ) -> None:  # fmt: skip
     """Search a benchmark, a table of measured architectures, or real networks on data.
 

@@ -45,7 +45,7 @@ app = typer.Typer(
 )
 def studies_list(
     storage: Annotated[str | None, c.STORAGE_OPTION] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+    json_output: Annotated[bool, c.JSON_OPTION] = False,
 ) -> None:
     """List the studies in a store, with trial counts and best values."""
     url = c.storage_url(storage)
@@ -97,7 +97,7 @@ def studies_show(
         int, typer.Option("--top", "-k", min=0, help="Best trials to list (0: all).")
     ] = 10,
     storage: Annotated[str | None, c.STORAGE_OPTION] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+    json_output: Annotated[bool, c.JSON_OPTION] = False,
 ) -> None:
     """Show a study's configuration and its best trials."""
     url = c.storage_url(storage)

@@ -95,7 +95,7 @@ def suggest(
         str, typer.Option("--metric", help="Metric the past results are read as.")
     ] = "valid_accuracy",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the candidate pool.")] = 0,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+    json_output: Annotated[bool, c.JSON_OPTION] = False,
 ) -> None:  # fmt: skip
     """Suggest K architectures for a task from what past tasks taught (zero-shot).
 
