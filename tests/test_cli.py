@@ -763,25 +763,6 @@ def test_oneshot_rejects_an_unknown_method_and_a_space_without_supernet() -> Non
     )
 
 
-def test_timeout_min_reaches_optimize_in_seconds(
-    db_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    seen: dict[str, Any] = {}
-
-    def record(self: metanas.Study, *args: Any, **kwargs: Any) -> None:
-        seen.update(kwargs)
-
-    monkeypatch.setattr(metanas.Study, "optimize", record)
-    args = ["search", "--data", "iris", "--epochs", "1", "--n-trials", "3", "--storage", db_url]
-    result = invoke([*args, "--timeout-min", "2", "--n-jobs", "2", "--json"])
-    assert result.exit_code == 1  # nothing ran: no trial completed
-    # --n-trials is the study's total over all workers (optimize's max_total_trials)
-    assert (seen["timeout_s"], seen["n_jobs"], seen["max_total_trials"]) == (120.0, 2, 3)
-
-
-# --- issue 13 (part 1): threads, training resume, encodings, early checks, README --------------
-
-
 def _no_optimize(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
 
@@ -790,6 +771,21 @@ def _no_optimize(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
     monkeypatch.setattr(metanas.Study, "optimize", record)
     return calls
+
+
+def test_timeout_min_reaches_optimize_in_seconds(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _no_optimize(monkeypatch)
+    args = ["search", "--data", "iris", "--epochs", "1", "--n-trials", "3", "--storage", db_url]
+    result = invoke([*args, "--timeout-min", "2", "--n-jobs", "2", "--json"])
+    assert result.exit_code == 1  # nothing ran: no trial completed
+    [seen] = calls
+    # --n-trials is the study's total over all workers (optimize's max_total_trials)
+    assert (seen["timeout_s"], seen["n_jobs"], seen["max_total_trials"]) == (120.0, 2, 3)
+
+
+# --- issue 13 (part 1): threads, training resume, encodings, early checks, README --------------
 
 
 @pytest.mark.slow
