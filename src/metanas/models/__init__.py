@@ -7,9 +7,9 @@ without it, so the spaces can name their operations; the builders load torch on 
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
+from metanas.models._lazy import lazy_attr
 from metanas.models._names import CELL_OPS, CHAIN_OPS
 
 if TYPE_CHECKING:
@@ -54,16 +54,4 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'metanas.models' has no attribute {name!r}")
-    try:
-        mod = importlib.import_module(f"metanas.models.{module}")
-    except ImportError as exc:
-        if exc.name is not None and exc.name.split(".")[0] == "torch":
-            raise ImportError(
-                f"metanas.models.{name} needs PyTorch; install it with "
-                'pip install "metanas[torch]".'
-            ) from exc
-        raise
-    return getattr(mod, name)
+    return lazy_attr(__name__, _LAZY, name)

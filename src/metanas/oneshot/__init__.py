@@ -18,9 +18,9 @@ New methods subclass :class:`OneShotSearch` (search, then derive) and register w
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
+from metanas.models._lazy import lazy_attr
 from metanas.oneshot.base import ONESHOT, OneShotSearch, make_oneshot, register_oneshot
 from metanas.oneshot.run import METHODS, OneShotResult, run_oneshot
 
@@ -61,16 +61,4 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'metanas.oneshot' has no attribute {name!r}")
-    try:
-        mod = importlib.import_module(f"metanas.oneshot.{module}")
-    except ImportError as exc:
-        if "torch" in str(exc):
-            raise ImportError(
-                f"metanas.oneshot.{name} needs PyTorch; install it with "
-                'pip install "metanas[torch]".'
-            ) from exc
-        raise
-    return getattr(mod, name)
+    return lazy_attr(__name__, _LAZY, name)
