@@ -39,10 +39,7 @@ def export(
         typer.Option("--trial", min=0, help="Trial number to export; default the best."),
     ] = None,
     no_onnx: Annotated[bool, typer.Option("--no-onnx", help="Skip model.onnx.")] = False,
-    storage: Annotated[
-        str | None,
-        typer.Option("--storage", envvar="METANAS_STORAGE", help="SQLAlchemy URL of the store."),
-    ] = None,
+    storage: Annotated[str | None, c.STORAGE_OPTION] = None,
     json_output: Annotated[bool, c.JSON_OPTION] = False,
 ) -> None:
     """Retrain a study's best network and write its weights, architecture and ONNX file.

@@ -66,13 +66,7 @@ def suggest(
             "memory's, mutations of past bests and 500 random; fewer are said on stderr).",
         ),
     ] = 5,
-    storage: Annotated[
-        str | None,
-        typer.Option(
-            "--storage", envvar="METANAS_STORAGE",
-            help="SQLAlchemy URL of the store; default: the user's store.",
-        ),
-    ] = None,
+    storage: Annotated[str | None, c.STORAGE_OPTION] = None,
     memory: Annotated[
         str | None,
         typer.Option("--memory", help="SQLAlchemy URL of the memory; default: --storage."),
