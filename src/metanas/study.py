@@ -437,11 +437,12 @@ class Study:
             A rich progress bar on the console.
         n_jobs
             Evaluate this many trials at once on a local process pool (``-1``:
-            one per core); each worker gets ``cores // n_jobs`` threads. The
-            evaluator must be picklable. Trials are stored as they finish and
-            told to the strategy in trial order, so a seeded study gives the
-            same trials for the same ``n_jobs`` (though not the same as with
-            another ``n_jobs``).
+            one per core); each worker starts with ``cores // n_jobs`` threads, and
+            an evaluator with its own thread count (``TrainEvaluator(threads=...)``,
+            default 1) uses that while it evaluates. The evaluator must be picklable.
+            Trials are stored as they finish and told to the strategy in trial
+            order, so a seeded study gives the same trials for the same ``n_jobs``
+            (though not the same as with another ``n_jobs``).
         executor
             Where evaluations run: a registered name (``"inprocess"``, the default
             for ``n_jobs=1``; ``"local"``, the default for ``n_jobs > 1``), built

@@ -143,7 +143,8 @@ class LocalExecutor(Executor):
         Must be picklable (an Evaluator object or a module-level function); it is sent to
         each worker once, when the worker starts.
     n_workers
-        Worker processes; each gets ``cores // n_workers`` threads (at least one).
+        Worker processes; each starts with ``cores // n_workers`` threads (at least one);
+        an evaluator that sets its own count (``TrainEvaluator(threads=...)``) uses that.
     mp_context
         The multiprocessing start method; ``"spawn"`` is safe with torch and CUDA.
 
