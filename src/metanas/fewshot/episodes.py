@@ -14,8 +14,10 @@ from typing import Any
 import numpy as np
 
 from metanas._checks import check_positive_int
-from metanas._rng import keep_global_random_state, resolve_seed
+from metanas._rng import resolve_seed
 from metanas.exceptions import unknown
+from metanas.tasks.builtin import MNIST1D_ARGS
+from metanas.tasks.builtin import _mnist1d as _mnist1d_arrays
 
 __all__ = [
     "BUILTIN_DATASETS",
@@ -128,17 +130,15 @@ def _check_xy(X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
 def _mnist1d(n_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Generated once per (n_samples, seed) and process; the arrays are read-only."""
     try:
-        from mnist1d.data import get_dataset_args, make_dataset
+        import mnist1d.data  # noqa: F401
     except ImportError as exc:
         raise ImportError(
             'The mnist1d data set needs the mnist1d package: pip install "metanas[torch]" '
             "or pip install mnist1d."
         ) from exc
-    args = get_dataset_args()
-    args.num_samples = int(n_samples)
-    args.seed = int(seed)
-    with keep_global_random_state():  # make_dataset seeds the global generators
-        data = make_dataset(args)
+    # The generator of the mnist1d task, sharing its cache: the package defaults but these two.
+    args = {**MNIST1D_ARGS, "num_samples": int(n_samples), "data_seed": int(seed)}
+    data = _mnist1d_arrays(tuple(sorted(args.items())))
     X = np.concatenate([data["x"], data["x_test"]]).astype(np.float32)
     y = np.concatenate([data["y"], data["y_test"]]).astype(np.int64)
     X = np.ascontiguousarray(X[:, None, :])
