@@ -2,12 +2,46 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Any
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from metanas._progress import CountProgress
+from metanas.storage.rdb import get_storage
 from metanas.strategies.base import get_strategy_class
+from metanas.study import Study, create_study
+
+if TYPE_CHECKING:
+    from metanas.benchmarks.tabular import TabularBenchmark
+
+
+@contextmanager
+def run_study(
+    prefix: str,
+    bench: TabularBenchmark,
+    *,
+    storage: str,
+    strategy: str,
+    seed: int,
+    n_trials: int,
+    **settings: Any,
+) -> Iterator[Study]:
+    """A new benchmark-run study of ``bench`` named ``prefix-strategy-seedN-<random>``
+    (``settings``: its metric and direction), deleted afterwards when ``storage`` is in memory."""
+    store = get_storage(storage)
+    name = f"{prefix}-{strategy}-seed{seed}-{uuid.uuid4().hex[:12]}"
+    study = create_study(
+        name=name, storage=store, space=bench.space, strategy=strategy, seed=seed,
+        task=bench.task_name, task_descriptors=bench.task_descriptors(),
+        user_attrs={"benchmark_run": True, "n_trials": n_trials}, **settings,
+    )  # fmt: skip
+    try:
+        yield study
+    finally:
+        if store.url == "sqlite://":
+            store.delete_study(name)
 
 
 def _job(task: tuple[Callable[..., Any], str, dict[str, Any]]) -> Any:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,14 +14,12 @@ import numpy as np
 from metanas._checks import check_positive_int
 from metanas.benchmarking import _validate as v
 from metanas.benchmarking import report
-from metanas.benchmarking._runner import run_jobs
+from metanas.benchmarking._runner import run_jobs, run_study
 from metanas.benchmarking._runs import RunSet
 from metanas.benchmarks.tabular import TabularBenchmark
 from metanas.exceptions import unknown
 from metanas.pareto import hypervolume, pareto_front
-from metanas.storage.rdb import get_storage
 from metanas.strategies.base import get_strategy_class
-from metanas.study import create_study
 from metanas.trial import TrialState
 
 if TYPE_CHECKING:
@@ -195,20 +192,12 @@ def run_pareto_one(
     n_trials = v.check_n_trials(n_trials, budget)
     bench = v.cached_benchmark(benchmark, dataset)
     objs = _check_objectives(objectives, bench)
-    store = get_storage(storage)
-    name = f"pareto-{benchmark}-{dataset}-{strategy}-seed{seed}-{uuid.uuid4().hex[:12]}"
-    study = create_study(
-        name=name, storage=store, space=bench.space, strategy=strategy, seed=seed,
-        metric=[m for m, _ in objs], direction=[d for _, d in objs], task=bench.task_name,
-        task_descriptors=bench.task_descriptors(),
-        user_attrs={"benchmark_run": True, "n_trials": n_trials},
-    )  # fmt: skip
-    try:
+    with run_study(
+        f"pareto-{benchmark}-{dataset}", bench, storage=storage, strategy=strategy, seed=seed,
+        n_trials=n_trials, metric=[m for m, _ in objs], direction=[d for _, d in objs],
+    ) as study:  # fmt: skip
         study.optimize(bench, n_trials=n_trials)
         trials = study.trials
-    finally:
-        if store.url == "sqlite://":
-            store.delete_study(name)
     values = np.full((len(trials), len(objs)), np.nan)
     for i, t in enumerate(trials):
         if t.state is TrialState.COMPLETE and t.values is not None:

@@ -25,7 +25,6 @@ import logging
 import math
 import os
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,14 +35,13 @@ import numpy as np
 from metanas._checks import check_positive_int
 from metanas.benchmarking import _validate as v
 from metanas.benchmarking import report
-from metanas.benchmarking._runner import run_jobs
+from metanas.benchmarking._runner import run_jobs, run_study
 from metanas.benchmarking._runs import RunSet
 from metanas.benchmarks.tabular import TabularBenchmark
 from metanas.evaluation.base import Evaluator, Result
 from metanas.exceptions import unknown
 from metanas.spaces.architecture import Architecture
-from metanas.storage.rdb import get_storage
-from metanas.study import Study, create_study
+from metanas.study import Study
 from metanas.trial import Trial, TrialState
 
 if TYPE_CHECKING:
@@ -248,23 +246,15 @@ def run_one(
         raise unknown(
             f"test metric of {bench.name}", test_metric, [*bench.test_metrics, *bench.metrics]
         )
-    store = get_storage(storage)
-    name = f"bench-{benchmark}-{dataset}-{strategy}-seed{seed}-{uuid.uuid4().hex[:12]}"
-    study = create_study(
-        name=name, storage=store, space=bench.space, strategy=strategy, seed=seed,
-        metric=metric, direction=bench.direction(metric), task=bench.task_name,
-        task_descriptors=bench.task_descriptors(),
-        user_attrs={"benchmark_run": True, "n_trials": n_trials},
-    )  # fmt: skip
     timed = _TimedEvaluator(bench)
     clock = _LoopClock()
-    try:
+    with run_study(
+        f"bench-{benchmark}-{dataset}", bench, storage=storage, strategy=strategy, seed=seed,
+        n_trials=n_trials, metric=metric, direction=bench.direction(metric),
+    ) as study:  # fmt: skip
         clock.start()
         study.optimize(timed, n_trials=n_trials, callbacks=[clock])
         trials = study.trials
-    finally:
-        if store.url == "sqlite://":
-            store.delete_study(name)
     loop_s = np.diff(np.asarray(clock.stamps))
     overhead = loop_s - np.asarray(timed.evaluate_s)
     valid, test, to_top = _regrets(
