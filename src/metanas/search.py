@@ -669,16 +669,6 @@ def trial_record(study: Study, t: Trial) -> dict[str, Any]:
     }
 
 
-def _display_url(url: str) -> str:
-    """The storage URL with any password hidden."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL: show it as given
-        return url
-
-
 def search_summary(
     study: Study,
     bench: TabularBenchmark | None,
@@ -693,6 +683,8 @@ def search_summary(
     ``bench`` (a table) adds the table optimum and the best trial's regret. The key
     ``budget`` holds ``n_trials`` (the name ``metanas search --json`` has always printed).
     """
+    from metanas.storage.rdb import display_url
+
     trials = study.trials
     complete = [t for t in trials if t.state is TrialState.COMPLETE]
     failed = [t for t in trials if t.state is TrialState.FAILED]
@@ -738,7 +730,7 @@ def search_summary(
         "optimum": optimum,
         "regret": regret,
         "wall_time_s": wall_s,
-        "storage": _display_url(url),
+        "storage": display_url(url),
         "first_error": next(([t.number, t.error] for t in trials if t.error), None),
     }
 

@@ -203,15 +203,10 @@ def split_list(text: str | None, option: str) -> list[str] | None:
 
 
 def display_url(url: str | None) -> str:
-    """The storage URL with any password hidden."""
-    if not url:
-        return ""
-    try:
-        from sqlalchemy.engine import make_url
+    """The storage URL with any password hidden (:func:`metanas.storage.rdb.display_url`)."""
+    from metanas.storage.rdb import display_url as hide_password
 
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL: show it as given
-        return url
+    return hide_password(url) if url else ""
 
 
 def storage_url(storage: str | None) -> str:
