@@ -38,6 +38,10 @@ STORAGE_OPTION = typer.Option(
 )  # fmt: skip
 JSON_OPTION = typer.Option("--json", help="Print JSON on stdout.")
 VERBOSE_OPTION = typer.Option("--verbose", "-v", help="Log more (INFO).")
+#: ``--budget`` counted trials before ``budget`` came to mean fidelity only; kept as an alias.
+BUDGET_OPTION = typer.Option(
+    "--budget", min=1, help="Deprecated spelling of --n-trials.", rich_help_panel="Deprecated"
+)
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 

@@ -62,13 +62,7 @@ def bench(
         int | None,
         typer.Option("--n-trials", "-n", min=1, help="Trials per run (default 100)."),
     ] = None,
-    budget: Annotated[
-        int | None,
-        typer.Option(
-            "--budget", min=1, help="Deprecated spelling of --n-trials.",
-            rich_help_panel="Deprecated",
-        ),
-    ] = None,
+    budget: Annotated[int | None, c.BUDGET_OPTION] = None,
     n_jobs: Annotated[
         int, typer.Option("--n-jobs", "-j", min=1, help="Runs in parallel (processes).")
     ] = 1,

@@ -170,13 +170,7 @@ def search(
             rich_help_panel="Search",
         ),
     ] = None,
-    budget: Annotated[
-        int | None,
-        typer.Option(
-            "--budget", min=1, help="Deprecated spelling of --n-trials.",
-            rich_help_panel="Deprecated",
-        ),
-    ] = None,
+    budget: Annotated[int | None, c.BUDGET_OPTION] = None,
     seed: Annotated[
         int | None,
         typer.Option(
