@@ -22,14 +22,14 @@ from metanas.exceptions import MetanasError
 from metanas.execution import Executor, MainGuardError, create_executor, resolve_n_jobs
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace, space_from_config
-from metanas.storage.rdb import RDBStorage, StudyRecord, get_storage
+from metanas.storage.rdb import RDBStorage, StepValues, StudyRecord, get_storage
 from metanas.strategies.base import Observation, Strategy, create_strategy, get_strategy_class
 from metanas.trial import Trial, TrialState
 
 if TYPE_CHECKING:
     from metanas.meta import TaskHistory
 
-__all__ = ["Study", "create_study", "load_study", "parse_objectives"]
+__all__ = ["Study", "create_study", "curve_steps", "load_study", "parse_objectives"]
 
 _logger = logging.getLogger(__name__)
 
@@ -379,9 +379,13 @@ class Study:
                         state, values = TrialState.COMPLETE, vals
         elif reason is None:
             reason = "no result"
+        # The curve goes into finish_trial's own transaction, not a write before it: a kill
+        # between two commits would leave a RUNNING trial with a curve that its re-run (which
+        # may stop at another epoch) only partly overwrites.
         finished = self.storage.finish_trial(
             trial, state, metrics=metrics, test_metrics=test_metrics, values=values,
             cost_s=cost, error=None if state is TrialState.COMPLETE else reason,
+            intermediate=None if result is None else curve_steps(result.curve),
         )  # fmt: skip
         self._replace(finished)
         if inform_strategy:
@@ -394,6 +398,60 @@ class Study:
                 fix += f" or make the evaluator return {missing[0]!r}"
             raise ValueError(f"Study {self.name!r}: {reason}. {fix}.")
         return finished
+
+    # ------------------------------------------------------------ intermediate values
+    def report(
+        self,
+        trial: Trial,
+        step: int,
+        values: Mapping[str, float],
+        elapsed_s: float | None = None,
+    ) -> None:
+        """Store intermediate ``values`` of a RUNNING trial at ``step`` (an epoch, say).
+
+        Each report is committed at once, so a crash keeps every step reported before it;
+        reporting a step again replaces it. A finished trial's learning curve
+        (:attr:`Result.curve`) is stored the same way by :meth:`tell`, replacing what was
+        reported while it ran.
+
+        Parameters
+        ----------
+        trial
+            The trial from :meth:`ask`.
+        step
+            An int >= 0: the epoch (or other fidelity) the values were measured at.
+        values
+            Metric name to number, e.g. ``{"valid_accuracy": 0.91}``; NaN is kept as NaN.
+        elapsed_s
+            Seconds of training up to this step, if known.
+
+        Raises
+        ------
+        ValueError
+            The trial is not RUNNING, or ``step`` is not an int >= 0.
+        """
+        known = next((t for t in reversed(self._trials) if t.number == trial.number), trial)
+        if trial.state is not TrialState.RUNNING or known.state is not TrialState.RUNNING:
+            state = known.state if known.state.finished else trial.state
+            raise ValueError(
+                f"Trial {trial.number} of study {self.name!r} is {state.value}; only a RUNNING "
+                "trial (from study.ask(), not yet told) can report intermediate values."
+            )
+        self.storage.report_values(trial, step, values, elapsed_s)
+
+    def intermediate_values(self, trial: Trial | int) -> list[StepValues]:
+        """The intermediate values of a trial (or trial number), read from the storage.
+
+        Returns
+        -------
+        list of (step, values, elapsed_s)
+            In step order; ``values`` maps metric names to floats (NaN where none was
+            finite). Empty when the trial reported nothing.
+        """
+        number = trial.number if isinstance(trial, Trial) else trial
+        if isinstance(number, bool) or not isinstance(number, int):
+            raise TypeError(f"trial must be a Trial or a trial number; got {trial!r}.")
+        return self.storage.get_values(self._record.id, [number]).get(number, [])
 
     # ------------------------------------------------------------ the loop
     def optimize(
@@ -702,15 +760,22 @@ class Study:
         raise KeyError(number)  # pragma: no cover - every asked trial is in self._trials
 
     # ------------------------------------------------------------ reporting
-    def trials_dataframe(self) -> Any:
+    def trials_dataframe(self, intermediate: bool = False) -> Any:
         """All trials as a pandas DataFrame, one row per trial.
 
         Columns: ``number, state, arch`` (space notation), ``value``
         (or ``values_0``, ``values_1`` ...), one ``arch.<decision>`` column per
         decision, ``metrics.<name>``, ``test_metrics.<name>``, ``cost_s``,
         ``seed``, ``error``, ``started_at``, ``finished_at``.
+
+        With ``intermediate=True``, one row per (trial, step) instead, with the
+        trial's columns repeated and ``step``, ``elapsed_s`` and one
+        ``values.<metric>`` column per intermediate metric; a trial that reported
+        no step keeps one row, its step columns empty.
         """
         import pandas as pd
+
+        steps = self.storage.get_values(self._record.id) if intermediate else {}
 
         rows = []
         for t in self._trials:
@@ -734,7 +799,16 @@ class Study:
                 cost_s=t.cost_s, seed=t.seed, error=t.error,
                 started_at=t.started_at, finished_at=t.finished_at,
             )  # fmt: skip
-            rows.append(row)
+            if not intermediate:
+                rows.append(row)
+                continue
+            points: list[tuple[int | None, dict[str, float], float | None]] = [
+                *steps.get(t.number, [])
+            ]
+            for step, vals, elapsed in points or [(None, {}, None)]:
+                per_step = {**row, "step": step, "elapsed_s": elapsed}
+                per_step.update({f"values.{k}": v for k, v in vals.items()})
+                rows.append(per_step)
         return pd.DataFrame(rows)
 
     def set_user_attr(self, key: str, value: Any) -> None:
@@ -809,6 +883,32 @@ class Study:
             object.__setattr__(self._record, "task", task)
 
 
+def curve_steps(curve: Sequence[Mapping[str, float]]) -> list[StepValues]:
+    """A learning curve (:attr:`Result.curve`) as intermediate values.
+
+    The step is a point's ``epoch`` (else its position, from 1), the elapsed time its
+    ``train_time_s`` (or ``elapsed_s``); every other entry is a value. A step given
+    twice keeps its last point.
+
+    Examples
+    --------
+    >>> curve_steps([{"epoch": 1.0, "valid_accuracy": 0.5, "train_time_s": 2.0}])
+    [(1, {'valid_accuracy': 0.5}, 2.0)]
+    """
+    out: dict[int, StepValues] = {}
+    for i, point in enumerate(curve):
+        epoch = point.get("epoch")
+        elapsed = point.get("train_time_s", point.get("elapsed_s"))
+        vals = {
+            str(k): float(v)
+            for k, v in point.items()
+            if k not in ("epoch", "train_time_s", "elapsed_s")
+        }
+        step = i + 1 if epoch is None else int(epoch)
+        out[step] = (step, vals, None if elapsed is None else float(elapsed))
+    return sorted(out.values(), key=lambda p: p[0])
+
+
 def create_study(
     *,
     space: SearchSpace | None = None,
@@ -877,20 +977,22 @@ def create_study(
         name = f"study-{os.urandom(4).hex()}"
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"name must be a non-empty string; got {name!r}.")
-    if load_if_exists:
-        from metanas.exceptions import StudyNotFoundError
+    from metanas.exceptions import DuplicatedStudyError, StudyNotFoundError
 
+    def load_existing() -> Study:
+        study = load_study(name, storage=store, space=space, memory=memory)
+        if study.objectives != objectives:
+            raise ValueError(
+                f"Study {name!r} exists with objectives {study.objectives!r}, not "
+                f"{objectives!r}. Use another name, or the stored objectives."
+            )
+        return study
+
+    if load_if_exists:
         try:
-            study = load_study(name, storage=store, space=space, memory=memory)
+            return load_existing()
         except StudyNotFoundError:
             pass
-        else:
-            if study.objectives != objectives:
-                raise ValueError(
-                    f"Study {name!r} exists with objectives {study.objectives!r}, not "
-                    f"{objectives!r}. Use another name, or the stored objectives."
-                )
-            return study
     settings_in, memory_url = _with_memory(strategy, dict(strategy_settings or {}), memory)
     seed = resolve_seed(seed)
     strat = create_strategy(strategy, space, seed=seed, **settings_in)
@@ -909,10 +1011,16 @@ def create_study(
     settings = strat.get_settings()
     if strat.uses_memory:
         settings = {"memory": memory_url, **settings}
-    record = store.create_study(
-        name=name, task=task_record, space=space.to_config(), strategy=strategy_name,
-        strategy_settings=settings, objectives=objectives, seed=seed, user_attrs=user_attrs,
-    )  # fmt: skip
+    try:
+        record = store.create_study(
+            name=name, task=task_record, space=space.to_config(), strategy=strategy_name,
+            strategy_settings=settings, objectives=objectives, seed=seed, user_attrs=user_attrs,
+        )  # fmt: skip
+    except DuplicatedStudyError:
+        if not load_if_exists:
+            raise
+        # Workers started together: another one created the study after our load found none.
+        return load_existing()
     study = Study(storage=store, record=record, space=space, strategy=strat, memory=memory_url)
     study._created_here = True
     return study

@@ -59,3 +59,19 @@ trials = sa.Table(
     sa.UniqueConstraint("study_id", "number", name="uq_trial_study_number"),
     sa.Index("ix_trials_study_state", "study_id", "state"),
 )
+
+trial_values = sa.Table(
+    "metanas_trial_values",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "trial_id",
+        sa.Integer,
+        sa.ForeignKey("metanas_trials.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("values", sa.JSON, nullable=False),
+    sa.Column("elapsed_s", sa.Float, nullable=True),
+    sa.UniqueConstraint("trial_id", "step", name="uq_trial_values_trial_step"),
+)
