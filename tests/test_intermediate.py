@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -290,3 +291,84 @@ def test_a_killed_trial_keeps_its_reported_steps_and_is_requeued(db_url: str) ->
     got = again.get_values(study._record.id)
     assert got == {0: [(1, {"valid_accuracy": 0.4}, 1.0), (2, {"valid_accuracy": 0.5}, 2.0)]}
     assert again.get_trials(study._record.id)[0].state is TrialState.RUNNING
+
+
+# ==================================================================== CLI and training
+
+
+def _cli(args: list[str]) -> Any:
+    from typer.testing import CliRunner
+
+    from metanas.cli import app
+
+    return CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+
+
+def test_studies_show_prints_the_best_trials_curve_and_any_other(db_url: str) -> None:
+    study = _study(db_url, "shown")
+    study.enqueue({"a": 1})
+    study.enqueue({"a": 4})
+    study.optimize(_curve_evaluator, n_trials=2)
+    assert study.best_trial.number == 1
+    out = _cli(["studies", "show", "shown", "--storage", db_url, "--json"])
+    assert out.exit_code == 0, out.output
+    curve = json.loads(out.stdout)["curve"]
+    assert curve["trial"] == 1
+    assert [(s["step"], s["elapsed_s"], s["values"]["valid_accuracy"]) for s in curve["steps"]] == [
+        (1, 0.5, 0.4),
+        (2, 1.0, 0.8),
+        (3, 1.5, pytest.approx(1.2)),
+    ]
+    assert curve["steps"][0]["values"]["test_accuracy"] is None  # NaN in JSON
+    text = _cli(["studies", "show", "shown", "--storage", db_url, "--trial", "0"])
+    assert text.exit_code == 0, text.output
+    assert "Learning curve of trial 0 (3 steps, 1.5 s at step 3):" in text.stdout
+    assert "valid_accuracy  1: 0.1  2: 0.2  3: 0.3" in text.stdout
+    missing = _cli(["studies", "show", "shown", "--storage", db_url, "--trial", "7"])
+    assert missing.exit_code == 2
+    assert "Study 'shown' has no trial 7 (its trials: 0 to 1). Pass --trial" in missing.stderr
+
+
+def test_studies_show_says_when_a_trial_reported_nothing(db_url: str) -> None:
+    study = _study(db_url, "flat")
+    study.optimize(lambda arch: {"valid_accuracy": 0.5}, n_trials=1)
+    out = _cli(["studies", "show", "flat", "--storage", db_url])
+    assert out.exit_code == 0, out.output
+    assert "Trial 0 reported no intermediate values." in out.stdout
+    assert json.loads(_cli(["studies", "show", "flat", "--storage", db_url, "--json"]).stdout)[
+        "curve"
+    ] == {"trial": 0, "steps": []}
+
+
+@pytest.mark.slow
+def test_search_with_data_stores_validation_curves(db_url: str) -> None:
+    args = ["search", "--data", "iris", "--epochs", "3", "--n-trials", "2", "--seed", "0"]
+    out = _cli([*args, "--study", "iris-curves", "--storage", db_url, "--json"])
+    assert out.exit_code == 0, out.output
+    study = metanas.load_study("iris-curves", storage=db_url)
+    for trial in study.trials:
+        steps = study.intermediate_values(trial)
+        assert [s for s, _, _ in steps] == list(range(1, int(trial.metrics["epochs"]) + 1))
+        # Validation values only: a test pass per epoch would cost ~20 % more training time.
+        assert all(set(v) == {"valid_accuracy"} for _, v, _ in steps)
+        assert steps[-1][2] is not None
+        assert steps[-1][2] <= trial.metrics["train_time_s"]
+        best = int(trial.metrics["best_epoch"]) - 1
+        assert steps[best][1]["valid_accuracy"] == pytest.approx(trial.metrics["valid_accuracy"])
+    # A resumed study records curves too (its evaluator is rebuilt from stored settings).
+    more = _cli([*args[:-3], "4", "--seed", "0", "--study", "iris-curves", "--storage", db_url])
+    assert more.exit_code == 0, more.output
+    study.refresh()
+    assert len(study.trials) == 4
+    assert study.intermediate_values(3) != []
+
+
+def test_record_curve_takes_true_false_or_valid() -> None:
+    from metanas.evaluation.train import TrainEvaluator
+    from metanas.tasks import load_task
+
+    task = load_task("iris", seed=0)
+    space = metanas.spaces.create_space("mlp")
+    with pytest.raises(ValueError, match=r"record_curve must be True, False or 'valid' .*'test'"):
+        TrainEvaluator(task, space, record_curve="test")  # type: ignore[arg-type]
+    assert TrainEvaluator(task, space, record_curve="valid").record_curve == "valid"

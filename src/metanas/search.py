@@ -339,7 +339,7 @@ def _prepare_training(
     evaluator: TrainEvaluator = TrainEvaluator(
         the_task, search_space, max_epochs=epochs or _DEFAULT_EPOCHS, seed=the_seed,
         device=device, max_latency_ms=max_latency_ms, max_params=max_params,
-        max_flops=max_flops, threads=threads, progress=False,
+        max_flops=max_flops, threads=threads, progress=False, record_curve="valid",
     )  # fmt: skip
     if wanted is not None:
         spec = ",".join(f"{m}:{d or _metric_direction(m)}" for m, d in wanted)
@@ -422,7 +422,7 @@ def _resumed_evaluator(
     measured = {k: v for k, v in stored.items() if k not in RUNTIME_SETTINGS}
     return TrainEvaluator.from_settings(
         task, space, measured, device=evaluator.device, threads=evaluator.threads,
-        progress=evaluator.progress,
+        progress=evaluator.progress, record_curve=evaluator.record_curve,
     )  # fmt: skip
 
 

@@ -89,6 +89,7 @@ def studies_list(
     epilog=c.examples(
         ("config and 10 best trials", "metanas studies show cora-rea --storage sqlite:///runs.db"),
         ("the 3 best, as JSON", "metanas studies show cora-rea --top 3 --json"),
+        ("trial 7's learning curve", "metanas studies show cora-rea --trial 7"),
     ),
 )
 def studies_show(
@@ -96,10 +97,17 @@ def studies_show(
     top: Annotated[
         int, typer.Option("--top", "-k", min=0, help="Best trials to list (0: all).")
     ] = 10,
+    trial: Annotated[
+        int | None,
+        typer.Option(
+            "--trial", "-t", min=0,
+            help="Trial whose intermediate values (learning curve) to show (default: the best).",
+        ),
+    ] = None,
     storage: Annotated[str | None, c.STORAGE_OPTION] = None,
     json_output: Annotated[bool, c.JSON_OPTION] = False,
-) -> None:
-    """Show a study's configuration and its best trials."""
+) -> None:  # fmt: skip
+    """Show a study's configuration, its best trials and one trial's learning curve."""
     url = c.storage_url(storage)
     with c.errors():
         study = c.open_study(name, url)
@@ -126,6 +134,7 @@ def studies_show(
             "n_failed": sum(1 for t in trials if t.state is metanas.TrialState.FAILED),
             "storage": c.display_url(url),
             "top_trials": [trial_record(study, t) for t in shown],
+            "curve": _curve(study, trial, ranked),
         }
     if json_output:
         c.echo_json(info)
@@ -150,6 +159,8 @@ def studies_show(
     grid.add_row("Created (UTC)", info["created_at"].strftime("%Y-%m-%d %H:%M:%S"))
     grid.add_row("Storage", c.plain(info["storage"]))
     out.print(grid)
+    if info["curve"] is not None:
+        _print_curve(info["curve"])
     if not shown:
         out.print("No completed trial yet.")
         return
@@ -167,6 +178,46 @@ def studies_show(
             *(c.fmt(t["test_metrics"].get(x)) for x in test_names),
         )  # fmt: skip
     out.print(table)
+
+
+def _curve(study: metanas.Study, number: int | None, ranked: list[metanas.Trial]) -> Any:
+    """``{"trial": n, "steps": [...]}`` for trial ``number`` (None: the best), or None."""
+    if number is None:
+        if not ranked or len(study.objectives) > 1:
+            return None
+        number = ranked[0].number
+    elif not any(t.number == number for t in study.trials):
+        numbers = [t.number for t in study.trials]
+        have = f"0 to {max(numbers)}" if numbers else "none yet"
+        raise ValueError(
+            f"Study {study.name!r} has no trial {number} (its trials: {have}). Pass --trial one "
+            "of them."
+        )
+    steps = [
+        {"step": step, "elapsed_s": elapsed, "values": values}
+        for step, values, elapsed in study.intermediate_values(number)
+    ]
+    return {"trial": number, "steps": steps}
+
+
+def _print_curve(curve: dict[str, Any], limit: int = 30) -> None:
+    """One line per metric: ``step: value`` pairs (the last ``limit`` steps)."""
+    out = c.stdout()
+    steps = curve["steps"]
+    if not steps:
+        out.print(c.plain(f"Trial {curve['trial']} reported no intermediate values."))
+        return
+    grid = c.grid()
+    names = sorted({k for s in steps for k in s["values"]})
+    shown = steps[-limit:]
+    more = "... " if len(steps) > limit else ""
+    for name in names:
+        pairs = "  ".join(f"{s['step']}: {c.fmt(s['values'].get(name))}" for s in shown)
+        grid.add_row(c.plain(name), c.plain(more + pairs))
+    elapsed = steps[-1]["elapsed_s"]
+    took = "" if elapsed is None else f", {c.fmt(elapsed, 3)} s at step {steps[-1]['step']}"
+    out.print(c.plain(f"Learning curve of trial {curve['trial']} ({len(steps)} steps{took}):"))
+    out.print(grid)
 
 
 @app.command(
