@@ -332,9 +332,14 @@ def test_studies_show_prints_the_best_trials_curve_and_any_other(db_url: str) ->
 def test_studies_show_says_when_a_trial_reported_nothing(db_url: str) -> None:
     study = _study(db_url, "flat")
     study.optimize(lambda arch: {"valid_accuracy": 0.5}, n_trials=1)
-    out = _cli(["studies", "show", "flat", "--storage", db_url])
+    out = _cli(["studies", "show", "flat", "--storage", db_url, "--trial", "0"])
     assert out.exit_code == 0, out.output
     assert "Trial 0 reported no intermediate values." in out.stdout
+    # Not asked for (a table look-up, say): no line about it.
+    default = _cli(["studies", "show", "flat", "--storage", db_url])
+    assert default.exit_code == 0, default.output
+    assert "intermediate" not in default.stdout
+    assert "Learning curve" not in default.stdout
     assert json.loads(_cli(["studies", "show", "flat", "--storage", db_url, "--json"]).stdout)[
         "curve"
     ] == {"trial": 0, "steps": []}

@@ -159,7 +159,8 @@ def studies_show(
     grid.add_row("Created (UTC)", info["created_at"].strftime("%Y-%m-%d %H:%M:%S"))
     grid.add_row("Storage", c.plain(info["storage"]))
     out.print(grid)
-    if info["curve"] is not None:
+    # A table look-up reports no steps: say so only when the trial was asked for.
+    if info["curve"] is not None and (info["curve"]["steps"] or trial is not None):
         _print_curve(info["curve"])
     if not shown:
         out.print("No completed trial yet.")

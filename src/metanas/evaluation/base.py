@@ -39,8 +39,9 @@ class Result:
     curve
         Per-epoch measurements, one mapping per epoch (``epoch``,
         ``valid_accuracy``, ``test_accuracy``, ``train_time_s``), when the
-        evaluator records them (``TrainEvaluator(record_curve=True)``). Not
-        stored with the trial; a caller that needs it reads it from the result.
+        evaluator records them (``TrainEvaluator(record_curve=True)``). A study
+        stores it as the trial's intermediate values (steps = epochs), read back
+        with :meth:`Study.intermediate_values`.
     """
 
     metrics: Mapping[str, float] = field(default_factory=dict)
