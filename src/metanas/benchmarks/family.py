@@ -184,7 +184,7 @@ class CurveRecorder(Evaluator):
     """Run an evaluator and append each result's learning curve to a JSON-lines file.
 
     The table generator wraps its ``TrainEvaluator(record_curve=True)`` in this,
-    so the curves (which the storage does not keep) are written before the
+    so the curves (stored with the trials too, as intermediate values) are written before the
     study stores the trial: a killed run loses no finished curve, and a trial
     run again appends a second, identical line (the last one is read).
     """
