@@ -185,6 +185,8 @@ _INSERT_VALUES = m.trial_values.insert()
 #: One intermediate result as stored: ``(step, {metric: value}, elapsed_s)``.
 StepValues = tuple[int, dict[str, float], float | None]
 
+#: PostgreSQL advisory lock (per database) held while the schema is checked and migrated.
+_MIGRATION_LOCK = int.from_bytes(b"metanas", "big")
 _ENGINES: dict[str, Engine] = {}
 _ANNOUNCED: set[str] = set()  # default stores already named in the log
 _ENGINES_LOCK = threading.Lock()
@@ -312,6 +314,13 @@ class RDBStorage:
         from alembic.runtime.migration import MigrationContext
 
         with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Processes opening a new database at once migrate it one after another (held
+                # to the commit). Racing, the losers failed on PostgreSQL's catalogue ("duplicate
+                # key ... pg_type_typname_nsp_index"), which _upgrade's retry does not recognise.
+                conn.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
+                )
             current = MigrationContext.configure(conn).get_current_revision()
             if current == HEAD_REVISION:
                 return
