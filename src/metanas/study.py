@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import logging
 import math
 import os
 import socket
+import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -34,6 +36,14 @@ __all__ = ["Study", "create_study", "curve_steps", "load_study", "parse_objectiv
 _logger = logging.getLogger(__name__)
 
 Callback = Callable[["Study", Trial], None]
+#: Seconds between two heartbeats of a trial in flight (``optimize(heartbeat_s=...)``).
+DEFAULT_HEARTBEAT_S = 10.0
+#: Times a trial whose worker died is queued again before it is FAILED.
+DEFAULT_MAX_RETRIES = 2
+#: A trial silent for this many heartbeats is taken for dead (unless the worker says otherwise).
+_GRACE_BEATS = 3
+#: The trial attribute holding how long its worker may stay silent before it counts as dead.
+_GRACE_ATTR = "heartbeat_grace_s"
 _DIRECTIONS = {"maximize": "maximize", "max": "maximize", "minimize": "minimize", "min": "minimize"}
 
 
@@ -93,6 +103,50 @@ def parse_objectives(
     return tuple(out)
 
 
+class _Heartbeat:
+    """Marks this process's trials in flight alive every ``interval_s`` seconds.
+
+    A daemon thread, so a process that dies stops beating, which is what other workers
+    watch for; one UPDATE per beat covers every trial in flight.
+    """
+
+    def __init__(self, storage: RDBStorage, interval_s: float) -> None:
+        self.storage = storage
+        self.interval_s = interval_s
+        self._ids: set[int] = set()
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="metanas-heartbeat", daemon=True)
+
+    def add(self, trial: Trial) -> None:
+        if trial.id is not None:
+            with self._lock:
+                self._ids.add(trial.id)
+
+    def discard(self, trial: Trial) -> None:
+        with self._lock:
+            self._ids.discard(trial.id)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._done.wait(self.interval_s):
+            with self._lock:
+                ids = sorted(self._ids)
+            try:
+                self.storage.heartbeat(ids)
+            except Exception as exc:
+                # The thread must outlive a passing storage error: the next beat retries,
+                # and one missed beat is well inside the grace period.
+                _logger.warning("Heartbeat of trials %s failed (retried next beat): %s", ids, exc)
+
+
 class Study:
     """A search of one space on one task: the strategy proposes, the study evaluates and stores.
 
@@ -122,7 +176,7 @@ class Study:
         self._created_here = False
         self._stop = False
         self._trials: list[Trial] = []
-        self._requeue_interrupted()
+        self._requeue_interrupted(DEFAULT_MAX_RETRIES)
         self._trials = storage.get_trials(record.id)
         _check_stored_archs(space, record.name, self._trials)
         self._n_waiting = self._count_waiting()
@@ -254,16 +308,19 @@ class Study:
 
         The trial is stored as RUNNING; finish it with :meth:`tell`.
         """
-        trial = self._ask(limit=None)
+        trial = self._ask(limit=None, grace_s=None)
         if trial is None:  # pragma: no cover - without a limit a trial is always made
             raise AssertionError("ask without a limit always makes a trial")
         return trial
 
-    def _ask(self, limit: int | None) -> Trial | None:
+    def _ask(self, limit: int | None, grace_s: float | None) -> Trial | None:
         """:meth:`ask`, making a new trial only while its number is below ``limit``.
 
         None when the study holds trials ``0 .. limit - 1`` and none of them waits to run.
+        ``grace_s``: the trial's worker keeps its heartbeat (stored with the trial, so
+        others take it for dead after ``grace_s`` silent seconds); None: it does not.
         """
+        attrs: dict[str, Any] = {_GRACE_ATTR: grace_s}
         number = (self._trials[-1].number + 1) if self._trials else 0
         # Scanning every trial for WAITING ones made each ask O(n); the count
         # (kept by enqueue, _replace and refresh) skips the scan when none wait.
@@ -273,14 +330,14 @@ class Study:
         self._n_waiting = len(waiting)
         if waiting:
             claimed = self.storage.claim_waiting_trial(
-                self._record.id, seed=self._seed_of, worker=self._worker
+                self._record.id, seed=self._seed_of, worker=self._worker, user_attrs=attrs
             )
             if claimed is not None:
                 self._replace(claimed)
                 return claimed
             self.refresh()
         if limit is not None and number >= limit:
-            return self._claim_waiting_at_limit()
+            return self._claim_waiting_at_limit(attrs)
         seed = derive_seed(self.seed, number)
         self.strategy.reseed(seed)
         proposal = self.strategy.ask()
@@ -291,26 +348,28 @@ class Study:
                 f"Strategy {type(self.strategy).__name__} proposed an architecture outside the "
                 f"space: {exc}"
             ) from exc
+        new_attrs = {k: v for k, v in attrs.items() if v is not None}
         if limit is None:
             trial = self.storage.add_trial(
-                self._record.id, arch, state=TrialState.RUNNING, seed=seed, worker=self._worker
-            )
+                self._record.id, arch, state=TrialState.RUNNING, seed=seed, worker=self._worker,
+                user_attrs=new_attrs,
+            )  # fmt: skip
         else:
             made = self.storage.add_trial_below(
                 self._record.id, arch, limit, state=TrialState.RUNNING, seed=seed,
-                worker=self._worker,
+                worker=self._worker, user_attrs=new_attrs,
             )  # fmt: skip
             if made is None:  # other workers took the last numbers meanwhile
-                return self._claim_waiting_at_limit()
+                return self._claim_waiting_at_limit(attrs)
             trial = made
         self._trials.append(trial)
         return trial
 
-    def _claim_waiting_at_limit(self) -> Trial | None:
+    def _claim_waiting_at_limit(self, attrs: Mapping[str, Any]) -> Trial | None:
         # At the limit no number is left, but a trial another worker gave back (Ctrl-C)
         # or enqueued holds one below it: run that rather than stop short of the limit.
         claimed = self.storage.claim_waiting_trial(
-            self._record.id, seed=self._seed_of, worker=self._worker
+            self._record.id, seed=self._seed_of, worker=self._worker, user_attrs=attrs
         )
         if claimed is not None:
             self._replace(claimed)
@@ -468,6 +527,9 @@ class Study:
         executor: str | Executor | None = None,
         timeout: float | None = None,
         max_total_trials: int | None = None,
+        heartbeat_s: float = DEFAULT_HEARTBEAT_S,
+        heartbeat_grace_s: float | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
     ) -> Trial | None:
         """Run ``n_trials`` more trials (or until ``timeout_s`` seconds pass).
 
@@ -516,6 +578,18 @@ class Study:
             interrupt) hold their numbers and are run first. Trials of another worker
             still running when the limit is reached finish there. May be given
             without ``n_trials``.
+        heartbeat_s
+            Seconds between two marks that this process's trials in flight are alive
+            (one storage write per beat for all of them).
+        heartbeat_grace_s
+            Seconds a trial of this process may go without a heartbeat before any worker
+            opening the study takes its worker for dead and queues the trial again
+            (default ``3 * heartbeat_s``). Stored with each trial, so every worker uses
+            the value of the worker that runs it.
+        max_retries
+            Times a trial whose worker died (killed, its machine lost) is queued again;
+            at the next death it is FAILED with an error saying so. Applies to the dead
+            trials this call finds when it starts; Ctrl-C does not count.
 
         Returns
         -------
@@ -567,6 +641,23 @@ class Study:
             isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or timeout_s <= 0
         ):
             raise ValueError(f"timeout_s must be a number of seconds > 0; got {timeout_s!r}.")
+        grace_s = _GRACE_BEATS * heartbeat_s if heartbeat_grace_s is None else heartbeat_grace_s
+        for name, value in (("heartbeat_s", heartbeat_s), ("heartbeat_grace_s", grace_s)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ValueError(f"{name} must be a number of seconds > 0; got {value!r}.")
+        if grace_s <= heartbeat_s:
+            raise ValueError(
+                f"heartbeat_grace_s={grace_s!r} must exceed heartbeat_s={heartbeat_s!r}, or "
+                "live trials would be taken for dead between two beats. Leave it out for "
+                f"{_GRACE_BEATS} x heartbeat_s."
+            )
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ValueError(
+                f"max_retries must be an int >= 0 (0: a trial whose worker died is FAILED at "
+                f"once); got {max_retries!r}."
+            )
+        if self._requeue_interrupted(max_retries):
+            self._catch_up()
         try:
             pool, owned = self._executor(evaluator, executor, resolve_n_jobs(n_jobs))
         except MainGuardError:
@@ -589,9 +680,16 @@ class Study:
                 if owned:
                     stack.enter_context(pool)
                 self._check_task(pool.evaluator)
+                # An in-memory store is one connection that no other process sees: a
+                # heartbeat there would only race the loop's own writes on it.
+                beat = (
+                    None
+                    if self.storage.url == "sqlite://"
+                    else stack.enter_context(_Heartbeat(self.storage, heartbeat_s))
+                )
                 self._run(
                     pool, n_trials=n_trials, timeout_s=timeout_s, budget=budget, catch=catch,
-                    on_finished=on_finished, limit=max_total_trials,
+                    on_finished=on_finished, limit=max_total_trials, beat=beat, grace_s=grace_s,
                 )  # fmt: skip
         finally:
             progress.close()
@@ -659,6 +757,8 @@ class Study:
         catch: tuple[type[BaseException], ...],
         on_finished: Callable[[Trial], None],
         limit: int | None = None,
+        beat: _Heartbeat | None = None,
+        grace_s: float | None = None,
     ) -> None:
         """The one evaluation loop, for one worker or many.
 
@@ -705,11 +805,13 @@ class Study:
         try:
             while True:
                 while len(in_flight) < executor.n_workers and may_start():
-                    asked = self._ask(limit)
+                    asked = self._ask(limit, grace_s if beat is not None else None)
                     if asked is None:
                         at_limit = True
                         break
                     trial = asked
+                    if beat is not None:
+                        beat.add(trial)
                     # Registered before submit: an in-process submit raising Ctrl-C finds it.
                     in_flight[trial.number] = trial
                     n_started += 1
@@ -722,6 +824,8 @@ class Study:
                     for number, future in list(futures.items()):
                         if future in done:
                             del futures[number]
+                            if beat is not None:
+                                beat.discard(in_flight[number])
                             stored[number] = store(in_flight[number], future)
                 del in_flight[oldest]
                 told = stored.pop(oldest)
@@ -848,24 +952,52 @@ class Study:
     def _count_waiting(self) -> int:
         return sum(1 for t in self._trials if t.state is TrialState.WAITING)
 
-    def _requeue_interrupted(self) -> None:
-        """Put trials left RUNNING by a dead process on this host back in the queue.
+    def _requeue_interrupted(self, max_retries: int) -> list[TrialState]:
+        """Settle trials left RUNNING by a dead worker: queued again, or FAILED past the limit.
 
-        The trial keeps its number and architecture, so a resumed study
-        evaluates exactly what an uninterrupted one would have.
+        A worker is dead when it is a process of this host that no longer exists, or when
+        it kept a heartbeat (optimize does) and has been silent longer than the grace it
+        stored with the trial, on any host. A requeued trial keeps its number and
+        architecture, so a resumed study evaluates exactly what an uninterrupted one would
+        have. Returns the new states of the trials settled here.
         """
         host = socket.gethostname()
-        for t in self.storage.get_trials(self._record.id, [TrialState.RUNNING]):
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        settled = []
+        for t, beat_at in self.storage.running_trials(self._record.id):
+            if t.worker == self._worker:
+                continue
             w_host, _, pid = (t.worker or "").rpartition(":")
-            if w_host != host or not pid.isdigit():
+            grace = t.user_attrs.get(_GRACE_ATTR)
+            if w_host == host and pid.isdigit() and not _pid_alive(int(pid)):
+                reason = f"dead process {t.worker}"
+            elif (
+                isinstance(grace, int | float)
+                and beat_at is not None
+                and (silent := (now - beat_at).total_seconds()) > grace
+            ):
+                reason = (
+                    f"silent worker {t.worker} (no heartbeat for {silent:.0f} s, grace {grace:g} s)"
+                )
+            else:
                 continue
-            if int(pid) == os.getpid() or _pid_alive(int(pid)):
+            state = self.storage.recover_trial(t, beat_at, max_retries=max_retries, reason=reason)
+            if state is None:
                 continue
-            if self.storage.requeue_trial(t):
-                _logger.warning(
-                    "Study %s: trial %d was left running by dead process %s; it is queued again.",
-                    self.name, t.number, t.worker,
-                )  # fmt: skip
+            settled.append(state)
+            then = "it is queued again" if state is TrialState.WAITING else "it is marked FAILED"
+            _logger.warning(
+                "Study %s: trial %d was left running by %s; %s.", self.name, t.number, reason, then
+            )
+        return settled
+
+    def _catch_up(self) -> None:
+        """Re-read the trials after some were settled, telling the strategy new failures."""
+        told = {t.number for t in self._trials if t.state.finished}
+        self.refresh()
+        for t in self._trials:
+            if t.state.finished and t.number not in told:
+                self.strategy.tell(self._observation(t))
 
     def _check_task(self, ev: Evaluator) -> None:
         name = getattr(ev, "task_name", None)

@@ -631,11 +631,13 @@ class RDBStorage:
         *,
         seed: int | Callable[[int], int | None] | None,
         worker: str | None,
+        user_attrs: Mapping[str, Any] | None = None,
     ) -> Trial | None:
         """Atomically move the oldest WAITING trial to RUNNING; None when there is none.
 
         ``seed`` is the seed to store, or a function of the claimed trial's number that
-        returns it (the caller cannot know which trial it will get).
+        returns it (the caller cannot know which trial it will get). ``user_attrs`` are
+        merged into the trial's own; a key given as None is removed.
         """
         for _ in range(20):
             with self.engine.connect() as conn:
@@ -652,6 +654,12 @@ class RDBStorage:
                 return None
             the_seed = seed(int(row.number)) if callable(seed) else seed
             now = _now()
+            attrs = dict(row.user_attrs or {})
+            for key, value in (user_attrs or {}).items():
+                if value is None:
+                    attrs.pop(key, None)
+                else:
+                    attrs[key] = value
             with self._tx() as conn:
                 res = conn.execute(
                     m.trials.update()
@@ -662,13 +670,14 @@ class RDBStorage:
                         worker=worker,
                         started_at=now,
                         heartbeat_at=now,
+                        user_attrs=attrs,
                     )
                 )
             if res.rowcount == 1:
                 return Trial(
                     number=int(row.number), state=TrialState.RUNNING,
                     arch=Architecture.from_json(row.arch), seed=the_seed, worker=worker,
-                    started_at=now, id=int(row.id), user_attrs=dict(row.user_attrs or {}),
+                    started_at=now, id=int(row.id), user_attrs=attrs,
                 )  # fmt: skip
         return None
 
@@ -794,6 +803,79 @@ class RDBStorage:
                 (int(r.step), vals, None if r.elapsed_s is None else float(r.elapsed_s))
             )
         return out
+
+    def heartbeat(self, trial_ids: Sequence[int]) -> None:
+        """Mark the RUNNING trials ``trial_ids`` alive now, in one statement."""
+        if not trial_ids:
+            return
+        with self._tx() as conn:
+            conn.execute(
+                m.trials.update()
+                .where(
+                    m.trials.c.id.in_([int(i) for i in trial_ids]),
+                    m.trials.c.state == TrialState.RUNNING.value,
+                )
+                .values(heartbeat_at=_now())
+            )
+
+    def running_trials(self, study_id: int) -> list[tuple[Trial, dt.datetime | None]]:
+        """The study's RUNNING trials with the time each was last marked alive (UTC)."""
+        q = sa.select(m.trials).where(
+            m.trials.c.study_id == study_id, m.trials.c.state == TrialState.RUNNING.value
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(q.order_by(m.trials.c.number)).all()
+        return [(_trial_from_row(r), r.heartbeat_at) for r in rows]
+
+    def recover_trial(
+        self,
+        trial: Trial,
+        heartbeat_at: dt.datetime | None,
+        *,
+        max_retries: int,
+        reason: str,
+    ) -> TrialState | None:
+        """Settle a RUNNING trial whose worker died: WAITING again, or FAILED past the limit.
+
+        Counts the death in the trial's ``user_attrs["attempts"]``; once that exceeds
+        ``max_retries`` the trial is FAILED with an error naming ``reason``. Atomic: only a
+        trial still RUNNING on the same worker with the same ``heartbeat_at`` changes, so
+        of several processes recovering it at once exactly one does. Returns the new state,
+        or None when another process (or its living worker) got there first.
+        """
+        attrs = dict(trial.user_attrs)
+        attempts = int(attrs.get("attempts", 0)) + 1
+        attrs["attempts"] = attempts
+        values: dict[str, Any] = {"user_attrs": attrs}
+        if attempts > max_retries:
+            state = TrialState.FAILED
+            now = _now()
+            values.update(
+                state=state.value,
+                finished_at=now,
+                heartbeat_at=now,
+                error=(
+                    f"worker died: {reason}; given up after {attempts} attempt(s) "
+                    f"(max_retries={max_retries})"
+                ),
+            )
+        else:
+            state = TrialState.WAITING
+            values.update(state=state.value, worker=None, started_at=None)
+        t = m.trials.c
+        same_beat = (
+            t.heartbeat_at.is_(None) if heartbeat_at is None else t.heartbeat_at == heartbeat_at
+        )
+        same_worker = t.worker.is_(None) if trial.worker is None else t.worker == trial.worker
+        with self._tx() as conn:
+            res = conn.execute(
+                m.trials.update()
+                .where(
+                    t.id == trial.id, t.state == TrialState.RUNNING.value, same_worker, same_beat
+                )
+                .values(**values)
+            )
+        return state if res.rowcount == 1 else None
 
     def requeue_trial(self, trial: Trial) -> bool:
         """Move a RUNNING trial back to WAITING (its worker died); True if it was moved."""

@@ -1,0 +1,223 @@
+"""Faults: heartbeats, trials of dead workers on any host, and the retry limit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+import metanas
+from metanas import Architecture, Result, TrialState
+from metanas.benchmarks import NasBenchGraph
+from metanas.evaluation import Evaluator
+from metanas.storage.rdb import RDBStorage, get_storage
+
+LONG_AGO = dt.datetime(2000, 1, 1)
+
+
+class _Counting(Evaluator):
+    """Counts evaluations per architecture; ``sleep_s`` makes each one slow."""
+
+    def __init__(self, inner: NasBenchGraph, sleep_s: float = 0.0) -> None:
+        self.inner, self.sleep_s = inner, sleep_s
+        self.task_name = inner.task_name
+        self.calls: list[Architecture] = []
+
+    def evaluate(self, arch: Architecture, *, budget: float | None = None) -> Result:
+        self.calls.append(arch)
+        time.sleep(self.sleep_s)
+        return self.inner.evaluate(arch)
+
+
+def _set_heartbeat(store: RDBStorage, number: int, when: dt.datetime) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(
+            # Typed, so SQLite stores the text SQLAlchemy writes (and compares) itself.
+            sa.text("UPDATE metanas_trials SET heartbeat_at = :t WHERE number = :n").bindparams(
+                sa.bindparam("t", type_=sa.DateTime)
+            ),
+            {"t": when, "n": number},
+        )
+
+
+def _remote_trial(
+    db_url: str, cora: NasBenchGraph, grace_s: float = 1.0, attempts: int | None = None
+) -> tuple[metanas.Study, Architecture]:
+    """A study whose trial 2 was left RUNNING by a worker of another machine that kept a
+    heartbeat with ``grace_s``, last beating long ago."""
+    study = metanas.create_study(name="faults", storage=db_url, space=cora.space, seed=1)
+    study.optimize(cora, n_trials=2)
+    arch = cora.space.sample(np.random.default_rng(5))
+    attrs: dict[str, object] = {"heartbeat_grace_s": grace_s}
+    if attempts is not None:
+        attrs["attempts"] = attempts
+    study.storage.add_trial(
+        study._record.id, arch, seed=9, worker="other-host:4242", user_attrs=attrs
+    )
+    _set_heartbeat(study.storage, 2, LONG_AGO)
+    return study, arch
+
+
+def test_a_stale_trial_of_another_host_is_requeued_and_evaluated_once(
+    db_url: str, cora: NasBenchGraph
+) -> None:
+    _, arch = _remote_trial(db_url, cora)
+    resumed = metanas.load_study("faults", storage=db_url)
+    assert resumed.trials[2].state is TrialState.WAITING
+    assert resumed.trials[2].user_attrs["attempts"] == 1
+    again = metanas.load_study("faults", storage=db_url)  # a second worker opening it
+    assert again.trials[2].state is TrialState.WAITING
+    assert again.trials[2].user_attrs["attempts"] == 1  # counted once, not per opener
+    ev = _Counting(cora)
+    resumed.optimize(ev, n_trials=2)
+    again.optimize(ev, n_trials=1)
+    assert ev.calls.count(arch) == 1
+    done = metanas.load_study("faults", storage=db_url).trials
+    assert [t.number for t in done] == [0, 1, 2, 3, 4]
+    assert done[2].arch == arch
+    assert done[2].state is TrialState.COMPLETE
+
+
+def test_recovering_is_atomic(db_url: str, cora: NasBenchGraph) -> None:
+    study, _ = _remote_trial(db_url, cora)
+    store = study.storage
+    ((trial, beat_at),) = store.running_trials(study._record.id)
+    assert store.recover_trial(trial, beat_at, max_retries=2, reason="x") is TrialState.WAITING
+    assert store.recover_trial(trial, beat_at, max_retries=2, reason="x") is None
+
+
+def test_a_beat_after_reading_keeps_the_trial_running(db_url: str, cora: NasBenchGraph) -> None:
+    study, _ = _remote_trial(db_url, cora)
+    store = study.storage
+    ((trial, beat_at),) = store.running_trials(study._record.id)
+    store.heartbeat([trial.id or 0])  # the worker was alive after all
+    assert store.recover_trial(trial, beat_at, max_retries=2, reason="x") is None
+    assert store.running_trials(study._record.id)[0][0].number == 2
+
+
+def test_a_fresh_heartbeat_is_left_alone(db_url: str, cora: NasBenchGraph) -> None:
+    _remote_trial(db_url, cora, grace_s=600.0)
+    store = get_storage(db_url)
+    _set_heartbeat(store, 2, dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    resumed = metanas.load_study("faults", storage=db_url)
+    assert resumed.trials[2].state is TrialState.RUNNING
+    resumed.optimize(cora, n_trials=1)
+    assert resumed.trials[2].state is TrialState.RUNNING
+    assert resumed.trials[3].state is TrialState.COMPLETE
+
+
+def test_a_trial_without_a_heartbeat_on_another_host_is_left_alone(
+    db_url: str, cora: NasBenchGraph
+) -> None:
+    # study.ask() keeps no heartbeat: however old, its trial may still be worked on.
+    study = metanas.create_study(name="manual", storage=db_url, space=cora.space, seed=0)
+    study.ask()
+    with study.storage.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE metanas_trials SET worker = 'other-host:1'"))
+    _set_heartbeat(study.storage, 0, LONG_AGO)
+    assert "heartbeat_grace_s" not in study.trials[0].user_attrs
+    assert metanas.load_study("manual", storage=db_url).trials[0].state is TrialState.RUNNING
+
+
+def test_the_heartbeat_thread_updates_running_trials(db_url: str, cora: NasBenchGraph) -> None:
+    study = metanas.create_study(name="beat", storage=db_url, space=cora.space, seed=0)
+    seen: list[tuple[dt.datetime | None, dt.datetime | None, object]] = []
+
+    class Watch(_Counting):
+        def evaluate(self, arch: Architecture, *, budget: float | None = None) -> Result:
+            ((trial, first),) = study.storage.running_trials(study._record.id)
+            time.sleep(0.9)
+            ((_, last),) = study.storage.running_trials(study._record.id)
+            seen.append((first, last, trial.user_attrs.get("heartbeat_grace_s")))
+            return self.inner.evaluate(arch)
+
+    study.optimize(Watch(cora), n_trials=1, heartbeat_s=0.2)
+    ((first, last, grace),) = seen
+    assert first is not None
+    assert last is not None
+    assert (last - first).total_seconds() >= 0.4
+    assert grace == pytest.approx(0.6)  # 3 x heartbeat_s, stored for other workers
+    assert not [t for t in threading.enumerate() if t.name == "metanas-heartbeat"]
+
+
+def test_a_live_slow_trial_is_not_taken_by_another_worker(db_url: str, cora: NasBenchGraph) -> None:
+    study = metanas.create_study(name="slow", storage=db_url, space=cora.space, seed=0)
+    states: list[TrialState] = []
+
+    class Slow(_Counting):
+        def evaluate(self, arch: Architecture, *, budget: float | None = None) -> Result:
+            time.sleep(1.0)  # well past the grace of 0.5 s: only the heartbeat keeps it
+            other = metanas.load_study("slow", storage=db_url)
+            states.append(other.trials[0].state)
+            return self.inner.evaluate(arch)
+
+    study.optimize(Slow(cora), n_trials=1, heartbeat_s=0.1, heartbeat_grace_s=0.5)
+    assert states == [TrialState.RUNNING]
+    assert study.trials[0].state is TrialState.COMPLETE
+
+
+def test_a_trial_whose_worker_keeps_dying_fails_after_max_retries(
+    db_url: str, cora: NasBenchGraph
+) -> None:
+    study, _ = _remote_trial(db_url, cora)
+    store = study.storage
+    for attempt in (1, 2):
+        t = metanas.load_study("faults", storage=db_url).trials[2]
+        assert (t.state, t.user_attrs["attempts"]) == (TrialState.WAITING, attempt)
+        claimed = store.claim_waiting_trial(study._record.id, seed=9, worker="other-host:4243")
+        assert claimed is not None
+        assert claimed.number == 2
+        _set_heartbeat(store, 2, LONG_AGO)
+    failed = metanas.load_study("faults", storage=db_url).trials[2]
+    assert failed.state is TrialState.FAILED
+    assert failed.user_attrs["attempts"] == 3
+    assert failed.error is not None
+    assert "worker died" in failed.error
+    assert "max_retries=2" in failed.error
+    assert "other-host:4243" in failed.error
+
+
+def test_optimize_applies_its_own_max_retries(db_url: str, cora: NasBenchGraph) -> None:
+    study, _ = _remote_trial(db_url, cora, attempts=1)
+    # The study object was open before the trial died: optimize checks again on start.
+    ev = _Counting(cora)
+    study.optimize(ev, n_trials=1, max_retries=1)
+    assert study.trials[2].state is TrialState.FAILED
+    assert study.trials[3].state is TrialState.COMPLETE
+    assert len(ev.calls) == 1
+
+
+def test_ctrl_c_does_not_count_as_a_death(db_url: str, cora: NasBenchGraph) -> None:
+    study = metanas.create_study(name="ctrlc", storage=db_url, space=cora.space, seed=0)
+
+    class CtrlC(_Counting):
+        def evaluate(self, arch: Architecture, *, budget: float | None = None) -> Result:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(CtrlC(cora), n_trials=1)
+    t = metanas.load_study("ctrlc", storage=db_url).trials[0]
+    assert t.state is TrialState.WAITING
+    assert "attempts" not in t.user_attrs
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"heartbeat_s": 0}, "heartbeat_s must be a number of seconds > 0; got 0"),
+        ({"heartbeat_grace_s": -1.0}, "heartbeat_grace_s must be .* got -1.0"),
+        ({"heartbeat_s": 5.0, "heartbeat_grace_s": 5.0}, "must exceed heartbeat_s=5.0"),
+        ({"max_retries": -1}, "max_retries must be an int >= 0 .* got -1"),
+        ({"max_retries": True}, "max_retries must be an int >= 0"),
+    ],
+)
+def test_fault_settings_are_checked(
+    db_url: str, cora: NasBenchGraph, kwargs: dict[str, object], match: str
+) -> None:
+    study = metanas.create_study(name="bad", storage=db_url, space=cora.space, seed=0)
+    with pytest.raises(ValueError, match=match):
+        study.optimize(cora, n_trials=1, **kwargs)  # type: ignore[arg-type]
