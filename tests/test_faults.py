@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -221,3 +223,47 @@ def test_fault_settings_are_checked(
     study = metanas.create_study(name="bad", storage=db_url, space=cora.space, seed=0)
     with pytest.raises(ValueError, match=match):
         study.optimize(cora, n_trials=1, **kwargs)  # type: ignore[arg-type]
+
+
+TIMEOUT_SPACE = metanas.SearchSpace({"a": list(range(4)), "hang": [False, True]})
+
+
+def hang_or_score(arch: Architecture) -> dict[str, float]:
+    if arch["hang"]:
+        (Path(os.environ["METANAS_TEST_HUNG_DIR"]) / str(os.getpid())).touch()
+        time.sleep(120)  # an evaluator that hangs: only the timeout ends it
+    return {"score": float(arch["a"]), "pid": float(os.getpid())}
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_a_trial_past_its_timeout_fails_and_its_worker_is_replaced(
+    n_jobs: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("METANAS_TEST_HUNG_DIR", str(tmp_path))
+    study = metanas.create_study(
+        space=TIMEOUT_SPACE, storage="sqlite://", strategy="random", seed=0, metric="score"
+    )
+    for hang in (False, True, False, True, False, False):
+        study.enqueue({"a": 1, "hang": hang})
+    start = time.monotonic()
+    study.optimize(hang_or_score, n_trials=6, n_jobs=n_jobs, trial_timeout_s=1.0)
+    assert time.monotonic() - start < 60
+    states = [t.state for t in study.trials]
+    assert states == [TrialState.COMPLETE, TrialState.FAILED] * 2 + [TrialState.COMPLETE] * 2
+    for t in study.trials[1:4:2]:
+        assert t.error == "TimeoutError: timed out after 1 s"
+    hung = [int(p.name) for p in tmp_path.iterdir()]
+    assert len(hung) == 2  # two workers hung, one each ...
+    for pid in hung:  # ... and both were killed; fresh workers ran the trials after them
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_the_trial_timeout_needs_the_local_pool() -> None:
+    study = metanas.create_study(
+        space=TIMEOUT_SPACE, storage="sqlite://", strategy="random", seed=0, metric="score"
+    )
+    with pytest.raises(ValueError, match=r"trial_timeout_s=1\.0 needs the local process pool"):
+        study.optimize(hang_or_score, n_trials=1, executor="inprocess", trial_timeout_s=1.0)
+    with pytest.raises(ValueError, match="trial_timeout_s must be a number of seconds > 0"):
+        study.optimize(hang_or_score, n_trials=1, trial_timeout_s=0)

@@ -21,7 +21,13 @@ from metanas._progress import TrialProgress
 from metanas._rng import derive_seed, resolve_seed
 from metanas.evaluation.base import Evaluator, Result, as_evaluator
 from metanas.exceptions import MetanasError
-from metanas.execution import Executor, MainGuardError, create_executor, resolve_n_jobs
+from metanas.execution import (
+    Executor,
+    LocalExecutor,
+    MainGuardError,
+    create_executor,
+    resolve_n_jobs,
+)
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace, space_from_config
 from metanas.storage.rdb import RDBStorage, StepValues, StudyRecord, get_storage
@@ -530,6 +536,7 @@ class Study:
         heartbeat_s: float = DEFAULT_HEARTBEAT_S,
         heartbeat_grace_s: float | None = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
+        trial_timeout_s: float | None = None,
     ) -> Trial | None:
         """Run ``n_trials`` more trials (or until ``timeout_s`` seconds pass).
 
@@ -590,6 +597,11 @@ class Study:
             Times a trial whose worker died (killed, its machine lost) is queued again;
             at the next death it is FAILED with an error saying so. Applies to the dead
             trials this call finds when it starts; Ctrl-C does not count.
+        trial_timeout_s
+            Fail a trial whose evaluation runs longer than this (``TimeoutError: timed out
+            after N s``; a ``TimeoutError`` outside ``catch`` stops the study instead), killing
+            its worker process and starting a fresh one. Evaluations then run on the local
+            process pool (``executor="local"``, ``n_jobs`` workers, even one).
 
         Returns
         -------
@@ -659,7 +671,9 @@ class Study:
         if self._requeue_interrupted(max_retries):
             self._catch_up()
         try:
-            pool, owned = self._executor(evaluator, executor, resolve_n_jobs(n_jobs))
+            pool, owned = self._executor(
+                evaluator, executor, resolve_n_jobs(n_jobs), trial_timeout_s
+            )
         except MainGuardError:
             self._discard_if_unused()
             raise
@@ -716,8 +730,15 @@ class Study:
         evaluator: Evaluator | Callable[[Architecture], Any] | None,
         executor: str | Executor | None,
         n_jobs: int,
+        trial_timeout_s: float | None = None,
     ) -> tuple[Executor, bool]:
         """The executor ``optimize`` runs on, and whether this call built it (and closes it)."""
+        if trial_timeout_s is not None and (executor is not None and executor != "local"):
+            raise ValueError(
+                f"trial_timeout_s={trial_timeout_s!r} needs the local process pool, which can "
+                f"stop one evaluation; got executor={executor!r}. Leave executor out (or pass "
+                "'local'), or give the executor its own timeout."
+            )
         if isinstance(executor, Executor):
             if evaluator is not None and evaluator is not executor.evaluator:
                 raise ValueError(
@@ -745,6 +766,8 @@ class Study:
                 f"metanas.execution.Executor; got {type(executor).__name__}."
             )
         ev = as_evaluator(evaluator, self.metric)
+        if trial_timeout_s is not None:
+            return LocalExecutor(ev, n_workers=n_jobs, trial_timeout_s=trial_timeout_s), True
         return create_executor(executor, ev, n_workers=n_jobs), True
 
     def _run(

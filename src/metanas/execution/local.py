@@ -12,11 +12,16 @@ import contextlib
 import multiprocessing
 import os
 import pickle
+import queue
 import signal
 import sys
+import threading
 from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from metanas.evaluation.base import Evaluator, Result
 from metanas.exceptions import MetanasError
@@ -122,6 +127,118 @@ def _evaluate(arch: Architecture, budget: float | None) -> Result:
     return _worker_evaluator.evaluate(arch, budget=budget)
 
 
+def _serve(conn: Connection, payload: bytes, n_threads: int) -> None:
+    """A timed pool's worker: evaluate each ``(arch, budget)`` received, send the outcome."""
+    _init_worker(payload, n_threads)
+    conn.send(("ready", None))
+    while True:
+        task = conn.recv()
+        if task is None:
+            return
+        try:
+            reply: tuple[str, Any] = ("ok", _evaluate(*task))
+        except Exception as exc:
+            reply = ("error", exc)
+        try:
+            conn.send(reply)
+        except (pickle.PicklingError, TypeError, AttributeError):
+            conn.send(("error", RuntimeError(f"{type(reply[1]).__name__}: {reply[1]}")))
+
+
+class _Slot:
+    """One worker process of a timed pool and the pipe to it."""
+
+    def __init__(self, ctx: Any, payload: bytes, n_threads: int) -> None:
+        self.conn, child = multiprocessing.Pipe()
+        self.process: BaseProcess = ctx.Process(
+            target=_serve, args=(child, payload, n_threads), daemon=True
+        )
+        self.process.start()
+        child.close()
+        self.ready = False
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError, ValueError):
+            self.process.kill()
+        self.process.join(timeout=5)
+        self.conn.close()
+
+
+class _TimedPool:
+    """Worker processes that can each be killed and replaced: a per-trial timeout.
+
+    ProcessPoolExecutor cannot stop one evaluation: killing its worker breaks the whole
+    pool and every evaluation in flight with it. Here each submission waits for an idle
+    worker on a thread of its own; an evaluation past ``timeout_s`` has its worker killed
+    and a fresh one started in its place, and only its future fails.
+    """
+
+    def __init__(
+        self, n_workers: int, ctx: Any, payload: bytes, n_threads: int, timeout_s: float
+    ) -> None:
+        self._start = (ctx, payload, n_threads)
+        self.timeout_s = timeout_s
+        self._idle: queue.SimpleQueue[_Slot] = queue.SimpleQueue()
+        self._slots = [self._new_slot() for _ in range(n_workers)]
+        for slot in self._slots:
+            self._idle.put(slot)
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def _new_slot(self) -> _Slot:
+        return _Slot(*self._start)
+
+    def submit(self, arch: Architecture, budget: float | None) -> Future[Result]:
+        future: Future[Result] = Future()
+        threading.Thread(
+            target=self._run, args=(future, arch, budget), name="metanas-timed-trial", daemon=True
+        ).start()
+        return future
+
+    def _run(self, future: Future[Result], arch: Architecture, budget: float | None) -> None:
+        slot = self._idle.get()
+        if self._closed or not future.set_running_or_notify_cancel():
+            self._idle.put(slot)
+            return
+        try:
+            if not slot.ready:
+                # Starting a worker (an interpreter, imports, the evaluator) is not the
+                # trial's time: its clock starts once the worker is ready.
+                slot.conn.recv()
+                slot.ready = True
+            slot.conn.send((arch, budget))
+            if slot.conn.poll(self.timeout_s):
+                kind, value = slot.conn.recv()
+                if kind == "ok":
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+                self._idle.put(slot)
+                return
+            error: BaseException = TimeoutError(f"timed out after {self.timeout_s:g} s")
+        except (EOFError, OSError) as exc:
+            error = RuntimeError(f"the worker process evaluating this trial died ({exc!r})")
+        slot.kill()
+        with self._lock:
+            fresh = None if self._closed else self._new_slot()
+            if fresh is not None:
+                self._slots[self._slots.index(slot)] = fresh
+        future.set_exception(error)
+        if fresh is not None:
+            self._idle.put(fresh)
+
+    def shutdown(self, *, wait: bool) -> None:
+        with self._lock:
+            self._closed = True
+            slots = list(self._slots)
+        for slot in slots:
+            if wait:
+                with contextlib.suppress(OSError):
+                    slot.conn.send(None)
+                slot.process.join(timeout=self.timeout_s + 5)
+            slot.kill()
+
+
 def _pickled(ev: Evaluator) -> bytes:
     try:
         return pickle.dumps(ev)
@@ -147,6 +264,10 @@ class LocalExecutor(Executor):
         an evaluator that sets its own count (``TrainEvaluator(threads=...)``) uses that.
     mp_context
         The multiprocessing start method; ``"spawn"`` is safe with torch and CUDA.
+    trial_timeout_s
+        Fail an evaluation that runs longer than this with ``TimeoutError("timed out after
+        N s")``, killing its worker process and starting a fresh one in its place (the
+        other evaluations go on). None: no limit.
 
     Raises
     ------
@@ -159,22 +280,49 @@ class LocalExecutor(Executor):
     """
 
     def __init__(
-        self, evaluator: Evaluator, *, n_workers: int = 1, mp_context: str = "spawn"
+        self,
+        evaluator: Evaluator,
+        *,
+        n_workers: int = 1,
+        mp_context: str = "spawn",
+        trial_timeout_s: float | None = None,
     ) -> None:
         super().__init__(evaluator, n_workers=n_workers)
+        if trial_timeout_s is not None and (
+            isinstance(trial_timeout_s, bool)
+            or not isinstance(trial_timeout_s, int | float)
+            or not trial_timeout_s > 0
+        ):
+            raise ValueError(
+                f"trial_timeout_s must be a number of seconds > 0, or None for no limit; got "
+                f"{trial_timeout_s!r}."
+            )
         if mp_context != "fork":
             _check_main_guard(self.n_workers)
         payload = _pickled(evaluator)
         n_threads = max(1, (os.cpu_count() or 1) // self.n_workers)
+        self.trial_timeout_s = trial_timeout_s
+        self._timed: _TimedPool | None = None
+        if trial_timeout_s is not None:
+            self._timed = _TimedPool(
+                self.n_workers, multiprocessing.get_context(mp_context), payload, n_threads,
+                float(trial_timeout_s),
+            )  # fmt: skip
+            return
         self._pool = ProcessPoolExecutor(
             max_workers=self.n_workers, mp_context=multiprocessing.get_context(mp_context),
             initializer=_init_worker, initargs=(payload, n_threads),
         )  # fmt: skip
 
     def submit(self, arch: Architecture, budget: float | None) -> Future[Result]:
+        if self._timed is not None:
+            return self._timed.submit(arch, budget)
         return self._pool.submit(_evaluate, arch, budget)
 
     def close(self, *, wait: bool = True) -> None:
+        if self._timed is not None:
+            self._timed.shutdown(wait=wait)
+            return
         # The pool has no public way to stop a running evaluation; without it Ctrl-C would
         # wait for every running trial (minutes of training) before the process could exit.
         processes = list(getattr(self._pool, "_processes", None) or {}) if not wait else []
