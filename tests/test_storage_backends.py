@@ -381,9 +381,13 @@ def test_four_processes_share_one_study_without_loss_or_duplicates(url: str, mod
     assert numbers == list(range(1000))  # none lost, none duplicated, no gap
     assert {t.state for t in trials} == {TrialState.COMPLETE}
     per_worker = collections.Counter(t.worker for t in trials)
-    assert len(per_worker) == 4
     if mode == "n_trials":
         assert sorted(per_worker.values()) == [250] * 4
+    else:
+        # With a study total, a worker that starts late may find the study full: the total is
+        # what is exact, not each worker's share.
+        assert 1 <= len(per_worker) <= 4
+        assert sum(per_worker.values()) == 1000
     assert len(RDBStorage(url).list_studies()) == 1
 
 
