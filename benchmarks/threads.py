@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import REPO, header
@@ -44,7 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--space", default="mlp", help="trainable space (mlp)")
     p.add_argument("--trials", type=int, default=3, help="trials per search (3)")
     p.add_argument("--epochs", type=int, default=10, help="most epochs per trial (10)")
-    p.add_argument("--repeats", type=int, default=3, help="searches per configuration (3)")
+    p.add_argument("--repeats", type=int, default=5, help="searches per configuration (5)")
     p.add_argument("--threads", type=_ints, default=[1, 2], help="torch threads to time (1,2)")
     p.add_argument("--output", type=Path, default=REPO / "docs" / "benchmarks.md")
     p.add_argument("--no-write", action="store_true", help="print only; write no file")
@@ -93,8 +95,18 @@ def measure(args: argparse.Namespace, threads: int, load: str) -> dict[str, Any]
         "median_s": statistics.median(times),
         "min_s": min(times),
         "max_s": max(times),
+        "times": times,
         "best": [r["best"] for r in rows],
     }
+
+
+def paired_ratio(times: list[float], base: list[float]) -> tuple[float, float, float]:
+    """Median over seeds of ``times[i] / base[i]`` (the same seed at another thread count), with
+    a 90 % bootstrap interval over the seeds."""
+    ratios = np.asarray(times) / np.asarray(base)
+    rng = np.random.default_rng(0)
+    boot = np.median(rng.choice(ratios, size=(10_000, len(ratios)), replace=True), axis=1)
+    return float(np.median(ratios)), float(np.quantile(boot, 0.05)), float(np.quantile(boot, 0.95))
 
 
 def to_markdown(args: argparse.Namespace, results: list[dict[str, Any]], load1: str) -> str:
@@ -107,19 +119,23 @@ def to_markdown(args: argparse.Namespace, results: list[dict[str, Any]], load1: 
         "busy": "one other process spinning (`python -c 'while True: pass'`) during each search",
         "load average before": load1,
     }
-    base = {r["load"]: r["median_s"] for r in results if r["threads"] == 1}
+    base = {r["load"]: r["times"] for r in results if r["threads"] == 1}
     lines = [
         header("Threads: time per trial, idle and with one busy process", settings),
         "| torch threads | load | per trial (s), median | min .. max | vs 1 thread, same load "
-        "| best valid acc per seed |",
+        "and seed: median [90 % bootstrap] | best valid acc per seed |",
         "|---|---|---|---|---|---|",
     ]
     for r in results:
-        ratio = r["median_s"] / base[r["load"]] if r["load"] in base else float("nan")
+        if r["load"] in base:
+            mid, lo, hi = paired_ratio(r["times"], base[r["load"]])
+            ratio = f"{mid:.2f}x [{lo:.2f}, {hi:.2f}]"
+        else:
+            ratio = "-"
         best = ", ".join("-" if b is None else f"{100 * b:.1f} %" for b in r["best"])
         lines.append(
             f"| {r['threads']} | {r['load']} | {r['median_s']:.2f} | {r['min_s']:.2f} .. "
-            f"{r['max_s']:.2f} | {ratio:.2f}x | {best} |"
+            f"{r['max_s']:.2f} | {ratio} | {best} |"
         )
     same = len({tuple(r["best"]) for r in results}) == 1
     accuracy = (
