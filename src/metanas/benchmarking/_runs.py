@@ -3,11 +3,11 @@ and seeds."""
 
 from __future__ import annotations
 
-from typing import Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from metanas.benchmarking import _validate as v
 
-__all__ = ["RunSet"]
+__all__ = ["BudgetAlias", "RunSet"]
 
 
 class _Run(Protocol):
@@ -24,7 +24,22 @@ class _Run(Protocol):
 R = TypeVar("R", bound=_Run)
 
 
-class RunSet(Generic[R]):
+class BudgetAlias:
+    """Mixin: ``budget``, the deprecated name of an ``n_trials`` attribute (a FutureWarning)."""
+
+    if TYPE_CHECKING:  # a dataclass field or a property of the class that mixes this in
+
+        @property
+        def n_trials(self) -> int: ...
+
+    @property
+    def budget(self) -> int:
+        """Deprecated name of :attr:`n_trials`."""
+        v.deprecated_budget()
+        return self.n_trials
+
+
+class RunSet(BudgetAlias, Generic[R]):
     """Mixin of a comparison dataclass with a ``runs`` field: the runs by data set and strategy."""
 
     runs: list[R]
@@ -43,12 +58,6 @@ class RunSet(Generic[R]):
     def n_trials(self) -> int:
         """The smallest number of queries of the runs (curves are compared up to it)."""
         return min(r.n_trials for r in self.runs)
-
-    @property
-    def budget(self) -> int:
-        """Deprecated name of :attr:`n_trials`."""
-        v.deprecated_budget()
-        return self.n_trials
 
     def select(self, dataset: str, strategy: str) -> list[R]:
         """The runs of one strategy on one data set, by seed."""

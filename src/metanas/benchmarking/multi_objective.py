@@ -15,7 +15,7 @@ from metanas._checks import check_positive_int
 from metanas.benchmarking import _validate as v
 from metanas.benchmarking import report
 from metanas.benchmarking._runner import run_jobs, run_study
-from metanas.benchmarking._runs import RunSet
+from metanas.benchmarking._runs import BudgetAlias, RunSet
 from metanas.benchmarks.tabular import TabularBenchmark
 from metanas.exceptions import unknown
 from metanas.pareto import hypervolume, pareto_front
@@ -45,7 +45,7 @@ _REFERENCES = ("worst", "nadir")
 
 
 @dataclass(frozen=True, eq=False)
-class ParetoRun:
+class ParetoRun(BudgetAlias):
     """One multi-objective run: the objective values of every query, in query order.
 
     Attributes
@@ -69,12 +69,6 @@ class ParetoRun:
     objectives: tuple[tuple[str, str], ...]
     values: np.ndarray
     archs: tuple[str, ...] = ()
-
-    @property
-    def budget(self) -> int:
-        """Deprecated name of :attr:`n_trials`."""
-        v.deprecated_budget()
-        return self.n_trials
 
     @property
     def directions(self) -> tuple[str, ...]:

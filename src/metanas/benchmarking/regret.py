@@ -36,7 +36,7 @@ from metanas._checks import check_positive_int
 from metanas.benchmarking import _validate as v
 from metanas.benchmarking import report
 from metanas.benchmarking._runner import run_jobs, run_study
-from metanas.benchmarking._runs import RunSet
+from metanas.benchmarking._runs import BudgetAlias, RunSet
 from metanas.benchmarks.tabular import TabularBenchmark
 from metanas.evaluation.base import Evaluator, Result
 from metanas.exceptions import unknown
@@ -53,7 +53,7 @@ _logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, eq=False)
-class RunResult:
+class RunResult(BudgetAlias):
     """The outcome of one benchmark run (one strategy, one seed, one data set).
 
     Attributes
@@ -90,12 +90,6 @@ class RunResult:
     metric: str = "valid_accuracy"
     test_metric: str = "test_accuracy"
     top_fraction: float = 0.005
-
-    @property
-    def budget(self) -> int:
-        """Deprecated name of :attr:`n_trials`."""
-        v.deprecated_budget()
-        return self.n_trials
 
     def same_search(self, other: RunResult) -> bool:
         """True when ``other`` searched identically (same regrets; overhead timings aside)."""
