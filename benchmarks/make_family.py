@@ -53,7 +53,7 @@ from metanas.spaces import Architecture, TableSpace
 
 _logger = logging.getLogger("make_family")
 SECTION = "task-family"
-N_ARCHS = 400
+N_ARCHS = 200
 NOISE_EVERY = 4
 
 

@@ -60,9 +60,7 @@ FAMILY_TASKS: dict[str, tuple[str, dict[str, Any]]] = {
     "mnist1d-shear": ("mnist1d", {"num_samples": 2000, "shear_scale": 1.5}),
     "mnist1d-scale": ("mnist1d", {"num_samples": 2000, "scale_coeff": 0.8}),
     "mnist1d-small": ("mnist1d", {"num_samples": 1000}),
-    "mnist1d-large": ("mnist1d", {"num_samples": 3000}),
     "mnist1d-5class": ("mnist1d", {"num_samples": 4000, "classes": (0, 1, 2, 3, 4)}),
-    "mnist1d-resample": ("mnist1d", {"num_samples": 2000, "data_seed": 7}),
     "digits": ("digits", {}),
     "fashion-7x7": ("fashion-mnist", {"n_train": 2000, "n_test": 2000, "downsample": 4}),
     "fashion-7x7-tops": (
@@ -104,7 +102,7 @@ def family_space() -> CNNSpace:
     return CNNSpace(**_SPACE)
 
 
-def family_architectures(n: int = 400, seed: int = 0) -> list[Architecture]:
+def family_architectures(n: int = 200, seed: int = 0) -> list[Architecture]:
     """The family's architectures: ``n`` distinct networks, the same list for the same seed.
 
     Depth (1 to 4 blocks) is drawn uniformly, then per block an operation
