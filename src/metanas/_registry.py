@@ -150,6 +150,7 @@ _KIND_MODULES = (
     "metanas.oneshot",
     "metanas.fewshot",
     "metanas.execution.base",
+    "metanas.schedulers.base",
 )
 
 

@@ -14,16 +14,21 @@ __all__ = ["Trial", "TrialState"]
 
 
 class TrialState(StrEnum):
-    """Life cycle of a trial: WAITING (enqueued) -> RUNNING -> COMPLETE or FAILED."""
+    """Life cycle of a trial: WAITING (enqueued) -> RUNNING -> COMPLETE, PRUNED or FAILED.
+
+    PRUNED: a scheduler stopped the trial below the full budget; its metrics are those of
+    the last budget it reached (:attr:`Trial.budget`).
+    """
 
     WAITING = "waiting"
     RUNNING = "running"
     COMPLETE = "complete"
     FAILED = "failed"
+    PRUNED = "pruned"
 
     @property
     def finished(self) -> bool:
-        return self in (TrialState.COMPLETE, TrialState.FAILED)
+        return self in (TrialState.COMPLETE, TrialState.FAILED, TrialState.PRUNED)
 
 
 @dataclass(frozen=True)
@@ -31,8 +36,10 @@ class Trial:
     """One evaluation of one architecture, as stored.
 
     ``values`` are the raw values of the study's objective metrics (None
-    unless COMPLETE); ``metrics`` the search metrics, ``test_metrics`` the
-    report-only ones.
+    unless COMPLETE or PRUNED); ``metrics`` the search metrics, ``test_metrics``
+    the report-only ones. ``budget`` is the fidelity (epochs) they were measured
+    at in a scheduled study (None without a scheduler); ``cost_s`` then sums
+    the trial's segments.
     """
 
     number: int
@@ -49,6 +56,7 @@ class Trial:
     finished_at: dt.datetime | None = None
     id: int | None = None
     user_attrs: Mapping[str, Any] = field(default_factory=dict)
+    budget: float | None = None
 
     @property
     def value(self) -> float | None:

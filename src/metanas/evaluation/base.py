@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from metanas.spaces.architecture import Architecture
 
@@ -70,6 +70,11 @@ class Evaluator(abc.ABC):
 
     #: Name of the task this evaluator measures on; a study records it.
     task_name: str | None = None
+    #: True when ``evaluate(arch, budget=e, resume_from=e_prev)`` continues the run of ``arch``
+    #: stopped after ``e_prev`` epochs (from a checkpoint) instead of training from scratch; it
+    #: then charges only this call's time in ``cost_s`` and returns the whole curve 1..e. A
+    #: scheduled study passes ``resume_from`` only to evaluators that set this.
+    supports_resume: ClassVar[bool] = False
 
     @abc.abstractmethod
     def evaluate(self, arch: Architecture, *, budget: float | None = None) -> Result:

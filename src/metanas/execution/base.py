@@ -19,7 +19,13 @@ from metanas._registry import Registry
 from metanas.evaluation.base import Evaluator, Result
 from metanas.spaces.architecture import Architecture
 
-__all__ = ["Executor", "create_executor", "get_executor_class", "register_executor"]
+__all__ = [
+    "Executor",
+    "create_executor",
+    "get_executor_class",
+    "register_executor",
+    "run_evaluation",
+]
 
 
 class Executor(abc.ABC):
@@ -70,11 +76,16 @@ class Executor(abc.ABC):
         return self._n_workers
 
     @abc.abstractmethod
-    def submit(self, arch: Architecture, budget: float | None) -> Future[Result]:
+    def submit(
+        self, arch: Architecture, budget: float | None, *, resume_from: float | None = None
+    ) -> Future[Result]:
         """Start evaluating ``arch`` at fidelity ``budget``; return the future of its Result.
 
-        An exception raised by the evaluator is set on the future, not raised here; the
-        future's result is whatever the evaluator returned (the study checks it is a Result).
+        ``resume_from`` (a scheduled study, an evaluator with ``supports_resume``) continues
+        the run of ``arch`` stopped at that budget; it reaches the evaluator only when not
+        None, so evaluators without the keyword keep working. An exception raised by the
+        evaluator is set on the future, not raised here; the future's result is whatever the
+        evaluator returned (the study checks it is a Result).
         """
 
     @abc.abstractmethod
@@ -97,6 +108,16 @@ class Executor(abc.ABC):
         return (
             f"{type(self).__name__}({type(self._evaluator).__name__}, n_workers={self._n_workers})"
         )
+
+
+def run_evaluation(
+    evaluator: Evaluator, arch: Architecture, budget: float | None, resume_from: float | None
+) -> Result:
+    """``evaluator.evaluate(arch, budget=...)``, with ``resume_from`` only when it is not None."""
+    if resume_from is None:
+        return evaluator.evaluate(arch, budget=budget)
+    # Only evaluators with supports_resume get this keyword (the study checks that).
+    return evaluator.evaluate(arch, budget=budget, resume_from=resume_from)  # type: ignore[call-arg]
 
 
 def _check_executor(obj: Any) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import Future
 
 from metanas.evaluation.base import Evaluator, Result
-from metanas.execution.base import Executor, register_executor
+from metanas.execution.base import Executor, register_executor, run_evaluation
 from metanas.spaces.architecture import Architecture
 
 __all__ = ["InProcessExecutor"]
@@ -35,10 +35,12 @@ class InProcessExecutor(Executor):
                 "Use executor='local' to evaluate several trials at once."
             )
 
-    def submit(self, arch: Architecture, budget: float | None) -> Future[Result]:
+    def submit(
+        self, arch: Architecture, budget: float | None, *, resume_from: float | None = None
+    ) -> Future[Result]:
         future: Future[Result] = Future()
         try:
-            result = self.evaluator.evaluate(arch, budget=budget)
+            result = run_evaluation(self.evaluator, arch, budget, resume_from)
         except Exception as exc:
             future.set_exception(exc)
         else:

@@ -25,7 +25,7 @@ from typing import Any
 
 from metanas.evaluation.base import Evaluator, Result
 from metanas.exceptions import MetanasError
-from metanas.execution.base import Executor, register_executor
+from metanas.execution.base import Executor, register_executor, run_evaluation
 from metanas.spaces.architecture import Architecture
 
 __all__ = ["LocalExecutor", "MainGuardError", "resolve_n_jobs"]
@@ -121,14 +121,14 @@ def _init_worker(payload: bytes, n_threads: int) -> None:
     torch.set_num_threads(n_threads)
 
 
-def _evaluate(arch: Architecture, budget: float | None) -> Result:
+def _evaluate(arch: Architecture, budget: float | None, resume_from: float | None = None) -> Result:
     if _worker_evaluator is None:  # pragma: no cover - the initializer always runs first
         raise RuntimeError("worker started without an evaluator")
-    return _worker_evaluator.evaluate(arch, budget=budget)
+    return run_evaluation(_worker_evaluator, arch, budget, resume_from)
 
 
 def _serve(conn: Connection, payload: bytes, n_threads: int) -> None:
-    """A timed pool's worker: evaluate each ``(arch, budget)`` received, send the outcome."""
+    """A timed pool's worker: evaluate each ``(arch, budget, resume_from)``, send the outcome."""
     _init_worker(payload, n_threads)
     conn.send(("ready", None))
     while True:
@@ -188,14 +188,23 @@ class _TimedPool:
     def _new_slot(self) -> _Slot:
         return _Slot(*self._start)
 
-    def submit(self, arch: Architecture, budget: float | None) -> Future[Result]:
+    def submit(
+        self, arch: Architecture, budget: float | None, resume_from: float | None
+    ) -> Future[Result]:
         future: Future[Result] = Future()
         threading.Thread(
-            target=self._run, args=(future, arch, budget), name="metanas-timed-trial", daemon=True
-        ).start()
+            target=self._run, args=(future, arch, budget, resume_from),
+            name="metanas-timed-trial", daemon=True,
+        ).start()  # fmt: skip
         return future
 
-    def _run(self, future: Future[Result], arch: Architecture, budget: float | None) -> None:
+    def _run(
+        self,
+        future: Future[Result],
+        arch: Architecture,
+        budget: float | None,
+        resume_from: float | None,
+    ) -> None:
         slot = self._idle.get()
         if self._closed or not future.set_running_or_notify_cancel():
             self._idle.put(slot)
@@ -206,7 +215,7 @@ class _TimedPool:
                 # trial's time: its clock starts once the worker is ready.
                 slot.conn.recv()
                 slot.ready = True
-            slot.conn.send((arch, budget))
+            slot.conn.send((arch, budget, resume_from))
             if slot.conn.poll(self.timeout_s):
                 kind, value = slot.conn.recv()
                 if kind == "ok":
@@ -314,10 +323,12 @@ class LocalExecutor(Executor):
             initializer=_init_worker, initargs=(payload, n_threads),
         )  # fmt: skip
 
-    def submit(self, arch: Architecture, budget: float | None) -> Future[Result]:
+    def submit(
+        self, arch: Architecture, budget: float | None, *, resume_from: float | None = None
+    ) -> Future[Result]:
         if self._timed is not None:
-            return self._timed.submit(arch, budget)
-        return self._pool.submit(_evaluate, arch, budget)
+            return self._timed.submit(arch, budget, resume_from)
+        return self._pool.submit(_evaluate, arch, budget, resume_from)
 
     def close(self, *, wait: bool = True) -> None:
         if self._timed is not None:

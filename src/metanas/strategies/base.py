@@ -43,7 +43,8 @@ class Observation:
     flips the sign of minimised metrics); it is None when the trial failed or
     the study has several objectives, whose oriented values are in ``scores``.
     ``metrics`` holds the search metrics only: test metrics never reach a
-    strategy.
+    strategy. ``budget`` is the fidelity (epochs) the values were measured at
+    in a scheduled study (None without a scheduler).
     """
 
     arch: Architecture
@@ -51,6 +52,7 @@ class Observation:
     scores: tuple[float, ...] | None = None
     metrics: Mapping[str, float] = field(default_factory=dict)
     number: int = -1
+    budget: float | None = None
 
     @property
     def failed(self) -> bool:
@@ -103,6 +105,15 @@ class Strategy(abc.ABC):
         """Tell the strategy a history, in order (resume, or seeding from past results)."""
         for obs in history:
             self.tell(obs)
+
+    def tell_intermediate(self, obs: Observation) -> None:
+        """Record one segment's result of a scheduled trial (``obs.budget`` set).
+
+        A scheduled study calls this at every rung a trial reaches, and :meth:`tell` once
+        when the trial settles (COMPLETE or PRUNED). A strategy that models each fidelity
+        (BOHB-style) overrides it; the default ignores it.
+        """
+        return
 
     def set_memory(
         self,
