@@ -16,6 +16,7 @@ from __future__ import annotations
 from metanas.meta._memory import ExperienceMemory
 from metanas.meta._memory_file import FORMAT, FORMAT_VERSION, MemoryFileError
 from metanas.meta._records import ExportSummary, ImportReport, TaskHistory, TaskInfo
+from metanas.meta.curves import MIN_CURVES, LearningCurveModel, memory_curves
 from metanas.meta.predictor import NotFittedError, Suggestion, TransferPredictor, suggest
 from metanas.meta.similarity import (
     Similarity,
@@ -30,9 +31,11 @@ from metanas.meta.similarity import (
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "MIN_CURVES",
     "ExperienceMemory",
     "ExportSummary",
     "ImportReport",
+    "LearningCurveModel",
     "MemoryFileError",
     "NotFittedError",
     "Similarity",
@@ -42,6 +45,7 @@ __all__ = [
     "TaskInfo",
     "TransferPredictor",
     "descriptor_similarity",
+    "memory_curves",
     "rank_correlation",
     "rank_tasks",
     "response_similarity",
