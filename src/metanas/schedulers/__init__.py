@@ -1,5 +1,6 @@
 """Schedulers: how much budget each trial gets (successive halving, ASHA, Hyperband, median)."""
 
+from metanas.schedulers.asha import ASHAScheduler
 from metanas.schedulers.base import (
     Decision,
     Scheduler,
@@ -9,10 +10,17 @@ from metanas.schedulers.base import (
     get_scheduler_class,
     register_scheduler,
 )
+from metanas.schedulers.hyperband import HyperbandScheduler
+from metanas.schedulers.median import MedianScheduler
+from metanas.schedulers.sh import SuccessiveHalvingScheduler
 
 __all__ = [
+    "ASHAScheduler",
     "Decision",
+    "HyperbandScheduler",
+    "MedianScheduler",
     "Scheduler",
+    "SuccessiveHalvingScheduler",
     "available_schedulers",
     "create_scheduler",
     "geometric_rungs",

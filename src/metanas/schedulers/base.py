@@ -166,6 +166,15 @@ class Scheduler(abc.ABC):
         """
         return None
 
+    def pending_stops(self) -> list[int]:
+        """Paused trials the scheduler has decided not to promote; each is returned once.
+
+        Synchronous successive halving pauses a trial until its cohort is complete and then
+        promotes some; the others end here (the study makes them PRUNED). The study calls
+        this after every :meth:`on_result`. The default (no pausing): none.
+        """
+        return []
+
     def set_memory(self, curves: Sequence[Sequence[float]]) -> None:
         """Learn from past tasks' learning curves (oriented scores, one per epoch).
 
@@ -199,6 +208,14 @@ class Scheduler(abc.ABC):
                 if name not in names:
                     names.append(name)
         return names
+
+    def _rung_index(self, budget: float) -> int:
+        """Index of the highest rung at or below ``budget`` (0 below the first rung)."""
+        index = 0
+        for i, rung in enumerate(self.rungs):
+            if rung <= budget * (1 + 1e-9):
+                index = i
+        return index
 
     def _next_rung(self, budget: float) -> float | None:
         """The first rung above ``budget``; None at or past ``max_budget``."""
