@@ -11,6 +11,8 @@ import pytest
 import metanas
 from metanas import Result
 from metanas.meta import MIN_CURVES, LearningCurveModel, NotFittedError, memory_curves
+from metanas.schedulers import ASHAScheduler, Decision, create_scheduler
+from metanas.schedulers.curve import CurveScheduler
 from metanas.spaces import SearchSpace
 
 N_EPOCHS = 15
@@ -200,3 +202,154 @@ def test_memory_curves_checks_its_arguments() -> None:
         memory_curves("sqlite://", exclude_task=None, max_budget=0)
     with pytest.raises(ValueError, match="direction must be 'maximize' or 'minimize'"):
         memory_curves("sqlite://", exclude_task=None, max_budget=3, direction="up")
+
+
+# ==================================================================== the curve scheduler
+
+
+def _run(
+    scheduler: CurveScheduler | ASHAScheduler, curves: np.ndarray
+) -> list[tuple[int, float, str]]:
+    """Feed the curves' scores rung by rung, one trial after the other; the decisions made."""
+    out = []
+    for number, curve in enumerate(curves):
+        budget: float | None = scheduler.first_budget(number)
+        while budget is not None:
+            decision, nxt = scheduler.on_result(number, budget, float(curve[int(budget) - 1]))
+            out.append((number, budget, decision.value))
+            budget = nxt if decision is Decision.CONTINUE else None
+    return out
+
+
+@pytest.mark.parametrize("memory", ["never", "empty", "too few", "other length"])
+def test_without_a_usable_memory_the_curve_scheduler_is_asha(memory: str, past: np.ndarray) -> None:
+    trials = family(40, 0.8, 11)
+    curve = CurveScheduler(max_budget=N_EPOCHS, eta=3)
+    if memory == "empty":
+        curve.set_memory([])
+    elif memory == "too few":
+        curve.set_memory(past[: MIN_CURVES - 1])
+    elif memory == "other length":
+        with pytest.warns(UserWarning, match="300 of 300 curves do not have max_budget=15"):
+            curve.set_memory(past[:, :10])
+    assert curve.model is None
+    got = _run(curve, trials)
+    assert got == _run(ASHAScheduler(max_budget=N_EPOCHS, eta=3), trials)
+    assert {d for *_, d in got} == {"continue", "stop", "complete"}
+
+
+def _scheduler(past: np.ndarray, **settings: object) -> CurveScheduler:
+    s = CurveScheduler(max_budget=N_EPOCHS, eta=3, **settings)  # type: ignore[arg-type]
+    s.set_memory(past)
+    return s
+
+
+def test_a_trial_stops_at_the_first_rung_where_the_model_is_confident(
+    past: np.ndarray,
+) -> None:
+    s = _scheduler(past)
+    incumbent = np.full(N_EPOCHS, 0.8)
+    assert s.on_result(0, 1, 0.6) == (Decision.CONTINUE, 3.0)  # the first result: ASHA's rule
+    assert s.on_result(0, 3, 0.7)[0] is Decision.CONTINUE
+    assert s.on_result(0, 15, float(incumbent[-1])) == (Decision.COMPLETE, None)
+    assert s.incumbent == 0.8
+    stopped_at = []
+    for number, curve in enumerate(family(40, 0.75, 12), start=1):
+        decisions = _run_one(s, number, curve)
+        observed: list[int] = []
+        expected = None
+        for rung in s.rungs[:-1]:
+            observed.append(int(rung))
+            p = s.model.prob_above(curve[np.array(observed) - 1], s.incumbent, epochs=observed)  # type: ignore[union-attr, arg-type]
+            if p < 0.05:
+                expected = rung
+                break
+        stops = [b for b, d in decisions if d == "stop"]
+        assert stops == ([] if expected is None else [expected])
+        stopped_at.append(expected)
+    # Some clearly bad curves stop at the first rung, others only once their shape shows.
+    assert stopped_at.count(1.0) >= 3
+    assert stopped_at.count(3.0) + stopped_at.count(9.0) >= 3
+    assert stopped_at.count(None) >= 3
+
+
+def _run_one(s: CurveScheduler, number: int, curve: np.ndarray) -> list[tuple[float, str]]:
+    out = []
+    budget: float | None = s.first_budget(number)
+    while budget is not None:
+        decision, nxt = s.on_result(number, budget, float(curve[int(budget) - 1]))
+        out.append((budget, decision.value))
+        budget = nxt if decision is Decision.CONTINUE else None
+    return out
+
+
+def test_a_good_trial_continues_and_a_bad_one_stops_where_asha_decides_otherwise(
+    past: np.ndarray,
+) -> None:
+    t = np.arange(1, N_EPOCHS + 1)
+    rising = 0.95 - 0.65 * t**-1.0  # 0.30 at epoch 1, 0.91 at the end
+    flat = np.full(N_EPOCHS, 0.5)  # ahead of ``rising`` at epoch 1, hopeless against 0.91
+    steep = 0.97 - 0.3 * t**-0.8  # 0.67 at epoch 1 (behind 0.78), ends at 0.92
+    leader = np.full(N_EPOCHS, 0.78)
+    curves = np.vstack([rising, flat, leader, steep])
+    asha = _run(ASHAScheduler(max_budget=N_EPOCHS, eta=3), curves)
+    got = _run(_scheduler(past), curves)
+    # ASHA: ``flat`` is the best at rung 1 so far and continues; ``steep`` is not in the top
+    # third at rung 1 and stops. The curve model stops ``flat`` (it cannot reach 0.91) and lets
+    # ``steep`` run to the end, where it becomes the incumbent.
+    assert (1, 1.0, "continue") in asha
+    assert (3, 1.0, "stop") in asha
+    assert (1, 1.0, "stop") in got
+    assert [d for n, _b, d in got if n == 3] == ["continue", "continue", "continue", "complete"]
+    assert got[:4] == asha[:4]  # no incumbent yet for trial 0: ASHA's rule
+    assert _scheduler(past).incumbent is None
+
+
+def test_the_curve_scheduler_is_deterministic_and_stopping_type(past: np.ndarray) -> None:
+    trials = family(30, 0.8, 13)
+    a, b = _scheduler(past), _scheduler(past)
+    assert _run(a, trials) == _run(b, trials)
+    assert a.next_promotion() is None
+    mean, std = a.predict(3)  # type: ignore[misc]
+    assert std > 0 or mean == trials[3, -1]
+    assert a.predict(999) is None
+    assert CurveScheduler(max_budget=9).predict(0) is None
+
+
+def test_a_failed_segment_stops(past: np.ndarray) -> None:
+    s = _scheduler(past)
+    assert s.on_result(0, 1, None) == (Decision.STOP, None)
+
+
+def test_every_epoch_rungs_and_settings() -> None:
+    s = CurveScheduler(min_budget=2, max_budget=6, every_epoch=True, threshold=0.1)
+    assert s.rungs == (2.0, 3.0, 4.0, 5.0, 6.0)
+    assert s.settings() == {
+        "min_budget": 2, "max_budget": 6, "eta": 3, "threshold": 0.1, "every_epoch": True,
+    }  # fmt: skip
+    assert CurveScheduler(max_budget=27).rungs == (1.0, 3.0, 9.0, 27.0)
+    assert CurveScheduler.uses_memory
+    assert isinstance(create_scheduler("curve", max_budget=9), CurveScheduler)
+    assert "curve" in metanas.available("scheduler")
+
+
+def test_every_epoch_uses_each_epoch_of_the_curve(past: np.ndarray) -> None:
+    s = _scheduler(past, every_epoch=True)
+    _run_one(s, 0, np.full(N_EPOCHS, 0.8))
+    curve = family(1, 0.7, 14)[0]
+    decisions = _run_one(s, 1, curve)
+    last = int(decisions[-1][0])
+    assert [b for b, _d in decisions] == [float(e) for e in range(1, last + 1)]
+    mean, _std = s.predict(1)  # type: ignore[misc]
+    assert (mean, _std) == s.model.predict(curve[:last])  # type: ignore[union-attr]
+
+
+def test_curve_scheduler_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match=r"threshold must be a probability in \(0, 1\).*got 1.5"):
+        CurveScheduler(max_budget=9, threshold=1.5)
+    with pytest.raises(ValueError, match="max_budget of the curve scheduler must be a whole"):
+        CurveScheduler(max_budget=9.5)
+    with pytest.raises(TypeError, match="every_epoch must be True or False; got 1"):
+        CurveScheduler(max_budget=9, every_epoch=1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="has no setting 'treshold'"):
+        CurveScheduler(max_budget=9, treshold=0.1)

@@ -10,12 +10,14 @@ from metanas.schedulers.base import (
     get_scheduler_class,
     register_scheduler,
 )
+from metanas.schedulers.curve import CurveScheduler
 from metanas.schedulers.hyperband import HyperbandScheduler
 from metanas.schedulers.median import MedianScheduler
 from metanas.schedulers.sh import SuccessiveHalvingScheduler
 
 __all__ = [
     "ASHAScheduler",
+    "CurveScheduler",
     "Decision",
     "HyperbandScheduler",
     "MedianScheduler",

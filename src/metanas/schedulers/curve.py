@@ -57,8 +57,8 @@ class CurveScheduler(ASHAScheduler):
     >>> past = [0.5 + g * (1 - 0.6 ** t) for g in np.linspace(0.1, 0.4, 20)]
     >>> s = CurveScheduler(max_budget=9, eta=3)
     >>> s.set_memory(past)
-    >>> s.on_result(0, 1, 0.60), s.on_result(0, 3, 0.75), s.on_result(0, 9, 0.85)
-    ((<Decision.CONTINUE: 'continue'>, 3.0), (<Decision.CONTINUE: 'continue'>, 9.0), (<Decision.COMPLETE: 'complete'>, None))
+    >>> [s.on_result(0, b, v)[0].value for b, v in ((1, 0.60), (3, 0.75), (9, 0.85))]
+    ['continue', 'continue', 'complete']
     >>> s.on_result(1, 1, 0.52)    # will end far below 0.85
     (<Decision.STOP: 'stop'>, None)
     """
@@ -151,7 +151,7 @@ class CurveScheduler(ASHAScheduler):
         decision, nxt = super().on_result(trial_number, budget, score)
         if score is None:
             return decision, nxt
-        epoch = int(round(budget))
+        epoch = round(budget)
         seen = self._seen.setdefault(trial_number, {})
         seen[epoch] = float(score)
         if decision is Decision.COMPLETE:
