@@ -355,3 +355,49 @@ def test_make_family_end_to_end_and_resumable(tmp_path: Path) -> None:
     assert 0.0 <= bench.evaluate(arch).metrics["valid_accuracy"] <= 1.0
     assert bench.noise()["n_archs"] == 2
     assert not math.isnan(bench.query(arch, "latency_ms"))
+
+
+def test_task_family_resumes_at_a_higher_fidelity(tmp_path: Path) -> None:
+    archs = _tiny_table(tmp_path / "t.csv")
+    bench = TaskFamily("mnist1d", path=tmp_path / "t.csv")
+    assert bench.supports_resume
+    arch = bench.space.parse(archs[1])  # train_time_s 1, 2, 3 after epochs 1, 2, 3
+    resumed = bench.evaluate(arch, budget=3, resume_from=1)
+    assert resumed.cost_s == pytest.approx(3.0 - 1.0)  # only the epochs after the stop
+    assert [p["epoch"] for p in resumed.curve] == [1.0, 2.0, 3.0]
+    straight = bench.evaluate(arch, budget=3)
+    assert resumed.metrics == straight.metrics
+    assert resumed.test_metrics == straight.test_metrics
+    assert straight.cost_s == pytest.approx(3.0)
+    assert bench.evaluate(arch, resume_from=2).cost_s == pytest.approx(1.0)  # budget None: 3
+    # the rungs of one run add up to the straight run's cost
+    rungs = [bench.evaluate(arch, budget=1), bench.evaluate(arch, budget=2, resume_from=1)]
+    rungs.append(bench.evaluate(arch, budget=3, resume_from=2))
+    assert sum(r.cost_s for r in rungs) == pytest.approx(straight.cost_s)
+    for bad in (3, 4, 0, True, "1"):
+        with pytest.raises(ValueError, match="resume_from is the epoch an earlier call stopped"):
+            bench.evaluate(arch, budget=3, resume_from=bad)
+    with pytest.raises(ValueError, match="from 1 to budget - 1 = 1; got 2 with budget 2"):
+        bench.evaluate(arch, budget=2, resume_from=2)
+    with pytest.raises(ValueError, match="budget is a number of epochs from 1 to 3"):
+        bench.evaluate(arch, budget=4, resume_from=1)
+
+
+def test_task_family_curves_of_every_architecture(tmp_path: Path) -> None:
+    archs = _tiny_table(tmp_path / "t.csv")
+    bench = TaskFamily("mnist1d", path=tmp_path / "t.csv")
+    order, values = bench.curves()
+    assert [bench.space.format(a) for a in order] == archs
+    assert values.shape == (4, 3)
+    np.testing.assert_allclose(values[1], [0.2, 0.21, 0.22])
+    np.testing.assert_allclose(values[:, -1], [0.12, 0.22, 0.32, 0.42])
+    for a, row in zip(order, values, strict=True):
+        np.testing.assert_allclose(row, bench.curve(a)["valid_accuracy"])
+    _, times = bench.curves("train_time_s")
+    np.testing.assert_allclose(times[3], [2.0, 4.0, 6.0])
+    _, test = bench.curves("test_accuracy")
+    np.testing.assert_allclose(test[0], [0.05, 0.06, 0.07])
+    with pytest.raises(ValueError, match="read-only"):
+        values[0, 0] = 1.0  # the table's own array, read-only
+    with pytest.raises(UnknownNameError, match="Unknown curve metric 'valid_acc'"):
+        bench.curves("valid_acc")

@@ -258,6 +258,8 @@ class TaskFamily(TabularBenchmark):
     """
 
     datasets: ClassVar[tuple[str, ...]] = tuple(FAMILY_TASKS)
+    #: :meth:`evaluate` accepts ``resume_from`` (charging only the epochs after it).
+    supports_resume: ClassVar[bool] = True
     #: The family's task names (same as :attr:`datasets`).
     tasks: ClassVar[tuple[str, ...]] = tuple(FAMILY_TASKS)
 
@@ -319,13 +321,42 @@ class TaskFamily(TabularBenchmark):
             )
         return round(budget)
 
-    def evaluate(self, arch: Architecture, *, budget: float | None = None) -> Result:
+    def _resume_epoch(self, resume_from: float | None, epoch: int) -> int:
+        if resume_from is None:
+            return 0
+        if (
+            isinstance(resume_from, bool)
+            or not isinstance(resume_from, int | float)
+            or not 1 <= round(resume_from) < epoch
+        ):
+            raise ValueError(
+                f"resume_from is the epoch an earlier call stopped at, from 1 to budget - 1 = "
+                f"{epoch - 1}; got {resume_from!r} with budget {epoch}. Pass a larger budget, "
+                "or resume_from=None."
+            )
+        return round(resume_from)
+
+    def evaluate(
+        self,
+        arch: Architecture,
+        *,
+        budget: float | None = None,
+        resume_from: float | None = None,
+    ) -> Result:
         """The metrics after epoch ``budget`` (default: the last) and the seconds to get there.
 
-        ``Result.curve`` holds the epochs up to ``budget``.
+        ``Result.curve`` holds the epochs up to ``budget``. With ``resume_from`` (a run
+        stopped after that epoch, continued), ``cost_s`` is the recorded seconds from
+        that epoch to ``budget`` only, as a checkpointed training would spend.
+
+        Raises
+        ------
+        ValueError
+            ``budget`` is not an epoch of the table, or ``resume_from`` is not below it.
         """
         i = self.row(arch)
         e = self._epoch(budget)
+        previous = self._resume_epoch(resume_from, e)
         grid = self._grid
         curve = tuple(
             {
@@ -336,15 +367,38 @@ class TaskFamily(TabularBenchmark):
             }
             for k in range(e)
         )
+        spent = curve[previous - 1]["train_time_s"] if previous else 0.0
         return Result(
             metrics={
                 "valid_accuracy": curve[-1]["valid_accuracy"],
                 **{m: float(v[i]) for m, v in self._hw.items()},
             },
             test_metrics={"test_accuracy": curve[-1]["test_accuracy"]},
-            cost_s=curve[-1]["train_time_s"],
+            cost_s=curve[-1]["train_time_s"] - spent,
             curve=curve,
         )
+
+    def curves(self, metric: str = "valid_accuracy") -> tuple[list[Architecture], np.ndarray]:
+        """Every architecture's learning curve of this task as one array.
+
+        Parameters
+        ----------
+        metric
+            ``"valid_accuracy"`` (default), ``"test_accuracy"`` or ``"train_time_s"``
+            (cumulative seconds).
+
+        Returns
+        -------
+        archs, values
+            The architectures (table order) and a read-only array of shape
+            ``(len(archs), n_epochs)``: row ``i`` is ``metric`` after epochs
+            1..n_epochs of ``archs[i]``; NaN where a failed training has no value.
+            The curves of the other tasks are the "memory" a learning-curve model is
+            fitted on.
+        """
+        if metric not in self._grid:
+            raise unknown("curve metric", metric, self._grid, "Pass one of these.")
+        return list(self._architectures()), self._grid[metric]
 
     def curve(self, arch: Architecture) -> dict[str, np.ndarray]:
         """The learning curve of ``arch``: arrays ``epoch``, ``valid_accuracy``,

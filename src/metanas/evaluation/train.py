@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import logging
 import math
+import os
+import shutil
+import tempfile
 import time
+import weakref
 from collections.abc import Hashable, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
@@ -182,7 +188,18 @@ class TrainEvaluator(Evaluator):
         validation included, the test split's time left out). Off by default; it changes what is
         reported, not what is trained, so :meth:`get_settings` leaves it out. ``"valid"``
         records the validation accuracy only: no test pass per epoch (which cost 20 % of
-        the training time on ``digits``); ``metanas search --data`` records that.
+        the training time on ``digits``); ``metanas search --data`` records that. A call
+        with a ``budget`` or ``resume_from`` (multi-fidelity) records at least ``"valid"``.
+    checkpoint_dir
+        Where a training stopped below ``max_epochs`` (``evaluate(arch, budget=e)``) saves
+        its state, so that ``evaluate(arch, budget=e2, resume_from=e)`` continues it. One
+        file per network (the space's key), seed and task, overwritten by the run's latest
+        stop and deleted when the run reaches ``max_epochs``. None: a fresh temporary
+        directory made here, which every pickled copy (the workers of a process pool) shares
+        and which is deleted when this object is garbage-collected or the interpreter exits
+        (copies never delete it). Pass a directory to keep checkpoints across processes that
+        do not share this object (a resumed study); it is not part of :meth:`get_settings`
+        (where the state is kept does not change what a trial measures).
 
     Notes
     -----
@@ -191,7 +208,20 @@ class TrainEvaluator(Evaluator):
     ``latency_b64_ms``, ``train_time_s``, ``epochs``, ``best_epoch``; test
     metrics: ``test_accuracy``, ``test_recall``, ``test_f1``, ``test_loss``.
     :attr:`hardware` names the machine the latency was measured on.
+
+    Multi-fidelity: ``evaluate(arch, budget=e)`` trains epochs 1..e of a ``max_epochs``
+    schedule (the learning rate at epoch e is the one of a full run), so a run stopped after
+    epoch e and resumed (``resume_from=e``) ends exactly where a straight run would. A
+    resumed call restores the model, the optimiser, the schedule's step, the data order and
+    dropout's random state, early stopping's best epoch and the curve so far; its
+    ``cost_s`` is the seconds of this call only, its ``curve`` holds every epoch 1..e2 and
+    ``train_time_s`` is the training seconds of the whole run. Without a usable checkpoint
+    (deleted, written by another machine or by an evaluator with other settings) it trains
+    from scratch, logs a warning, and ``cost_s`` is that whole training.
     """
+
+    #: :meth:`evaluate` accepts ``resume_from`` (it continues a checkpointed run).
+    supports_resume: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -216,6 +246,7 @@ class TrainEvaluator(Evaluator):
         latency_repeats: int = 20,
         n_threads: Any = _UNSET,
         record_curve: bool | Literal["valid"] = False,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         threads = check_threads(threads, n_threads, owner="TrainEvaluator")
         trainable = require_trainable(space, "TrainEvaluator")
@@ -264,6 +295,14 @@ class TrainEvaluator(Evaluator):
         self.record_curve: bool | Literal["valid"] = (
             "valid" if record_curve == "valid" else bool(record_curve)
         )
+        if checkpoint_dir is None:
+            made = tempfile.mkdtemp(prefix="metanas-checkpoints-")
+            # Only the object that made the directory removes it: unpickled copies in pool
+            # workers have no finalizer and write into it while the owner lives.
+            self._cleanup = weakref.finalize(self, shutil.rmtree, made, ignore_errors=True)
+            self.checkpoint_dir = Path(made)
+        else:
+            self.checkpoint_dir = Path(checkpoint_dir)
 
     # ------------------------------------------------------------ public API
     def get_settings(self) -> dict[str, Any]:
@@ -356,24 +395,83 @@ class TrainEvaluator(Evaluator):
                 out.append(f"{metric} {metrics[metric]:.4g} > {name} {limit:.4g}")
         return out
 
-    def evaluate(self, arch: Architecture, *, budget: float | None = None) -> Result:
-        """Check the limits, then train ``arch`` (``budget``: epochs) and measure it."""
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_cleanup", None)  # a copy never deletes the owner's checkpoint directory
+        return state
+
+    def evaluate(
+        self,
+        arch: Architecture,
+        *,
+        budget: float | None = None,
+        resume_from: float | None = None,
+    ) -> Result:
+        """Check the limits, then train ``arch`` up to epoch ``budget`` and measure it.
+
+        Parameters
+        ----------
+        arch
+            An architecture of the space.
+        budget
+            Epochs to train to (default ``max_epochs``; at most ``max_epochs``).
+        resume_from
+            Continue the run of ``arch`` that an earlier call stopped after this many
+            epochs (its checkpoint), up to ``budget``. ``cost_s`` is then this call's
+            seconds; without the checkpoint it trains from scratch (a warning is logged).
+
+        Raises
+        ------
+        ValueError
+            ``budget`` is not a number of epochs from 1 to ``max_epochs``, or
+            ``resume_from`` is not below it.
+        """
         start = time.perf_counter()
-        epochs = self._epochs(budget)
+        epochs = self._budget_epochs(budget)
+        previous = self._resume_epochs(resume_from, epochs)
         arch = self.space.validate(arch)
         with torch_threads(self.threads):
+            saved = None if previous is None else self._load_checkpoint(arch, previous)
             model = self.build(arch)
-            hw = self.hardware_metrics(model)
-            broken = self.violations(hw)
-            if broken:
-                return Result(
-                    metrics=hw,
-                    cost_s=time.perf_counter() - start,
-                    status=Status.FAILED,
-                    reason="infeasible: " + "; ".join(broken),
-                )
-            _, result = self._fit(model, arch, epochs, on="train", hw=hw, start=start)
+            if saved is None:
+                hw = self.hardware_metrics(model)
+                broken = self.violations(hw)
+                if broken:
+                    return Result(
+                        metrics=hw,
+                        cost_s=time.perf_counter() - start,
+                        status=Status.FAILED,
+                        reason="infeasible: " + "; ".join(broken),
+                    )
+            else:
+                hw = dict(saved["hw"])
+            _, result = self._fit(
+                model,
+                arch,
+                epochs,
+                on="train",
+                hw=hw,
+                start=start,
+                schedule_epochs=self.max_epochs,
+                saved=saved,
+                checkpoint=self.checkpoint_path(arch),
+                # a multi-fidelity call reports its curve: the study keeps it as the
+                # trial's intermediate values
+                record=self.record_curve
+                or ("valid" if budget is not None or saved is not None else False),
+            )
         return result
+
+    def checkpoint_path(self, arch: Architecture) -> Path:
+        """The file where a run of ``arch`` stopped below ``max_epochs`` keeps its state.
+
+        Named after the space's key of ``arch``, the seed and the task, so two encodings of
+        one network share it and other seeds or tasks never read it.
+        """
+        arch = self.space.validate(arch)
+        name = self._checkpoint_identity(arch)
+        digest = hashlib.sha256(json.dumps(name, sort_keys=True).encode("utf-8")).hexdigest()
+        return self.checkpoint_dir / f"{digest[:40]}.pt"
 
     def train(
         self,
@@ -412,6 +510,97 @@ class TrainEvaluator(Evaluator):
             raise ValueError(f"budget is a number of epochs >= 1; got {budget!r}.")
         return round(budget)
 
+    def _budget_epochs(self, budget: float | None) -> int:
+        if budget is None:
+            return self.max_epochs
+        epochs = self._epochs(budget)
+        if epochs > self.max_epochs:
+            raise ValueError(
+                f"budget is a number of epochs from 1 to max_epochs={self.max_epochs}; got "
+                f"{budget!r}. Pass a smaller budget, or raise max_epochs (the learning-rate "
+                "schedule spans max_epochs)."
+            )
+        return epochs
+
+    def _resume_epochs(self, resume_from: float | None, epochs: int) -> int | None:
+        if resume_from is None:
+            return None
+        if (
+            not isinstance(resume_from, int | float)
+            or isinstance(resume_from, bool)
+            or not resume_from >= 1
+        ):
+            raise ValueError(
+                f"resume_from is the number of epochs (>= 1) an earlier call stopped at; got "
+                f"{resume_from!r}. Pass resume_from=None to train from scratch."
+            )
+        previous = round(resume_from)
+        if previous >= epochs:
+            raise ValueError(
+                f"resume_from must be below budget (a resumed run trains further); got "
+                f"resume_from={resume_from!r} with budget {epochs} epochs. Pass a larger "
+                "budget, or resume_from=None."
+            )
+        return previous
+
+    def _checkpoint_identity(self, arch: Architecture) -> dict[str, Any]:
+        return {
+            "arch": _key_string(self.space.key(arch)),
+            "seed": self.seed,
+            "task": self.task_name,
+        }
+
+    def _settings_text(self) -> str:
+        """The settings that change what a run computes, as text (a checkpoint must match)."""
+        measured = {k: v for k, v in self.get_settings().items() if k not in RUNTIME_SETTINGS}
+        return json.dumps(measured, sort_keys=True)
+
+    def _load_checkpoint(self, arch: Architecture, previous: int) -> dict[str, Any] | None:
+        """The state a run of ``arch`` saved after epoch ``previous``; None (logged) if unusable."""
+        import pickle
+
+        torch = _import_torch()
+        path = self.checkpoint_path(arch)
+        why = None
+        saved: dict[str, Any] | None = None
+        if not path.is_file():
+            why = "there is no checkpoint"
+        else:
+            try:
+                saved = torch.load(path, map_location="cpu", weights_only=True)
+            except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+                why = f"its checkpoint cannot be read ({exc!r})"
+        if saved is not None:
+            done = int(saved["epochs_done"])
+            if saved.get("identity") != self._checkpoint_identity(arch):
+                why = "the checkpoint belongs to another network, seed or task"
+            elif saved.get("settings") != self._settings_text():
+                why = "the checkpoint was trained with other settings"
+            elif not (done == previous or (saved["finished"] and done <= previous)):
+                why = f"the checkpoint holds the run after epoch {done}, not {previous}"
+        if why is not None:
+            _logger.warning(
+                "Cannot resume %s after epoch %d (%s at %s): training it from scratch; this "
+                "call's cost_s is the whole training.",
+                self.space.format(arch), previous, why, path,
+            )  # fmt: skip
+            return None
+        return saved
+
+    def _save_checkpoint(self, path: Path, state: dict[str, Any]) -> None:
+        torch = _import_torch()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Written whole, then renamed: a killed worker leaves the old checkpoint or the new
+        # one, never half a file, and a reader in another process sees one of the two.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                torch.save(state, fh)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
     def _device(self) -> torch.device:
         _import_torch()
         import torch
@@ -431,7 +620,17 @@ class TrainEvaluator(Evaluator):
         on: str,
         hw: dict[str, float],
         start: float,
+        schedule_epochs: int | None = None,
+        saved: Mapping[str, Any] | None = None,
+        checkpoint: Path | None = None,
+        record: bool | Literal["valid"] | None = None,
     ) -> tuple[nn.Module, Result]:
+        """Train to epoch ``epochs`` of a ``schedule_epochs`` schedule (default ``epochs``).
+
+        ``saved`` is a checkpoint to continue; with ``checkpoint`` a run stopped below
+        ``schedule_epochs`` saves its state there (and one that reaches it removes the file).
+        ``record`` overrides :attr:`record_curve`.
+        """
         torch = _import_torch()
         from torch.nn import functional
 
@@ -448,27 +647,53 @@ class TrainEvaluator(Evaluator):
         yt = torch.as_tensor(np.asarray(y, dtype=np.int64), device=device)
         n = len(Xt)
         validate = on == "train" and len(task.X_valid) > 0
+        schedule = epochs if schedule_epochs is None else schedule_epochs
+        if record is None:
+            record = self.record_curve
+        if saved is not None:
+            model.load_state_dict(saved["model"])
         model = model.to(device)
         optimiser = torch.optim.AdamW(
             model.parameters(), lr=self.lr, weight_decay=self.weight_decay
         )
         gen = torch.Generator().manual_seed(seed)
         steps_per_epoch = max(1, math.ceil(n / self.batch_size))
-        planned = epochs
+        planned = schedule
         step = 0
         best: tuple[float, float] | None = None
         best_state: dict[str, Any] | None = None
         best_epoch = 0
         since_best = 0
         epochs_done = 0
+        stopped = False  # early stopping ended the run
+        prior_train_s = 0.0  # training seconds of the calls this run continues
         curve: list[dict[str, float]] = []
+        if saved is not None:
+            optimiser.load_state_dict(saved["optimiser"])
+            gen.set_state(saved["data_rng"])
+            planned = int(saved["planned"])
+            step = int(saved["step"])
+            best = None if saved["best"] is None else (saved["best"][0], saved["best"][1])
+            best_state = saved["best_state"]
+            best_epoch = int(saved["best_epoch"])
+            since_best = int(saved["since_best"])
+            epochs_done = int(saved["epochs_done"])
+            stopped = bool(saved["finished"])
+            prior_train_s = float(saved["train_time_s"])
+            curve = [dict(point) for point in saved["curve"]]
         curve_eval_s = 0.0  # test-split time of the curve, not training time
         train_start = time.perf_counter()
-        bar = _EpochBar(self.progress, epochs, task.name)
+        first = epochs if stopped else epochs_done
+        bar = _EpochBar(self.progress, max(0, epochs - first), task.name)
         rng_devices = [device] if device.type == "cuda" else []
+        rng_state: dict[str, Any] = {}
         try:
             with seeded_init(seed, devices=rng_devices):
-                for epoch in range(epochs):
+                if saved is not None:
+                    torch.set_rng_state(saved["torch_rng"])
+                    if rng_devices and "cuda_rng" in saved:
+                        torch.cuda.set_rng_state(saved["cuda_rng"], device)
+                for epoch in range(first, epochs):
                     if epoch >= planned:
                         break
                     model.train()
@@ -499,10 +724,10 @@ class TrainEvaluator(Evaluator):
                         total_loss += loss.item() * len(idx)
                         step += 1
                     epochs_done = epoch + 1
-                    if epoch == 0 and self.time_budget_s is not None and epochs > 1:
+                    if epoch == 0 and self.time_budget_s is not None and planned > 1:
                         per_epoch = time.perf_counter() - train_start
                         fit = max(1, int(self.time_budget_s / max(per_epoch, 1e-9)))
-                        planned = min(epochs, fit)
+                        planned = min(planned, fit)
                     if validate:
                         vm = classification_metrics(
                             task.y_valid, predict_proba(model, task.X_valid), "valid"
@@ -513,30 +738,63 @@ class TrainEvaluator(Evaluator):
                             best_state = copy.deepcopy(model.state_dict())
                         else:
                             since_best += 1
-                        if self.record_curve:
+                        if record:
                             tick = time.perf_counter()
+                            trained_s = prior_train_s + (tick - train_start - curve_eval_s)
                             test_acc = float("nan")
-                            if self.record_curve is True and len(task.X_test) > 0:
+                            if record is True and len(task.X_test) > 0:
                                 proba = predict_proba(model, task.X_test)
                                 test_acc = float(np.mean(proba.argmax(axis=1) == task.y_test))
                             point = {
                                 "epoch": float(epochs_done),
                                 "valid_accuracy": vm["valid_accuracy"],
                                 "test_accuracy": test_acc,
-                                "train_time_s": tick - train_start - curve_eval_s,
+                                "train_time_s": trained_s,
                             }
-                            if self.record_curve == "valid":
+                            if record == "valid":
                                 del point["test_accuracy"]
                             curve.append(point)
                             curve_eval_s += time.perf_counter() - tick
                         bar.update(f"valid acc {vm['valid_accuracy']:.3f}")
                         if self.patience is not None and since_best >= self.patience:
+                            stopped = True
                             break
                     else:
                         bar.update(f"loss {total_loss / n:.3f}")
+                if checkpoint is not None:
+                    rng_state["torch_rng"] = torch.get_rng_state()
+                    if rng_devices:
+                        rng_state["cuda_rng"] = torch.cuda.get_rng_state(device)
         finally:
             bar.close()
-        train_time = time.perf_counter() - train_start - curve_eval_s
+        train_time = prior_train_s + (time.perf_counter() - train_start - curve_eval_s)
+        if checkpoint is not None:
+            finished = stopped or epochs_done >= planned
+            if epochs_done >= schedule:
+                checkpoint.unlink(missing_ok=True)  # nothing can resume past max_epochs
+            else:
+                self._save_checkpoint(
+                    checkpoint,
+                    {
+                        "identity": self._checkpoint_identity(arch),
+                        "settings": self._settings_text(),
+                        "model": model.state_dict(),
+                        "optimiser": optimiser.state_dict(),
+                        "data_rng": gen.get_state(),
+                        **rng_state,
+                        "planned": planned,
+                        "step": step,
+                        "best": None if best is None else list(best),
+                        "best_state": best_state,
+                        "best_epoch": best_epoch,
+                        "since_best": since_best,
+                        "epochs_done": epochs_done,
+                        "finished": finished,
+                        "train_time_s": train_time,
+                        "curve": curve,
+                        "hw": dict(hw),
+                    },
+                )
         if best_state is not None:
             model.load_state_dict(best_state)
         metrics = dict(hw)
