@@ -18,10 +18,12 @@ import typer
 import metanas
 from metanas.cli import _console as c
 from metanas.cli import bench as _bench
+from metanas.cli import dashboard as _dashboard
 from metanas.cli import export as _export
 from metanas.cli import fewshot as _fewshot
 from metanas.cli import memory as _memory
 from metanas.cli import oneshot as _oneshot
+from metanas.cli import report as _report
 from metanas.cli import search as _search
 from metanas.cli import studies as _studies
 from metanas.cli import suggest as _suggest
@@ -55,6 +57,8 @@ app.add_typer(_studies.app, name="studies")
 app.add_typer(_memory.app, name="memory")
 app.command("suggest", epilog=_suggest.EPILOG)(_suggest.suggest)
 app.command("export", epilog=_export.EPILOG)(_export.export)
+app.command("dashboard", epilog=_dashboard.EPILOG)(_dashboard.dashboard)
+app.command("report", epilog=_report.EPILOG)(_report.report)
 
 
 def _version_callback(value: bool) -> None:

@@ -314,3 +314,36 @@ def studies_delete(
             )
         store.delete_study(name)
     c.stderr().print(f"Deleted study {name!r} from {c.display_url(url)}")
+
+
+class PlotKind(StrEnum):
+    history = "history"
+    pareto = "pareto"
+    importance = "importance"
+    curves = "curves"
+
+
+@app.command(
+    "plot",
+    epilog=c.examples(
+        ("values and best so far", "metanas studies plot cora-rea --out history.png"),
+        ("which decisions matter", "metanas studies plot cora-rea --kind importance --out imp.png"),
+    ),
+)
+def studies_plot(
+    name: Annotated[str, typer.Argument(help="Study name.")],
+    kind: Annotated[
+        PlotKind, typer.Option("--kind", "-k", help="Which figure.")
+    ] = PlotKind.history,
+    out: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")] = Path("plot.png"),
+    storage: Annotated[str | None, c.STORAGE_OPTION] = None,
+) -> None:
+    """Draw one figure of a study as PNG: history, pareto, importance or curves."""
+    url = c.storage_url(storage)
+    with c.errors():
+        if c.sqlite_file_missing(url):
+            c.open_study(name, url)  # raises: no such study
+        from metanas.dashboard import plot_study
+
+        path = plot_study(url, name, kind.value, out)
+    c.stderr().print(f"Wrote {path}")
