@@ -9,6 +9,7 @@ from metanas.strategies.base import (
     register_strategy,
 )
 from metanas.strategies.bo import BOStrategy
+from metanas.strategies.bohb import BOHBStrategy
 from metanas.strategies.evolution import EvolutionStrategy
 from metanas.strategies.local import LocalSearchStrategy
 from metanas.strategies.meta import MetaStrategy
@@ -19,6 +20,7 @@ from metanas.strategies.rl import RLStrategy
 from metanas.strategies.tpe import TPEStrategy
 
 __all__ = [
+    "BOHBStrategy",
     "BOStrategy",
     "EvolutionStrategy",
     "LocalSearchStrategy",
