@@ -172,3 +172,14 @@ def test_checkpoint_key_is_the_network_seed_and_task(tmp_path: Path) -> None:
     other = SPACE.validate({**dict(ARCH), "width_1": 64})
     assert ev.checkpoint_path(other) != ev.checkpoint_path(ARCH)
     assert make(tmp_path, seed=1).checkpoint_path(ARCH) != ev.checkpoint_path(ARCH)
+
+
+def test_a_run_ended_by_early_stopping_stays_ended(tmp_path: Path) -> None:
+    straight = make(tmp_path / "a", max_epochs=8, patience=1).evaluate(ARCH, budget=8)
+    assert straight.metrics["epochs"] < 4  # early stopping ends it before epoch 4
+    ev = make(tmp_path / "b", max_epochs=8, patience=1)
+    first = ev.evaluate(ARCH, budget=4)
+    resumed = ev.evaluate(ARCH, budget=8, resume_from=4)
+    _same(dict(resumed.metrics), dict(straight.metrics))
+    assert resumed.curve == first.curve
+    assert len(resumed.curve) == straight.metrics["epochs"]
