@@ -1,0 +1,167 @@
+"""The meta-learning benchmark harness (benchmarks/_meta_harness.py) on tiny synthetic tables."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+import _meta_harness as h
+import meta_growing
+import scipy.stats  # noqa: F401  (imported once here: the Wilcoxon test is then fast)
+
+from metanas.benchmarks.family import FAMILY_TASKS, family_architectures, family_space
+
+TASKS = tuple(FAMILY_TASKS)[:3]
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory: pytest.TempPathFactory) -> h.Suite:
+    """3 family tasks x 24 architectures; tasks share a quality, plus task noise."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    space = family_space()
+    archs = family_architectures(24)
+    q = rng.normal(size=len(archs))
+    rows = []
+    for task in TASKS:
+        v = 0.6 + 0.1 * (q + 0.3 * rng.normal(size=len(archs)))
+        for i, a in enumerate(archs):
+            for e in (1, 2):
+                rows.append({
+                    "task": task, "seed": 0, "arch_id": i, "arch": space.format(a), "epoch": e,
+                    "valid_accuracy": v[i], "test_accuracy": v[i], "train_time_s": float(e),
+                    "params": 1.0, "flops": 1.0, "latency_ms": 0.1,
+                })  # fmt: skip
+    path = tmp_path_factory.mktemp("family") / "family.csv.gz"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return h.Suite("family", str(path))
+
+
+def test_expected_best_of_random_matches_enumeration() -> None:
+    values = np.array([0.3, 0.1, 0.7, 0.5, 0.5, 0.9])
+    for k in (1, 2, 3, 6):
+        brute = np.mean([max(c) for c in itertools.combinations(values, k)])
+        assert h.expected_best_of_random(values, k) == pytest.approx(brute, rel=1e-12)
+    with pytest.raises(ValueError, match=r"k must be in 1\.\.6"):
+        h.expected_best_of_random(values, 7)
+
+
+def test_expected_best_counts_failed_trainings_as_worst() -> None:
+    values = np.array([np.nan, 0.2, 0.8])
+    brute = np.mean([max(c) for c in itertools.combinations([0.2, 0.2, 0.8], 2)])
+    assert h.expected_best_of_random(values, 2) == pytest.approx(brute)
+
+
+def test_bootstrap_ratio_and_wilcoxon() -> None:
+    a = np.array([1.0, 2.0, 1.0, 3.0, 2.0, 1.0, 2.0, 1.0])
+    r, lo, hi = h.bootstrap_ratio(a, 2 * a)
+    assert r == pytest.approx(0.5)
+    assert lo == pytest.approx(0.5)
+    assert hi == pytest.approx(0.5)
+    r, lo, hi = h.bootstrap_ratio(np.zeros(4), np.zeros(4))
+    assert (r, lo, hi) == (1.0, 1.0, 1.0)
+    assert h.wilcoxon_p(a, a) == 1.0
+    assert h.wilcoxon_p(a, a + 1.0) < 0.05
+    with pytest.raises(ValueError, match="paired"):
+        h.bootstrap_ratio(a, a[:3])
+
+
+def test_memory_search_is_seeded_and_full_table_is_oracle(suite: h.Suite) -> None:
+    first = h.memory_search(suite, TASKS[0], 0, 10)
+    again = h.memory_search.__wrapped__(suite, TASKS[0], 0, 10)
+    assert len(first) == 10
+    assert first.keys == again.keys
+    assert h.memory_search(suite, TASKS[0], 1, 10).keys != first.keys
+    full = h.memory_search(suite, TASKS[0], 0, h.FULL)
+    assert len(full) == 24
+    assert full.best_value == pytest.approx(suite.bench(TASKS[0]).optimum(h.METRIC))
+
+
+def test_naive_order_ranks_by_mean_percentile(suite: h.Suite) -> None:
+    mem = h.memory_for(suite, TASKS[1:], 0, h.FULL)
+    order = h.naive_order(mem, k=2)
+    assert 2 <= len(order) <= 4
+    pct = []
+    for arch in order:
+        qs = []
+        for hist in mem.values():
+            ranks = np.argsort(np.argsort(hist.scores))
+            qs.append((ranks[hist.index()[suite.bench(TASKS[0]).space.key(arch)]] + 1) / len(hist))
+        pct.append(np.mean(qs))
+    assert pct == sorted(pct, reverse=True)
+
+
+def test_similar_replays_the_most_similar_task_first(suite: h.Suite) -> None:
+    past = TASKS[1:]
+    mem = h.memory_for(suite, past, 0, h.FULL)
+    best = mem[h.most_similar(mem, suite.bench(TASKS[0]).task_descriptors())].best_value
+    run = h.run_method(suite, TASKS[0], "similar", 0, 0, 5, past=past, memory=h.FULL)
+    bench = suite.bench(TASKS[0])
+    first = mem[h.most_similar(mem, bench.task_descriptors())].best_architectures(1)[0]
+    assert run.values[0] == pytest.approx(bench.query(first, h.METRIC))
+    assert best is not None
+
+
+@pytest.mark.parametrize("method", ["random", "evolution", "naive"])
+def test_runs_never_repeat_and_are_seeded(suite: h.Suite, method: str) -> None:
+    kw = {"past": TASKS[1:], "memory": 10}
+    a = h.run_method(suite, TASKS[0], method, 0, 3, 12, **kw)
+    b = h.run_method(suite, TASKS[0], method, 0, 3, 12, **kw)
+    np.testing.assert_array_equal(a.values, b.values)
+    curve = h.regret_curve(suite, a, 12)
+    assert np.all(np.diff(curve) <= 0)
+    assert curve[-1] >= 0
+
+
+def test_project_picks_the_nearest_unseen_row(suite: h.Suite) -> None:
+    archs, _ = h.table_archs(suite, TASKS[0])
+    space = suite.bench(TASKS[0]).space
+    target = dict(archs[5])
+    assert h.project(suite, TASKS[0], target, set()) == archs[5]
+    got = h.project(suite, TASKS[0], target, {space.key(archs[5])})
+    assert got != archs[5]
+
+
+def test_summary_pairs_by_seed_and_selects_configs(suite: h.Suite) -> None:
+    runs = []
+    for seed in range(4):
+        for cfg, shift in ((0, 0.0), (1, 0.05)):
+            vals = np.full(5, 0.5 + shift)
+            runs.append(h.Run(TASKS[0], "meta", 0, seed, vals, 0.0, 10, TASKS[1:], cfg))
+            runs.append(h.Run(TASKS[1], "meta", 0, seed, vals, 0.0, 10, TASKS[:1], cfg))
+        runs.append(h.Run(TASKS[0], "bo", -1, seed, np.full(5, 0.4), 0.0))
+        runs.append(h.Run(TASKS[1], "bo", -1, seed, np.full(5, 0.4), 0.0))
+    s = h.Summary(suite, runs, 5)
+    a, b = s.paired(TASKS[0], s.select(TASKS[0], "meta", config=0), "bo", 5)
+    assert len(a) == len(b) == 4
+    assert np.all(a < b)
+    # config 1 is better on the other task, so nested leave-one-task-out picks it for TASKS[0]
+    assert h.select_config(s, TASKS[0], 2, "meta", 10, 5) == 1
+    assert h.select_config(s, TASKS[0], 1, "meta", 10, 5) == 0
+
+
+def test_save_and_load_round_trip(suite: h.Suite, tmp_path: Path) -> None:
+    run = h.Run(TASKS[0], "meta", 1, 2, np.array([0.5, np.nan]), 0.1, 25, TASKS[1:], 1)
+    h.save_runs(tmp_path / "r.json.gz", [run])
+    (back,) = h.load_runs(tmp_path / "r.json.gz")
+    assert (back.task, back.method, back.draw, back.seed, back.memory, back.past, back.config) == (
+        run.task, run.method, run.draw, run.seed, run.memory, run.past, run.config
+    )  # fmt: skip
+    assert back.values[0] == 0.5
+    assert np.isnan(back.values[1])
+
+
+def test_growing_orders_and_jobs(suite: h.Suite) -> None:
+    orders = meta_growing.orders(TASKS, 3)
+    assert all(sorted(o) == sorted(TASKS) for o in orders)
+    args = meta_growing.parse_args(["--quick", "--table", suite.path or ""])
+    jobs = meta_growing.make_jobs(args, suite)
+    assert {len(j["past"]) for j in jobs} == {0, 1, 2}
+    assert all(j["method"] == "meta" and j["draw"] in (0, 1) for j in jobs)
