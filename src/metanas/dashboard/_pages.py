@@ -27,7 +27,8 @@ th{background:#f1f3f4;cursor:pointer;user-select:none}
 tr.sel td{background:#e8f0fe}
 tbody tr:hover td{background:#f8f9fa;cursor:pointer}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(460px,1fr));gap:12px}
-.card{min-width:0;background:#fff;border:1px solid #dadce0;border-radius:8px;padding:8px;overflow:auto}
+.card{min-width:0;background:#fff;border:1px solid #dadce0;border-radius:8px;padding:8px;
+  overflow:auto}
 .muted{color:#5f6368;font-size:13px}
 #table-wrap{max-height:480px;overflow:auto}
 input{padding:4px 8px;font-size:13px;width:320px}

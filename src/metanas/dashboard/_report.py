@@ -87,7 +87,7 @@ def inline_plotly() -> str:
     """
     from metanas.dashboard._app import plotly_js_path
 
-    packed = gzip.compress(plotly_js_path().read_bytes(), compresslevel=9, mtime=0)
+    packed = gzip.compress(plotly_js_path().read_bytes(), compresslevel=6, mtime=0)
     text = base64.b64encode(packed).decode("ascii")
     return f'<script type="application/octet-stream" id="plotly-gz">{text}</script>{_UNPACK}'
 

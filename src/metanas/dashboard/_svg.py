@@ -40,7 +40,8 @@ def _box(x: float, y: float, label: str, sub: str = "", *, fill: str = "#e8f0fe"
 def _svg(width: float, height: float, body: Sequence[str], title: str) -> str:
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
-        f'viewBox="0 0 {width:.0f} {height:.0f}" role="img"><title>{escape(title)}</title>'
+        f'viewBox="0 0 {width:.0f} {height:.0f}" style="max-width:100%;height:auto" role="img">'
+        f"<title>{escape(title)}</title>"
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
         'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
         'fill="#555"/></marker></defs>' + "".join(body) + "</svg>"
