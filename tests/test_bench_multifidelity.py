@@ -1,0 +1,94 @@
+"""benchmarks/multifidelity.py on a tiny synthetic task-family table (its --quick mode)."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+import multifidelity as mf
+import scipy.stats  # noqa: F401  (imported once here: the Wilcoxon test is then fast)
+
+TASKS = ("mnist1d", "digits")
+
+
+@pytest.fixture(scope="module")
+def table_path(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("family") / "family.csv.gz"
+    return str(mf.synthetic_table(path, TASKS, n_archs=16, seed=0))
+
+
+def test_clock_charges_incremental_epochs(table_path: str) -> None:
+    table = mf.load_table("mnist1d", table_path)
+    clock = mf.Clock(table, horizon_s=math.inf)
+    clock.charge(3, 0, 1)
+    clock.charge(3, 1, 3)
+    # Continuing from epoch 1 to 3 costs train_time(3) - train_time(1): in all, train_time(3).
+    assert clock.now == pytest.approx(table.time[3, 2])
+    assert [e for _, _, e in clock.events] == [1, 3]
+    best = int(np.nanargmax(table.final))
+    clock.charge(best, 0, table.n_epochs)
+    assert clock.finished  # the table's best trained to the end: nothing more to measure
+
+
+def test_run_metrics_time_to_top_and_regret(table_path: str) -> None:
+    table = mf.load_table("mnist1d", table_path)
+    order = np.argsort(-table.final)
+    best, second = int(order[0]), int(order[1])
+    t_all = table.t_all
+    events = [(0.5 * t_all, second, 15), (0.6 * t_all, best, 1), (0.7 * t_all, best, 15)]
+    m = mf.run_metrics(table, events, horizon_s=t_all, top=table.top(0.005))
+    assert table.top(0.005) == {best}  # 16 architectures: the top 0.5 % is the best one
+    assert m["time_to_top_s"] == pytest.approx(0.7 * t_all)
+    gap = table.final[best] - table.final[second]
+    # Checkpoints 0.02 .. 0.2 precede any full training; 0.5 has the second; 1.0 the best.
+    worst = table.final[best] - np.nanmin(table.final)
+    assert m["regret"][:4] == pytest.approx([worst] * 4)
+    assert m["regret"][4] == pytest.approx(gap)
+    assert m["regret"][5] == 0.0
+    assert m["test_accuracy"] == pytest.approx(table.test[best, -1])
+    # Past the horizon nothing counts.
+    late = mf.run_metrics(table, events, horizon_s=0.65 * t_all, top=table.top(0.005))
+    assert late["time_to_top_s"] is None
+
+
+def test_paired_ratio_and_wilcoxon() -> None:
+    a = {s: 10.0 + s for s in range(8)}
+    b = {s: 40.0 + 2 * s for s in range(8)}
+    point, lo, hi, seeds = mf.paired_ratio(a, b, n_boot=200)
+    assert seeds == list(range(8))
+    assert point == pytest.approx(np.median(list(a.values())) / np.median(list(b.values())))
+    assert lo <= point <= hi
+    assert mf.wilcoxon_less(np.array(list(a.values())), np.array(list(b.values()))) < 0.01
+    assert mf.wilcoxon_less(np.ones(5), np.ones(5)) == 1.0
+
+
+@pytest.mark.slow
+def test_quick_run_writes_section_and_results(table_path: str, tmp_path: Path) -> None:
+    out, results = tmp_path / "benchmarks.md", tmp_path / "mf.json"
+    arms = "random,optuna-sha"
+    rc = mf.main(
+        ["--table", table_path, "--tasks", ",".join(TASKS), "--arms", arms, "--quick",
+         "--n-jobs", "1", "--quiet", "--output", str(out), "--results", str(results)]
+    )  # fmt: skip
+    assert rc == 0
+    payload = json.loads(results.read_text())
+    runs = payload["runs"]
+    assert len(runs) == 2 * 2 * 3  # tasks x arms x seeds (--quick: 3 seeds)
+    for r in runs:
+        table = mf.load_table(r["task"], table_path)
+        assert r["horizon_s"] == pytest.approx(table.t_all)
+        if r["arm"] == "random":
+            # Without repeats, full-fidelity random has trained everything by the horizon.
+            assert r["time_to_top_s"] is not None and r["time_to_top_s"] <= r["horizon_s"]
+            assert r["regret"][-1] == 0.0
+        assert r["test_accuracy"] is None or 0.0 < r["test_accuracy"] < 1.0
+    text = out.read_text()
+    assert "<!-- BEGIN multifidelity -->" in text
+    assert "| mnist1d | optuna-sha |" in text
