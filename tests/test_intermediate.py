@@ -80,7 +80,7 @@ def test_a_database_at_revision_0001_is_upgraded_with_its_data(tmp_path: Path) -
 
     rdb._ENGINES.pop(url, None)
     study = metanas.load_study("old", storage=url)
-    assert read_rows(path, "SELECT version_num FROM alembic_version") == [("0002",)]
+    assert read_rows(path, "SELECT version_num FROM alembic_version") == [("0003",)]
     assert [(t.number, t.arch["a"], t.value, t.seed) for t in study.trials] == [
         (0, 1, 0.1, 0),
         (1, 3, 0.3, 1),

@@ -303,9 +303,9 @@ def test_user_attrs_are_stored(db_url: str) -> None:
 # ==================================================================== schema
 
 
-def test_schema_is_at_revision_0002(db_url: str, db_path: Path) -> None:
+def test_schema_is_at_revision_0003(db_url: str, db_path: Path) -> None:
     RDBStorage(db_url)
-    assert read_rows(db_path, "SELECT version_num FROM alembic_version") == [("0002",)]
+    assert read_rows(db_path, "SELECT version_num FROM alembic_version") == [("0003",)]
     tables = {r[0] for r in read_rows(db_path, "SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"metanas_tasks", "metanas_studies", "metanas_trials", "alembic_version"} <= tables
 
@@ -319,7 +319,7 @@ def test_opening_a_database_twice_keeps_its_data(
     reopened = RDBStorage(db_url)
     assert reopened.engine is not None
     assert len(metanas.load_study("kept", storage=reopened).trials) == 3
-    assert read_rows(db_path, "SELECT version_num FROM alembic_version") == [("0002",)]
+    assert read_rows(db_path, "SELECT version_num FROM alembic_version") == [("0003",)]
     # Upgrading an up-to-date engine is a no-op, even on a brand-new engine.
     fresh = sa.create_engine(db_url)
     RDBStorage._upgrade(fresh)
@@ -332,7 +332,7 @@ def test_an_empty_sqlite_file_is_upgraded(tmp_path: Path) -> None:
     read_rows(path, "SELECT 1")  # sqlite3 creates an empty database file
     assert path.exists()
     RDBStorage(f"sqlite:///{path}")
-    assert read_rows(path, "SELECT version_num FROM alembic_version") == [("0002",)]
+    assert read_rows(path, "SELECT version_num FROM alembic_version") == [("0003",)]
 
 
 def test_sqlite_files_use_wal(db_url: str, db_path: Path) -> None:

@@ -28,6 +28,8 @@ studies = sa.Table(
     sa.Column("seed", sa.BigInteger, nullable=False),
     sa.Column("user_attrs", sa.JSON, nullable=False),
     sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("scheduler", sa.String(255), nullable=True),
+    sa.Column("scheduler_settings", sa.JSON, nullable=True),
 )
 
 trials = sa.Table(
@@ -74,4 +76,34 @@ trial_values = sa.Table(
     sa.Column("values", sa.JSON, nullable=False),
     sa.Column("elapsed_s", sa.Float, nullable=True),
     sa.UniqueConstraint("trial_id", "step", name="uq_trial_values_trial_step"),
+)
+
+# One row per decision of a study's scheduler, in the order made (``id``): a segment's result
+# (``kind="result"``), a paused trial promoted (``"promote"``) or stopped (``"stop"``). A resumed
+# study replays them into a fresh scheduler.
+scheduler_events = sa.Table(
+    "metanas_scheduler_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "study_id",
+        sa.Integer,
+        sa.ForeignKey("metanas_studies.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column(
+        "trial_id",
+        sa.Integer,
+        sa.ForeignKey("metanas_trials.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("budget", sa.Float, nullable=False),
+    sa.Column("score", sa.Float, nullable=True),
+    sa.Column("decision", sa.String(16), nullable=False),
+    sa.Column("next_budget", sa.Float, nullable=True),
+    sa.Column("cost_s", sa.Float, nullable=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Index("ix_scheduler_events_study", "study_id", "id"),
 )

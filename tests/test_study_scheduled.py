@@ -1,0 +1,306 @@
+"""Scheduled studies: segments, PRUNED trials, stored events, resume, the local pool."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+import metanas
+from conftest import read_rows
+from metanas import Architecture, Result, SearchSpace, TrialState
+from metanas.evaluation import Evaluator
+from metanas.schedulers import Decision
+from metanas.storage import _models as m
+from metanas.storage import rdb
+from metanas.strategies.base import Observation, Strategy
+
+SPACE = SearchSpace({"w": list(range(40))})
+
+
+def _value(arch: Architecture, epoch: int) -> float:
+    # Larger w learns to a higher plateau; the order of w is the order at every epoch.
+    return round(arch["w"] / 40 * (1 - 0.5**epoch), 6)
+
+
+class CurveEvaluator(Evaluator):
+    """A learning curve per architecture; records each call (budget, resume_from)."""
+
+    supports_resume = True
+
+    def __init__(self, *, fail_at: int | None = None) -> None:
+        self.calls: list[tuple[int, float, float | None]] = []
+        self.fail_at = fail_at
+
+    def evaluate(
+        self, arch: Architecture, *, budget: float | None = None, resume_from: float | None = None
+    ) -> Result:
+        self.calls.append((arch["w"], float(budget or 0), resume_from))
+        if self.fail_at is not None and len(self.calls) == self.fail_at:
+            raise KeyboardInterrupt
+        b = int(budget or 0)
+        curve = tuple(
+            {"epoch": float(e), "valid_accuracy": _value(arch, e), "train_time_s": float(e)}
+            for e in range(1, b + 1)
+        )
+        done = 0.0 if resume_from is None else resume_from
+        return Result(
+            metrics={"valid_accuracy": _value(arch, b)},
+            test_metrics={"test_accuracy": _value(arch, b)},
+            cost_s=b - done,
+            curve=curve,
+        )
+
+
+class FreshEvaluator(CurveEvaluator):
+    """The same curves, without resume: each rung is a fresh run at the higher budget."""
+
+    supports_resume = False
+
+    def evaluate(  # type: ignore[override]
+        self, arch: Architecture, *, budget: float | None = None
+    ) -> Result:
+        return super().evaluate(arch, budget=budget)
+
+
+class Recorder(Strategy):
+    """Random proposals; remembers every tell and tell_intermediate."""
+
+    def __init__(self, space: SearchSpace, *, seed: int | None = None) -> None:
+        super().__init__(space, seed=seed)
+        self.told: list[Observation] = []
+        self.intermediate: list[Observation] = []
+
+    def ask(self) -> Architecture:
+        return self.sample_unseen()
+
+    def tell(self, obs: Observation) -> None:
+        self.mark_seen(obs.arch)
+        self.told.append(obs)
+
+    def tell_intermediate(self, obs: Observation) -> None:
+        self.intermediate.append(obs)
+
+
+def _study(scheduler: str = "asha", **settings: Any) -> metanas.Study:
+    opts: dict[str, Any] = {"min_budget": 1, "max_budget": 9, "eta": 3, **settings}
+    return metanas.create_study(
+        space=SPACE, storage="sqlite://", seed=5, scheduler=scheduler, scheduler_settings=opts,
+    )  # fmt: skip
+
+
+def _events(study: metanas.Study) -> list[tuple[int, str, float, str, float | None]]:
+    return [
+        (e.number, e.kind, e.budget, e.decision, e.next_budget)
+        for e in study.storage.get_events(study._record.id)
+    ]
+
+
+def test_asha_study_prunes_stores_segments_and_sums_costs() -> None:
+    study = _study()
+    ev = CurveEvaluator()
+    best = study.optimize(ev, n_trials=12)
+    states = [t.state for t in study.trials]
+    assert len(study.trials) == 12
+    assert set(states) == {TrialState.COMPLETE, TrialState.PRUNED}
+    for t in study.trials:
+        expected_budget = 9.0 if t.state is TrialState.COMPLETE else t.budget
+        assert t.budget == expected_budget
+        assert t.value == _value(t.arch, int(t.budget or 0))
+        # resumed segments charge only their own epochs: the sum is the budget reached
+        assert t.cost_s == t.budget
+        steps = study.intermediate_values(t)
+        assert [s for s, _, _ in steps] == list(range(1, int(t.budget or 0) + 1))
+    assert best is not None
+    assert best.state is TrialState.COMPLETE
+    assert best.budget == 9.0
+    # the trial with the largest w reached 9 and wins, whatever pruned trials measured
+    complete = [t for t in study.trials if t.state is TrialState.COMPLETE]
+    assert best.arch["w"] == max(t.arch["w"] for t in complete)
+    events = _events(study)
+    assert all(kind == "result" for _, kind, *_ in events)
+    # every resumed call continued from the last budget of its trial
+    for _w, budget, resume_from in ev.calls:
+        assert resume_from is None if budget == 1.0 else resume_from == {3.0: 1.0, 9.0: 3.0}[budget]
+    assert len(ev.calls) == len(events)
+
+
+def test_strategy_is_told_once_per_trial_and_per_segment() -> None:
+    metanas.register_strategy("test-recorder")(Recorder)
+    study = metanas.create_study(
+        space=SPACE, storage="sqlite://", seed=2, strategy="test-recorder", scheduler="asha",
+        scheduler_settings={"max_budget": 9},
+    )  # fmt: skip
+    study.optimize(CurveEvaluator(), n_trials=8)
+    rec = study.strategy
+    assert isinstance(rec, Recorder)
+    assert sorted(o.number for o in rec.told) == list(range(8))
+    by_number = {t.number: t for t in study.trials}
+    for obs in rec.told:
+        assert obs.budget == by_number[obs.number].budget
+        assert obs.score == by_number[obs.number].value
+    assert len(rec.intermediate) == len(_events(study))
+    assert {o.budget for o in rec.intermediate} <= {1.0, 3.0, 9.0}
+    # a re-opened study replays the segments into tell_intermediate, the trials into tell
+    again = metanas.load_study(study.name, storage=study.storage)
+    assert isinstance(again.strategy, Recorder)
+    assert [(o.number, o.budget) for o in again.strategy.intermediate] == [
+        (o.number, o.budget) for o in rec.intermediate
+    ]
+    assert len(again.strategy.told) == 8
+
+
+def test_interrupted_study_resumes_with_the_same_events_and_resume_from() -> None:
+    straight = _study()
+    straight.optimize(CurveEvaluator(), n_trials=10)
+    expected = _events(straight)
+
+    halves = _study()
+    cut = CurveEvaluator(fail_at=7)  # the 7th segment is cut off mid-way
+    with pytest.raises(KeyboardInterrupt):
+        halves.optimize(cut, n_trials=10)
+    before = _events(halves)
+    assert before == expected[: len(before)]
+    w, budget, resume_from = cut.calls[-1]
+    # re-opened (as after a kill): the cut segment runs again from its trial's last budget
+    reopened = metanas.load_study(halves.name, storage=halves.storage)
+    ev = CurveEvaluator()
+    reopened.optimize(ev, n_trials=10 - len({t.number for t in reopened.trials}) + 1)
+    if budget > 1.0:
+        assert ev.calls[0] == (w, budget, resume_from)
+    assert _events(reopened) == expected
+    assert [(t.state, t.budget, t.cost_s) for t in reopened.trials] == [
+        (t.state, t.budget, t.cost_s) for t in straight.trials
+    ]
+
+
+def test_a_cut_segment_past_the_first_rung_resumes_from_the_stored_budget() -> None:
+    study = _study()
+    # calls: trial 0 at 1 (continues), trial 0 at 3 -> cut
+    cut = CurveEvaluator(fail_at=2)
+    study.enqueue({"w": 39})
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(cut, n_trials=3)
+    assert cut.calls == [(39, 1.0, None), (39, 3.0, 1.0)]
+    assert study.trials[0].state is TrialState.RUNNING
+    assert study.trials[0].budget == 1.0
+    ev = CurveEvaluator()
+    study.optimize(ev, n_trials=0)
+    assert ev.calls[:2] == [(39, 3.0, 1.0), (39, 9.0, 3.0)]
+    assert study.trials[0].state is TrialState.COMPLETE
+    assert study.trials[0].cost_s == 9.0
+
+
+def test_successive_halving_pauses_then_promotes_a_full_cohort() -> None:
+    study = _study("sh", n_cohort=6)
+    study.optimize(CurveEvaluator(), n_trials=4)
+    # the cohort of 6 is not full: its 4 trials wait, paused, RUNNING
+    assert [t.state for t in study.trials] == [TrialState.RUNNING] * 4
+    assert {e[3] for e in _events(study)} == {"pause"}
+    study.optimize(CurveEvaluator(), n_trials=2)
+    states = [t.state for t in study.trials]
+    assert states.count(TrialState.COMPLETE) == 1
+    assert states.count(TrialState.PRUNED) == 5
+    kinds = [e[1] for e in _events(study)]
+    assert kinds.count("promote") == 2 + 1  # 6 // 3 to rung 3, then 1 to rung 9
+    assert kinds.count("stop") == 4 + 1
+    winner = study.best_trial
+    assert winner.arch["w"] == max(t.arch["w"] for t in study.trials)
+    assert winner.budget == 9.0
+
+
+def test_fresh_evaluations_without_resume_pay_every_rung() -> None:
+    study = _study()
+    ev = FreshEvaluator()
+    study.optimize(ev, n_trials=6)
+    assert all(r is None for _, _, r in ev.calls)
+    for t in study.trials:
+        assert t.cost_s == {1.0: 1.0, 3.0: 4.0, 9.0: 13.0}[t.budget or 0.0]
+
+
+def test_scheduler_is_stored_and_a_change_is_refused() -> None:
+    study = _study()
+    storage = study.storage
+    again = metanas.load_study(study.name, storage=storage)
+    assert again.scheduler is not None
+    assert again.scheduler.registered_name == "asha"
+    assert again.scheduler.settings() == {"min_budget": 1, "max_budget": 9, "eta": 3}
+    with pytest.raises(ValueError, match=r"exists with the scheduler \('asha'"):
+        metanas.create_study(
+            space=SPACE, storage=storage, name=study.name, load_if_exists=True, scheduler="asha",
+            scheduler_settings={"max_budget": 27},
+        )  # fmt: skip
+    same = metanas.create_study(
+        space=SPACE, storage=storage, name=study.name, load_if_exists=True, scheduler="asha",
+        scheduler_settings={"min_budget": 1, "max_budget": 9, "eta": 3},
+    )  # fmt: skip
+    assert same.scheduler is not None
+    with pytest.raises(ValueError, match="chooses every budget; got budget=3"):
+        study.optimize(CurveEvaluator(), n_trials=1, budget=3)
+    with pytest.raises(ValueError, match="ranks trials by one objective"):
+        metanas.create_study(
+            space=SPACE, storage="sqlite://", metric="a:max,b:min", scheduler="asha",
+            scheduler_settings={"max_budget": 9},
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="without a scheduler"):
+        metanas.create_study(space=SPACE, storage="sqlite://", scheduler_settings={"eta": 2})
+    with pytest.raises(ValueError, match="needs max_budget"):
+        metanas.create_study(space=SPACE, storage="sqlite://", scheduler="asha")
+
+
+def test_unscheduled_trials_have_no_budget_and_no_events() -> None:
+    study = metanas.create_study(space=SPACE, storage="sqlite://", seed=1)
+    study.optimize(lambda a: {"valid_accuracy": a["w"] / 40}, n_trials=3)
+    assert study.scheduler is None
+    assert [t.budget for t in study.trials] == [None] * 3
+    assert _events(study) == []
+
+
+def test_a_0002_database_is_upgraded_to_0003(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    path = tmp_path / "old.db"
+    url = f"sqlite:///{path}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(Path(rdb.__file__).with_name("_migrations")))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0002")
+    now = dt.datetime(2026, 1, 2, 3, 4, 5)
+    with engine.begin() as conn:
+        conn.execute(m.tasks.insert().values(id=1, name="t", descriptors={}, created_at=now))
+        conn.execute(
+            sa.text(
+                "INSERT INTO metanas_studies (id, name, task_id, space, strategy, "
+                "strategy_settings, objectives, seed, user_attrs, created_at) VALUES "
+                "(1, 'old', 1, :space, 'random', '{}', '[[\"valid_accuracy\", \"maximize\"]]', "
+                "7, '{}', :now)"
+            ),
+            {"space": __import__("json").dumps(SPACE.to_config()), "now": now},
+        )
+    engine.dispose()
+    rdb._ENGINES.pop(url, None)
+    study = metanas.load_study("old", storage=url)
+    assert read_rows(path, "SELECT version_num FROM alembic_version") == [("0003",)]
+    assert study.scheduler is None
+    assert read_rows(path, "SELECT COUNT(*) FROM metanas_scheduler_events") == [(0,)]
+
+
+@pytest.mark.slow
+def test_local_pool_runs_a_scheduled_study() -> None:
+    from metanas.execution import LocalExecutor
+
+    study = _study()
+    # fork: the workers start in milliseconds (spawn is what n_jobs=2 uses; same code path)
+    with LocalExecutor(CurveEvaluator(), n_workers=2, mp_context="fork") as pool:
+        study.optimize(executor=pool, n_trials=6)
+    assert len(study.trials) == 6
+    assert all(t.state.finished for t in study.trials)
+    results = [e for e in _events(study) if e[1] == "result"]
+    assert sorted({n for n, *_ in results}) == list(range(6))
+    assert all(d in {Decision.CONTINUE, Decision.STOP, Decision.COMPLETE} for *_, d, _ in results)
