@@ -25,12 +25,20 @@ from metanas.execution import (
     Executor,
     LocalExecutor,
     MainGuardError,
+    RayExecutor,
     create_executor,
     resolve_n_jobs,
 )
+from metanas.schedulers.base import Decision, Scheduler, create_scheduler
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace, space_from_config
-from metanas.storage.rdb import RDBStorage, StepValues, StudyRecord, get_storage
+from metanas.storage.rdb import (
+    RDBStorage,
+    SchedulerEvent,
+    StepValues,
+    StudyRecord,
+    get_storage,
+)
 from metanas.strategies.base import Observation, Strategy, create_strategy, get_strategy_class
 from metanas.trial import Trial, TrialState
 
@@ -109,6 +117,18 @@ def parse_objectives(
     return tuple(out)
 
 
+@dataclasses.dataclass
+class _ScheduleState:
+    """Where each open trial of a scheduled study stands (rebuilt from the stored events)."""
+
+    #: Trials to submit next: number -> (budget, resume_from), in the order decided.
+    ready: dict[int, tuple[float, float | None]] = dataclasses.field(default_factory=dict)
+    #: Trials waiting (PAUSE) for the scheduler to promote or stop them.
+    paused: set[int] = dataclasses.field(default_factory=set)
+    #: The last budget each trial reached (its checkpoint, for resume_from).
+    last_budget: dict[int, float] = dataclasses.field(default_factory=dict)
+
+
 class _Heartbeat:
     """Marks this process's trials in flight alive every ``interval_s`` seconds.
 
@@ -169,6 +189,7 @@ class Study:
         space: SearchSpace,
         strategy: Strategy,
         memory: str | None = None,
+        scheduler: Scheduler | None = None,
     ) -> None:
         self.storage = storage
         self._record = record
@@ -177,6 +198,9 @@ class Study:
         #: URL of the experience memory a strategy with ``uses_memory`` learns from
         #: (None: the study's own storage).
         self.memory = memory
+        #: The multi-fidelity scheduler (None: every trial trains at the full budget).
+        self.scheduler = scheduler
+        self._sched = _ScheduleState()
         self._worker = _worker_id()
         #: Set by create_study: this process made the study (an unguarded script may undo it).
         self._created_here = False
@@ -190,6 +214,8 @@ class Study:
             # The strategy gets past tasks as plain data, never the storage: the study reads them.
             past, descriptors = _read_memory(storage, record, space, memory)
             strategy.set_memory(past, descriptors=descriptors, task=record.task.name)
+        if scheduler is not None:
+            self._start_scheduler(scheduler)
         history = [self._observation(t) for t in self._trials if t.state.finished]
         if history:
             strategy.warm_start(history)
@@ -281,12 +307,32 @@ class Study:
                 f"Study {self.name!r} has no completed trial yet; run study.optimize(...) first."
             )
         sign = 1.0 if self.direction == "maximize" else -1.0
-        return max(done, key=lambda t: (sign * (t.value or 0.0), -t.number))
+        # A scheduled study's COMPLETE trials all reached max_budget; should one have been
+        # measured at a lower budget (another scheduler), the largest budget still wins.
+        return max(
+            done,
+            key=lambda t: (
+                t.budget if t.budget is not None else 0.0,
+                sign * (t.value or 0.0),
+                -t.number,
+            ),
+        )
+
+    @property
+    def pruned_trials(self) -> list[Trial]:
+        """Trials a scheduler stopped below the full budget (metrics of their last budget)."""
+        return [t for t in self._trials if t.state is TrialState.PRUNED]
 
     @property
     def best_trials(self) -> list[Trial]:
-        """The Pareto front of COMPLETE trials (for one objective: the best trial(s))."""
+        """The Pareto front of COMPLETE trials (for one objective: the best trial(s)).
+
+        PRUNED trials never take part: they were measured at a lower budget.
+        """
         done = self.completed_trials
+        if done and any(t.budget is not None for t in done):
+            top = max(t.budget or 0.0 for t in done)
+            done = [t for t in done if (t.budget or 0.0) == top]
         signs = [1.0 if d == "maximize" else -1.0 for _, d in self.objectives]
         pts = [tuple(s * v for s, v in zip(signs, t.values or (), strict=True)) for t in done]
         front = []
@@ -411,13 +457,36 @@ class Study:
                 f"Trial {trial.number} of study {self.name!r} is {trial.state.value}; "
                 "only a RUNNING trial (from study.ask()) can be told."
             )
-        state, values, reason = TrialState.FAILED, None, error
+        state, values, reason, missing = self._judge(result, error)
         metrics: Mapping[str, float] = {}
         test_metrics: Mapping[str, float] = {}
         cost = None
-        missing: list[str] = []
         if result is not None:
             metrics, test_metrics, cost = result.metrics, result.test_metrics, result.cost_s
+        # The curve goes into finish_trial's own transaction, not a write before it: a kill
+        # between two commits would leave a RUNNING trial with a curve that its re-run (which
+        # may stop at another epoch) only partly overwrites.
+        finished = self.storage.finish_trial(
+            trial, state, metrics=metrics, test_metrics=test_metrics, values=values,
+            cost_s=cost, error=None if state is TrialState.COMPLETE else reason,
+            intermediate=None if result is None else curve_steps(result.curve),
+        )  # fmt: skip
+        self._replace(finished)
+        if inform_strategy:
+            self.strategy.tell(self._observation(finished))
+        if state is TrialState.FAILED:
+            _logger.warning("Trial %d of study %s failed: %s", trial.number, self.name, reason)
+        self._raise_missing(missing, reason, metrics, test_metrics)
+        return finished
+
+    def _judge(
+        self, result: Result | None, error: str | None
+    ) -> tuple[TrialState, list[float] | None, str | None, list[str]]:
+        """``(COMPLETE or FAILED, objective values, failure reason, missing objectives)``."""
+        state, values, reason = TrialState.FAILED, None, error
+        missing: list[str] = []
+        if result is not None:
+            metrics, test_metrics = result.metrics, result.test_metrics
             if not result.ok:
                 reason = result.reason or "the evaluator reported a failure"
             else:
@@ -444,25 +513,20 @@ class Study:
                         state, values = TrialState.COMPLETE, vals
         elif reason is None:
             reason = "no result"
-        # The curve goes into finish_trial's own transaction, not a write before it: a kill
-        # between two commits would leave a RUNNING trial with a curve that its re-run (which
-        # may stop at another epoch) only partly overwrites.
-        finished = self.storage.finish_trial(
-            trial, state, metrics=metrics, test_metrics=test_metrics, values=values,
-            cost_s=cost, error=None if state is TrialState.COMPLETE else reason,
-            intermediate=None if result is None else curve_steps(result.curve),
-        )  # fmt: skip
-        self._replace(finished)
-        if inform_strategy:
-            self.strategy.tell(self._observation(finished))
-        if state is TrialState.FAILED:
-            _logger.warning("Trial %d of study %s failed: %s", trial.number, self.name, reason)
+        return state, values, reason, missing
+
+    def _raise_missing(
+        self,
+        missing: list[str],
+        reason: str | None,
+        metrics: Mapping[str, float],
+        test_metrics: Mapping[str, float],
+    ) -> None:
         if missing:
             fix = f"Create the study with metric=<one of {sorted(metrics)!r}>"
             if not any(m in test_metrics for m in missing):  # never advise searching on test data
                 fix += f" or make the evaluator return {missing[0]!r}"
             raise ValueError(f"Study {self.name!r}: {reason}. {fix}.")
-        return finished
 
     # ------------------------------------------------------------ intermediate values
     def report(
@@ -601,7 +665,8 @@ class Study:
             Fail a trial whose evaluation runs longer than this (``TimeoutError: timed out
             after N s``; a ``TimeoutError`` outside ``catch`` stops the study instead), killing
             its worker process and starting a fresh one. Evaluations then run on the local
-            process pool (``executor="local"``, ``n_jobs`` workers, even one).
+            process pool (``executor="local"``, ``n_jobs`` workers, even one), or on Ray
+            with ``executor="ray"`` (the task is cancelled).
 
         Returns
         -------
@@ -668,6 +733,13 @@ class Study:
                 f"max_retries must be an int >= 0 (0: a trial whose worker died is FAILED at "
                 f"once); got {max_retries!r}."
             )
+        if self.scheduler is not None and budget is not None:
+            raise ValueError(
+                f"Study {self.name!r} has the scheduler "
+                f"{self.scheduler.registered_name or type(self.scheduler).__name__!r}, which "
+                f"chooses every budget; got budget={budget!r}. Leave budget out (the scheduler's "
+                "min_budget and max_budget set the range)."
+            )
         if self._requeue_interrupted(max_retries):
             self._catch_up()
         try:
@@ -701,12 +773,21 @@ class Study:
                     if self.storage.url == "sqlite://"
                     else stack.enter_context(_Heartbeat(self.storage, heartbeat_s))
                 )
-                self._run(
-                    pool, n_trials=n_trials, timeout_s=timeout_s, budget=budget, catch=catch,
-                    on_finished=on_finished, limit=max_total_trials, beat=beat, grace_s=grace_s,
-                )  # fmt: skip
+                if self.scheduler is not None:
+                    self._run_scheduled(
+                        pool, n_trials=n_trials, timeout_s=timeout_s, catch=catch,
+                        on_finished=on_finished, limit=max_total_trials, beat=beat,
+                        grace_s=grace_s,
+                    )  # fmt: skip
+                else:
+                    self._run(
+                        pool, n_trials=n_trials, timeout_s=timeout_s, budget=budget,
+                        catch=catch, on_finished=on_finished, limit=max_total_trials, beat=beat,
+                        grace_s=grace_s,
+                    )  # fmt: skip
         finally:
             progress.close()
+        _remember_in_memory(self)
         if len(self.objectives) == 1 and self.completed_trials:
             return self.best_trial
         return None
@@ -733,11 +814,11 @@ class Study:
         trial_timeout_s: float | None = None,
     ) -> tuple[Executor, bool]:
         """The executor ``optimize`` runs on, and whether this call built it (and closes it)."""
-        if trial_timeout_s is not None and (executor is not None and executor != "local"):
+        if trial_timeout_s is not None and executor not in (None, "local", "ray"):
             raise ValueError(
-                f"trial_timeout_s={trial_timeout_s!r} needs the local process pool, which can "
-                f"stop one evaluation; got executor={executor!r}. Leave executor out (or pass "
-                "'local'), or give the executor its own timeout."
+                f"trial_timeout_s={trial_timeout_s!r} needs the local process pool or Ray, "
+                f"which can stop one evaluation; got executor={executor!r}. Leave executor out "
+                "(or pass 'local' or 'ray'), or give the executor its own timeout."
             )
         if isinstance(executor, Executor):
             if evaluator is not None and evaluator is not executor.evaluator:
@@ -766,6 +847,8 @@ class Study:
                 f"metanas.execution.Executor; got {type(executor).__name__}."
             )
         ev = as_evaluator(evaluator, self.metric)
+        if trial_timeout_s is not None and executor == "ray":
+            return RayExecutor(ev, n_workers=n_jobs, trial_timeout_s=trial_timeout_s), True
         if trial_timeout_s is not None:
             return LocalExecutor(ev, n_workers=n_jobs, trial_timeout_s=trial_timeout_s), True
         return create_executor(executor, ev, n_workers=n_jobs), True
@@ -886,6 +969,310 @@ class Study:
                 return t
         raise KeyError(number)  # pragma: no cover - every asked trial is in self._trials
 
+    # ------------------------------------------------------------ the scheduled loop
+    def _start_scheduler(self, scheduler: Scheduler) -> None:
+        """Give the scheduler its memory, then replay the stored events into it.
+
+        Each stored result is handed to :meth:`Scheduler.on_result` and each promotion taken
+        again with :meth:`Scheduler.next_promotion`, in the order they were made, so the
+        scheduler is where it was when the study stopped. What the study does next follows
+        the stored decisions; a scheduler that now decides otherwise (its code changed) is
+        logged.
+        """
+        if scheduler.uses_memory:
+            self._give_scheduler_memory(scheduler)
+        state = self._sched
+        trials = {t.number: t for t in self._trials}
+        differ = 0
+        for ev in self.storage.get_events(self._record.id):
+            n = ev.number
+            if ev.kind == "result":
+                decision, _ = scheduler.on_result(n, ev.budget, ev.score)
+                scheduler.pending_stops()  # replayed by the "stop" events stored after it
+                differ += decision.value != ev.decision
+                state.last_budget[n] = ev.budget
+                state.paused.discard(n)
+                state.ready.pop(n, None)
+                if ev.decision == Decision.CONTINUE.value and ev.next_budget is not None:
+                    state.ready[n] = (ev.next_budget, ev.budget)
+                elif ev.decision == Decision.PAUSE.value:
+                    state.paused.add(n)
+                if n in trials:
+                    self.strategy.tell_intermediate(
+                        Observation(
+                            arch=trials[n].arch,
+                            score=ev.score,
+                            scores=None if ev.score is None else (ev.score,),
+                            number=n,
+                            budget=ev.budget,
+                        )
+                    )
+            elif ev.kind == "promote":
+                taken = scheduler.next_promotion()
+                differ += taken != (n, ev.next_budget)
+                state.paused.discard(n)
+                if ev.next_budget is not None:
+                    state.ready[n] = (ev.next_budget, ev.budget)
+            else:  # "stop"
+                state.paused.discard(n)
+        if differ:
+            _logger.warning(
+                "Study %s: replaying %d stored scheduler decision(s) gave a different answer; "
+                "the stored decisions are followed (was the scheduler's code changed?)",
+                self.name, differ,
+            )  # fmt: skip
+        for n in [*state.ready, *state.paused]:
+            if n not in trials or trials[n].state.finished:
+                state.ready.pop(n, None)
+                state.paused.discard(n)
+
+    def _give_scheduler_memory(self, scheduler: Scheduler) -> None:
+        try:
+            from metanas.meta.curves import memory_curves
+        except ImportError:
+            _logger.info(
+                "Study %s: metanas.meta.curves is not available; the scheduler runs without "
+                "a memory of past learning curves",
+                self.name,
+            )
+            return
+        metric, direction = self.objectives[0]
+        source = get_storage(self.memory) if self.memory is not None else self.storage
+        curves = memory_curves(
+            source, exclude_task=self.task, metric=metric, direction=direction,
+            max_budget=int(scheduler.max_budget),
+        )  # fmt: skip
+        _logger.info(
+            "Study %s: the scheduler learns from %d past learning curve(s)", self.name, len(curves)
+        )
+        scheduler.set_memory([[float(x) for x in c] for c in curves])
+
+    def _run_scheduled(
+        self,
+        executor: Executor,
+        *,
+        n_trials: int | None,
+        timeout_s: float | None,
+        catch: tuple[type[BaseException], ...],
+        on_finished: Callable[[Trial], None],
+        limit: int | None = None,
+        beat: _Heartbeat | None = None,
+        grace_s: float | None = None,
+    ) -> None:
+        """The evaluation loop of a study with a scheduler: segments, not whole trials.
+
+        When a worker is free: a trial the scheduler sent on (CONTINUE, or cut off by an
+        interrupt) is submitted first, then a paused trial it now promotes, then a new trial
+        at :meth:`Scheduler.first_budget`. Each segment's result is stored with its curve and
+        the scheduler's decision in one transaction. ``n_trials`` and ``limit`` count new
+        trials; their later segments run until every started trial settles (or waits,
+        paused, for a cohort that is not full). A timeout or :meth:`stop` submits nothing
+        more: open trials stay RUNNING and the next ``optimize`` continues them. With
+        several workers the decisions depend on the order results arrive.
+        """
+        sched = self.scheduler
+        if sched is None:  # pragma: no cover - optimize calls this only with a scheduler
+            raise RuntimeError("no scheduler")
+        state = self._sched
+        start = time.monotonic()
+        ev_name = type(executor.evaluator).__name__
+        resumes = bool(getattr(type(executor.evaluator), "supports_resume", False))
+        grace = grace_s if beat is not None else None
+        n_started = 0
+        at_limit = False
+        futures: dict[Future[Result], tuple[Trial, float, float | None]] = {}
+        # Open trials a dead worker gave back (WAITING) are this run's again, not new asks.
+        for n in [*state.ready, *state.paused]:
+            t = self._stored_trial(n)
+            if t.state is TrialState.WAITING:
+                claimed = self.storage.resume_trial(
+                    t, worker=self._worker, user_attrs={_GRACE_ATTR: grace}
+                )
+                if claimed is not None:
+                    self._replace(claimed)
+        if beat is not None:
+            for n in state.paused:
+                beat.add(self._stored_trial(n))
+
+        def going() -> bool:
+            return not self._stop and (timeout_s is None or time.monotonic() - start < timeout_s)
+
+        def may_start() -> bool:
+            if at_limit or (n_trials is not None and n_started >= n_trials):
+                return False
+            return going()
+
+        def next_segment() -> tuple[Trial, float, float | None] | None:
+            nonlocal n_started, at_limit
+            if not going():
+                return None
+            for n, (b, r) in list(state.ready.items()):
+                t = self._stored_trial(n)
+                if t.state is TrialState.RUNNING:
+                    del state.ready[n]
+                    return t, b, r
+            promoted = sched.next_promotion()
+            if promoted is not None:
+                n, b = promoted
+                t = self._stored_trial(n)
+                prev = state.last_budget.get(n)
+                self.storage.add_event(
+                    t, SchedulerEvent(n, "promote", prev or 0.0, None, Decision.CONTINUE.value, b)
+                )
+                state.paused.discard(n)
+                return t, b, prev
+            while may_start():
+                asked = self._ask(limit, grace)
+                if asked is None:
+                    at_limit = True
+                    return None
+                if asked.number in state.paused:  # held by this run already: it stays paused
+                    continue
+                if asked.number in state.ready:
+                    b, r = state.ready.pop(asked.number)
+                    return asked, b, r
+                n_started += 1
+                return asked, sched.first_budget(asked.number), None
+            return None
+
+        def settle(t: Trial) -> None:
+            state.ready.pop(t.number, None)
+            state.paused.discard(t.number)
+            if beat is not None:
+                beat.discard(t)
+            self.strategy.tell(self._observation(t))
+            on_finished(t)
+
+        def stop_paused(n: int) -> None:
+            t = self._stored_trial(n)
+            if t.state is not TrialState.RUNNING:
+                return
+            event = SchedulerEvent(n, "stop", state.last_budget.get(n, 0.0), None, "stop")
+            pruned = self.storage.store_segment(
+                t, TrialState.PRUNED, event, metrics=t.metrics, test_metrics=t.test_metrics,
+                values=t.values, cost_s=t.cost_s, budget=t.budget,
+            )  # fmt: skip
+            self._replace(pruned)
+            settle(pruned)
+
+        def segment_done(
+            t: Trial, budget: float, resume_from: float | None, future: Future[Result]
+        ) -> None:
+            exc = future.exception()
+            result: Result | None = None
+            error: str | None = None
+            if exc is None:
+                out = future.result()
+                if isinstance(out, Result):
+                    result = out
+                else:
+                    exc = TypeError(
+                        f"{ev_name}.evaluate returned {type(out).__name__}; it must return a "
+                        "metanas.Result."
+                    )
+            fatal = exc is not None and not isinstance(exc, catch)
+            if exc is not None:
+                error = "interrupted" if fatal else f"{type(exc).__name__}: {exc}"
+            judged, values, reason, missing = self._judge(result, error)
+            score = None
+            if judged is TrialState.COMPLETE and values is not None:
+                score = values[0] if self.direction == "maximize" else -values[0]
+            decision, nxt = sched.on_result(t.number, budget, score)
+            if score is None:
+                new_state = TrialState.FAILED
+            elif decision is Decision.CONTINUE:
+                if nxt is None or not nxt > budget:
+                    raise ValueError(
+                        f"Scheduler {type(sched).__name__} answered CONTINUE for trial "
+                        f"{t.number} at budget {budget:g} with next budget {nxt!r}; it must "
+                        "return a larger budget with CONTINUE."
+                    )
+                new_state = TrialState.RUNNING
+            elif decision is Decision.PAUSE:
+                new_state = TrialState.RUNNING
+            elif decision is Decision.STOP:
+                new_state = TrialState.PRUNED
+            else:
+                new_state = TrialState.COMPLETE
+            seg_cost = None if result is None else float(result.cost_s)
+            cost = (t.cost_s or 0.0) + (seg_cost or 0.0)
+            event = SchedulerEvent(
+                t.number, "result", budget, score, decision.value,
+                nxt if decision is Decision.CONTINUE else None, seg_cost,
+            )  # fmt: skip
+            metrics = {} if result is None else dict(result.metrics)
+            test_metrics = {} if result is None else dict(result.test_metrics)
+            stored = self.storage.store_segment(
+                t, new_state, event, metrics=metrics, test_metrics=test_metrics,
+                values=values if new_state is not TrialState.FAILED else None, cost_s=cost,
+                budget=budget, error=reason if new_state is TrialState.FAILED else None,
+                intermediate=None if result is None else curve_steps(result.curve),
+            )  # fmt: skip
+            self._replace(stored)
+            state.last_budget[t.number] = budget
+            if new_state is TrialState.FAILED:
+                _logger.warning(
+                    "Trial %d of study %s failed at budget %g: %s",
+                    t.number, self.name, budget, reason,
+                )  # fmt: skip
+            self.strategy.tell_intermediate(
+                Observation(
+                    arch=t.arch,
+                    score=score,
+                    scores=None if score is None else (score,),
+                    metrics=metrics,
+                    number=t.number,
+                    budget=budget,
+                )
+            )
+            if new_state is TrialState.RUNNING:
+                if decision is Decision.CONTINUE and nxt is not None:
+                    state.ready[t.number] = (nxt, budget)
+                else:
+                    state.paused.add(t.number)
+            for n in sched.pending_stops():
+                stop_paused(n)
+            if stored.state.finished:
+                settle(stored)
+            if fatal and exc is not None:
+                raise exc
+            self._raise_missing(missing, reason, metrics, test_metrics)
+
+        submitting: tuple[Trial, float, float | None] | None = None
+        try:
+            while True:
+                while len(futures) < executor.n_workers:
+                    submitting = next_segment()
+                    if submitting is None:
+                        break
+                    t, b, r = submitting
+                    if beat is not None:
+                        beat.add(t)
+                    future = executor.submit(t.arch, b, resume_from=r if resumes else None)
+                    futures[future] = submitting
+                    submitting = None
+                if not futures:
+                    return
+                done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
+                for future in [f for f in futures if f in done]:
+                    t, b, r = futures.pop(future)
+                    segment_done(self._stored_trial(t.number), b, r, future)
+        except BaseException:
+            # Segments cut off: a trial past its first segment runs that segment again on
+            # resume (from its last stored budget); a first segment goes back to the queue.
+            cut = [*futures.values(), *([submitting] if submitting is not None else [])]
+            for future in futures:
+                future.cancel()
+            for t, b, r in cut:
+                current = self._stored_trial(t.number)
+                if current.state is not TrialState.RUNNING:
+                    continue
+                if t.number in state.last_budget:
+                    state.ready[t.number] = (b, r)
+                else:
+                    self._abandon(current)
+            raise
+
     # ------------------------------------------------------------ reporting
     def trials_dataframe(self, intermediate: bool = False) -> Any:
         """All trials as a pandas DataFrame, one row per trial.
@@ -947,7 +1334,7 @@ class Study:
     # ------------------------------------------------------------ internals
     def _observation(self, t: Trial) -> Observation:
         scores = None
-        if t.state is TrialState.COMPLETE and t.values is not None:
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.values is not None:
             scores = tuple(
                 v if d == "maximize" else -v
                 for v, (_, d) in zip(t.values, self.objectives, strict=True)
@@ -959,6 +1346,7 @@ class Study:
             scores=scores,
             metrics=dict(t.metrics),
             number=t.number,
+            budget=t.budget,
         )
 
     def _replace(self, trial: Trial) -> None:
@@ -1079,6 +1467,8 @@ def create_study(
     load_if_exists: bool = False,
     user_attrs: Mapping[str, Any] | None = None,
     memory: str | RDBStorage | None = None,
+    scheduler: str | Scheduler | None = None,
+    scheduler_settings: Mapping[str, Any] | None = None,
 ) -> Study:
     """Create a study (stored at once) and return it.
 
@@ -1117,7 +1507,19 @@ def create_study(
         the study reads it and hands the strategy the past tasks. None: the
         study's own storage. Stored with the study (as the ``memory`` entry
         of its strategy settings), so a re-opened study reads the same
-        memory. The study's own task is never part of its memory.
+        memory. The study's own task is never part of its memory. A
+        scheduler with ``uses_memory`` (``"curve"``) reads past learning
+        curves from the same memory.
+    scheduler
+        A multi-fidelity scheduler: a registered name (``"asha"``, ``"sh"``,
+        ``"hyperband"``, ``"median"``, ...) or a
+        :class:`~metanas.schedulers.Scheduler`. Trials then train in segments
+        (budgets in epochs) and the scheduler stops or promotes them (see
+        docs/multifidelity.md). None: every trial at the full budget.
+    scheduler_settings
+        Settings of a scheduler given by name; ``max_budget`` is required
+        (e.g. ``{"min_budget": 1, "max_budget": 27, "eta": 3}``). Stored with
+        the study; re-opening it with other settings is refused.
     """
     if space is None:
         raise ValueError(
@@ -1134,6 +1536,18 @@ def create_study(
         raise ValueError(f"name must be a non-empty string; got {name!r}.")
     from metanas.exceptions import DuplicatedStudyError, StudyNotFoundError
 
+    sched = None if scheduler is None else _build_scheduler(scheduler, scheduler_settings, seed=0)
+    if sched is None and scheduler_settings:
+        raise ValueError(
+            f"scheduler_settings={dict(scheduler_settings)!r} were given without a scheduler. "
+            "Pass scheduler='asha' (or another name), or leave the settings out."
+        )
+    if sched is not None and len(objectives) > 1:
+        raise ValueError(
+            f"A scheduler ranks trials by one objective; got {len(objectives)} "
+            f"({[m for m, _ in objectives]}). Leave scheduler out, or search one metric."
+        )
+
     def load_existing() -> Study:
         study = load_study(name, storage=store, space=space, memory=memory)
         if study.objectives != objectives:
@@ -1141,6 +1555,15 @@ def create_study(
                 f"Study {name!r} exists with objectives {study.objectives!r}, not "
                 f"{objectives!r}. Use another name, or the stored objectives."
             )
+        if scheduler is not None:
+            stored = _scheduler_spec(study.scheduler)
+            given = _scheduler_spec(sched)
+            if stored != given:
+                raise ValueError(
+                    f"Study {name!r} exists with the scheduler {stored!r}, not {given!r}: its "
+                    "stored decisions were made by the stored one. Resume with the stored "
+                    "scheduler settings (or leave scheduler out), or use another name."
+                )
         return study
 
     if load_if_exists:
@@ -1148,6 +1571,14 @@ def create_study(
             return load_existing()
         except StudyNotFoundError:
             pass
+    strategy_cls = (
+        type(strategy) if isinstance(strategy, Strategy) else get_strategy_class(strategy)
+    )
+    scheduler_memory = None
+    if sched is not None and sched.uses_memory and not strategy_cls.uses_memory:
+        # The memory is the scheduler's alone: the strategy must not be handed it.
+        scheduler_memory = memory.url if isinstance(memory, RDBStorage) else memory
+        memory = None
     settings_in, memory_url = _with_memory(strategy, dict(strategy_settings or {}), memory)
     seed = resolve_seed(seed)
     strat = create_strategy(strategy, space, seed=seed, **settings_in)
@@ -1166,19 +1597,73 @@ def create_study(
     settings = strat.get_settings()
     if strat.uses_memory:
         settings = {"memory": memory_url, **settings}
+    sched_name, sched_settings = None, None
+    if sched is not None:
+        sched_name, sched_settings = _scheduler_spec(sched) or (None, None)
+        if scheduler_memory is not None:
+            sched_settings = {**(sched_settings or {}), "memory": scheduler_memory}
+        memory_url = memory_url if memory_url is not None else scheduler_memory
+        if not isinstance(scheduler, Scheduler):
+            sched = _build_scheduler(sched_name or "", _without_memory(sched_settings), seed=seed)
     try:
         record = store.create_study(
             name=name, task=task_record, space=space.to_config(), strategy=strategy_name,
             strategy_settings=settings, objectives=objectives, seed=seed, user_attrs=user_attrs,
+            scheduler=sched_name, scheduler_settings=sched_settings,
         )  # fmt: skip
     except DuplicatedStudyError:
         if not load_if_exists:
             raise
         # Workers started together: another one created the study after our load found none.
         return load_existing()
-    study = Study(storage=store, record=record, space=space, strategy=strat, memory=memory_url)
+    study = Study(
+        storage=store, record=record, space=space, strategy=strat, memory=memory_url,
+        scheduler=sched,
+    )  # fmt: skip
     study._created_here = True
     return study
+
+
+def _scheduler_seed(seed: int) -> int:
+    # A key no trial number takes (trials derive (seed, number)).
+    return derive_seed(seed, 0, 1)
+
+
+def _build_scheduler(
+    scheduler: str | Scheduler, settings: Mapping[str, Any] | None, *, seed: int
+) -> Scheduler:
+    """A scheduler by name (seeded from the study seed) or the instance given."""
+    if isinstance(scheduler, Scheduler):
+        return create_scheduler(scheduler, **dict(settings or {}))
+    if not isinstance(scheduler, str):
+        raise TypeError(
+            "scheduler must be a registered scheduler name ('asha', 'sh', 'hyperband', "
+            f"'median') or a metanas.schedulers.Scheduler; got {type(scheduler).__name__}."
+        )
+    given = dict(settings or {})
+    if "seed" in given:
+        raise ValueError(
+            "scheduler_settings may not hold a seed: a study seeds its scheduler from the "
+            "study seed. Pass seed=... to create_study."
+        )
+    return create_scheduler(scheduler, seed=_scheduler_seed(seed), **given)
+
+
+def _scheduler_spec(sched: Scheduler | None) -> tuple[str, dict[str, Any]] | None:
+    """``(registered name, settings)`` of a scheduler, as stored with a study."""
+    if sched is None:
+        return None
+    name = sched.registered_name
+    if name is None:
+        raise ValueError(
+            f"Scheduler {type(sched).__name__} is not registered, so a stored study could not "
+            "rebuild it. Decorate it with @metanas.schedulers.register_scheduler('name')."
+        )
+    return name, sched.settings()
+
+
+def _without_memory(settings: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {k: v for k, v in (settings or {}).items() if k != "memory"}
 
 
 def _check_stored_archs(space: SearchSpace, study: str, trials: Sequence[Trial]) -> None:
@@ -1248,7 +1733,17 @@ def load_study(
         settings["memory"] = None  # replaced for this session, not stored
     settings, memory_url = _with_memory(record.strategy, settings, memory)
     strat = create_strategy(record.strategy, space, seed=record.seed, **settings)
-    return Study(storage=store, record=record, space=space, strategy=strat, memory=memory_url)
+    sched = None
+    if record.scheduler is not None:
+        stored = dict(record.scheduler_settings or {})
+        sched = _build_scheduler(record.scheduler, _without_memory(stored), seed=record.seed)
+        if memory_url is None and sched.uses_memory:
+            url = stored.get("memory")
+            memory_url = get_storage(memory).url if memory is not None else url
+    return Study(
+        storage=store, record=record, space=space, strategy=strat, memory=memory_url,
+        scheduler=sched,
+    )  # fmt: skip
 
 
 class _StoredRun(Strategy):
@@ -1335,14 +1830,48 @@ def _read_memory(
     if memory is not None:
         _check_memory_exists(memory)
     metric, direction = record.objectives[0]
-    past = ExperienceMemory(memory if memory is not None else storage).memory_for(
-        task, metric=metric, direction=direction, space=space, min_evaluations=3
-    )
+    entries = ExperienceMemory(memory if memory is not None else storage).past_tasks(
+        task, metric=metric, direction=direction, space=space, min_evaluations=3,
+        metrics=record.strategy_settings.get("memory_metrics"),
+    )  # fmt: skip
+    past: dict[str, TaskHistory] = {}
+    for e in entries:
+        if e.used and e.history is not None:
+            past[e.task] = e.history
+            if e.metric != metric:
+                _logger.info(
+                    "Study %s: past task %s transfers its metric %r (%s) on a rank scale",
+                    record.name, e.task, e.metric, e.direction,
+                )  # fmt: skip
+        elif e.in_space:
+            # A memory of this space that is not used is worth a warning: the user may
+            # expect transfer and get a cold search (a metric name differs, too few results).
+            _logger.warning(
+                "Study %s: past task %s of the experience memory is skipped: %s.",
+                record.name, e.task, e.reason,
+            )  # fmt: skip
     own: Mapping[str, Any] = {}
     for rec in storage.list_tasks():
         if rec.name == task:
             own = rec.descriptors
     return past, own
+
+
+def _remember_in_memory(study: Study) -> None:
+    """A growing memory: add a finished search of a separate memory's user to that memory.
+
+    Only for a strategy that reads a memory (``remember`` setting true) whose memory is
+    another store than the study's own (in its own store the trials are already there).
+    """
+    url = study.memory
+    if url is None or not getattr(study.strategy, "remember", False) or url == study.storage.url:
+        return
+    if study.task == study.name:  # no task name: it could not be told from other searches
+        return
+    from metanas.meta import ExperienceMemory
+
+    n = ExperienceMemory(url).remember(study.storage, study.name)
+    _logger.info("Study %s: %d trial(s) added to the experience memory %s", study.name, n, url)
 
 
 def _check_memory_exists(url: str) -> None:

@@ -21,6 +21,7 @@ from metanas.meta._memory_file import (
     FORMAT_VERSION,
     ON_CONFLICT,
     OnConflict,
+    _Reader,
     build_document,
     import_document,
     read_memory_file,
@@ -29,6 +30,7 @@ from metanas.meta._memory_file import (
 from metanas.meta._records import (
     ExportSummary,
     ImportReport,
+    PastTask,
     TaskHistory,
     TaskInfo,
     aggregate,
@@ -36,6 +38,7 @@ from metanas.meta._records import (
     check_descriptors,
     check_direction,
     check_k,
+    check_memory_metrics,
 )
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace
@@ -313,6 +316,125 @@ class ExperienceMemory:
                 out[rec.name] = hist
         return out
 
+    def past_tasks(
+        self,
+        task: str,
+        *,
+        metric: str,
+        direction: str = "maximize",
+        space: SearchSpace | None = None,
+        metrics: Sequence[str] | Mapping[str, str] | None = None,
+        min_evaluations: int = 3,
+    ) -> list[PastTask]:
+        """Every stored task but ``task``, each with the metric a search of ``task`` transfers.
+
+        Tasks are often searched under different metric names (``val_acc``,
+        ``valid_accuracy``, one column per condition of a table), and a past
+        task's results are transferred on a rank scale, so its own objective
+        serves as well as the new one. The metric of each past task is:
+
+        * ``metrics=None``: ``metric`` (the new study's) when the task's trials
+          report it, else the first objective of the task's studies (in study
+          creation order) that its trials report;
+        * ``metrics=[...]`` (a restriction): the first of these names its trials
+          report; a task reporting none is skipped;
+        * ``metrics={task: metric}`` (an explicit map): the named metric; tasks
+          not in the map are skipped.
+
+        Its direction is that of the studies that optimise it; a metric no
+        study optimises takes ``direction`` when the user named it (or it is
+        ``metric``), and is skipped otherwise.
+
+        Parameters
+        ----------
+        task
+            The task to be searched (never part of its own memory).
+        metric, direction
+            The new study's first objective.
+        space
+            Only architectures of this space count (tasks with none are
+            marked ``in_space=False``).
+        metrics
+            Restriction or map of the metrics transferred (see above).
+        min_evaluations
+            Tasks with fewer distinct architectures are skipped.
+
+        Returns
+        -------
+        list of PastTask
+            In task creation order, used and skipped ones.
+        """
+        if not isinstance(task, str) or not task:
+            raise ValueError(f"task must be a non-empty task name; got {task!r}.")
+        d_new = check_direction(direction)
+        wanted = check_memory_metrics(metrics)
+        others = [r for r in self.storage.list_tasks() if r.name != task]
+        rows: dict[str, list[tuple[str, Trial]]] = {r.name: [] for r in others}
+        for name, study, t in self.storage.task_trials(
+            [r.name for r in others], states=[TrialState.COMPLETE]
+        ):
+            rows[name].append((study, t))
+        records = self.storage.list_study_records()
+        out: list[PastTask] = []
+        for rec in others:
+            mine = rows[rec.name]
+            reported = {k for _s, t in mine for k in t.metrics}
+            own = [m for r in records if r.task.name == rec.name for m, _d in r.objectives]
+            chosen, why = _choose_metric(rec.name, metric, own, reported, wanted)
+            if chosen is None:
+                out.append(PastTask(rec.name, None, None, 0, False, why))
+                continue
+            d = self._direction_or_none(rec.name, chosen, records)
+            if d is None:
+                if wanted is None and chosen != metric:
+                    out.append(PastTask(rec.name, chosen, None, 0, False, (
+                        f"no study optimises {chosen!r}, so its direction is unknown; name it "
+                        "in memory_metrics to transfer it in the new study's direction"
+                    )))  # fmt: skip
+                    continue
+                d = d_new
+            hist = self._history(rec, chosen, d, space, [(s, t) for s, t in mine])
+            n = len(hist)
+            if n < max(1, min_evaluations):
+                in_space = n > 0 or not mine
+                problem = (
+                    f"only {n} evaluated architecture(s) of this space in {chosen!r} "
+                    f"(needs >= {min_evaluations})"
+                    if in_space else "no evaluated architecture of this space"
+                )  # fmt: skip
+                out.append(PastTask(rec.name, chosen, d, n, False, problem, in_space))
+                continue
+            out.append(PastTask(rec.name, chosen, d, n, True, why, True, hist))
+        return out
+
+    def remember(self, storage: str | RDBStorage, study: str) -> int:
+        """Copy a study's finished trials from ``storage`` into this memory (a growing memory).
+
+        A study of that name already in the memory, of the same task, is
+        replaced (it is an earlier copy of the same search, now longer); one
+        of another task is kept and this study added as ``NAME@<hash>``.
+
+        Returns
+        -------
+        int
+            The number of trials now remembered for the study.
+        """
+        source = get_storage(storage)
+        record = source.get_study(study)
+        doc, _ = build_document(source, [record.task.name])
+        for t in doc["tasks"]:
+            t["studies"] = [s for s in t["studies"] if s["name"] == study]
+        parsed = _Reader(Path(f"<study {study}>")).document(doc)
+        existing = {r.name: r for r in self.storage.list_study_records()}
+        on_conflict: OnConflict = "skip"
+        if study in existing:
+            if existing[study].task.name == record.task.name:
+                self.storage.delete_study(study)
+            else:
+                on_conflict = "rename"
+        report = import_document(parsed, self.storage, on_conflict=on_conflict, path=study)
+        return report.n_trials
+
     # ------------------------------------------------------------------ export / import
     def export(
         self, path: str | os.PathLike[str], *, tasks: Sequence[str] | None = None
@@ -462,6 +584,40 @@ class ExperienceMemory:
         return aggregate(
             record.name, metric, direction, space, pairs, dict(record.descriptors), tuple(studies)
         )
+
+
+def _choose_metric(
+    task: str,
+    metric: str,
+    own: Sequence[str],
+    reported: set[str],
+    wanted: tuple[str, ...] | dict[str, str] | None,
+) -> tuple[str | None, str]:
+    """The metric a past task transfers, with why (or None and why it is skipped)."""
+    have = sorted(reported)
+    if isinstance(wanted, dict):
+        if task not in wanted:
+            return None, "not named in memory_metrics"
+        if wanted[task] not in reported:
+            return (
+                None,
+                f"memory_metrics names {wanted[task]!r}, which its trials never report "
+                f"(they report {have})",
+            )
+        return wanted[task], "named in memory_metrics"
+    if isinstance(wanted, tuple):
+        for m in wanted:
+            if m in reported:
+                return m, "first of memory_metrics it reports"
+        return None, f"reports none of memory_metrics {list(wanted)} (it reports {have})"
+    if metric in reported:
+        return metric, "the new study's metric"
+    for m in own:
+        if m in reported:
+            return m, "its own study's objective"
+    if not reported:
+        return None, "no COMPLETE trial"
+    return None, f"its trials report neither {metric!r} nor an objective of its studies ({have})"
 
 
 def _unknown_metric(metric: str, task: str, seen: Sequence[str]) -> MetanasError:

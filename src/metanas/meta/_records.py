@@ -18,7 +18,7 @@ import numpy as np
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace
 
-__all__ = ["ExportSummary", "ImportReport", "TaskHistory", "TaskInfo"]
+__all__ = ["ExportSummary", "ImportReport", "PastTask", "TaskHistory", "TaskInfo"]
 
 _logger = logging.getLogger(__name__)
 
@@ -204,6 +204,49 @@ class TaskHistory:
 
 
 @dataclass(frozen=True)
+class PastTask:
+    """One stored task as a new search would see it: what it transfers, or why it is skipped.
+
+    Attributes
+    ----------
+    task
+        The past task's name.
+    metric
+        The metric its history is read in (None when no usable metric was found).
+    direction
+        ``"maximize"``/``"minimize"`` of ``metric`` (None with it).
+    n_evaluations
+        Distinct architectures of the search space with a value of ``metric``.
+    used
+        Whether a search learns from it.
+    reason
+        Why this metric was chosen, or why the task is skipped.
+    in_space
+        False when none of its architectures is of the search space (a memory of
+        another space, skipped quietly).
+    history
+        The task's history (None when skipped).
+    """
+
+    task: str
+    metric: str | None
+    direction: str | None
+    n_evaluations: int
+    used: bool
+    reason: str
+    in_space: bool = True
+    history: TaskHistory | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (without the history)."""
+        return {
+            "task": self.task, "metric": self.metric, "direction": self.direction,
+            "n_evaluations": self.n_evaluations, "used": self.used, "reason": self.reason,
+            "in_space": self.in_space,
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
 class ExportSummary:
     """What :meth:`ExperienceMemory.export` wrote."""
 
@@ -272,6 +315,33 @@ def as_names(names: str | Iterable[str] | None, what: str) -> set[str]:
             raise TypeError(f"{what} must be a name or a list of names; got {n!r} in it.")
         out.add(n)
     return out
+
+
+def check_memory_metrics(
+    metrics: Sequence[str] | Mapping[str, str] | None,
+) -> tuple[str, ...] | dict[str, str] | None:
+    """Validate ``memory_metrics``: None, a list of metric names, or ``{task: metric}``."""
+    if metrics is None:
+        return None
+    fix = (
+        "Pass a list of metric names (e.g. ['val_acc', 'valid_accuracy']), a dict "
+        "{past task: metric}, or None for each past study's own objective."
+    )
+    if isinstance(metrics, Mapping):
+        out: dict[str, str] = {}
+        for k, v in metrics.items():
+            if not isinstance(k, str) or not k or not isinstance(v, str) or not v:
+                raise ValueError(
+                    f"memory_metrics entries must be str -> str; got {k!r}: {v!r}. {fix}"
+                )
+            out[k] = v
+        return out
+    if isinstance(metrics, str) or not isinstance(metrics, Sequence):
+        raise ValueError(f"memory_metrics must be a list or a dict; got {metrics!r}. {fix}")
+    names = tuple(metrics)
+    if not names or not all(isinstance(m, str) and m for m in names):
+        raise ValueError(f"memory_metrics must hold non-empty metric names; got {metrics!r}. {fix}")
+    return names
 
 
 def check_descriptors(descriptors: Mapping[str, Any]) -> dict[str, Any]:

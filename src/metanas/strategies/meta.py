@@ -1,33 +1,37 @@
-"""Meta-learned search: predict, then refine, with a transfer prior learned online.
+"""Meta-learned search: every ask uses the experience memory (RGPE-style ensemble of GPs).
 
-The "meta" strategy is Bayesian optimisation (:class:`~metanas.strategies.bo.BOStrategy`:
-a Hamming-kernel GP and expected improvement over mutations of the best
-architectures) that knows the experience memory:
-
-1. its first asks are the zero-shot portfolio of a
-   :class:`~metanas.meta.TransferPredictor` trained on the past tasks;
-2. afterwards the GP models the new task's results *around a prior mean*
-   built from the past tasks' models, each weighted by how well it ranks the
-   new task's results so far; past tasks that rank them no better than chance
-   get weight 0, and with all weights 0 the search is plain BO.
+The "meta" strategy is Bayesian optimisation whose model is an ensemble of
+one Gaussian process per past task and one for the new task's own results,
+all on a shared rank scale, weighted by how well each ranks the new task's
+results so far (the target's own model competing on equal terms). See
+:class:`MetaStrategy` and ``docs/meta.md``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import warnings
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
+from scipy.special import ndtri
 
 from metanas._checks import check_positive_int
-from metanas.meta import TaskHistory, TransferPredictor, rank_correlation
+from metanas.meta import TaskHistory, descriptor_similarity
+from metanas.meta._records import check_memory_metrics
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace
 from metanas.strategies.base import Observation, register_strategy
 from metanas.strategies.bo import BOStrategy
-from metanas.surrogates import GPParams, HammingGP, expected_improvement
+from metanas.surrogates import (
+    HammingGP,
+    expected_improvement,
+    gaussian_copula,
+    refit_point,
+    single_threaded_blas,
+)
 
 __all__ = ["MetaStrategy"]
 
@@ -36,90 +40,149 @@ _logger = logging.getLogger(__name__)
 #: Name of the new task's own model in :attr:`MetaStrategy.weights`.
 TARGET = "<target>"
 
+#: Spaces up to this many raw architectures are searched whole (every ask scores all of them).
+_ENUMERABLE = 100_000
+#: Architectures of the common reference set every past model is calibrated on.
+_N_REFERENCE = 256
+#: Fixed seed of the reference set: the same set for every past task and every search.
+_REFERENCE_SEED = 20_240_614
+#: Past results the hyperparameters of a past task's GP are fitted on.
+_PARAM_FIT_POINTS = 60
+#: The new task's results the ranking losses are computed on (its best half, then a spread).
+_LOSS_POINTS = 100
+#: New-task results before the weights are learned (before: descriptor similarity only).
+_MIN_LEARN = 3
+
+#: Settings of the first ``meta`` that no longer exist, with what replaced them.
+_REMOVED = {
+    "prior_n": "the task weights are learned by ranking loss with bootstrap (n_bootstrap)",
+    "gate": "the new task's own model competes with the past tasks' models in the weights",
+    "gate_min": "the new task's own model competes with the past tasks' models in the weights",
+    "gate_margin": "the new task's own model competes with the past tasks' models in the weights",
+}
+
 
 @dataclass
 class _PastModel:
-    """One past task: its GP (fitted once, when the memory is set) and its best architectures."""
+    """One past task: its GP on a shared scale, and its best architectures."""
 
     task: str
+    metric: str
     gp: HammingGP
+    ref: np.ndarray  # the GP's means at the reference set, sorted
+    slope: float  # d(normal score)/d(GP mean) around the reference set
     best: list[Architecture]
+    observed: dict[Hashable, float]  # key -> the GP's training target (copula of its rank)
     n: int
+
+    def calibrate(self, mean: np.ndarray) -> np.ndarray:
+        """GP means as normal scores of their percentile on the reference set."""
+        n = len(self.ref)
+        levels = np.arange(1, n + 1) / (n + 1.0)
+        z = np.asarray(ndtri(np.interp(mean, self.ref, levels)), dtype=float)
+        # Past the reference set's extremes the percentile saturates: extend linearly, so the
+        # top candidates (the ones that matter) keep their order.
+        hi, lo = float(ndtri(levels[-1])), float(ndtri(levels[0]))
+        z = np.where(mean > self.ref[-1], hi + self.slope * (mean - self.ref[-1]), z)
+        return np.where(mean < self.ref[0], lo + self.slope * (mean - self.ref[0]), z)
+
+    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mean, std = self.gp.predict(x)
+        return self.calibrate(mean), std * self.slope
 
 
 @register_strategy("meta")
 class MetaStrategy(BOStrategy):
-    """Search that learns from past tasks: zero-shot portfolio, then BO with a transfer prior.
+    """Search that uses its memory on every ask: zero-shot portfolio, then a weighted GP ensemble.
 
     In a study, the strategy learns from the *experience memory*: the study
     reads every stored task but its own (from its storage, or from
-    ``create_study(memory=...)``), restricted to this space and the study's
-    metric, and hands them to :meth:`set_memory`. Then
+    ``create_study(memory=...)``), each in its own first objective or in the
+    metric ``memory_metrics`` names, restricted to this space, and hands them
+    to :meth:`set_memory`. With a non-empty memory every ask uses it:
 
-    1. **Predict.** The first ``n_warm`` asks are the zero-shot suggestions
-       of a :class:`~metanas.meta.TransferPredictor` fitted on the past tasks
-       (a GP per task, mixed by descriptor similarity; a diversified
-       portfolio, see :func:`metanas.meta.suggest`).
-    2. **Refine.** Every later ask is Bayesian optimisation as in
-       :class:`~metanas.strategies.bo.BOStrategy`, except that the GP models
-       the new task's (rank-normalised) results as ``a * m(x) + f(x)``:
-       ``f`` is the usual GP and ``m(x) = sum_j w_j mu_j(x)`` mixes the past
-       tasks' GP means. ``w_j`` is past task ``j``'s Kendall correlation with
-       the new task's results so far (0 when not positive), shrunk by
-       ``n / (n + prior_n)`` toward the descriptor prior; ``a >= 0`` is the
-       least-squares scale of ``m`` on the new task's results. Past tasks that
-       disagree with the new one thus lose their weight as evidence grows,
-       and with every weight at 0 the search *is* plain BO (negative transfer
-       falls back to cold behaviour). Past tasks' best architectures join
-       every candidate pool.
-    3. **Gate.** From ``gate_min`` results on, each ask compares the
-       leave-one-out predictions of the transfer model and of plain BO's GP
-       on the new task's results (Spearman correlation with the results).
-       The transfer model is used only while it is ahead by more than
-       ``gate_margin``; otherwise the ask is exactly plain BO's. A memory
-       that predicts the new task worse than the task's own data does is
-       thus switched off as soon as the evidence says so, and switched back
-       on if it recovers.
+    1. **Zero-shot portfolio.** Until ``n_warm`` results are told, the asks
+       are a greedy portfolio of the past tasks' ``n_past_best`` best
+       architectures: each pick maximises ``sum_j w_j max(best_j, z_j(a))``
+       (``w_j`` the prior task weight from descriptor similarity, equal
+       without descriptors; ``z_j`` past task ``j``'s score of ``a`` on the
+       shared scale; ``best_j`` the best ``z_j`` picked so far), so the most
+       similar tasks' bests come first and every task gets its turn.
+    2. **Model-based asks.** Every later ask scores a candidate pool with an
+       ensemble of Gaussian processes and proposes the unseen candidate of
+       highest expected improvement (over the ensemble's best mean at the
+       told architectures):
 
-    With an empty memory (or without a study, driven by hand) it is plain BO:
-    ``n_initial`` random architectures, then the GP. With a memory the model
-    is used from the first ask after the warm start.
+       * *past models*: one GP per past task on its copula targets (best
+         half of ``max_past_points`` plus a spread of the rest: the top is
+         modelled densely), calibrated once to a shared scale: a
+         prediction's percentile among the GP's predictions on a fixed
+         random reference set of the space, as a normal score;
+       * *target model*: :class:`~metanas.strategies.bo.BOStrategy`'s GP on
+         the copula of the new task's results;
+       * *weights* (RGPE): on ``n_bootstrap`` bootstrap samples of the new
+         task's results (its best 50 and a spread of the rest), each model's
+         ranking loss is the number of misordered pairs, the target model
+         judged by its leave-one-out means; a model's weight is the share
+         of samples where its loss is lowest (ties shared). A past model
+         whose median loss exceeds the 95th percentile of the target's gets
+         weight 0. Before 3 results the weights are the descriptor prior
+         and the target model is not used;
+       * ensemble mean ``sum_j w_j z_j(x) + w_t mu_t(x)``, variance
+         ``sum_j w_j^2 s_j(x)^2 + w_t^2 s_t(x)^2``.
 
-    State is the told history plus the memory set before it, so a
-    re-opened study continues exactly as an uninterrupted one would (as long
-    as the memory did not change in between).
+       The pool is the whole space when it has at most 100,000 raw
+       architectures and at most ``max_pool`` of them; otherwise the past
+       tasks' ``n_past_best`` best architectures with every one-edit
+       neighbour and ``n_mutations // 10`` two-edit mutations of each, plus
+       ``bo``'s pool (``n_mutations`` mutations of the new task's ``top_k``
+       best and ``n_random`` random architectures).
+
+    With an empty memory (or driven by hand without :meth:`set_memory`) it is
+    plain ``bo``: ``n_initial`` random architectures, then the GP.
+
+    State is the told history plus the memory set before it, so a re-opened
+    study continues exactly as an uninterrupted one would (as long as the
+    memory did not change in between).
 
     Parameters
     ----------
     space
         The search space.
     n_warm
-        Zero-shot suggestions asked first (0: none).
+        Zero-shot portfolio asks (0: none; the first ask is then the
+        prior-weighted ensemble's best mean).
     n_initial
         Random asks before the model is used when the memory is empty.
     n_mutations, n_random, top_k
-        The candidate pool, as for ``bo``.
+        The new task's part of the candidate pool, as for ``bo``.
     n_past_best
-        Best architectures of each past task put in every candidate pool.
-    prior_n
-        Shrinkage of the online task weights toward the descriptor prior:
-        after ``n`` results the observed correlations count ``n / (n + prior_n)``.
+        Best architectures of each past task in the portfolio and the pool.
+    max_pool
+        Largest enumerable space scored whole at every ask.
+    n_bootstrap
+        Bootstrap samples of the ranking losses that give the task weights.
     max_past_points
-        A past task with more evaluated architectures is fitted on its best
-        half of this many plus an even spread of the rest (GP cost).
-    gate
-        Use the leave-one-out gate (step 3); False keeps the transfer model
-        on for every ask.
-    gate_min
-        Results of the new task before the gate is consulted.
-    gate_margin
-        How much higher the transfer model's leave-one-out rank correlation
-        must be than plain BO's for the transfer model to be used. Chosen on
-        tuning seeds of ``benchmarks/meta_lodo.py``: 0 kept a misleading
-        prior too often (its weights are fitted on the same results, which
-        flatters it).
+        Past results per past task's GP (its best half, then a spread).
+    memory_metrics
+        Which metric each past task transfers, read by the study: None (each
+        past task's own objective, or the new study's metric where reported),
+        a list of metric names (restriction: the first one a past task
+        reports), or ``{past task: metric}`` (explicit map; other tasks are
+        skipped). Skipped tasks are logged as WARNING.
+    remember
+        When the memory is a separate store (``create_study(memory=URL)``),
+        a finished ``optimize()`` adds this study's trials to it.
     seed
         Seed of the random generator.
+
+    Raises
+    ------
+    ValueError
+        A setting out of range, or a setting that is not one of these; the
+        settings of the first ``meta`` (``prior_n``, ``gate``, ``gate_min``,
+        ``gate_margin``) are ignored with a FutureWarning naming what
+        replaced them.
 
     Examples
     --------
@@ -136,14 +199,13 @@ class MetaStrategy(BOStrategy):
     References
     ----------
     Feurer, M., Letham, B., Hutter, F. & Bakshy, E. Practical transfer
-    learning for Bayesian optimization. arXiv:1802.02219, 2022 (ranking-based
-    task weights).
+    learning for Bayesian optimization. arXiv:1802.02219, 2022 (RGPE).
+
+    Salinas, D., Shen, H. & Perrone, V. A quantile-based approach for
+    hyperparameter transfer learning. ICML 2020 (copula scale).
 
     Wistuba, M., Schilling, N. & Schmidt-Thieme, L. Sequential model-free
     hyperparameter tuning. ICDM 2015 (zero-shot portfolios).
-
-    White, C., Neiswanger, W. & Savani, Y. BANANAS: Bayesian optimization with
-    neural architectures for neural architecture search. AAAI 2021.
     """
 
     uses_memory: ClassVar[bool] = True
@@ -157,47 +219,72 @@ class MetaStrategy(BOStrategy):
         n_mutations: int = 300,
         n_random: int = 200,
         top_k: int = 5,
-        n_past_best: int = 0,
-        prior_n: float = 10.0,
-        max_past_points: int = 300,
-        gate: bool = True,
-        gate_min: int = 10,
-        gate_margin: float = 0.1,
+        n_past_best: int = 10,
+        max_pool: int = 30_000,
+        n_bootstrap: int = 50,
+        max_past_points: int = 150,
+        memory_metrics: Sequence[str] | Mapping[str, str] | None = None,
+        remember: bool = True,
         seed: int | None = None,
+        **removed: Any,
     ) -> None:
+        for key, value in removed.items():
+            if key not in _REMOVED:
+                allowed = [
+                    "n_warm", "n_initial", "n_mutations", "n_random", "top_k", "n_past_best",
+                    "max_pool", "n_bootstrap", "max_past_points", "memory_metrics", "remember",
+                ]  # fmt: skip
+                from metanas.exceptions import closest
+
+                raise ValueError(
+                    f"Strategy 'meta' has no setting {key!r}.{closest(key, allowed)} "
+                    f"Its settings: {allowed!r}."
+                )
+            warnings.warn(
+                f"The 'meta' setting {key}={value!r} no longer exists and is ignored: "
+                f"{_REMOVED[key]}. Leave it out.",
+                FutureWarning,
+                stacklevel=2,
+            )
         super().__init__(
             space, n_initial=n_initial, n_mutations=n_mutations, n_random=n_random,
             top_k=top_k, seed=seed,
         )  # fmt: skip
         self.n_warm = check_positive_int("n_warm", n_warm, 0)
-        self.n_past_best = check_positive_int("n_past_best", n_past_best, 0)
-        if isinstance(prior_n, bool) or not isinstance(prior_n, int | float) or not prior_n > 0:
-            raise ValueError(f"prior_n must be a number > 0; got {prior_n!r}.")
-        self.prior_n = float(prior_n)
+        self.n_past_best = check_positive_int("n_past_best", n_past_best, 1)
+        self.max_pool = check_positive_int("max_pool", max_pool, 1)
+        self.n_bootstrap = check_positive_int("n_bootstrap", n_bootstrap, 1)
         self.max_past_points = check_positive_int("max_past_points", max_past_points, 10)
-        if not isinstance(gate, bool | np.bool_):
-            raise ValueError(f"gate must be True or False; got {gate!r}.")
-        self.gate = bool(gate)
-        self.gate_min = check_positive_int("gate_min", gate_min, 3)
-        if isinstance(gate_margin, bool) or not isinstance(gate_margin, int | float):
-            raise ValueError(f"gate_margin must be a number; got {gate_margin!r}.")
-        self.gate_margin = float(gate_margin)
-        self._cold_fits: dict[int, GPParams] = {}
-        #: Leave-one-out rank correlation of (plain BO's GP, the transfer model) at the last ask.
-        self.gate_scores: tuple[float, float] | None = None
-        self._n_onehot = space.encoding_size
+        checked = check_memory_metrics(memory_metrics)
+        self.memory_metrics: list[str] | dict[str, str] | None = (
+            list(checked) if isinstance(checked, tuple) else checked
+        )
+        if not isinstance(remember, bool | np.bool_):
+            raise ValueError(f"remember must be True or False; got {remember!r}.")
+        self.remember = bool(remember)
         self._past: list[_PastModel] = []
         self._prior = np.zeros(0)
-        self._predictor = TransferPredictor(space, max_points=max_past_points)
         self._descriptors: dict[str, Any] = {}
         self._warm: list[Architecture] = []
         self._n_told = 0
+        # The fixed pool: rows (one-hot spaces) or architectures, with past predictions.
+        self._pool_rows = np.zeros((0, len(space.decisions)), dtype=np.int64)
+        self._pool_archs: list[Architecture] = []
+        self._pool_x = np.zeros((0, 0))
+        self._pool_z = np.zeros((0, 0))
+        self._pool_s = np.zeros((0, 0))
+        self._pool_index: dict[Hashable, int] = {}
+        self._pool_seen = np.zeros(0, dtype=bool)
+        self._whole_space = False
+        self._obs_z: list[np.ndarray] = []  # past models' scores of each told architecture
         #: The study's task (None until the memory is set).
         self.task: str | None = None
         #: The past tasks the strategy learns from, in memory order.
         self.past_tasks: list[str] = []
         #: Weights of the last model-based ask: ``{past task: w, "<target>": w}`` (sum 1).
         self.weights: dict[str, float] = {}
+        #: How the last ask was chosen: "portfolio", "model", "bo" (no memory) or "random".
+        self.last_source: str | None = None
 
     # ------------------------------------------------------------------ memory
     def set_memory(
@@ -212,200 +299,444 @@ class MetaStrategy(BOStrategy):
         The study calls this once, before any tell, with what it read from the
         experience memory (an empty dict when its task has no name of its own);
         call it directly to drive the strategy by hand. Past tasks with fewer
-        than 3 architectures, and ``task`` itself, are left out;
-        ``descriptors`` are the new task's, for the prior task weights and
-        the zero-shot portfolio.
+        than 3 architectures of the space, and ``task`` itself, are left out;
+        ``descriptors`` are the new task's, for the prior task weights.
         """
         if not isinstance(past, Mapping):
             raise TypeError(
                 "past must be a dict {task: TaskHistory}, e.g. from "
                 f"ExperienceMemory.memory_for(...); got {type(past).__name__}."
             )
-        self.task = task
         for name, h in past.items():
             if not isinstance(h, TaskHistory):
                 raise TypeError(f"past[{name!r}] must be a TaskHistory; got {type(h).__name__}.")
-        self._predictor = TransferPredictor(self.space, max_points=self.max_past_points)
-        self._predictor.fit({name: h for name, h in past.items() if name != task})
-        models = [
-            _PastModel(m.task, m.gp, m.best[: self.n_past_best], len(m.archs))
-            for m in self._predictor.models
-        ]
-        self._past = models
-        self.past_tasks = [m.task for m in models]
+        self.task = task
         self._descriptors = dict(descriptors or {})
-        weights = self._predictor.task_weights(self._descriptors) if models else {}
-        self._prior = np.array(list(weights.values()), dtype=float)
-        self._warm = self._warm_order()
-        if models:
+        with single_threaded_blas():
+            ref_x = self._reference()
+            self._past = [
+                m
+                for name, h in past.items()
+                if name != task and (m := self._fit_past(name, h, ref_x)) is not None
+            ]
+            self.past_tasks = [m.task for m in self._past]
+            self._prior = self._prior_weights(past)
+            self._build_pool()
+            self._warm = self._portfolio()
+        if self._past:
             _logger.info(
                 "Meta search of task %s: learning from %d past task(s): %s",
-                task, len(models), ", ".join(self.past_tasks),
+                task, len(self._past),
+                ", ".join(f"{m.task} ({m.metric}, {m.n})" for m in self._past),
             )  # fmt: skip
         else:
             _logger.info(
-                "Meta search of task %s: the experience memory has no other task of this space "
-                "and metric; searching cold (model-based, %d random architectures first).",
+                "Meta search of task %s: the experience memory has no other task of this space; "
+                "searching cold (bo: %d random architectures first).",
                 task, self.n_initial,
             )  # fmt: skip
 
-    def _warm_order(self) -> list[Architecture]:
-        """The zero-shot portfolio of ``n_warm`` architectures (predict, then refine)."""
-        if not self._past or self.n_warm == 0:
-            return []
-        seed = 0 if self.seed is None else self.seed
-        picks = self._predictor.suggest(self._descriptors, self.n_warm, seed=seed)
-        return [p.arch for p in picks]
+    def _reference(self) -> np.ndarray:
+        """Model features of the common random reference set (the same for every past task)."""
+        rng = np.random.default_rng(_REFERENCE_SEED)
+        if self._fast:
+            rows = np.column_stack([rng.integers(k, size=_N_REFERENCE) for k in self._sizes])
+            return self._features_of_rows(rows)
+        return np.vstack([self._encode(self.space.sample(rng)) for _ in range(_N_REFERENCE)])
 
-    # ------------------------------------------------------------------ model
-    def _past_at(self, x: np.ndarray, use: np.ndarray | None = None) -> np.ndarray:
-        """Past models' means at model features ``x`` (one-hot part), shape (n_past, len(x)).
+    @staticmethod
+    def _fit_point(n: int) -> int:
+        # The ensemble leans on the past models early on, so the target GP's hyperparameters
+        # need refitting less often than bo's (every result up to 20, then at 10 % growth).
+        return refit_point(n, 20)
 
-        Rows of models not in ``use`` (a boolean mask) are left at 0, uncomputed.
-        """
-        onehot = x[:, : self._n_onehot]
-        out = np.zeros((len(self._past), len(x)))
-        for j, m in enumerate(self._past):
-            if use is None or use[j]:
-                out[j] = m.gp.predict(onehot)[0]
+    def _fit_past(self, name: str, h: TaskHistory, ref_x: np.ndarray) -> _PastModel | None:
+        rows = [i for i, a in enumerate(h.archs) if self.space.is_valid(a)]
+        if len(rows) < 3:
+            return None
+        scores = h.scores[rows]
+        order = np.argsort(-scores, kind="stable")
+        if len(order) <= self.max_past_points:
+            keep = list(range(len(order)))
+        else:
+            # The top is modelled densely: the best half of max_past_points, then a spread.
+            n_top = self.max_past_points // 2
+            rest = order[n_top:]
+            at = np.linspace(0, len(rest) - 1, self.max_past_points - n_top).astype(int)
+            keep = sorted({*order[:n_top].tolist(), *rest[at].tolist()})
+        archs = [h.archs[rows[i]] for i in keep]
+        y = gaussian_copula(scores[keep])
+        x = np.vstack([self._encode(a) for a in archs])
+        gp = HammingGP(self._gp.groups)
+        sub = np.argsort(-y, kind="stable")
+        sub = np.sort(
+            sub[np.linspace(0, len(sub) - 1, min(len(sub), _PARAM_FIT_POINTS)).astype(int)]
+        )
+        gp.condition(x, y, gp.fit_params(x[sub], y[sub], maxiter=30))
+        ref = np.sort(gp.predict(ref_x)[0])
+        n = len(ref)
+        z_ref = ndtri(np.arange(1, n + 1) / (n + 1.0))
+        spread_mean = float(ref.std())
+        slope = float(np.std(z_ref) / spread_mean) if spread_mean > 1e-12 else 1.0
+        best = [h.archs[rows[i]] for i in order[: self.n_past_best]]
+        observed = {self.space.key(a): float(v) for a, v in zip(archs, y, strict=True)}
+        return _PastModel(name, h.metric, gp, ref, slope, best, observed, len(rows))
+
+    def _prior_weights(self, past: Mapping[str, TaskHistory]) -> np.ndarray:
+        """Descriptor similarity of each past task (equal without descriptors), sum 1."""
+        n = len(self._past)
+        if n == 0:
+            return np.zeros(0)
+        uniform = np.full(n, 1.0 / n)
+        if not self._descriptors:
+            return uniform
+        sims = descriptor_similarity(
+            self._descriptors, {m.task: dict(past[m.task].descriptors) for m in self._past}
+        )
+        w = np.array([max(sims[m.task].value, 0.0) for m in self._past])
+        if w.sum() <= 0 or np.ptp(w) < 1e-9:
+            return uniform
+        return np.asarray(w / w.sum(), dtype=float)
+
+    def _past_predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Past models' scores and sds on the shared scale, shapes (n_past, len(x))."""
+        if not self._past or not len(x):
+            return np.zeros((len(self._past), len(x))), np.zeros((len(self._past), len(x)))
+        preds = [m.predict(x) for m in self._past]
+        return np.vstack([p[0] for p in preds]), np.vstack([p[1] for p in preds])
+
+    # ------------------------------------------------------------------ pool
+    def _build_pool(self) -> None:
+        """The fixed part of the candidate pool, with the past models' predictions on it."""
+        self._pool_index = {}
+        self._whole_space = False
+        if not self._past:
+            return
+        n_raw = self.space.n_raw
+        if self._fast:
+            if n_raw <= min(_ENUMERABLE, self.max_pool):
+                grids = np.indices(tuple(int(k) for k in self._sizes)).reshape(len(self._sizes), -1)
+                rows = np.ascontiguousarray(grids.T.astype(np.int64))
+                self._whole_space = True
+            else:
+                rows = self._past_neighbour_rows()
+            self._pool_rows = rows
+            self._pool_x = self._features_of_rows(rows)
+            self._pool_index = {r.tobytes(): i for i, r in enumerate(rows)}
+        else:
+            if n_raw <= min(_ENUMERABLE, self.max_pool):
+                archs = list(self.space.enumerate())
+                self._whole_space = True
+            else:
+                archs = self._past_neighbour_archs()
+            self._pool_archs = archs
+            self._pool_x = (
+                np.vstack([self._encode(a) for a in archs]) if archs else np.zeros((0, 0))
+            )
+            self._pool_index = {self.space.key(a): i for i, a in enumerate(archs)}
+        self._pool_z, self._pool_s = self._past_predict(self._pool_x)
+        self._pool_seen = np.zeros(len(self._pool_x), dtype=bool)
+        for key in self._seen_rows if self._fast else self._seen:
+            self._mark_pool(key)
+
+    def _past_neighbour_rows(self) -> np.ndarray:
+        rng = np.random.default_rng(_REFERENCE_SEED + 1)
+        n_two = max(1, self.n_mutations // 10)
+        blocks = [
+            self._edit_rows(self._indices(arch), n_two, rng)
+            for m in self._past
+            for arch in m.best
+            if self.space.is_valid(arch)
+        ]
+        blocks.append(np.column_stack([rng.integers(k, size=self.n_random) for k in self._sizes]))
+        rows = np.vstack(blocks)
+        _, first = np.unique(rows, axis=0, return_index=True)
+        return np.ascontiguousarray(rows[np.sort(first)])
+
+    def _past_neighbour_archs(self) -> list[Architecture]:
+        rng = np.random.default_rng(_REFERENCE_SEED + 1)
+        out: list[Architecture] = []
+        keys: set[Hashable] = set()
+
+        def add(a: Architecture) -> None:
+            k = self.space.key(a)
+            if k not in keys and self.space.is_valid(a):
+                keys.add(k)
+                out.append(a)
+
+        for m in self._past:
+            for arch in m.best:
+                add(arch)
+                for nb in self.space.neighbours(arch):
+                    add(nb)
+                for _ in range(max(1, self.n_mutations // 10)):
+                    add(self.space.mutate(self.space.mutate(arch, rng), rng))
+        for _ in range(self.n_random):
+            add(self.space.sample(rng))
         return out
 
-    def _task_weights(self, mu_own: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Online weights of the past tasks: shrunk positive rank correlations, shape (n_past,)."""
-        n = len(y)
-        prior = self._prior
-        if n < 3:
-            return np.asarray(prior, dtype=float)
-        corr = np.array([rank_correlation(mu_own[j], y) for j in range(len(self._past))])
-        corr = np.where(np.isfinite(corr), np.maximum(corr, 0.0), 0.0)
-        total = corr.sum()
-        observed = corr / total if total > 0 else np.zeros_like(corr)
-        lam = n / (n + self.prior_n)
-        # Evidence of no positive correlation at all drives the weights to 0 (plain BO).
-        strength = min(1.0, float(corr.max()) / 0.2) if len(corr) else 0.0
-        w = (1.0 - lam) * prior + lam * observed
-        return np.asarray(w * (1.0 - lam + lam * strength), dtype=float)
+    def _mark_pool(self, key: Hashable) -> None:
+        i = self._pool_index.get(key)
+        if i is not None:
+            self._pool_seen[i] = True
 
-    def _transfer_fit(self, x: np.ndarray, y: np.ndarray) -> _TransferFit:
-        """The transfer model on the own results: task weights, scaled prior mean, GP residual."""
-        mu_own = self._past_at(x)
-        w = self._task_weights(mu_own, y)
-        m_own = w @ mu_own
-        # Least-squares scale of the prior mean on the own results (>= 0).
-        denom = float(m_own @ m_own)
-        a = max(0.0, float(m_own @ y) / denom) if denom > 1e-12 and len(y) >= 3 else 1.0
-        a = min(a, 1.0)
-        prior_own = a * m_own
-        resid = y - prior_own
-        m = self._fit_point(len(resid))
-        params = self._fits.get(m)
-        if params is None:
-            params = self._gp.fit_params(x[:m], resid[:m])
-            self._fits = {m: params}
-        return _TransferFit(w=w, scale=a, prior=prior_own, resid=resid, params=params)
-
-    def _cold_params(self, x: np.ndarray, y_raw: np.ndarray) -> GPParams:
-        """Hyperparameters of plain BO's GP (no prior mean), on the same refit schedule."""
-        m = self._fit_point(len(y_raw))
-        params = self._cold_fits.get(m)
-        if params is None:
-            params = self._gp.fit_params(x[:m], self._targets(y_raw[:m]))
-            self._cold_fits = {m: params}
-        return params
-
-    def _acquire(self, xc: np.ndarray) -> np.ndarray:
-        if not self._past:
-            self.weights = {TARGET: 1.0}
-            return super()._acquire(xc)
-        x = np.vstack(self._features)
-        y_raw = np.array([s for _, s in self.history])
-        y = self._targets(y_raw)
-        fit = self._transfer_fit(x, y)
-        if self.gate and len(y) >= self.gate_min:
-            # Keep the transfer model only while it predicts the new task's held-out results
-            # better than the new task's own GP does (leave-one-out rank correlation): once the
-            # past tasks stop helping, this is plain BO.
-            cold = self._cold_params(x, y_raw)
-            self.gate_scores = (
-                _loo_rank_corr(self._gp, x, y, np.zeros_like(y), cold, y),
-                _loo_rank_corr(self._gp, x, fit.resid, fit.prior, fit.params, y),
-            )
-            if not self.gate_scores[1] > self.gate_scores[0] + self.gate_margin:
-                self.weights = {t: 0.0 for t in self.past_tasks}
-                self.weights[TARGET] = 1.0
-                self._gp.condition(x, y, cold)
-                mean, std = self._gp.predict(xc)
-                return expected_improvement(mean, std, float(y.max()))
-        w, a = fit.w, fit.scale
-        self._gp.condition(x, fit.resid, fit.params)
-        mean, std = self._gp.predict(xc)
-        if a * float(w.sum()) > 0:
-            mean = mean + a * (w @ self._past_at(xc, w > 0))
-        share = min(1.0, a * float(w.sum()))
-        wsum = float(w.sum())
-        self.weights = {
-            t: float(share * v / wsum) if wsum > 0 else 0.0
-            for t, v in zip(self.past_tasks, w, strict=True)
-        }
-        self.weights[TARGET] = 1.0 - share
-        best = float((fit.prior + self._gp.predict(x)[0]).max())
-        return expected_improvement(mean, std, best)
-
-    # ------------------------------------------------------------- candidates
-    def _index_candidates(self) -> np.ndarray:
-        rows = super()._index_candidates()
-        extra = [self._indices(a) for m in self._past for a in m.best if not self.is_seen(a)]
-        if not extra:
-            return rows
-        both = np.vstack([np.vstack(extra), rows]) if len(rows) else np.vstack(extra)
-        _, first = np.unique(both, axis=0, return_index=True)
-        return np.asarray(both[np.sort(first)])
-
-    def _generic_candidates(self) -> list[Architecture]:
-        out = super()._generic_candidates()
-        keys = {self.space.key(a) for a in out}
+    # ------------------------------------------------------------ portfolio
+    def _portfolio(self) -> list[Architecture]:
+        """The zero-shot portfolio: a greedy cover of the past tasks' bests (see the class doc)."""
+        if not self._past or self.n_warm == 0:
+            return []
+        cands: list[Architecture] = []
+        keys: set[Hashable] = set()
         for m in self._past:
             for a in m.best:
                 k = self.space.key(a)
-                if k not in keys and not self.is_seen(a):
+                if k not in keys:
                     keys.add(k)
-                    out.append(a)
-        return out
+                    cands.append(a)
+        x = np.vstack([self._encode(a) for a in cands])
+        z, _ = self._past_predict(x)
+        for j, m in enumerate(self._past):
+            # A past task's own results stand for themselves, not for its GP's smoothed mean.
+            for i, a in enumerate(cands):
+                v = m.observed.get(self.space.key(a))
+                if v is not None:
+                    z[j, i] = m.calibrate(np.array([v]))[0]
+        w = self._prior
+        chosen: list[int] = []
+        best_t = np.full(len(self._past), -np.inf)
+        for _ in range(min(self.n_warm, len(cands))):
+            gain = w @ z if not chosen else w @ np.maximum(best_t[:, None], z)
+            gain[chosen] = -np.inf
+            i = int(np.argmax(gain))
+            chosen.append(i)
+            best_t = np.maximum(best_t, z[:, i])
+        return [cands[i] for i in chosen]
+
+    # ------------------------------------------------------------ weights
+    def _observed_z(self) -> np.ndarray:
+        """Past models' scores of the told architectures, shape (n_past, n_told)."""
+        if len(self._obs_z) < len(self.history):
+            x = np.vstack(self._features[len(self._obs_z) :])
+            z, _ = self._past_predict(x)
+            self._obs_z.extend(z.T)
+        if not self._obs_z:
+            return np.zeros((len(self._past), 0))
+        return np.vstack(self._obs_z).T
+
+    def _task_weights(self, z_obs: np.ndarray, loo: np.ndarray | None, y: np.ndarray) -> np.ndarray:
+        """RGPE weights of (past models..., target model), shape (n_past + 1,), sum 1."""
+        n_past = len(self._past)
+        if loo is None or len(y) < _MIN_LEARN:
+            return np.asarray(np.r_[self._prior, 0.0], dtype=float)
+        order = np.argsort(-y, kind="stable")
+        half = _LOSS_POINTS // 2
+        rest = order[half:]
+        picked = rest[
+            np.linspace(0, len(rest) - 1, min(len(rest), _LOSS_POINTS - half)).astype(int)
+        ]
+        sub = np.sort(np.r_[order[:half], picked]) if len(rest) else np.sort(order)
+        preds = np.vstack([z_obs[:, sub], loo[sub][None, :]])
+        ys = y[sub]
+        below = ys[:, None] < ys[None, :]
+        # A pair (a, b) with y_a < y_b is misordered when the model does not put a below b.
+        wrong = below[None, :, :] & ~(preds[:, :, None] < preds[:, None, :])
+        m = len(sub)
+        counts = self._rng.multinomial(m, np.full(m, 1.0 / m), size=self.n_bootstrap).astype(float)
+        loss = np.vstack([((counts @ wrong[k]) * counts).sum(1) for k in range(n_past + 1)])
+        low = loss.min(0)
+        winners = loss <= low + 1e-9
+        w = (winners / winners.sum(0)).mean(1)
+        # Past models clearly worse than the target's own model are dropped (RGPE's dilution rule).
+        cut = np.percentile(loss[-1], 95)
+        dropped = np.median(loss[:-1], axis=1) > cut
+        w[:-1][dropped] = 0.0
+        total = w.sum()
+        return np.asarray(w / total if total > 0 else np.r_[np.zeros(n_past), 1.0], dtype=float)
+
+    # ------------------------------------------------------------ proposal
+    def _grow_pool(self) -> None:
+        """Add the new task's part of the pool (kept, with past predictions, for later asks).
+
+        One-edit neighbours of the ``top_k`` best results, ``n_mutations // 10``
+        two-edit mutations of the best one, and ``n_random // 10`` random
+        architectures: the past models are evaluated once per candidate, ever.
+        """
+        ranked = sorted(range(len(self.history)), key=lambda i: -self.history[i][1])
+        parents = [self.history[i][0] for i in ranked[: self.top_k]]
+        n_two = max(1, self.n_mutations // 10)
+        n_rand = max(1, self.n_random // 10)
+        if self._fast:
+            blocks = [np.zeros((0, len(self._sizes)), dtype=np.int64)]
+            for p in parents:
+                if self.space.is_valid(p):
+                    blocks.append(
+                        self._edit_rows(self._indices(p), n_two if p is parents[0] else 0)
+                    )
+            blocks.append(
+                np.column_stack([self._rng.integers(k, size=n_rand) for k in self._sizes])
+            )
+            rows = np.vstack(blocks)
+            new = [r for r in rows if r.tobytes() not in self._pool_index]
+            if not new:
+                return
+            _, first = np.unique(np.vstack(new), axis=0, return_index=True)
+            add = np.vstack(new)[np.sort(first)]
+            self._extend(self._features_of_rows(add), [r.tobytes() for r in add])
+            self._pool_rows = np.vstack([self._pool_rows, add])
+            return
+        archs: list[Architecture] = []
+        keys: set[Hashable] = set()
+        for p in parents:
+            cands = list(self.space.neighbours(p))
+            if p is parents[0]:
+                cands += [
+                    self.space.mutate(self.space.mutate(p, self._rng), self._rng)
+                    for _ in range(n_two)
+                ]
+            for c in cands:
+                k = self.space.key(c)
+                if k not in self._pool_index and k not in keys and self.space.is_valid(c):
+                    keys.add(k)
+                    archs.append(c)
+        for _ in range(n_rand):
+            c = self.space.sample(self._rng)
+            k = self.space.key(c)
+            if k not in self._pool_index and k not in keys:
+                keys.add(k)
+                archs.append(c)
+        if archs:
+            self._extend(
+                np.vstack([self._encode(c) for c in archs]), [self.space.key(c) for c in archs]
+            )
+            self._pool_archs.extend(archs)
+
+    def _extend(self, x: np.ndarray, keys: list[Hashable]) -> None:
+        z, sd = self._past_predict(x)
+        start = len(self._pool_x)
+        self._pool_x = np.vstack([self._pool_x, x])
+        self._pool_z = np.hstack([self._pool_z, z])
+        self._pool_s = np.hstack([self._pool_s, sd])
+        self._pool_seen = np.r_[self._pool_seen, np.zeros(len(x), dtype=bool)]
+        for i, k in enumerate(keys):
+            self._pool_index[k] = start + i
+        for k in keys:
+            if (k in self._seen_rows) if self._fast else (k in self._seen):
+                self._mark_pool(k)
+
+    def _edit_rows(
+        self, row: np.ndarray, n_two: int, rng: np.random.Generator | None = None
+    ) -> np.ndarray:
+        """Every one-edit neighbour of ``row``, and ``n_two`` random two-edit ones."""
+        rng = self._rng if rng is None else rng
+        blocks = [row[None, :]]
+        for d, k in enumerate(self._sizes):
+            if k > 1:
+                nb = np.repeat(row[None, :], k - 1, axis=0)
+                nb[:, d] = (row[d] + np.arange(1, k)) % k
+                blocks.append(nb)
+        mutable = np.flatnonzero(self._sizes > 1)
+        if n_two and len(mutable):
+            two = np.repeat(row[None, :], n_two, axis=0)
+            at = np.arange(n_two)
+            for _ in range(2):
+                col = mutable[rng.integers(len(mutable), size=n_two)]
+                size = self._sizes[col]
+                two[at, col] = (two[at, col] + 1 + rng.integers(size - 1)) % size
+            blocks.append(two)
+        return np.vstack(blocks)
+
+    def _candidates(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Any]]:
+        """Features, past scores and sds of the unseen candidates, and the candidates themselves."""
+        if not self._whole_space and self.history:
+            self._grow_pool()
+        idx = np.flatnonzero(~self._pool_seen)
+        items: list[Any] = (
+            [self._pool_rows[i] for i in idx] if self._fast else [self._pool_archs[i] for i in idx]
+        )
+        return self._pool_x[idx], self._pool_z[:, idx], self._pool_s[:, idx], items
+
+    def _propose_meta(self) -> Architecture | None:
+        xc, zc, sc, items = self._candidates()
+        if not items:
+            return None
+        n = len(self.history)
+        z_obs = self._observed_z()
+        mean_t = std_t = None
+        loo = None
+        fit_t = None
+        if n >= 2:
+            x = np.vstack(self._features)
+            y_raw = np.array([s for _, s in self.history])
+            y = self._targets(y_raw)
+            params = self._params(x, y_raw)
+            self._gp.condition(x, y, params)
+            if n >= _MIN_LEARN:
+                loo = self._gp.loo_mean(x, y, params)
+            fit_t = self._gp.predict(x)[0]
+        else:
+            y = np.zeros(n)
+        w = self._task_weights(z_obs, loo, y)
+        wp, wt = w[:-1], float(w[-1])
+        mean = wp @ zc
+        var = (wp**2) @ (sc**2)
+        if wt > 0:
+            mean_t, std_t = self._gp.predict(xc)
+            mean = mean + wt * mean_t
+            var = var + wt**2 * std_t**2
+        self.weights = {t: float(v) for t, v in zip(self.past_tasks, wp, strict=True)}
+        self.weights[TARGET] = wt
+        if n == 0:
+            value = mean
+        else:
+            at_obs = wp @ z_obs + (wt * fit_t if wt > 0 and fit_t is not None else 0.0)
+            value = expected_improvement(
+                mean, np.sqrt(np.maximum(var, 1e-12)), float(np.max(at_obs))
+            )
+        for i in np.argsort(-value, kind="stable"):
+            item = items[i]
+            arch = self._from_indices(item) if self._fast else item
+            if self._fast and not self.space.is_valid(arch):
+                continue
+            if self.is_seen(arch):
+                # An isomorphic copy of a seen network: never score it again.
+                key = item.tobytes() if self._fast else self.space.key(arch)
+                self._mark_pool(key)
+                continue
+            return arch
+        return None
 
     # -------------------------------------------------------------- ask/tell
     def ask(self) -> Architecture:
-        if self._past and self._n_told < self.n_warm:
+        if not self._past:
+            arch = super().ask()
+            self.last_source = "bo"
+            self.weights = {TARGET: 1.0}
+            return arch
+        if self._n_told < self.n_warm:
             for arch in self._warm:
                 if not self.is_seen(arch):
                     self.mark_seen(arch)
+                    self.last_source = "portfolio"
                     return arch
-        return super().ask()
+        with single_threaded_blas():
+            found = self._propose_meta()
+        if found is None:
+            found = self.sample_unseen()
+            self.last_source = "random"
+        else:
+            self.last_source = "model"
+        self.mark_seen(found)
+        return found
+
+    def mark_seen(self, arch: Architecture) -> None:
+        super().mark_seen(arch)
+        if self._pool_index:
+            if self._fast:
+                if self.space.is_valid(arch):
+                    self._mark_pool(self._indices(arch).tobytes())
+            else:
+                self._mark_pool(self.space.key(arch))
 
     def tell(self, obs: Observation) -> None:
         self._n_told += 1
         super().tell(obs)
-
-
-@dataclass(frozen=True)
-class _TransferFit:
-    w: np.ndarray  # past-task weights
-    scale: float  # least-squares scale of the mixed prior mean
-    prior: np.ndarray  # scaled prior mean at the own architectures
-    resid: np.ndarray  # own targets minus the prior
-    params: GPParams  # the residual GP's hyperparameters
-
-
-def _loo_rank_corr(
-    gp: HammingGP,
-    x: np.ndarray,
-    target: np.ndarray,
-    offset: np.ndarray,
-    params: GPParams,
-    y: np.ndarray,
-) -> float:
-    """Spearman correlation with ``y`` of a GP's leave-one-out means of ``target``, plus ``offset``.
-
-    -1 when undefined (constant predictions): a model that cannot rank is never preferred.
-    """
-    r = rank_correlation(gp.loo_mean(x, target, params) + offset, y, "spearman")
-    return r if np.isfinite(r) else -1.0
