@@ -42,6 +42,7 @@ from metanas.trial import TrialState
 if TYPE_CHECKING:
     from metanas.benchmarks import TabularBenchmark
     from metanas.evaluation.train import TrainEvaluator
+    from metanas.execution import Executor
     from metanas.spaces.base import SearchSpace
     from metanas.study import Study
     from metanas.tasks import Task
@@ -97,6 +98,8 @@ class SearchRun:
     timeout_s: float | None = None
     n_jobs: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Where the trials run (built by the caller, e.g. a RayExecutor); None: n_jobs decides.
+    executor: Executor | None = None
 
     def run(self, callbacks: Sequence[Callable[..., Any]] = ()) -> dict[str, Any]:
         """Evaluate the missing trials, then return :func:`search_summary` of the study."""
@@ -106,12 +109,14 @@ class SearchRun:
             # study stop together at exactly n_trials trials.
             if self.task is None:  # table look-ups: serial, no time limit
                 self.study.optimize(
-                    self.evaluator, max_total_trials=self.n_trials, callbacks=list(callbacks)
-                )
+                    self.evaluator, max_total_trials=self.n_trials, callbacks=list(callbacks),
+                    executor=self.executor,
+                )  # fmt: skip
             else:
                 self.study.optimize(
                     self.evaluator, max_total_trials=self.n_trials, callbacks=list(callbacks),
-                    n_jobs=self.n_jobs, timeout_s=self.timeout_s,
+                    n_jobs=self.n_jobs if self.executor is None else 1, timeout_s=self.timeout_s,
+                    executor=self.executor,
                 )  # fmt: skip
         wall_s = time.perf_counter() - start
         self.study.refresh()

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -278,6 +279,22 @@ def search(
             rich_help_panel="Training",
         ),
     ] = 1,
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            "--executor", help="Where trials run: inprocess, local (--n-jobs processes) or ray "
+            "(--n-jobs Ray tasks at once; pip install \"metanas[ray]\"). Default: local with "
+            "--n-jobs > 1, else inprocess.", rich_help_panel="Execution",
+        ),
+    ] = None,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address", help="Ray cluster of --executor ray: auto (the one `ray start` runs "
+            "here), ray://HOST:10001 or HOST:6379. Default: $RAY_ADDRESS, else a new local "
+            "cluster.", rich_help_panel="Execution",
+        ),
+    ] = None,
     device: Annotated[
         str,
         typer.Option(
@@ -356,14 +373,47 @@ def search(
         )  # fmt: skip
         from metanas._progress import TrialProgress
 
+        run.executor = _build_executor(executor, address, run.evaluator, n_jobs, run.n_new > 0)
         show = c.interactive(quiet)
         if run.n_new and show and run.task is not None:
             err.print(f"[bold]{run.task.summary()}[/]")
             for line in run.task.report:
                 err.print(f"  {line}")
-        with TrialProgress(show and run.n_new > 0, run.study, run.n_new, console=err) as bar:
+        with (
+            TrialProgress(show and run.n_new > 0, run.study, run.n_new, console=err) as bar,
+            contextlib.ExitStack() as stack,
+        ):
+            if run.executor is not None:
+                stack.enter_context(run.executor)
             summary = run.run(callbacks=[bar.update])
     finish_search(summary, json_output)
+
+
+def _build_executor(
+    name: str | None, address: str | None, evaluator: Any, n_jobs: int, needed: bool
+) -> Any:
+    """The executor ``--executor``/``--address`` ask for; None leaves the choice to --n-jobs.
+
+    Options are checked even when no trial is left to run (``needed`` False), but no
+    executor (no Ray cluster) is started then.
+    """
+    if address is not None and name != "ray":
+        raise ValueError(
+            f"--address {address} names a Ray cluster: add --executor ray, or leave --address out."
+        )
+    if name is None:
+        return None
+    from metanas.execution import create_executor, get_executor_class, resolve_n_jobs
+
+    get_executor_class(name)  # an unknown name: the registry's error lists the choices
+    n_workers = resolve_n_jobs(n_jobs)
+    if not needed:
+        return None
+    if name == "ray":
+        from metanas.execution import RayExecutor
+
+        return RayExecutor(evaluator, n_workers=n_workers, address=address)
+    return create_executor(name, evaluator, n_workers=n_workers)
 
 
 def _forward_oneshot(

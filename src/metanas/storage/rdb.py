@@ -27,6 +27,7 @@ from metanas.exceptions import (
 )
 from metanas.spaces.architecture import Architecture
 from metanas.storage import _models as m
+from metanas.storage._retry import DEFAULT_RETRY, RetryPolicy, retry_transient_errors
 from metanas.trial import Trial, TrialState
 
 __all__ = [
@@ -261,6 +262,7 @@ def get_storage(storage: str | RDBStorage | None = None) -> RDBStorage:
     return RDBStorage(storage)
 
 
+@retry_transient_errors
 class RDBStorage:
     """The store of tasks, studies and trials.
 
@@ -272,7 +274,16 @@ class RDBStorage:
     url
         SQLAlchemy URL: ``sqlite:///runs.db``, ``sqlite://`` (in memory),
         ``postgresql+psycopg://user:pw@host/db``.
+
+    Notes
+    -----
+    Each public method that fails on a lost or refused database connection is run again
+    with exponential backoff (:class:`~metanas.storage._retry.RetryPolicy`, set per
+    instance as ``retry_policy``), then raises :class:`~metanas.exceptions.StorageError`.
     """
+
+    #: Backoff and deadline of the retries after a lost database connection.
+    retry_policy: RetryPolicy = DEFAULT_RETRY
 
     def __init__(self, url: str) -> None:
         self.url = _normalise_url(url)
