@@ -173,6 +173,10 @@ def prepare_search(
     device: str = "auto",
     threads: int | None = DEFAULT_THREADS,
     encoding: str | None = None,
+    scheduler: str | None = None,
+    min_epochs: float | None = None,
+    max_epochs: int | None = None,
+    eta: float | None = None,
 ) -> SearchRun:
     """Create or resume the study a search describes, without running a trial yet.
 
@@ -215,6 +219,12 @@ def prepare_search(
         a core busy; None: torch's setting). A resumed study may change it.
     encoding
         Text encoding of a CSV ``data`` file (default UTF-8), e.g. ``"latin-1"``.
+    scheduler, min_epochs, max_epochs, eta
+        A multi-fidelity scheduler (``"asha"``, ``"sh"``, ``"hyperband"``, ``"median"``,
+        ...; see docs/multifidelity.md) and its budgets in epochs: the first rung
+        (default 1), the full budget and the reduction factor (default 3). ``max_epochs``
+        also sets the trainer's epochs (``epochs``, if given, must agree); on a table
+        that records epochs (``task-family``) it defaults to the table's epochs.
 
     Returns
     -------
@@ -253,6 +263,7 @@ def prepare_search(
     wanted = parse_objectives_spec(objectives, metric, direction)
     settings = dict(settings or {})
     objectives_given = metric is not None or direction is not None or wanted is not None
+    fidelity = _check_fidelity(scheduler, min_epochs, max_epochs, eta, epochs)
     if data is not None:
         return _prepare_training(
             data=data, target=target, space=space, benchmark=benchmark, dataset=dataset,
@@ -261,7 +272,7 @@ def prepare_search(
             study_name=study_name, epochs=epochs, timeout_s=timeout_s,
             max_latency_ms=max_latency_ms, max_params=max_params, max_flops=max_flops,
             n_jobs=n_jobs, device=device, objectives_given=objectives_given, threads=threads,
-            encoding=encoding,
+            encoding=encoding, fidelity=fidelity,
         )  # fmt: skip
     if wanted is not None:  # the benchmark below only needs the metric names
         metric = ",".join(f"{m}:{d or 'max'}" for m, d in wanted)
@@ -277,10 +288,19 @@ def prepare_search(
     checked = _benchmark_objectives(bench, metric, direction)
     task_name = task or bench.task_name or stem
     name = study_name or _default_study_name(stem, strategy, seed, checked)
+    if fidelity is not None and "max_budget" not in fidelity[1]:
+        table_epochs = getattr(bench, "n_epochs", None)
+        if not isinstance(table_epochs, int):
+            raise ValueError(
+                f"--scheduler {fidelity[0]} needs --max-epochs: the benchmark "
+                f"{type(bench).__name__} records no epochs. Pass --max-epochs, or search a "
+                "table with per-epoch results (--benchmark task-family)."
+            )
+        fidelity[1]["max_budget"] = table_epochs
     study, resumed = create_or_resume(
         name=name, storage=url, space=bench.space, task_descriptors=bench.task_descriptors(),
         task=task_name, strategy=strategy, settings=settings, seed=seed, objectives=checked,
-        objectives_given=objectives_given,
+        objectives_given=objectives_given, scheduler=fidelity,
     )  # fmt: skip
     return SearchRun(
         study=study, evaluator=bench, storage=url, n_trials=n_trials, resumed=resumed,
@@ -316,6 +336,7 @@ def _prepare_training(
     objectives_given: bool,
     threads: int | None,
     encoding: str | None,
+    fidelity: tuple[str, dict[str, Any]] | None = None,
 ) -> SearchRun:
     """A study whose trials train networks on ``data``."""
     from metanas._torch import check_device
@@ -341,6 +362,10 @@ def _prepare_training(
     the_seed = DEFAULT_SEED if seed is None else seed
     the_task = load_task(data, target=target, seed=the_seed, **reader)
     search_space = create_space(space)
+    if fidelity is not None:
+        # The scheduler's full budget is the trainer's epochs (one LR schedule for both).
+        fidelity[1].setdefault("max_budget", epochs or _DEFAULT_EPOCHS)
+        epochs = int(fidelity[1]["max_budget"])
     evaluator: TrainEvaluator = TrainEvaluator(
         the_task, search_space, max_epochs=epochs or _DEFAULT_EPOCHS, seed=the_seed,
         device=device, max_latency_ms=max_latency_ms, max_params=max_params,
@@ -363,7 +388,7 @@ def _prepare_training(
         name=name, storage=url, space=search_space,
         task_descriptors=dict(evaluator.task_descriptors()), task=task or the_task.name,
         strategy=strategy, settings=settings, seed=seed, objectives=tuple(objectives),
-        objectives_given=objectives_given,
+        objectives_given=objectives_given, scheduler=fidelity,
     )  # fmt: skip
     if not resumed:
         study.set_user_attr("evaluator", evaluator.get_settings())
@@ -429,6 +454,41 @@ def _resumed_evaluator(
         task, space, measured, device=evaluator.device, threads=evaluator.threads,
         progress=evaluator.progress, record_curve=evaluator.record_curve,
     )  # fmt: skip
+
+
+def _check_fidelity(
+    scheduler: str | None,
+    min_epochs: float | None,
+    max_epochs: int | None,
+    eta: float | None,
+    epochs: int | None,
+) -> tuple[str, dict[str, Any]] | None:
+    """``(scheduler name, scheduler settings)`` of ``--scheduler`` and its options, checked."""
+    given = {"--min-epochs": min_epochs, "--max-epochs": max_epochs, "--eta": eta}
+    if scheduler is None:
+        for option, value in given.items():
+            if value is not None:
+                raise ValueError(
+                    f"{option} sets a multi-fidelity scheduler's budgets; add --scheduler "
+                    "(e.g. --scheduler asha), or drop the option."
+                )
+        return None
+    from metanas.schedulers import get_scheduler_class
+
+    get_scheduler_class(scheduler)  # an unknown name: the registry's error lists the choices
+    if max_epochs is not None and epochs is not None and max_epochs != epochs:
+        raise ValueError(
+            f"--epochs {epochs} and --max-epochs {max_epochs} disagree: with --scheduler the "
+            "full budget is the trainer's epochs. Give one of them."
+        )
+    settings: dict[str, Any] = {}
+    if min_epochs is not None:
+        settings["min_budget"] = min_epochs
+    if max_epochs is not None or epochs is not None:
+        settings["max_budget"] = max_epochs if max_epochs is not None else epochs
+    if eta is not None:
+        settings["eta"] = eta
+    return scheduler, settings
 
 
 def _check_n_trials(n_trials: int) -> None:
@@ -605,13 +665,16 @@ def create_or_resume(
     seed: int | None,
     objectives: Objectives,
     objectives_given: bool,
+    scheduler: tuple[str, Mapping[str, Any]] | None = None,
 ) -> tuple[Study, bool]:
     """Load study ``name``, or create it; ``True`` when it was resumed.
 
-    A resumed study keeps its strategy, seed and objectives: an argument given now that
-    differs from the stored one (``strategy``, ``seed``, ``objectives`` when
-    ``objectives_given``, ``task``, a strategy setting) raises :class:`ValueError`.
+    A resumed study keeps its strategy, seed, objectives and scheduler: an argument given
+    now that differs from the stored one (``strategy``, ``seed``, ``objectives`` when
+    ``objectives_given``, ``task``, a strategy setting, ``scheduler`` and its settings)
+    raises :class:`ValueError`.
     """
+    from metanas.schedulers import create_scheduler
     from metanas.study import create_study, load_study
 
     try:
@@ -624,6 +687,8 @@ def create_or_resume(
                 metric=[m for m, _ in objectives], direction=[d for _, d in objectives],
                 task=task, task_descriptors=dict(task_descriptors),
                 strategy_settings=dict(settings),
+                scheduler=None if scheduler is None else scheduler[0],
+                scheduler_settings=None if scheduler is None else dict(scheduler[1]),
             )  # fmt: skip
             return study, False
         except DuplicatedStudyError:
@@ -649,6 +714,18 @@ def create_or_resume(
             f"Study {name!r} searches task {study.task!r}, but this run evaluates {task!r}; "
             "one study holds one task. Pass the original --dataset/--table, or a new --study name."
         )
+    if scheduler is not None:
+        wanted = (scheduler[0], create_scheduler(scheduler[0], **scheduler[1]).settings())
+        have = study.scheduler
+        stored_sched = None if have is None else (have.registered_name, have.settings())
+        if stored_sched != wanted:
+            was = (
+                "without --scheduler" if stored_sched is None else f"with scheduler {stored_sched}"
+            )
+            raise ValueError(
+                f"Study {name!r} was created {was}, not scheduler {wanted}; its stored "
+                f"decisions were made by the stored one. {fix}"
+            )
     stored_settings = jsonable(study.strategy.get_settings())
     for key, value in settings.items():
         if key not in stored_settings or stored_settings[key] != jsonable(value):
@@ -671,6 +748,8 @@ def trial_record(study: Study, t: Trial) -> dict[str, Any]:
         "test_metrics": dict(t.test_metrics),
         "duration_s": t.duration_s,
         "error": t.error,
+        "budget": t.budget,
+        "cost_s": t.cost_s,
     }
 
 
@@ -730,6 +809,10 @@ def search_summary(
         "n_finished": study.n_finished,
         "n_complete": len(complete),
         "n_failed": len(failed),
+        "n_pruned": sum(1 for t in trials if t.state is TrialState.PRUNED),
+        "scheduler": None
+        if study.scheduler is None
+        else {"name": study.scheduler.registered_name, **study.scheduler.settings()},
         "best": best,
         "pareto_front": pareto,
         "optimum": optimum,

@@ -39,8 +39,9 @@ def _print_summary(s: Mapping[str, Any]) -> None:
     grid.add_row("Objective", ", ".join(f"{d} {m}" for m, d in s["objectives"]))
     grid.add_row(
         "Trials",
-        f"{s['n_finished']} finished: {s['n_complete']} complete, {s['n_failed']} failed "
-        f"(target {s['budget']})",
+        f"{s['n_finished']} finished: {s['n_complete']} complete, "
+        + (f"{s['n_pruned']} pruned, " if s.get("n_pruned") else "")
+        + f"{s['n_failed']} failed (target {s['budget']})",
     )
     best = s["best"]
     if best is not None:

@@ -248,6 +248,36 @@ def search(
             rich_help_panel="Training",
         ),
     ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler", help=f"Multi-fidelity scheduler: {', '.join(c.choices('scheduler'))}. "
+            "Trials train in segments (epochs) and the scheduler stops the weak ones early "
+            "(docs/multifidelity.md).", rich_help_panel="Multi-fidelity",
+        ),
+    ] = None,
+    min_epochs: Annotated[
+        float | None,
+        typer.Option(
+            "--min-epochs", min=0.0, help="Budget of the first rung, in epochs (default 1).",
+            rich_help_panel="Multi-fidelity",
+        ),
+    ] = None,
+    max_epochs: Annotated[
+        int | None,
+        typer.Option(
+            "--max-epochs", min=1, help="Full budget in epochs; also the trainer's epochs "
+            "(default: --epochs, or the table's epochs with --benchmark task-family).",
+            rich_help_panel="Multi-fidelity",
+        ),
+    ] = None,
+    eta: Annotated[
+        float | None,
+        typer.Option(
+            "--eta", help="Reduction factor: about 1/eta of the trials at a rung go on to the "
+            "next, eta times the budget (default 3).", rich_help_panel="Multi-fidelity",
+        ),
+    ] = None,
     time_budget_min: Annotated[
         float | None,
         typer.Option(
@@ -370,6 +400,7 @@ def search(
             timeout_s=None if timeout_min is None else timeout_min * 60.0,
             max_latency_ms=max_latency_ms, max_params=max_params, max_flops=max_flops,
             n_jobs=n_jobs, device=device, threads=threads, encoding=encoding,
+            scheduler=scheduler, min_epochs=min_epochs, max_epochs=max_epochs, eta=eta,
         )  # fmt: skip
         from metanas._progress import TrialProgress
 

@@ -132,6 +132,11 @@ def studies_show(
             "n_trials": len(trials),
             "n_complete": len(complete),
             "n_failed": sum(1 for t in trials if t.state is metanas.TrialState.FAILED),
+            "n_pruned": sum(1 for t in trials if t.state is metanas.TrialState.PRUNED),
+            "n_open": sum(1 for t in trials if not t.state.finished),
+            "scheduler": None
+            if record.scheduler is None
+            else {"name": record.scheduler, **dict(record.scheduler_settings or {})},
             "storage": c.display_url(url),
             "top_trials": [trial_record(study, t) for t in shown],
             "curve": _curve(study, trial, ranked),
@@ -152,9 +157,14 @@ def studies_show(
     grid.add_row("Seed", str(info["seed"]))
     grid.add_row("Objective", c.plain(", ".join(f"{d} {m}" for m, d in info["objectives"])))
     grid.add_row("Space", c.plain(json.dumps(jsonable(info["space"]))))
+    if info["scheduler"] is not None:
+        grid.add_row("Scheduler", c.plain(json.dumps(jsonable(info["scheduler"]))))
+    pruned = f"{info['n_pruned']} pruned, " if info["scheduler"] is not None else ""
+    still = f", {info['n_open']} open" if info["n_open"] else ""
     grid.add_row(
         "Trials",
-        f"{info['n_trials']}: {info['n_complete']} complete, {info['n_failed']} failed",
+        f"{info['n_trials']}: {info['n_complete']} complete, {pruned}{info['n_failed']} "
+        f"failed{still}",
     )
     grid.add_row("Created (UTC)", info["created_at"].strftime("%Y-%m-%d %H:%M:%S"))
     grid.add_row("Storage", c.plain(info["storage"]))
@@ -170,11 +180,15 @@ def studies_show(
     table = Table(title=c.plain(f"Top {len(shown)} trial(s) by {study.metric}"))
     table.add_column("#", justify="right")
     table.add_column("arch", no_wrap=True)
+    budgets = info["scheduler"] is not None
+    if budgets:
+        table.add_column("budget", justify="right")
     for col in [*metric_names, *test_names]:
         table.add_column(c.plain(col), justify="right")
     for t in info["top_trials"]:
         table.add_row(
             str(t["number"]), c.plain(t["arch"]),
+            *([c.fmt(t["budget"])] if budgets else []),
             *(c.fmt(t["metrics"].get(x)) for x in metric_names),
             *(c.fmt(t["test_metrics"].get(x)) for x in test_names),
         )  # fmt: skip
@@ -198,7 +212,16 @@ def _curve(study: metanas.Study, number: int | None, ranked: list[metanas.Trial]
         {"step": step, "elapsed_s": elapsed, "values": values}
         for step, values, elapsed in study.intermediate_values(number)
     ]
-    return {"trial": number, "steps": steps}
+    t = next(t for t in study.trials if t.number == number)
+    decisions = [
+        {"budget": e.budget, "kind": e.kind, "decision": e.decision, "cost_s": e.cost_s}
+        for e in study.storage.get_events(study.storage.get_study(study.name).id)
+        if e.number == number
+    ]
+    return {
+        "trial": number, "state": t.state.value, "budget": t.budget, "steps": steps,
+        "decisions": decisions,
+    }  # fmt: skip
 
 
 def _print_curve(curve: dict[str, Any], limit: int = 30) -> None:
@@ -219,6 +242,9 @@ def _print_curve(curve: dict[str, Any], limit: int = 30) -> None:
     took = "" if elapsed is None else f", {c.fmt(elapsed, 3)} s at step {steps[-1]['step']}"
     out.print(c.plain(f"Learning curve of trial {curve['trial']} ({len(steps)} steps{took}):"))
     out.print(grid)
+    if curve.get("decisions"):
+        said = ", ".join(f"{c.fmt(d['budget'])} -> {d['decision']}" for d in curve["decisions"])
+        out.print(c.plain(f"Scheduler (trial {curve['trial']}, {curve['state']}): {said}"))
 
 
 @app.command(

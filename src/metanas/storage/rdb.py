@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import math
@@ -32,6 +33,7 @@ from metanas.trial import Trial, TrialState
 
 __all__ = [
     "RDBStorage",
+    "SchedulerEvent",
     "StudyRecord",
     "StepValues",
     "StudySummary",
@@ -45,7 +47,7 @@ __all__ = [
 _logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 
 
 def default_storage_url() -> str:
@@ -150,6 +152,28 @@ class StudyRecord:
     seed: int
     user_attrs: Mapping[str, Any]
     created_at: dt.datetime
+    #: Registered name of the study's multi-fidelity scheduler (None: every trial at full budget).
+    scheduler: str | None = None
+    scheduler_settings: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class SchedulerEvent:
+    """One stored decision of a study's scheduler (``metanas_scheduler_events``).
+
+    ``kind`` is ``"result"`` (a segment of trial ``number`` reached ``budget`` with the
+    oriented ``score``; ``decision`` is what the scheduler answered), ``"promote"`` (a paused
+    trial was sent on to ``next_budget``) or ``"stop"`` (a paused trial was stopped). ``cost_s``
+    is the segment's cost. Events are in the order they were made.
+    """
+
+    number: int
+    kind: str
+    budget: float
+    score: float | None
+    decision: str
+    next_budget: float | None = None
+    cost_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -425,6 +449,8 @@ class RDBStorage:
         objectives: Sequence[tuple[str, str]],
         seed: int,
         user_attrs: Mapping[str, Any] | None = None,
+        scheduler: str | None = None,
+        scheduler_settings: Mapping[str, Any] | None = None,
     ) -> StudyRecord:
         check_name(name)
         now = _now()
@@ -441,6 +467,10 @@ class RDBStorage:
                         seed=seed,
                         user_attrs=dict(user_attrs or {}),
                         created_at=now,
+                        scheduler=scheduler,
+                        scheduler_settings=None
+                        if scheduler_settings is None
+                        else dict(scheduler_settings),
                     )
                 )
         except IntegrityError as exc:
@@ -452,7 +482,8 @@ class RDBStorage:
         return StudyRecord(
             _pk(res), name, task, dict(space), strategy,
             dict(strategy_settings), tuple(tuple(o) for o in objectives), seed,  # type: ignore[misc]
-            dict(user_attrs or {}), now,
+            dict(user_attrs or {}), now, scheduler,
+            None if scheduler_settings is None else dict(scheduler_settings),
         )  # fmt: skip
 
     def get_study(self, name: str) -> StudyRecord:
@@ -815,6 +846,102 @@ class RDBStorage:
             )
         return out
 
+    def store_segment(
+        self,
+        trial: Trial,
+        state: TrialState,
+        event: SchedulerEvent,
+        *,
+        metrics: Mapping[str, float] | None = None,
+        test_metrics: Mapping[str, float] | None = None,
+        values: Sequence[float] | None = None,
+        cost_s: float | None = None,
+        budget: float | None = None,
+        error: str | None = None,
+        intermediate: Sequence[StepValues] | None = None,
+    ) -> Trial:
+        """Store one scheduled segment of ``trial`` and its scheduler event in one transaction.
+
+        The trial row takes the segment's metrics, ``budget`` and ``cost_s`` (the sum over its
+        segments so far) and ``state``: RUNNING while the scheduler keeps it going or paused,
+        or a finished state. ``intermediate`` (the curve up to ``budget``) replaces the stored
+        steps. A kill between two segments therefore loses nothing that finished.
+        """
+        now = _now()
+        vals = None if values is None else [float(v) for v in values]
+        steps = [_step_row(trial, s, v, e) for s, v, e in intermediate or ()]
+        row = {
+            "state": state.value,
+            "metrics": {k: _json_float(v) for k, v in (metrics or {}).items()},
+            "test_metrics": {k: _json_float(v) for k, v in (test_metrics or {}).items()},
+            "value": None if vals is None else vals[0],
+            "values": vals,
+            "cost_s": cost_s,
+            "budget": budget,
+            "error": error,
+            "heartbeat_at": now,
+        }
+        if state.finished:
+            row["finished_at"] = now
+        with self._tx() as conn:
+            res = conn.execute(m.trials.update().where(m.trials.c.id == trial.id).values(**row))
+            if res.rowcount == 1:
+                if steps:
+                    conn.execute(
+                        m.trial_values.delete().where(m.trial_values.c.trial_id == trial.id)
+                    )
+                    conn.execute(_INSERT_VALUES, steps)
+                conn.execute(self._event_insert(trial, event, now))
+        if res.rowcount == 0:
+            raise StudyNotFoundError(
+                f"Trial {trial.number} could not be stored: it (or its study) was deleted from "
+                f"{self!r} while it ran. Start a new study and search again."
+            )
+        return dataclasses.replace(
+            trial, state=state, metrics={k: float(v) for k, v in (metrics or {}).items()},
+            test_metrics={k: float(v) for k, v in (test_metrics or {}).items()},
+            values=None if vals is None else tuple(vals), cost_s=cost_s, budget=budget,
+            error=error, finished_at=now if state.finished else None,
+        )  # fmt: skip
+
+    def add_event(self, trial: Trial, event: SchedulerEvent) -> None:
+        """Store a scheduler event that changes no trial data (a promotion)."""
+        with self._tx() as conn:
+            conn.execute(self._event_insert(trial, event, _now()))
+
+    @staticmethod
+    def _event_insert(trial: Trial, event: SchedulerEvent, now: dt.datetime) -> Any:
+        if trial.id is None:
+            raise ValueError(f"Trial {trial.number} has no storage id; store it first.")
+        return m.scheduler_events.insert().values(
+            study_id=sa.select(m.trials.c.study_id)
+            .where(m.trials.c.id == trial.id)
+            .scalar_subquery(),
+            trial_id=trial.id, number=trial.number, kind=event.kind,
+            budget=float(event.budget),
+            score=None if event.score is None else _json_float(event.score),
+            decision=event.decision, next_budget=event.next_budget, cost_s=event.cost_s,
+            created_at=now,
+        )  # fmt: skip
+
+    def get_events(self, study_id: int) -> list[SchedulerEvent]:
+        """The scheduler events of a study, in the order they were made."""
+        e = m.scheduler_events
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(e).where(e.c.study_id == study_id).order_by(e.c.id)).all()
+        return [
+            SchedulerEvent(
+                number=int(r.number),
+                kind=str(r.kind),
+                budget=float(r.budget),
+                score=None if r.score is None else float(r.score),
+                decision=str(r.decision),
+                next_budget=None if r.next_budget is None else float(r.next_budget),
+                cost_s=None if r.cost_s is None else float(r.cost_s),
+            )
+            for r in rows
+        ]
+
     def heartbeat(self, trial_ids: Sequence[int]) -> None:
         """Mark the RUNNING trials ``trial_ids`` alive now, in one statement."""
         if not trial_ids:
@@ -887,6 +1014,37 @@ class RDBStorage:
                 .values(**values)
             )
         return state if res.rowcount == 1 else None
+
+    def resume_trial(
+        self, trial: Trial, *, worker: str | None, user_attrs: Mapping[str, Any] | None = None
+    ) -> Trial | None:
+        """Move the WAITING ``trial`` (an open scheduled trial given back) to RUNNING on
+        ``worker``; None when another process took it first. ``user_attrs`` are merged in
+        (a key given as None is removed)."""
+        attrs = dict(trial.user_attrs)
+        for key, value in (user_attrs or {}).items():
+            if value is None:
+                attrs.pop(key, None)
+            else:
+                attrs[key] = value
+        now = _now()
+        with self._tx() as conn:
+            res = conn.execute(
+                m.trials.update()
+                .where(m.trials.c.id == trial.id, m.trials.c.state == TrialState.WAITING.value)
+                .values(
+                    state=TrialState.RUNNING.value,
+                    worker=worker,
+                    started_at=now,
+                    heartbeat_at=now,
+                    user_attrs=attrs,
+                )
+            )
+        if res.rowcount != 1:
+            return None
+        return dataclasses.replace(
+            trial, state=TrialState.RUNNING, worker=worker, started_at=now, user_attrs=attrs
+        )
 
     def requeue_trial(self, trial: Trial) -> bool:
         """Move a RUNNING trial back to WAITING (its worker died); True if it was moved."""
@@ -1103,6 +1261,8 @@ def _study_from_row(r: Any) -> StudyRecord:
         int(r.seed),
         dict(r.user_attrs or {}),
         r.created_at,
+        r._mapping.get("scheduler"),
+        None if r._mapping.get("scheduler_settings") is None else dict(r.scheduler_settings),
     )
 
 
@@ -1126,4 +1286,5 @@ def _trial_from_row(r: Any) -> Trial:
         finished_at=r.finished_at,
         id=int(r.id),
         user_attrs=dict(r.user_attrs or {}),
+        budget=None if r._mapping.get("budget") is None else float(r.budget),
     )
