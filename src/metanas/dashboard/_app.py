@@ -51,7 +51,7 @@ def plotly_js_path() -> Path:
 class _Views:
     """Study views cached by version, so polling and a page's requests read the trials once."""
 
-    def __init__(self, storage: RDBStorage, ttl_s: float = 2.0) -> None:
+    def __init__(self, storage: RDBStorage, ttl_s: float = 30.0) -> None:
         self.storage = storage
         self.ttl_s = ttl_s
         self._lock = threading.Lock()
