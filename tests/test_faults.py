@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import multiprocessing
 import os
+import signal
+import sqlite3
 import threading
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
 
 import metanas
-from metanas import Architecture, Result, TrialState
+from metanas import Architecture, Result, StorageError, TrialState
 from metanas.benchmarks import NasBenchGraph
 from metanas.evaluation import Evaluator
+from metanas.storage import rdb
+from metanas.storage._retry import RetryPolicy
 from metanas.storage.rdb import RDBStorage, get_storage
 
 LONG_AGO = dt.datetime(2000, 1, 1)
@@ -267,3 +276,240 @@ def test_the_trial_timeout_needs_the_local_pool() -> None:
         study.optimize(hang_or_score, n_trials=1, executor="inprocess", trial_timeout_s=1.0)
     with pytest.raises(ValueError, match="trial_timeout_s must be a number of seconds > 0"):
         study.optimize(hang_or_score, n_trials=1, trial_timeout_s=0)
+
+
+# ==================================================================== a dropped database connection
+
+FAST_RETRY = RetryPolicy(deadline_s=5.0, base_s=0.01, cap_s=0.05)
+
+
+def _drop_connection(
+    monkeypatch: pytest.MonkeyPatch, n_drops: int | None, on: str = "INSERT INTO metanas_trials"
+) -> list[str]:
+    """The next ``n_drops`` statements starting with ``on`` (None: all) fail as a disconnect."""
+    dropped: list[str] = []
+    execute: Any = sa.engine.Connection.execute
+
+    def flaky(self: sa.engine.Connection, stmt: Any, *args: Any, **kw: Any) -> Any:
+        text = str(stmt).strip()
+        if text.startswith(on) and (n_drops is None or len(dropped) < n_drops):
+            dropped.append(text)
+            raise sa.exc.OperationalError(
+                text, {}, Exception("server closed the connection unexpectedly"),
+                connection_invalidated=True,
+            )  # fmt: skip
+        return execute(self, stmt, *args, **kw)
+
+    monkeypatch.setattr(sa.engine.Connection, "execute", flaky)
+    return dropped
+
+
+def test_a_dropped_connection_is_retried_and_the_study_goes_on(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    study = metanas.create_study(space=TIMEOUT_SPACE, storage=db_url, seed=0, metric="score")
+    study.storage.retry_policy = FAST_RETRY
+    dropped = _drop_connection(monkeypatch, n_drops=2)
+    with caplog.at_level(logging.WARNING, logger="metanas.storage._retry"):
+        study.optimize(lambda a: float(a["a"]), n_trials=3)
+    monkeypatch.undo()
+    assert len(dropped) == 2
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 2
+    assert "lost its database connection" in warned[0]
+    assert "attempt 1 failed, retrying in 0.01 s" in warned[0]
+    assert "attempt 2 failed, retrying in 0.02 s" in warned[1]
+    trials = metanas.load_study(study.name, storage=db_url).trials
+    assert [(t.number, t.state) for t in trials] == [(n, TrialState.COMPLETE) for n in range(3)]
+
+
+def test_a_connection_that_stays_lost_fails_with_a_clear_error(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = RDBStorage(db_url)
+    store.retry_policy = RetryPolicy(deadline_s=0.2, base_s=0.01, cap_s=0.05)
+    _drop_connection(monkeypatch, n_drops=None, on="SELECT")
+    start = time.monotonic()
+    with pytest.raises(StorageError, match=r"Lost the connection to storage .*list_studies\(\) "
+                       r"failed \d+ time\(s\) over 0\.\d s .*server closed the connection.*"
+                       r"Check that the database server is running"):  # fmt: skip
+        store.list_studies()
+    assert time.monotonic() - start < 2
+
+
+def test_only_connection_failures_are_retried(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = RDBStorage(db_url)
+    store.retry_policy = FAST_RETRY
+    calls: list[int] = []
+    execute: Any = sa.engine.Connection.execute
+
+    def broken(self: sa.engine.Connection, stmt: Any, *args: Any, **kw: Any) -> Any:
+        if str(stmt).strip().startswith("SELECT"):
+            calls.append(1)
+            raise sa.exc.OperationalError("SELECT", {}, Exception("no such table: metanas_tasks"))
+        return execute(self, stmt, *args, **kw)
+
+    monkeypatch.setattr(sa.engine.Connection, "execute", broken)
+    with pytest.raises(sa.exc.OperationalError, match="no such table"):
+        store.list_tasks()
+    assert calls == [1]  # a missing table is not a lost connection: raised at once
+
+
+def test_a_nested_storage_call_is_retried_once_as_a_whole(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = RDBStorage(db_url)
+    store.create_study(
+        name="gone", task=store.get_or_create_task("t"), space={}, strategy="random",
+        strategy_settings={}, objectives=[("score", "maximize")], seed=0,
+    )  # fmt: skip
+    store.retry_policy = FAST_RETRY
+    # delete_study reads the study (get_study, itself retried) and then deletes it: the
+    # dropped read is retried by delete_study alone, not by both.
+    dropped = _drop_connection(monkeypatch, n_drops=1, on="SELECT metanas_studies.id")
+    store.delete_study("gone")
+    monkeypatch.undo()
+    assert len(dropped) == 1
+    assert store.list_studies() == []
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A new PostgreSQL database (``METANAS_TEST_POSTGRES_URL``), dropped after the test."""
+    admin_url = os.environ.get("METANAS_TEST_POSTGRES_URL")
+    if not admin_url:
+        pytest.skip(
+            'METANAS_TEST_POSTGRES_URL is not set: start a server with eval "$(.ci/postgres.sh '
+            'start)" (docs/distributed.md) to test a dropped PostgreSQL connection'
+        )
+    name = f"metanas_faults_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        url = sa.engine.make_url(admin_url).set(database=name).render_as_string(False)
+        yield url
+        engine = rdb._ENGINES.pop(url, None)
+        if engine is not None:
+            engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+@pytest.mark.slow
+def test_a_study_survives_its_postgresql_connections_being_terminated(
+    postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    study = metanas.create_study(space=TIMEOUT_SPACE, storage=postgres_url, seed=0, metric="score")
+    study.storage.retry_policy = FAST_RETRY
+    database = sa.engine.make_url(postgres_url).database
+    killer = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    stop = threading.Event()
+    terminated: list[int] = []
+
+    def terminate() -> None:
+        # A second connection ends the study's backends every 20 ms, idle or mid-statement.
+        with killer.connect() as conn:
+            while not stop.wait(0.02):
+                terminated.extend(
+                    conn.execute(
+                        sa.text(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                            "datname = :db AND pid <> pg_backend_pid()"
+                        ),
+                        {"db": database},
+                    ).scalars()
+                )
+
+    thread = threading.Thread(target=terminate, daemon=True)
+    thread.start()
+
+    def score(arch: Architecture) -> float:
+        time.sleep(0.005)
+        return float(arch["a"])
+
+    try:
+        with caplog.at_level(logging.WARNING, logger="metanas.storage._retry"):
+            study.optimize(score, n_trials=100, heartbeat_s=0.05)
+    finally:
+        stop.set()
+        thread.join()
+        killer.dispose()
+    assert len(terminated) >= 20
+    trials = metanas.load_study(study.name, storage=postgres_url).trials
+    assert [t.number for t in trials] == list(range(100))
+    assert {t.state for t in trials} == {TrialState.COMPLETE}
+    assert all(t.metrics["score"] == t.arch["a"] for t in trials)
+
+
+# ==================================================================== SIGKILL of the driver
+
+KILL_SPACE = metanas.SearchSpace({"a": list(range(1000)), "b": list(range(1000))})
+
+
+def _kill_score(arch: Architecture) -> dict[str, float]:
+    time.sleep(0.005)
+    return {"score": float(arch["a"] * 1000 + arch["b"])}
+
+
+def _drive(url: str, n_trials: int) -> None:
+    """The driver: the same call every time, creating the study or resuming it."""
+    study = metanas.create_study(
+        name="killed", storage=url, space=KILL_SPACE, seed=0, strategy="random",
+        metric="score", load_if_exists=True,
+    )  # fmt: skip
+    study.optimize(_kill_score, max_total_trials=n_trials, max_retries=100)
+
+
+def _n_complete(path: Path) -> int:
+    if not path.exists():
+        return 0
+    with sqlite3.connect(path, timeout=30) as conn:
+        try:
+            row = conn.execute("SELECT COUNT(*) FROM metanas_trials WHERE state = 'complete'")
+            return int(row.fetchone()[0])
+        except sqlite3.OperationalError:  # tables not created yet
+            return 0
+
+
+@pytest.mark.slow
+def test_twenty_sigkills_of_the_driver_lose_and_duplicate_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "killed.db"
+    url = f"sqlite:///{path}"
+    # Drivers are forked from this process (metanas already imported: a fresh interpreter
+    # per run would spend the test's time importing); each is killed with SIGKILL.
+    ctx = multiprocessing.get_context("fork")
+    rng = np.random.default_rng(16)
+    kills = 0
+    while kills < 20:
+        before = _n_complete(path)
+        driver = ctx.Process(target=_drive, args=(url, 200))
+        driver.start()
+        # Killed mid-study: once it has finished a trial of its own, within 0-30 ms.
+        deadline = time.monotonic() + 60
+        while _n_complete(path) == before and driver.is_alive():
+            assert time.monotonic() < deadline, "the driver finished no trial in 60 s"
+            time.sleep(0.005)
+        if not driver.is_alive():  # finished the study before the kill
+            break
+        time.sleep(float(rng.uniform(0.0, 0.03)))
+        os.kill(driver.pid or 0, signal.SIGKILL)
+        driver.join()
+        assert driver.exitcode == -signal.SIGKILL
+        kills += 1
+    assert kills == 20, f"the study ended after {kills} kills: the test kills too late"
+    driver = ctx.Process(target=_drive, args=(url, 200))
+    driver.start()
+    driver.join(timeout=120)
+    assert driver.exitcode == 0
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT number, state FROM metanas_trials ORDER BY number").fetchall()
+    assert [r[0] for r in rows] == list(range(200))  # none lost, none duplicated
+    assert {r[1] for r in rows} == {"complete"}
+    study = metanas.load_study("killed", storage=url)
+    for t in study.trials:  # each stored result is that of the trial's own architecture
+        assert t.metrics["score"] == t.arch["a"] * 1000 + t.arch["b"]
+    requeued = [t for t in study.trials if t.user_attrs.get("attempts")]
+    assert 1 <= len(requeued) <= 20  # the trials cut off by the kills, evaluated again
