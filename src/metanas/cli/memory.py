@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -37,6 +37,7 @@ app = typer.Typer(
     epilog=c.examples(
         ("the tasks the memory holds", "metanas memory list"),
         ("share it as a file", "metanas memory export memory.json.gz"),
+        ("what a new search would learn from", "metanas memory plan --task my-task"),
     ),
 )
 
@@ -175,3 +176,133 @@ def memory_import(
         shown = ", ".join(repr(s) for s in report.skipped[:10])
         more = f" and {len(report.skipped) - 10} more" if len(report.skipped) > 10 else ""
         err.print(c.plain(f"Skipped {len(report.skipped)} stud(ies) already stored: {shown}{more}"))
+
+
+@app.command(
+    "plan",
+    epilog=c.examples(
+        (
+            "what a search of Cora would learn from",
+            "metanas memory plan --task nas-bench-graph/cora -b nas-bench-graph -d cora",
+        ),
+        (
+            "only past tasks measured as val_acc or valid_accuracy",
+            "metanas memory plan --task my-task --memory-metric val_acc "
+            "--memory-metric valid_accuracy --json",
+        ),
+    ),
+)
+def memory_plan(
+    task: Annotated[str, typer.Option("--task", "-t", help="The task a new search would search.")],
+    storage: Annotated[str | None, c.STORAGE_OPTION] = None,
+    memory: Annotated[
+        str | None,
+        typer.Option("--memory", help="SQLAlchemy URL of the memory; default: --storage."),
+    ] = None,
+    benchmark: Annotated[
+        str | None,
+        typer.Option("--benchmark", "-b", help="Built-in tabular benchmark of the task."),
+    ] = None,
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", "-d", help="Data set of --benchmark, e.g. cora.")
+    ] = None,
+    space: Annotated[
+        str | None,
+        typer.Option("--space", help="Search space by name; default: the memory's studies'."),
+    ] = None,
+    metric: Annotated[
+        str, typer.Option("--metric", help="The new search's metric.")
+    ] = "valid_accuracy",
+    direction: Annotated[
+        str, typer.Option("--direction", help="maximize or minimize.")
+    ] = "maximize",
+    memory_metric: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--memory-metric",
+            help="Transfer only these metrics (repeatable; meta's memory_metrics setting).",
+        ),
+    ] = None,
+    json_output: Annotated[bool, c.JSON_OPTION] = False,
+) -> None:  # fmt: skip
+    """Show which past tasks a new [bold]meta[/] search of a task would draw on, and why.
+
+    For each stored task: whether it is used, the metric it transfers (its own objective,
+    or --memory-metric), its evaluations in the space, its similarity to the task
+    (descriptors; rank correlation too when the task already has results) and its prior
+    weight (the weight of the first asks, before the search's own results decide).
+    """
+    url = c.storage_url(storage)
+    mem_url = memory or url
+    with c.errors():
+        from metanas.meta import ExperienceMemory, prior_task_weights, task_similarities
+
+        if c.sqlite_file_missing(mem_url):
+            raise ValueError(
+                f"Memory {c.display_url(mem_url)!r} does not exist: no past tasks to learn "
+                "from. Check --memory / --storage (or $METANAS_STORAGE)."
+            )
+        mem = ExperienceMemory(mem_url)
+        descriptors: dict[str, Any] = {}
+        if dataset is not None or benchmark is not None:
+            if dataset is None:
+                raise ValueError("--benchmark needs --dataset, e.g. -b nas-bench-graph -d cora.")
+            from metanas.benchmarks import load_benchmark
+
+            bench = load_benchmark(benchmark or "nas-bench-graph", dataset)
+            the_space = bench.space
+            descriptors = dict(bench.task_descriptors())
+        elif space is not None:
+            from metanas.spaces.base import create_space
+
+            the_space = create_space(space)
+        else:
+            from metanas.cli.suggest import _memory_space
+
+            the_space = _memory_space(mem_url, task)
+        if not descriptors and task in mem.task_names():
+            descriptors = mem.descriptors(task)
+        entries = mem.past_tasks(
+            task, metric=metric, direction=direction, space=the_space,
+            metrics=memory_metric or None,
+        )  # fmt: skip
+        used = {e.task: e.history for e in entries if e.used and e.history is not None}
+        target: Any = descriptors
+        if task in mem.task_names():
+            own = mem.history(task, metric, direction=direction, space=the_space)
+            target = own if len(own) else descriptors
+        sims = {s.task: s for s in task_similarities(target, used, method="auto")} if used else {}
+        prior = prior_task_weights(descriptors, {n: h.descriptors for n, h in used.items()})
+    rows = []
+    for e in entries:
+        s = sims.get(e.task)
+        rows.append({
+            **e.to_dict(),
+            "similarity": None if s is None else s.value,
+            "similarity_method": None if s is None else s.method,
+            "prior_weight": prior.get(e.task),
+        })  # fmt: skip
+    if json_output:
+        c.echo_json({"task": task, "memory": c.display_url(mem_url), "past_tasks": rows})
+        return
+    out = c.stdout()
+    if not rows:
+        out.print(f"No other task in {c.display_url(mem_url)}: a meta search of {task} is bo.")
+        return
+    table = Table(title=f"What a meta search of {task} draws on ({c.display_url(mem_url)})")
+    for col in ("task", "used", "metric", "evaluations", "similarity", "prior weight", "why"):
+        table.add_column(col, no_wrap=col == "task")
+    for r in rows:
+        metric_txt = (
+            f"{r['metric']} ({r['direction'][:3]})" if r["direction"] else (r["metric"] or "-")
+        )
+        table.add_row(
+            c.plain(r["task"]), "yes" if r["used"] else "no", c.plain(metric_txt),
+            str(r["n_evaluations"]), "-" if r["similarity"] is None else f"{r['similarity']:.3f}",
+            "-" if r["prior_weight"] is None else f"{r['prior_weight']:.3f}", c.plain(r["reason"]),
+        )  # fmt: skip
+    out.print(table)
+    c.stderr().print(
+        "Once the search has 3 results, the weights are learned from them: each past task's "
+        "model and the search's own model compete on how well they rank those results."
+    )

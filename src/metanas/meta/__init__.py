@@ -15,13 +15,14 @@ from __future__ import annotations
 
 from metanas.meta._memory import ExperienceMemory
 from metanas.meta._memory_file import FORMAT, FORMAT_VERSION, MemoryFileError
-from metanas.meta._records import ExportSummary, ImportReport, TaskHistory, TaskInfo
+from metanas.meta._records import ExportSummary, ImportReport, PastTask, TaskHistory, TaskInfo
 from metanas.meta.curves import MIN_CURVES, LearningCurveModel, memory_curves
 from metanas.meta.predictor import NotFittedError, Suggestion, TransferPredictor, suggest
 from metanas.meta.similarity import (
     Similarity,
     SimilarityIndex,
     descriptor_similarity,
+    prior_task_weights,
     rank_correlation,
     rank_tasks,
     response_similarity,
@@ -38,6 +39,7 @@ __all__ = [
     "LearningCurveModel",
     "MemoryFileError",
     "NotFittedError",
+    "PastTask",
     "Similarity",
     "SimilarityIndex",
     "Suggestion",
@@ -45,6 +47,7 @@ __all__ = [
     "TaskInfo",
     "TransferPredictor",
     "descriptor_similarity",
+    "prior_task_weights",
     "memory_curves",
     "rank_correlation",
     "rank_tasks",

@@ -382,7 +382,9 @@ class ExperienceMemory:
             own = [m for r in records if r.task.name == rec.name for m, _d in r.objectives]
             chosen, why = _choose_metric(rec.name, metric, own, reported, wanted)
             if chosen is None:
-                out.append(PastTask(rec.name, None, None, 0, False, why))
+                # A task of another space (a store shared by several) is no memory of this one.
+                of_space = space is None or any(_valid(space, t.arch) for _s, t in mine[:50])
+                out.append(PastTask(rec.name, None, None, 0, False, why, of_space))
                 continue
             d = self._direction_or_none(rec.name, chosen, records)
             if d is None:
@@ -584,6 +586,13 @@ class ExperienceMemory:
         return aggregate(
             record.name, metric, direction, space, pairs, dict(record.descriptors), tuple(studies)
         )
+
+
+def _valid(space: SearchSpace, arch: Architecture) -> bool:
+    try:
+        return space.is_valid(arch)
+    except (KeyError, ValueError, TypeError):
+        return False
 
 
 def _choose_metric(

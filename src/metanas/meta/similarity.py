@@ -36,6 +36,7 @@ __all__ = [
     "Similarity",
     "SimilarityIndex",
     "descriptor_similarity",
+    "prior_task_weights",
     "rank_correlation",
     "rank_tasks",
     "response_similarity",
@@ -560,3 +561,31 @@ def rank_tasks(
             bandwidth=bandwidth,
         )
     ]
+
+
+def prior_task_weights(
+    descriptors: Mapping[str, Any] | None, others: Mapping[str, Mapping[str, Any]]
+) -> dict[str, float]:
+    """Weights of past tasks before any result of the new task: descriptor similarity, sum 1.
+
+    ``others`` is ``{past task: its descriptors}``. Equal weights when the new
+    task has no descriptors, or when the similarities are all 0 or all equal.
+    This is the prior of the ``meta`` strategy's zero-shot portfolio and first
+    asks.
+
+    Examples
+    --------
+    >>> prior_task_weights({}, {"a": {"n": 1}, "b": {"n": 100}})
+    {'a': 0.5, 'b': 0.5}
+    """
+    names = list(others)
+    if not names:
+        return {}
+    uniform = {n: 1.0 / len(names) for n in names}
+    if not descriptors:
+        return uniform
+    sims = descriptor_similarity(descriptors, {n: dict(others[n]) for n in names})
+    w = np.array([max(sims[n].value, 0.0) for n in names])
+    if w.sum() <= 0 or np.ptp(w) < 1e-9:
+        return uniform
+    return {n: float(v) for n, v in zip(names, w / w.sum(), strict=True)}

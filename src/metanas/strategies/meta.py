@@ -19,7 +19,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from metanas._checks import check_positive_int
-from metanas.meta import TaskHistory, descriptor_similarity
+from metanas.meta import TaskHistory, prior_task_weights
 from metanas.meta._records import check_memory_metrics
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace
@@ -384,19 +384,10 @@ class MetaStrategy(BOStrategy):
 
     def _prior_weights(self, past: Mapping[str, TaskHistory]) -> np.ndarray:
         """Descriptor similarity of each past task (equal without descriptors), sum 1."""
-        n = len(self._past)
-        if n == 0:
-            return np.zeros(0)
-        uniform = np.full(n, 1.0 / n)
-        if not self._descriptors:
-            return uniform
-        sims = descriptor_similarity(
+        w = prior_task_weights(
             self._descriptors, {m.task: dict(past[m.task].descriptors) for m in self._past}
         )
-        w = np.array([max(sims[m.task].value, 0.0) for m in self._past])
-        if w.sum() <= 0 or np.ptp(w) < 1e-9:
-            return uniform
-        return np.asarray(w / w.sum(), dtype=float)
+        return np.array([w[m.task] for m in self._past], dtype=float)
 
     def _past_predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Past models' scores and sds on the shared scale, shapes (n_past, len(x))."""
