@@ -304,3 +304,93 @@ def test_local_pool_runs_a_scheduled_study() -> None:
     results = [e for e in _events(study) if e[1] == "result"]
     assert sorted({n for n, *_ in results}) == list(range(6))
     assert all(d in {Decision.CONTINUE, Decision.STOP, Decision.COMPLETE} for *_, d, _ in results)
+
+
+# ==================================================================== CLI
+
+
+def _cli(args: list[str], env: dict[str, str] | None = None) -> Any:
+    from typer.testing import CliRunner
+
+    from metanas.cli import app
+
+    return CliRunner().invoke(app, args, env={"COLUMNS": "200", **(env or {})})
+
+
+@pytest.mark.slow
+def test_cli_search_with_a_scheduler_on_a_per_epoch_table(tmp_path: Path) -> None:
+    import json
+
+    from test_family import _tiny_table
+
+    _tiny_table(tmp_path / "t.csv")
+    env = {"METANAS_FAMILY_TABLE": str(tmp_path / "t.csv")}
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    base = ["search", "--benchmark", "task-family", "--dataset", "mnist1d", "--storage", url]
+    out = _cli([*base, "--scheduler", "asha", "--eta", "3", "--n-trials", "4", "--json"], env)
+    assert out.exit_code == 0, out.output
+    summary = json.loads(out.stdout)
+    # the table records 3 epochs: the rungs are 1 and 3
+    assert summary["scheduler"] == {"name": "asha", "min_budget": 1, "max_budget": 3, "eta": 3}
+    assert summary["n_complete"] + summary["n_pruned"] == 4
+    assert summary["n_pruned"] >= 1
+    assert summary["best"]["budget"] == 3.0
+    changed = _cli([*base, "--scheduler", "asha", "--eta", "2", "--n-trials", "5"], env)
+    assert changed.exit_code == 2
+    assert "was created with scheduler ('asha'" in changed.stderr
+    lone = _cli([*base, "--min-epochs", "2", "--n-trials", "5"], env)
+    assert lone.exit_code == 2
+    assert "--min-epochs sets a multi-fidelity scheduler's budgets; add --scheduler" in lone.stderr
+
+
+def test_cli_studies_show_gives_budgets_pruned_counts_and_decisions(tmp_path: Path) -> None:
+    import json
+
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    study = metanas.create_study(
+        space=SPACE, storage=url, name="shown", seed=5, scheduler="asha",
+        scheduler_settings={"max_budget": 9},
+    )  # fmt: skip
+    study.optimize(CurveEvaluator(), n_trials=6)
+    n_pruned = len(study.pruned_trials)
+    assert n_pruned >= 1
+    pruned = study.pruned_trials[0]
+    shown = _cli(["studies", "show", "shown", "--storage", url, "--json"])
+    assert shown.exit_code == 0, shown.output
+    info = json.loads(shown.stdout)
+    assert info["n_pruned"] == n_pruned
+    assert info["scheduler"] == {"name": "asha", "min_budget": 1, "max_budget": 9, "eta": 3}
+    assert info["curve"]["trial"] == study.best_trial.number
+    assert [d["decision"] for d in info["curve"]["decisions"]] == [
+        "continue",
+        "continue",
+        "complete",
+    ]
+    assert all(t["budget"] == 9.0 for t in info["top_trials"])
+    text = _cli(["studies", "show", "shown", "--storage", url, "--trial", str(pruned.number)])
+    assert text.exit_code == 0, text.output
+    assert f"{n_pruned} pruned" in text.stdout
+    assert f"Scheduler (trial {pruned.number}, pruned): " in text.stdout
+    assert "-> stop" in text.stdout
+
+
+@pytest.mark.slow
+def test_cli_search_trains_with_asha(tmp_path: Path) -> None:
+    import json
+
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    args = [
+        *("search", "--data", "digits", "--space", "mlp", "--scheduler", "asha"),
+        *("--min-epochs", "1", "--max-epochs", "3", "--eta", "3", "--n-trials", "3"),
+        *("--storage", url, "--json"),
+    ]
+    out = _cli(args)
+    assert out.exit_code == 0, out.output
+    summary = json.loads(out.stdout)
+    assert summary["n_complete"] + summary["n_pruned"] == 3
+    assert summary["best"]["budget"] == 3.0
+    study = metanas.load_study(summary["study"], storage=url)
+    # --max-epochs is the trainer's epochs too
+    assert study.user_attrs["evaluator"]["max_epochs"] == 3
+    best = study.best_trial
+    assert [s for s, _, _ in study.intermediate_values(best)] == [1, 2, 3]
