@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from metanas import benchmarking, benchmarks, spaces, strategies
+from metanas import benchmarking, benchmarks, schedulers, spaces, strategies
 from metanas._registry import available
 from metanas._version import __version__
 from metanas.evaluation import Evaluator, FunctionEvaluator, Result, Status
@@ -20,6 +20,7 @@ from metanas.exceptions import (
     UnknownNameError,
 )
 from metanas.execution import Executor, register_executor
+from metanas.schedulers import Scheduler, create_scheduler, register_scheduler
 from metanas.spaces import Architecture, Decision, SearchSpace, register_space
 from metanas.storage import RDBStorage, default_storage_url
 from metanas.strategies import (
@@ -73,6 +74,7 @@ __all__ = [
     "ProxyEvaluator",
     "RDBStorage",
     "Result",
+    "Scheduler",
     "SearchSpace",
     "Status",
     "StorageError",
@@ -89,6 +91,7 @@ __all__ = [
     "available_strategies",
     "benchmarking",
     "benchmarks",
+    "create_scheduler",
     "create_strategy",
     "create_study",
     "default_storage_url",
@@ -97,8 +100,10 @@ __all__ = [
     "load_study",
     "load_task",
     "register_executor",
+    "register_scheduler",
     "register_space",
     "register_strategy",
+    "schedulers",
     "spaces",
     "strategies",
     "tasks",
