@@ -394,3 +394,33 @@ def test_cli_search_trains_with_asha(tmp_path: Path) -> None:
     assert study.user_attrs["evaluator"]["max_epochs"] == 3
     best = study.best_trial
     assert [s for s, _, _ in study.intermediate_values(best)] == [1, 2, 3]
+
+
+class _MemoryASHA(metanas.schedulers.ASHAScheduler):
+    uses_memory = True
+
+    def set_memory(self, curves: Any) -> None:
+        self.memory = [list(c) for c in curves]
+
+
+def test_a_scheduler_with_uses_memory_gets_past_tasks_curves(tmp_path: Path) -> None:
+    metanas.register_scheduler("test-memory-asha")(_MemoryASHA)
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    past = metanas.create_study(
+        space=SPACE, storage=url, task="past", seed=1, scheduler="asha",
+        scheduler_settings={"max_budget": 3},
+    )  # fmt: skip
+    past.optimize(CurveEvaluator(), n_trials=5)
+    full = [t for t in past.trials if t.budget == 3.0]
+    study = metanas.create_study(
+        space=SPACE, storage=url, task="now", seed=1, scheduler="test-memory-asha",
+        scheduler_settings={"max_budget": 3},
+    )  # fmt: skip
+    assert isinstance(study.scheduler, _MemoryASHA)
+    got = sorted(study.scheduler.memory)
+    assert got == sorted([_value(t.arch, e) for e in (1, 2, 3)] for t in full)
+    # its own task is not its memory
+    study.optimize(CurveEvaluator(), n_trials=3)
+    again = metanas.load_study(study.name, storage=url)
+    assert isinstance(again.scheduler, _MemoryASHA)
+    assert sorted(again.scheduler.memory) == got
