@@ -475,6 +475,8 @@ def _syne_tune(
                 config = ask()
                 if config is None:
                     break
+                # Syne Tune hands numpy scalars back: use the space's own choice objects.
+                config = {d.name: _as_choice(d.choices, config[d.name]) for d in space.decisions}
                 cand = Architecture({n: config[n] for n in names})
                 if is_table and not space.is_valid(cand):
                     # Most of a sparse table's grid is not in the table: the nearest row is.
@@ -492,6 +494,14 @@ def _syne_tune(
     if method == "st-zeroshot" and not fallback:
         _ST_VALUES[(*mem_key, budget)] = values.copy()
     return values
+
+
+def _as_choice(choices: Sequence[Any], value: Any) -> Any:
+    """The element of ``choices`` equal to ``value`` (``value`` itself when none is)."""
+    for c in choices:
+        if c == value and isinstance(c, bool) == isinstance(value, bool | np.bool_):
+            return c
+    return value.item() if isinstance(value, np.generic) else value
 
 
 class _QuietStdout:
@@ -520,7 +530,8 @@ def job(
     }  # fmt: skip
 
 
-def _job(kw: dict[str, Any]) -> Run:
+def _job(kw: dict[str, Any]) -> Run | str:
+    """Run one job; an arm that raises returns its error text (the suite goes on, reported)."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
         import torch
@@ -530,7 +541,33 @@ def _job(kw: dict[str, Any]) -> Run:
         pass
     import metanas.strategies.meta  # noqa: F401  (registers "meta")
 
-    return run_method(**kw)
+    return safe_run(kw)
+
+
+def safe_run(kw: dict[str, Any]) -> Run | str:
+    """:func:`run_method`, or the error text when the arm raises."""
+    try:
+        return run_method(**kw)
+    except Exception as exc:
+        return f"{kw['method']} on {kw['task']} (draw {kw['draw']}, seed {kw['seed']}): {exc!r}"
+
+
+#: Errors of the jobs that failed in the last :func:`run_all`, one line each.
+FAILURES: list[str] = []
+
+
+def failures_note() -> str:
+    """A Markdown line on the failed jobs of the last :func:`run_all` ("" when none)."""
+    if not FAILURES:
+        return ""
+    kinds: dict[str, int] = {}
+    for f in FAILURES:
+        kinds[f.split(" ", 1)[0]] = kinds.get(f.split(" ", 1)[0], 0) + 1
+    return (
+        f"**{len(FAILURES)} run(s) failed** and are left out ("
+        + ", ".join(f"`{k}` {n}" for k, n in kinds.items())
+        + f"); first error: {FAILURES[0]}\n"
+    )
 
 
 _SLOW = {"optuna-gp": 0, "tpe": 1, "st-quantile": 2, "oracle": 3, "meta": 3, "bo": 4}
@@ -542,6 +579,15 @@ def run_all(
     """Run the jobs, in a pool of ``n_jobs`` spawned processes (slowest kinds first)."""
     order = sorted(range(len(jobs)), key=lambda i: _SLOW.get(jobs[i]["method"], 9))
     runs: list[Run | None] = [None] * len(jobs)
+    FAILURES.clear()
+
+    def keep(i: int, got: Run | str) -> None:
+        if isinstance(got, str):
+            FAILURES.append(got)
+            print(f"  failed: {got}", file=sys.stderr, flush=True)
+        else:
+            runs[i] = got
+
     done = 0
     t0 = time.perf_counter()
 
@@ -554,7 +600,7 @@ def run_all(
 
     if n_jobs == 1:
         for i in order:
-            runs[i] = _job(jobs[i])
+            keep(i, _job(jobs[i]))
             done += 1
             report()
     else:
@@ -563,7 +609,7 @@ def run_all(
         ) as pool:
             futures = {pool.submit(_job, jobs[i]): i for i in order}
             for fut in as_completed(futures):
-                runs[futures[fut]] = fut.result()
+                keep(futures[fut], fut.result())
                 done += 1
                 report()
     out = [r for r in runs if r is not None]

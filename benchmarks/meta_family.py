@@ -35,6 +35,7 @@ from _meta_harness import (
     Summary,
     bootstrap_ratio,
     expected_random_regret,
+    failures_note,
     fmt_ci,
     fmt_p,
     job,
@@ -252,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(f"`{m}` {v:.2f}" for m, v in secs.items()),
         "",
     ]
-    text = "\n".join(body)
+    text = "\n".join(body) + failures_note()
     print(text)
     print(f"wall time {wall:.0f} s", file=sys.stderr)
     if not args.no_write:

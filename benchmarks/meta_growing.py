@@ -32,6 +32,7 @@ from _meta_harness import (
     Suite,
     Summary,
     expected_random_regret,
+    failures_note,
     job,
     load_runs,
     met,
@@ -182,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         wall = time.perf_counter() - t0
     s = Summary(suite, runs, args.budget)
     lines, numbers = report(s, args)
-    text = "\n".join(lines)
+    text = "\n".join(lines) + failures_note()
     print(text)
     print(f"wall time {wall:.0f} s", file=sys.stderr)
     if not args.no_write:

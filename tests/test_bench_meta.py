@@ -165,3 +165,46 @@ def test_growing_orders_and_jobs(suite: h.Suite) -> None:
     jobs = meta_growing.make_jobs(args, suite)
     assert {len(j["past"]) for j in jobs} == {0, 1, 2}
     assert all(j["method"] == "meta" and j["draw"] in (0, 1) for j in jobs)
+
+
+def test_a_failing_arm_is_reported_not_fatal(suite: h.Suite) -> None:
+    got = h.safe_run(h.job(suite, TASKS[0], "no-such-arm", seed=0, budget=3))
+    assert isinstance(got, str)
+    assert "no-such-arm" in got
+    assert "unknown method" in got
+
+
+def test_family_targets_on_made_up_runs(suite: h.Suite) -> None:
+    import meta_family
+
+    args = meta_family.parse_args(["--table", suite.path or "", "--n-trials", "20"])
+    bench = {t: suite.bench(t) for t in TASKS}
+    runs = []
+    for t in TASKS:
+        best = float(np.nanmax(bench[t].values(h.METRIC)))
+        for seed in range(6):
+            cold = np.full(20, best - 0.02 - 0.001 * seed)  # 2 points of regret and more
+            runs.append(h.Run(t, "bo", -1, seed, cold, 0.0))
+            meta = np.full(20, best - 0.002)
+            meta[4:] = best  # the optimum at query 5
+            past = tuple(x for x in TASKS if x != t)
+            runs.append(h.Run(t, "meta", 0, seed, meta, 0.0, meta_family.MAIN_SIZE, past))
+            runs.append(h.Run(t, "similar", 0, seed, np.full(20, best - 0.01), 0.0, 100, past))
+    s = h.Summary(suite, runs, 20)
+    lines, numbers = meta_family.report(s, args)
+    assert numbers["n"] == 3
+    assert numbers["half"] == 3
+    assert numbers["ci_below1"] == 3
+    assert numbers["not_worse"] == 3
+    assert numbers["median_top_ratio"] == pytest.approx(5 / 21)
+    text = "\n".join(lines)
+    assert text.count("**met**") == 3
+    assert "no setting was tuned" in text
+
+
+def test_numpy_scalars_become_the_spaces_choices() -> None:
+    got = h._as_choice((16, 32, 64), np.int64(32))
+    assert got == 32
+    assert type(got) is int
+    assert h._as_choice((True, False), np.bool_(False)) is False
+    assert h._as_choice((1, True), True) is True
