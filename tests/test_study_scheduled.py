@@ -126,6 +126,9 @@ def test_asha_study_prunes_stores_segments_and_sums_costs() -> None:
     for _w, budget, resume_from in ev.calls:
         assert resume_from is None if budget == 1.0 else resume_from == {3.0: 1.0, 9.0: 3.0}[budget]
     assert len(ev.calls) == len(events)
+    df = study.trials_dataframe()
+    assert list(df["budget"]) == [t.budget for t in study.trials]
+    assert list(df["state"]).count("pruned") == len(study.pruned_trials)
 
 
 def test_strategy_is_told_once_per_trial_and_per_segment() -> None:

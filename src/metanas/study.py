@@ -1280,7 +1280,8 @@ class Study:
         Columns: ``number, state, arch`` (space notation), ``value``
         (or ``values_0``, ``values_1`` ...), one ``arch.<decision>`` column per
         decision, ``metrics.<name>``, ``test_metrics.<name>``, ``cost_s``,
-        ``seed``, ``error``, ``started_at``, ``finished_at``.
+        ``seed``, ``error``, ``started_at``, ``finished_at``, and with a scheduler
+        ``budget`` (the epochs the trial's metrics were measured at).
 
         With ``intermediate=True``, one row per (trial, step) instead, with the
         trial's columns repeated and ``step``, ``elapsed_s`` and one
@@ -1313,6 +1314,8 @@ class Study:
                 cost_s=t.cost_s, seed=t.seed, error=t.error,
                 started_at=t.started_at, finished_at=t.finished_at,
             )  # fmt: skip
+            if self.scheduler is not None:
+                row["budget"] = t.budget
             if not intermediate:
                 rows.append(row)
                 continue
