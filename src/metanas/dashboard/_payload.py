@@ -117,7 +117,7 @@ def study_payload(
         "version": version,
         "poll_s": poll_s if api else 0,
         "figures": figures,
-        "figures_late": importances,
+        "importance_inline": importances,
         "table": table,
         "table_note": note,
         "best": best,

@@ -52,7 +52,7 @@ async function showArch(number){
   if(svg){ box.innerHTML = svg; } else { box.textContent = 'Not in this report: open the dashboard to draw trial ' + number + '.'; }
 }
 async function loadImportance(){
-  if(P.figures_late || !P.api || !P.name) return;
+  if(P.importance_inline || !P.api || !P.name) return;
   const res = await fetch(P.api + 'importance?name=' + encodeURIComponent(P.name));
   if(!res.ok) return; const fig = (await res.json()).figure; if(!fig) return;
   const card = el('div', null, 'card'); const div = el('div'); div.className='plot'; div.dataset.figure='importance';
