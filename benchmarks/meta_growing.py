@@ -9,7 +9,7 @@ model-based search). The report gives, against the number of past tasks, the med
 20 queries normalised by the task's exact expected regret of 20 random picks (tasks differ in
 scale), with a bootstrap 90 % interval, and a trend test.
 
-    python benchmarks/meta_growing.py              # the full run (8 orders x 3 seeds)
+    python benchmarks/meta_growing.py              # the full run (10 orders x 4 seeds)
     python benchmarks/meta_growing.py --quick      # 2 orders x 1 seed, first 4 positions
 """
 
@@ -141,8 +141,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--table", default=None, help="the family table (default: the shipped one)")
-    p.add_argument("--orders", type=int, default=8, help="random task orders (8)")
-    p.add_argument("--seeds", type=int, default=3, help="search seeds per task and order (3)")
+    p.add_argument("--orders", type=int, default=10, help="random task orders (10)")
+    p.add_argument("--seeds", type=int, default=4, help="search seeds per task and order (4)")
     p.add_argument("--positions", type=int, default=99, help="tasks searched per order (all)")
     p.add_argument("--memory", type=int, default=100, help="trials per past search (100)")
     p.add_argument("--n-trials", dest="budget", type=int, default=20, help="queries (20)")
