@@ -14,10 +14,11 @@ import pytest
 import metanas
 from metanas._stored_runs import store_run
 from metanas.benchmarks import NasBenchGraph
+from metanas.evaluation import Result
 from metanas.spaces import NB201Space
 from metanas.spaces.architecture import Architecture
 from metanas.storage import get_storage
-from metanas.trial import TrialState
+from metanas.trial import Trial, TrialState
 
 pytest.importorskip("fastapi", reason='the dashboard needs pip install "metanas[dashboard]"')
 pytest.importorskip("plotly", reason='the dashboard needs pip install "metanas[dashboard]"')
@@ -290,3 +291,78 @@ def test_cli_plot_and_report(store_url: str, tmp_path: Path) -> None:
     assert res.exit_code == 2
     assert "does not exist" in res.output
     assert not (tmp_path / "none.db").exists()
+
+
+def test_pages_follow_a_running_study(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    space = metanas.spaces.SearchSpace({"a": [1, 2, 3], "b": ["x", "y"]})
+    study = metanas.create_study(space=space, name="live", storage=url, strategy="random", seed=0)
+    client = TestClient(create_app(url))
+    assert client.get("/api/version", params={"name": "live"}).json()["version"] == "0/0/0"
+    trial = study.ask()
+    running = payload_of(client.get("/study", params={"name": "live"}).text)
+    assert running["table"]["rows"]["state"] == ["running"]
+    study.tell(trial, Result(metrics={"valid_accuracy": 0.5}))
+    assert client.get("/api/version", params={"name": "live"}).json()["version"] == "1/1/0"
+    data = client.get("/api/data", params={"name": "live"}).json()
+    assert data["table"]["rows"]["state"] == ["complete"]
+    assert data["table"]["rows"]["valid_accuracy"] == [0.5]
+
+
+def test_scheduler_events_mark_stops_and_promotions() -> None:
+    from types import SimpleNamespace
+
+    from metanas.dashboard import _data
+
+    class Store:
+        def get_values(self, study_id: int) -> dict[int, list[Any]]:
+            return {
+                n: [(e, {"valid_accuracy": 0.1 * e + n}, None) for e in (1, 2, 3)] for n in (0, 1)
+            }
+
+        def get_events(self, study_id: int) -> list[Any]:
+            return [
+                SimpleNamespace(number=0, kind="result", budget=1.0, decision="continue"),
+                SimpleNamespace(number=1, kind="result", budget=1.0, decision="pause"),
+                SimpleNamespace(number=1, kind="stop", budget=1.0, decision="stop"),
+            ]
+
+    arch = metanas.spaces.architecture.Architecture({"a": 1})
+    record = SimpleNamespace(id=1, objectives=(("valid_accuracy", "maximize"),), name="s")
+    trials = [
+        Trial(number=n, state=TrialState.COMPLETE, arch=arch, values=(0.3 + n,)) for n in (0, 1)
+    ]
+    view = _data.StudyView(record, trials, ["a=1", "a=1"])  # type: ignore[arg-type]
+    fig = _data.curves_figure(Store(), view)  # type: ignore[arg-type]
+    assert fig is not None
+    marks = {t["name"]: (t["x"], t["y"]) for t in fig["data"] if t["mode"] == "markers"}
+    assert marks["promoted"] == ([1], [0.1])
+    assert marks["stopped (pruned)"] == ([1], [1.1])
+
+
+def test_a_memory_strategy_lists_the_past_tasks_it_learns_from(tmp_path: Path) -> None:
+    from metanas.dashboard import _data
+
+    url = f"sqlite:///{tmp_path / 'meta.db'}"
+    space = metanas.spaces.SearchSpace({"a": [1, 2, 3], "b": ["x", "y"]})
+    for task, k in (("past-1", 1.0), ("past-2", -1.0)):
+        study = metanas.create_study(
+            space=space, name=task, storage=url, strategy="random", seed=0, task=task,
+            task_descriptors={"n": 10 * k},
+        )  # fmt: skip
+        for arch in space.enumerate():
+            study.enqueue(arch)
+            study.tell(study.ask(), Result(metrics={"valid_accuracy": k * float(arch["a"])}))
+    store = get_storage(url)
+    record = store.create_study(
+        name="new", task=store.get_or_create_task("new-task", {"n": 10.0}), space=space.to_config(),
+        strategy="meta", strategy_settings={}, objectives=[("valid_accuracy", "maximize")], seed=0,
+        user_attrs={},
+    )  # fmt: skip
+    view = _data.StudyView(record, [], [])
+    ranked = _data.warm_start_tasks(store, view)
+    assert [t for t, _s in ranked] == ["past-1", "past-2"]
+    plain = _data.StudyView(store.get_study("past-1"), [], [])
+    assert _data.warm_start_tasks(store, plain) == []
