@@ -427,3 +427,20 @@ def test_a_scheduler_with_uses_memory_gets_past_tasks_curves(tmp_path: Path) -> 
     again = metanas.load_study(study.name, storage=url)
     assert isinstance(again.scheduler, _MemoryASHA)
     assert sorted(again.scheduler.memory) == got
+
+
+def test_an_open_trial_given_back_by_a_dead_worker_resumes_from_its_budget() -> None:
+    study = _study()
+    study.enqueue({"w": 39})
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(CurveEvaluator(fail_at=2), n_trials=3)
+    # what a process opening the study does to a dead worker's trial: back to the queue
+    assert study.storage.requeue_trial(study.trials[0])
+    reopened = metanas.load_study(study.name, storage=study.storage)
+    assert reopened.trials[0].state is TrialState.WAITING
+    ev = CurveEvaluator()
+    reopened.optimize(ev, max_total_trials=3)
+    assert ev.calls[:2] == [(39, 3.0, 1.0), (39, 9.0, 3.0)]
+    assert len(reopened.trials) == 3
+    first = reopened.trials[0]
+    assert (first.state, first.budget, first.cost_s) == (TrialState.COMPLETE, 9.0, 9.0)
