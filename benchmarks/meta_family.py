@@ -267,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "runs": (
                     f"{len(runs)} searches; held out in turn: {', '.join(tasks)}; cold arms "
-                    f"{args.seeds} seeds (tpe, optuna-gp {args.slow_seeds}, for time); memory "
+                    f"{args.seeds} seeds (tpe, optuna-gp {min(args.slow_seeds, args.seeds)}, "
+                    "for time); memory "
                     f"arms {args.draws} draws x {args.seeds} seeds (oracle: 1 draw, its memory "
                     f"is the full tables); {args.budget} queries; {args.n_jobs} processes; "
                     f"{wall:.0f} s wall time"
@@ -277,8 +278,20 @@ def main(argv: list[str] | None = None) -> int:
                 f"arms get M = {MAIN_SIZE}",
             },
         )
+        intro = (
+            "Arms: cold `random`, `evolution`, `tpe`, `bo`, `optuna-gp` (Optuna's GPSampler, "
+            "one categorical parameter per decision, a suggestion outside the table projected "
+            "onto the nearest unseen architecture of the table and Optuna told that one); "
+            "`meta` (`create_strategy('meta', space)` + `set_memory`) with M-trial memories; "
+            "`oracle` (meta with the other tasks' full tables); `naive` (every past task's 5 "
+            "best, by mean within-task percentile, then evolution); `similar` (the most similar "
+            "past task's architectures by descriptors, best first, then evolution); Syne "
+            "Tune's `ZeroShotTransfer` (depends on the memory only: one search per memory "
+            "draw), `BoundingBox` and `QuantileBasedSurrogateSearcher`, fed the same memory "
+            "(off-table suggestions projected as for optuna-gp)."
+        )
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        write_section(args.output, SECTION, f"{head}\n{text}\n")
+        write_section(args.output, SECTION, f"{head}\n{intro}\n\n{text}\n")
         print(f"wrote {args.output} section {SECTION!r}", file=sys.stderr)
     return 0
 
