@@ -67,9 +67,10 @@ def make_jobs(args: argparse.Namespace, suite: Suite, tasks: list[str]) -> list[
                     jobs.append(job(suite, task, m, seed=s, budget=args.budget))
             elif m == "meta":
                 for size in args.sizes:
+                    use = seeds if size >= MAIN_SIZE else seeds[: args.small_seeds]
                     for c, settings in enumerate(configs):
                         for d in draws:
-                            for s in seeds:
+                            for s in use:
                                 jobs.append(job(suite, task, m, draw=d, seed=s,
                                                 budget=args.budget, past=past, memory=size,
                                                 settings=settings, config=c))  # fmt: skip
@@ -198,6 +199,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--slow-seeds", type=int, default=5,
                    help="seeds of the slow cold arms tpe and optuna-gp (5)")  # fmt: skip
     p.add_argument("--sizes", default="25,100", help="memory sizes of meta (25,100)")
+    p.add_argument("--small-seeds", type=int, default=5,
+                   help="seeds of meta with memories smaller than 100 (5, for time)")  # fmt: skip
     p.add_argument("--n-trials", dest="budget", type=int, default=30, help="queries (30)")
     p.add_argument("--methods", default=",".join(
         [*COLD, "meta", "oracle", "naive", "similar", *SYNE_TUNE]))  # fmt: skip
@@ -224,6 +227,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--meta-configs must be a non-empty JSON list of settings dicts")
     if args.quick:
         args.draws, args.seeds, args.slow_seeds, args.budget = 1, 2, 1, 20
+        args.small_seeds = 2
         args.methods = [m for m in args.methods if m != "st-quantile"]
         args.no_write = True
     return args
@@ -274,8 +278,9 @@ def main(argv: list[str] | None = None) -> int:
                     f"{wall:.0f} s wall time"
                 ),
                 "memory": f"per held-out task: one evolution search of M trials (seed 1000 + "
-                f"draw) on each other task, M in {args.sizes}; naive, similar and Syne Tune "
-                f"arms get M = {MAIN_SIZE}",
+                f"draw) on each other task, M in {args.sizes} (M < {MAIN_SIZE}: "
+                f"{min(args.small_seeds, args.seeds)} seeds, for time); naive, similar and "
+                f"Syne Tune arms get M = {MAIN_SIZE}",
             },
         )
         intro = (
