@@ -1,5 +1,6 @@
 """Persistent storage of tasks, studies and trials (SQLAlchemy)."""
 
+from metanas.storage._retry import RetryPolicy
 from metanas.storage.rdb import (
     RDBStorage,
     StudyRecord,
@@ -11,6 +12,7 @@ from metanas.storage.rdb import (
 
 __all__ = [
     "RDBStorage",
+    "RetryPolicy",
     "StudyRecord",
     "StudySummary",
     "TaskRecord",

@@ -302,7 +302,7 @@ class RDBStorage:
     Notes
     -----
     Each public method that fails on a lost or refused database connection is run again
-    with exponential backoff (:class:`~metanas.storage._retry.RetryPolicy`, set per
+    with exponential backoff (:class:`~metanas.storage.RetryPolicy`, set per
     instance as ``retry_policy``), then raises :class:`~metanas.exceptions.StorageError`.
     """
 
