@@ -178,9 +178,9 @@ PINNED_META_ASKS = [
     ("0111", "gat", "gat", "gcn", "gcn"),
     ("0011", "gat", "gat", "gcn", "fc"),
     ("0122", "gat", "gat", "gcn", "fc"),
-    ("0001", "gat", "gat", "gcn", "sage"),
-    ("0001", "gat", "gat", "gcn", "gcn"),
     ("0000", "gat", "gat", "gcn", "gcn"),
+    ("0001", "gat", "gat", "gcn", "gcn"),
+    ("0001", "gat", "gat", "gcn", "sage"),
 ]
 
 

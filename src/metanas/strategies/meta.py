@@ -50,6 +50,8 @@ _REFERENCE_SEED = 20_240_614
 _PARAM_FIT_POINTS = 60
 #: The new task's results the ranking losses are computed on (its best half, then a spread).
 _LOSS_POINTS = 100
+#: A past model no better than chance in more than this share of bootstrap samples gets weight 0.
+_CHANCE_SHARE = 0.5
 #: New-task results before the weights are learned (before: descriptor similarity only).
 _MIN_LEARN = 3
 
@@ -125,9 +127,10 @@ class MetaStrategy(BOStrategy):
          ranking loss is the number of misordered pairs, the target model
          judged by its leave-one-out means; a model's weight is the share
          of samples where its loss is lowest (ties shared). A past model
-         whose median loss exceeds the 95th percentile of the target's gets
-         weight 0. Before 3 results the weights are the descriptor prior
-         and the target model is not used;
+         whose median loss exceeds the 95th percentile of the target's, or
+         that is no better than chance (half the pairs wrong) in more than
+         half of the samples, gets weight 0. Before 3 results the weights
+         are the descriptor prior and the target model is not used;
        * ensemble mean ``sum_j w_j z_j(x) + w_t mu_t(x)``, variance
          ``sum_j w_j^2 s_j(x)^2 + w_t^2 s_t(x)^2``.
 
@@ -537,9 +540,13 @@ class MetaStrategy(BOStrategy):
         low = loss.min(0)
         winners = loss <= low + 1e-9
         w = (winners / winners.sum(0)).mean(1)
-        # Past models clearly worse than the target's own model are dropped (RGPE's dilution rule).
+        # Past models clearly worse than the target's own model are dropped (RGPE's dilution
+        # rule), and so are those no better than chance (half the ordered pairs wrong) in most
+        # samples: a past task must rank the new one, not win a few samples by luck.
         cut = np.percentile(loss[-1], 95)
-        dropped = np.median(loss[:-1], axis=1) > cut
+        pairs = ((counts @ below) * counts).sum(1)
+        chance = (loss[:-1] >= 0.5 * pairs[None, :]).mean(1) > _CHANCE_SHARE
+        dropped = (np.median(loss[:-1], axis=1) > cut) | chance
         w[:-1][dropped] = 0.0
         total = w.sum()
         return np.asarray(w / total if total > 0 else np.r_[np.zeros(n_past), 1.0], dtype=float)
