@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -62,13 +63,17 @@ def test_the_builtin_executors_are_registered() -> None:
 @pytest.fixture(
     scope="module",
     params=[
-        pytest.param(name, marks=[pytest.mark.slow] if name == "local" else [])
+        pytest.param(name, marks=[pytest.mark.slow] if name in ("local", "ray") else [])
         for name in available("executor")
     ],
 )
 def executor(request: pytest.FixtureRequest) -> Iterator[Executor]:
     """Each registered executor, built by name (one pool per module: workers start slowly)."""
     name = request.param
+    if name == "ray":
+        ray = pytest.importorskip("ray", reason='Ray is not installed: pip install "metanas[ray]"')
+        # Ray's workers cannot import this test module: its evaluator travels by value.
+        ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     with create_executor(name, Scored(), n_workers=_workers(name)) as ex:
         assert isinstance(ex, Executor)
         assert ex.n_workers == _workers(name)
