@@ -219,13 +219,16 @@ def run_metrics(
 class ChargedFamily(Evaluator):
     """The task-family evaluator, charging the clock with the ``cost_s`` each result reports."""
 
-    supports_resume: ClassVar[bool] = False
+    #: The family table continues a run (charging only the extra epochs); the study reads this
+    #: from the class.
+    supports_resume: ClassVar[bool] = True
 
     def __init__(self, inner: Any, table: Table, clock: Clock, study: list[Any]) -> None:
         self.inner = inner
         self.table = table
         self.clock = clock
         self.study = study  # [Study] once created: stop() it when the run is done
+        self.segments: list[tuple[int, int, int, float]] = []  # (row, from, to, cost_s)
         self.task_name = inner.task_name
 
     def task_descriptors(self) -> dict[str, Any]:
@@ -242,17 +245,11 @@ class ChargedFamily(Evaluator):
         row = self.table.index[arch]
         stop = self.table.n_epochs if budget is None else round(budget)
         start = 0 if resume_from is None else round(resume_from)
+        self.segments.append((row, start, stop, float(result.cost_s)))
         self.clock.charge(row, start, stop, float(result.cost_s))
         if self.clock.finished and self.study:
             self.study[0].stop()
         return result
-
-
-def _charged(bench: Any, table: Table, clock: Clock, holder: list[Any]) -> ChargedFamily:
-    ev = ChargedFamily(bench, table, clock, holder)
-    # The study passes resume_from only to evaluators that declare they take it.
-    ev.supports_resume = bool(getattr(bench, "supports_resume", False))  # type: ignore[misc]
-    return ev
 
 
 def memory_curves(task: str, path: str | None, per_task: int) -> list[list[float]]:
@@ -282,7 +279,9 @@ def run_metanas(arm: str, table: Table, seed: int, horizon_s: float, memory_per_
     bench = TaskFamily(table.task, path=table.path)
     clock = Clock(table, horizon_s)
     holder: list[Any] = []
-    evaluator = _charged(bench, table, clock, holder)
+    if not getattr(type(bench), "supports_resume", False):
+        raise SystemExit("TaskFamily cannot resume a run in this checkout: update metanas.")
+    evaluator = ChargedFamily(bench, table, clock, holder)
     kw: dict[str, Any] = {}
     strategy = arm
     memory: list[list[float]] | None = None
@@ -307,6 +306,7 @@ def run_metanas(arm: str, table: Table, seed: int, horizon_s: float, memory_per_
         # the other tasks' table curves (curve+memory) or nothing (curve).
         study.scheduler.set_memory(memory)
     holder.append(study)
+    clock.segments = evaluator.segments  # type: ignore[attr-defined]
     executor = InProcessExecutor(evaluator)
     try:
         with contextlib.suppress(RunDoneError):

@@ -137,17 +137,17 @@ def one_search(
     if arm != "bo":
         from metanas.schedulers import create_scheduler
 
-        sched = create_scheduler(
+        study_kw["scheduler"] = create_scheduler(
             "curve" if arm == "asha+curve" else "asha",
             min_budget=MIN_EPOCHS, max_budget=args.max_epochs, eta=ETA, seed=seed,
         )  # fmt: skip
-        if arm == "asha+curve":
-            sched.set_memory(family_memory(spec["memory"], args.table))
-        study_kw["scheduler"] = sched
     study = metanas.create_study(
         space=space, storage="sqlite://", strategy=strategy, seed=seed, task=task.name,
         **study_kw,
     )  # fmt: skip
+    if arm == "asha+curve":
+        # After create_study, which gave the scheduler the curves of its own (empty) storage.
+        study.scheduler.set_memory(family_memory(spec["memory"], args.table))
     curve: list[tuple[float, float, float]] = []  # (seconds, chosen valid, its test)
     best = (-1.0, float("nan"))
     start = time.perf_counter()
@@ -162,6 +162,7 @@ def one_search(
 
     study.optimize(ev, timeout_s=minutes * 60.0, n_jobs=args.n_jobs, callbacks=[on_trial])
     trials = study.trials
+    study.storage.delete_study(study.name)  # the in-memory database is shared by the runs
     return {
         "task": task_name, "arm": arm, "seed": seed, "minutes": minutes,
         "wall_s": time.perf_counter() - start, "n_trials": len(trials),

@@ -37,6 +37,17 @@ def test_clock_charges_incremental_epochs(table_path: str) -> None:
     assert clock.finished  # the table's best trained to the end: nothing more to measure
 
 
+def test_asha_continues_runs_and_pays_only_the_extra_epochs(table_path: str) -> None:
+    table = mf.load_table("mnist1d", table_path)
+    clock = mf.run_metanas("asha", table, 0, table.t_all, 0)
+    segments = clock.segments  # type: ignore[attr-defined]
+    assert any(start > 0 for _, start, _, _ in segments)  # promoted trials were continued
+    for row, start, stop, cost in segments:
+        assert cost == pytest.approx(table.cost(row, start, stop))
+    assert clock.now == pytest.approx(sum(c for *_, c in segments))
+    assert clock.finished
+
+
 def test_run_metrics_time_to_top_and_regret(table_path: str) -> None:
     table = mf.load_table("mnist1d", table_path)
     order = np.argsort(-table.final)
