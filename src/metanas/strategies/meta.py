@@ -489,12 +489,12 @@ class MetaStrategy(BOStrategy):
                     cands.append(a)
         x = np.vstack([self._encode(a) for a in cands])
         z, _ = self._past_predict(x)
+        cand_keys = [self.space.key(a) for a in cands]
         for j, m in enumerate(self._past):
             # A past task's own results stand for themselves, not for its GP's smoothed mean.
-            for i, a in enumerate(cands):
-                v = m.observed.get(self.space.key(a))
-                if v is not None:
-                    z[j, i] = m.calibrate(np.array([v]))[0]
+            at = [i for i, k in enumerate(cand_keys) if k in m.observed]
+            if at:
+                z[j, at] = m.calibrate(np.array([m.observed[cand_keys[i]] for i in at]))
         w = self._prior
         chosen: list[int] = []
         best_t = np.full(len(self._past), -np.inf)
