@@ -493,26 +493,29 @@ def _times(results: list[dict[str, Any]], task: str, arm: str) -> dict[int, floa
 
 
 def paired_ratio(
-    a: dict[int, float], b: dict[int, float], n_boot: int = 2000, seed: int = 0
-) -> tuple[float, float, float, list[int]]:
-    """median(a) / median(b) over the seeds both have, with a bootstrap 90 % interval
-    (seeds resampled together, so the pairing is kept)."""
+    a: dict[int, float], b: dict[int, float], cap: float, n_boot: int = 2000, seed: int = 0
+) -> tuple[float, float, float, list[int], str]:
+    """median(a) / median(b) over the seeds both have, with a bootstrap 90 % interval (seeds
+    resampled together, so the pairing is kept).
+
+    Runs that never got there (+inf) count as ``cap`` (the horizon). The last item says what
+    the ratio is: ``"="`` exact; ``"<="`` an upper bound (b's median run never got there);
+    ``">="`` a lower bound (a's never did); ``"?"`` neither got there.
+    """
     seeds = sorted(set(a) & set(b))
-    xa = np.array([a[s] for s in seeds])
-    xb = np.array([b[s] for s in seeds])
+    xa = np.minimum(np.array([a[s] for s in seeds]), cap)
+    xb = np.minimum(np.array([b[s] for s in seeds]), cap)
 
     def ratio(ia: np.ndarray) -> float:
-        ma, mb = np.median(xa[ia]), np.median(xb[ia])
-        if math.isinf(mb):
-            return 0.0 if not math.isinf(ma) else math.nan
-        return float(ma / mb)
+        return float(np.median(xa[ia]) / np.median(xb[ia]))
 
     point = ratio(np.arange(len(seeds)))
     rng = np.random.default_rng(seed)
     boots = np.array([ratio(rng.integers(len(seeds), size=len(seeds))) for _ in range(n_boot)])
-    boots = boots[~np.isnan(boots)]
-    lo, hi = np.quantile(boots, [0.05, 0.95]) if len(boots) else (math.nan, math.nan)
-    return point, float(lo), float(hi), seeds
+    lo, hi = np.quantile(boots, [0.05, 0.95])
+    ca, cb = bool(np.median(xa) >= cap), bool(np.median(xb) >= cap)
+    kind = "?" if ca and cb else ">=" if ca else "<=" if cb else "="
+    return point, float(lo), float(hi), seeds, kind
 
 
 def wilcoxon_less(x: np.ndarray, y: np.ndarray) -> float:
@@ -554,30 +557,35 @@ def ratio_target(
         "|---|---:|---:|---:|---:|",
     ]
     ratios: list[float] = []
+    within = 0
     per_task: dict[str, Any] = {}
     for task in tasks:
         a, b = _times(results, task, arm), _times(results, task, base)
         if not a or not b:
             continue
-        point, lo, hi, seeds = paired_ratio(a, b)
         horizon = max(r["horizon_s"] for r in results if r["task"] == task)
         cap = horizon * 1.0001
+        point, lo, hi, seeds, kind = paired_ratio(a, b, cap)
         p = wilcoxon_less(_log_times(a, seeds, cap), _log_times(b, seeds, cap) + math.log(bound))
         ma, mb = np.median([a[s] for s in seeds]), np.median([b[s] for s in seeds])
-        ok = not math.isnan(point) and point <= bound
+        # A lower bound or two censored medians make no claim that the target is met.
+        ok = kind in ("=", "<=") and point <= bound
+        shown = "—" if kind == "?" else f"{'' if kind == '=' else kind + ' '}{point:.2f}"
         rows.append(
             f"| {task} | {_fmt_time(ma, horizon)} | {_fmt_time(mb, horizon)} | "
-            f"{point:.2f} [{lo:.2f}, {hi:.2f}]"
+            f"{shown} [{lo:.2f}, {hi:.2f}]"
             f"{' ✓' if ok else ''} | {p:.2g} |"
         )
         ratios.append(point)
-        per_task[task] = {"ratio": point, "ci90": [lo, hi], "p": p, "n_seeds": len(seeds)}
-    finite = [r for r in ratios if not math.isnan(r)]
-    overall = float(np.median(finite)) if finite else math.nan
+        within += ok
+        per_task[task] = {
+            "ratio": point, "kind": kind, "ci90": [lo, hi], "p": p, "n_seeds": len(seeds),
+        }  # fmt: skip
+    overall = float(np.median(ratios)) if ratios else math.nan
     summary = {
         "arm": arm, "base": base, "bound": bound, "median_ratio": overall,
-        "n_tasks_within": sum(r <= bound for r in finite), "n_tasks": len(ratios),
-        "passed": bool(finite) and overall <= bound, "per_task": per_task,
+        "n_tasks_within": within, "n_tasks": len(ratios),
+        "passed": bool(ratios) and overall <= bound, "per_task": per_task,
     }  # fmt: skip
     return rows, summary
 

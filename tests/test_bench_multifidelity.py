@@ -72,12 +72,19 @@ def test_run_metrics_time_to_top_and_regret(table_path: str) -> None:
 def test_paired_ratio_and_wilcoxon() -> None:
     a = {s: 10.0 + s for s in range(8)}
     b = {s: 40.0 + 2 * s for s in range(8)}
-    point, lo, hi, seeds = mf.paired_ratio(a, b, n_boot=200)
+    point, lo, hi, seeds, kind = mf.paired_ratio(a, b, cap=1000.0, n_boot=200)
     assert seeds == list(range(8))
+    assert kind == "="
     assert point == pytest.approx(np.median(list(a.values())) / np.median(list(b.values())))
     assert lo <= point <= hi
     assert mf.wilcoxon_less(np.array(list(a.values())), np.array(list(b.values()))) < 0.01
     assert mf.wilcoxon_less(np.ones(5), np.ones(5)) == 1.0
+    # b's runs never got there: counted at the cap, so the ratio is an upper bound.
+    censored = dict.fromkeys(range(8), math.inf)
+    point, *_, kind = mf.paired_ratio(a, censored, cap=100.0, n_boot=50)
+    assert kind == "<="
+    assert point == pytest.approx(np.median(list(a.values())) / 100.0)
+    assert mf.paired_ratio(censored, censored, cap=100.0, n_boot=50)[-1] == "?"
 
 
 @pytest.mark.slow
