@@ -70,6 +70,7 @@ def test_pages_render_charts_without_console_errors(
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(120_000)  # a loaded 2-core CI machine: loading is slow, not wrong
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
@@ -79,7 +80,7 @@ def test_pages_render_charts_without_console_errors(
             assert page.get_by_text(XSS, exact=True).count() == 1  # the name, shown as text
 
             page.goto(f"{server}/study?name=cora-rea")
-            page.wait_for_selector("[data-figure=importance] .main-svg", timeout=30_000)
+            page.wait_for_selector("[data-figure=importance] .main-svg", timeout=120_000)
             figures = page.locator(".plot")
             assert figures.count() == 3  # history, regret, importance
             for i in range(figures.count()):
@@ -128,11 +129,12 @@ def test_report_renders_offline(served: tuple[str, str], tmp_path: Path) -> None
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
             page = browser.new_page()
+            page.set_default_timeout(120_000)  # a loaded 2-core CI machine: loading is slow, not wrong
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.on("request", lambda r: errors.append(r.url) if r.url.startswith("http") else None)
             page.goto(out.as_uri())
-            page.wait_for_selector("[data-figure=importance] .main-svg", timeout=30_000)
+            page.wait_for_selector("[data-figure=importance] .main-svg", timeout=120_000)
             assert page.locator(".plot .main-svg").count() >= 3
         finally:
             browser.close()

@@ -313,8 +313,8 @@ def test_optimize_executor_arguments() -> None:
         study.optimize(n_trials=1)
     with pytest.raises(TypeError, match=r"executor must be a registered executor name"):
         study.optimize(Scored(), n_trials=1, executor=3)  # type: ignore[arg-type]
-    with pytest.raises(UnknownNameError, match=r"Unknown executor 'ray'"):
-        study.optimize(Scored(), n_trials=1, executor="ray")
+    with pytest.raises(UnknownNameError, match=r"Unknown executor 'dask'"):
+        study.optimize(Scored(), n_trials=1, executor="dask")
     with pytest.raises(ValueError, match=r"InProcessExecutor runs one evaluation at a time"):
         study.optimize(Scored(), n_trials=1, n_jobs=2, executor="inprocess")
     assert study.trials == []

@@ -78,16 +78,13 @@ def test_optimize_runs_trials_on_ray_two_at_a_time(ray_cluster: Any, study_name:
     study = metanas.create_study(name=study_name, space=SPACE, storage="sqlite://", metric="score")
     for a in range(4):
         study.enqueue({"a": a, "hang": False})
-    start = time.monotonic()
     study.optimize(score, n_trials=4, n_jobs=2, executor="ray")
-    wall = time.monotonic() - start
     trials = study.trials
     assert [(t.number, t.state, t.metrics["score"]) for t in trials] == [
         (n, TrialState.COMPLETE, float(n)) for n in range(4)
     ]
     assert all(t.metrics["pid"] != os.getpid() for t in trials)  # on Ray's workers
     assert _overlapping(trials) >= 1  # two ran side by side
-    assert wall < 4 * 0.3 + 5
     assert ray_cluster.is_initialized()  # not started by the executor: left running
 
 
