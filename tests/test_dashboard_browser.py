@@ -70,7 +70,7 @@ def test_pages_render_charts_without_console_errors(
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.set_default_timeout(120_000)  # a loaded 2-core CI machine: loading is slow, not wrong
+            page.set_default_timeout(120_000)  # a loaded 2-core machine loads slowly
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
@@ -129,7 +129,7 @@ def test_report_renders_offline(served: tuple[str, str], tmp_path: Path) -> None
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
             page = browser.new_page()
-            page.set_default_timeout(120_000)  # a loaded 2-core CI machine: loading is slow, not wrong
+            page.set_default_timeout(120_000)  # a loaded 2-core machine loads slowly
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.on("request", lambda r: errors.append(r.url) if r.url.startswith("http") else None)
