@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -427,6 +428,26 @@ def test_a_scheduler_with_uses_memory_gets_past_tasks_curves(tmp_path: Path) -> 
     again = metanas.load_study(study.name, storage=url)
     assert isinstance(again.scheduler, _MemoryASHA)
     assert sorted(again.scheduler.memory) == got
+
+
+def test_a_study_without_a_task_name_gets_no_curve_memory(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    metanas.register_scheduler("test-memory-asha")(_MemoryASHA)
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    # the same data set searched before under another study name, without task=
+    past = metanas.create_study(
+        space=SPACE, storage=url, name="first", seed=1, scheduler="asha",
+        scheduler_settings={"max_budget": 3},
+    )  # fmt: skip
+    past.optimize(CurveEvaluator(), n_trials=5)
+    with caplog.at_level(logging.WARNING, logger="metanas.study"):
+        study = metanas.create_study(
+            space=SPACE, storage=url, name="second", seed=1, scheduler="test-memory-asha",
+            scheduler_settings={"max_budget": 3},
+        )  # fmt: skip
+    assert not hasattr(study.scheduler, "memory")  # set_memory never called
+    assert "has no task name" in caplog.text
 
 
 def test_an_open_trial_given_back_by_a_dead_worker_resumes_from_its_budget() -> None:

@@ -1036,6 +1036,16 @@ class Study:
                 self.name,
             )
             return
+        if any(r.name == self.task for r in self.storage.list_study_records([self.task])):
+            # As for a strategy's memory: without task= the study's own data set cannot be
+            # told from the others, and its curves (under other study names) would leak in.
+            _logger.warning(
+                "Study %s: the study has no task name (create_study(task=...)), so its own "
+                "task cannot be excluded from the memory of learning curves; the scheduler "
+                "runs without one. Pass task='<data set>' to learn from past tasks' curves.",
+                self.name,
+            )
+            return
         metric, direction = self.objectives[0]
         source = get_storage(self.memory) if self.memory is not None else self.storage
         curves = memory_curves(
