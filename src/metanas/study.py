@@ -212,7 +212,9 @@ class Study:
         self._n_waiting = self._count_waiting()
         if strategy.uses_memory:
             # The strategy gets past tasks as plain data, never the storage: the study reads them.
-            past, descriptors = _read_memory(storage, record, space, memory)
+            past, descriptors = _read_memory(
+                storage, record, space, memory, getattr(strategy, "memory_rows_per_task", None)
+            )
             strategy.set_memory(past, descriptors=descriptors, task=record.task.name)
         if scheduler is not None:
             self._start_scheduler(scheduler)
@@ -1819,12 +1821,17 @@ def _with_memory(
 
 
 def _read_memory(
-    storage: RDBStorage, record: StudyRecord, space: SearchSpace, memory: str | None
+    storage: RDBStorage,
+    record: StudyRecord,
+    space: SearchSpace,
+    memory: str | None,
+    max_rows: int | None = None,
 ) -> tuple[dict[str, TaskHistory], Mapping[str, Any]]:
     """The past tasks a study of ``record``'s task learns from, and the task's descriptors.
 
     From ``memory`` (a URL), else the study's own storage; always without the
-    study's own task, restricted to ``space`` and the first objective.
+    study's own task, restricted to ``space`` and the first objective; at most about
+    ``max_rows`` trials of each past task (the strategy's ``memory_rows_per_task``).
     """
     from metanas.meta import ExperienceMemory
 
@@ -1845,7 +1852,7 @@ def _read_memory(
     metric, direction = record.objectives[0]
     entries = ExperienceMemory(memory if memory is not None else storage).past_tasks(
         task, metric=metric, direction=direction, space=space, min_evaluations=3,
-        metrics=record.strategy_settings.get("memory_metrics"),
+        metrics=record.strategy_settings.get("memory_metrics"), max_rows_per_task=max_rows,
     )  # fmt: skip
     past: dict[str, TaskHistory] = {}
     for e in entries:

@@ -325,6 +325,7 @@ class ExperienceMemory:
         space: SearchSpace | None = None,
         metrics: Sequence[str] | Mapping[str, str] | None = None,
         min_evaluations: int = 3,
+        max_rows_per_task: int | None = None,
     ) -> list[PastTask]:
         """Every stored task but ``task``, each with the metric a search of ``task`` transfers.
 
@@ -358,6 +359,12 @@ class ExperienceMemory:
             Restriction or map of the metrics transferred (see above).
         min_evaluations
             Tasks with fewer distinct architectures are skipped.
+        max_rows_per_task
+            Read at most about this many trials of each task: its best half (ranked
+            in the database by the chosen metric) and a spread of the rest, instead
+            of every trial (a memory of millions of trials). Repeats are then averaged
+            over the trials read, and ``n_evaluations`` counts their architectures. A
+            task with fewer trials is read whole, as without it.
 
         Returns
         -------
@@ -368,6 +375,10 @@ class ExperienceMemory:
             raise ValueError(f"task must be a non-empty task name; got {task!r}.")
         d_new = check_direction(direction)
         wanted = check_memory_metrics(metrics)
+        if max_rows_per_task is not None:
+            return self._sampled_past_tasks(
+                task, metric, d_new, space, wanted, min_evaluations, max_rows_per_task
+            )
         others = [r for r in self.storage.list_tasks() if r.name != task]
         rows: dict[str, list[tuple[str, Trial]]] = {r.name: [] for r in others}
         for name, study, t in self.storage.task_trials(
@@ -375,39 +386,134 @@ class ExperienceMemory:
         ):
             rows[name].append((study, t))
         records = self.storage.list_study_records()
-        out: list[PastTask] = []
+        return [
+            self._past_task(rec, rows[rec.name], records, metric, d_new, space, wanted,
+                            min_evaluations)
+            for rec in others
+        ]  # fmt: skip
+
+    def _past_task(
+        self,
+        rec: TaskRecord,
+        mine: Sequence[tuple[str, Trial]],
+        records: Sequence[StudyRecord],
+        metric: str,
+        d_new: str,
+        space: SearchSpace | None,
+        wanted: tuple[str, ...] | dict[str, str] | None,
+        min_evaluations: int,
+    ) -> PastTask:
+        """One past task from all its COMPLETE trials (see :meth:`past_tasks`)."""
+        reported = {k for _s, t in mine for k in t.metrics}
+        own = [m for r in records if r.task.name == rec.name for m, _d in r.objectives]
+        chosen, why = _choose_metric(rec.name, metric, own, reported, wanted)
+        if chosen is None:
+            # A task of another space (a store shared by several) is no memory of this one.
+            of_space = space is None or any(_valid(space, t.arch) for _s, t in mine[:50])
+            return PastTask(rec.name, None, None, 0, False, why, of_space)
+        d = self._transfer_direction(rec.name, chosen, records, metric, d_new, wanted)
+        if d is None:
+            return PastTask(rec.name, chosen, None, 0, False, _NO_DIRECTION.format(chosen))
+        hist = self._history(rec, chosen, d, space, mine)
+        return _checked(rec.name, chosen, d, why, hist, min_evaluations, bool(mine))
+
+    @classmethod
+    def _transfer_direction(
+        cls,
+        task: str,
+        chosen: str,
+        records: Sequence[StudyRecord],
+        metric: str,
+        d_new: str,
+        wanted: tuple[str, ...] | dict[str, str] | None,
+    ) -> str | None:
+        """The direction ``chosen`` is read in (None: unknown, the task is skipped)."""
+        d = cls._direction_or_none(task, chosen, records)
+        if d is None:
+            if wanted is None and chosen != metric:
+                return None
+            d = d_new
+        return d
+
+    def _sampled_past_tasks(
+        self,
+        task: str,
+        metric: str,
+        d_new: str,
+        space: SearchSpace | None,
+        wanted: tuple[str, ...] | dict[str, str] | None,
+        min_evaluations: int,
+        max_rows: int,
+    ) -> list[PastTask]:
+        """:meth:`past_tasks` reading a ranked sample of each task, chosen in SQL."""
+        if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 2:
+            raise ValueError(f"max_rows_per_task must be an int >= 2 or None; got {max_rows!r}.")
+        others = [r for r in self.storage.list_tasks() if r.name != task]
+        names = [r.name for r in others]
+        records = self.storage.list_study_records()
+        own = {
+            rec.name: [m for r in records if r.task.name == rec.name for m, _d in r.objectives]
+            for rec in others
+        }
+        # Which task reports which candidate metric: one indexed EXISTS per task and name,
+        # where reading every trial's metrics to learn the names would read them all.
+        if isinstance(wanted, dict):
+            cands = set(wanted.values())
+        elif isinstance(wanted, tuple):
+            cands = set(wanted)
+        else:
+            cands = {metric, *(m for ms in own.values() for m in ms)}
+        reporting = {c: self.storage.tasks_reporting(names, c) for c in sorted(cands)}
+        plan: dict[str, tuple[str, str, str]] = {}  # task -> (metric, direction, why)
+        out: dict[str, PastTask] = {}
         for rec in others:
-            mine = rows[rec.name]
-            reported = {k for _s, t in mine for k in t.metrics}
-            own = [m for r in records if r.task.name == rec.name for m, _d in r.objectives]
-            chosen, why = _choose_metric(rec.name, metric, own, reported, wanted)
-            if chosen is None:
-                # A task of another space (a store shared by several) is no memory of this one.
-                of_space = space is None or any(_valid(space, t.arch) for _s, t in mine[:50])
-                out.append(PastTask(rec.name, None, None, 0, False, why, of_space))
-                continue
-            d = self._direction_or_none(rec.name, chosen, records)
-            if d is None:
-                if wanted is None and chosen != metric:
-                    out.append(PastTask(rec.name, chosen, None, 0, False, (
-                        f"no study optimises {chosen!r}, so its direction is unknown; name it "
-                        "in memory_metrics to transfer it in the new study's direction"
-                    )))  # fmt: skip
-                    continue
-                d = d_new
-            hist = self._history(rec, chosen, d, space, [(s, t) for s, t in mine])
-            n = len(hist)
-            if n < max(1, min_evaluations):
-                in_space = n > 0 or not mine
-                problem = (
-                    f"only {n} evaluated architecture(s) of this space in {chosen!r} "
-                    f"(needs >= {min_evaluations})"
-                    if in_space else "no evaluated architecture of this space"
-                )  # fmt: skip
-                out.append(PastTask(rec.name, chosen, d, n, False, problem, in_space))
-                continue
-            out.append(PastTask(rec.name, chosen, d, n, True, why, True, hist))
-        return out
+            reported = {c for c, found in reporting.items() if rec.name in found}
+            chosen, why = _choose_metric(rec.name, metric, own[rec.name], reported, wanted)
+            d = (
+                None if chosen is None
+                else self._transfer_direction(rec.name, chosen, records, metric, d_new, wanted)
+            )  # fmt: skip
+            if chosen is None or d is None:
+                # Skipped: read whole, so that the reason names every metric it reports.
+                mine = [
+                    (s, t)
+                    for _n, s, t in self.storage.task_trials(
+                        [rec.name], states=[TrialState.COMPLETE]
+                    )
+                ]
+                out[rec.name] = self._past_task(
+                    rec, mine, records, metric, d_new, space, wanted, min_evaluations
+                )
+            else:
+                plan[rec.name] = (chosen, d, why)
+        groups: dict[tuple[str, str], list[str]] = {}
+        for name, (chosen, d, _why) in plan.items():
+            groups.setdefault((chosen, d), []).append(name)
+        parsed: dict[str, Architecture] = {}  # tasks share architectures: parse each once
+        top = max_rows // 2
+        by_name = {r.name: r for r in others}
+        for (chosen, d), group in groups.items():
+            sample = self.storage.task_metric_sample(
+                group, chosen, d, top=top, spread=max_rows - top
+            )
+            for name in group:
+                studies: list[str] = []
+                pairs = []
+                for study, text, v in sample[name]:
+                    if study not in studies:
+                        studies.append(study)
+                    arch = parsed.get(text)
+                    if arch is None:
+                        arch = parsed[text] = Architecture.from_json(text)
+                    pairs.append((arch, v))
+                rec = by_name[name]
+                hist = aggregate(
+                    name, chosen, d, space, pairs, dict(rec.descriptors), tuple(studies)
+                )
+                out[name] = _checked(
+                    name, chosen, d, plan[name][2], hist, min_evaluations, bool(pairs)
+                )
+        return [out[r.name] for r in others]
 
     def remember(self, storage: str | RDBStorage, study: str) -> int:
         """Copy a study's finished trials from ``storage`` into this memory (a growing memory).
@@ -634,3 +740,31 @@ def _unknown_metric(metric: str, task: str, seen: Sequence[str]) -> MetanasError
         f"No COMPLETE trial of task {task!r} reports metric {metric!r}.{closest(metric, seen)} "
         f"Its trials report: {list(seen)!r}. Pass one of these as metric=."
     )
+
+
+_NO_DIRECTION = (
+    "no study optimises {!r}, so its direction is unknown; name it in memory_metrics to "
+    "transfer it in the new study's direction"
+)
+
+
+def _checked(
+    task: str,
+    chosen: str,
+    d: str,
+    why: str,
+    hist: TaskHistory,
+    min_evaluations: int,
+    any_rows: bool,
+) -> PastTask:
+    """The past task, used or skipped for too few architectures of the space."""
+    n = len(hist)
+    if n < max(1, min_evaluations):
+        in_space = n > 0 or not any_rows
+        problem = (
+            f"only {n} evaluated architecture(s) of this space in {chosen!r} "
+            f"(needs >= {min_evaluations})"
+            if in_space else "no evaluated architecture of this space"
+        )  # fmt: skip
+        return PastTask(task, chosen, d, n, False, problem, in_space)
+    return PastTask(task, chosen, d, n, True, why, True, hist)

@@ -1098,6 +1098,86 @@ class RDBStorage:
             rows = conn.execute(q).all()
         return [(r.task, r.study_name, _trial_from_row(r)) for r in rows]
 
+    def tasks_reporting(self, tasks: Sequence[str], metric: str) -> set[str]:
+        """Those of ``tasks`` with a COMPLETE trial that reports ``metric`` (non-null).
+
+        One EXISTS per task that stops at its first such trial (an index walk of the
+        task's studies), not a scan of every trial's metrics.
+        """
+        t, st = m.trials, m.studies
+        found = (
+            sa.select(sa.literal(1))
+            .select_from(t.join(st, st.c.id == t.c.study_id))
+            .where(
+                st.c.task_id == m.tasks.c.id,
+                t.c.state == TrialState.COMPLETE.value,
+                t.c.metrics[metric].as_float().is_not(None),
+            )
+            .exists()
+        )
+        q = sa.select(m.tasks.c.name).where(m.tasks.c.name.in_(list(tasks)), found)
+        with self.engine.connect() as conn:
+            return {r[0] for r in conn.execute(q)}
+
+    def task_metric_sample(
+        self, tasks: Sequence[str], metric: str, direction: str, *, top: int, spread: int
+    ) -> dict[str, list[tuple[str, str, float]]]:
+        """Per task, ``(study, arch JSON, value)`` of its best COMPLETE trials and a spread.
+
+        Trials reporting a non-null ``metric`` are ranked per task in SQL (best first in
+        ``direction``; ties: studies by creation, trials by number); the ``top`` best are
+        kept, then about ``spread`` evenly spaced over the rest. So a memory of millions of
+        trials is read as a few hundred rows per task. Rows come back in evaluation order.
+        """
+        t, st = m.trials, m.studies
+        v = t.c.metrics[metric].as_float()
+        order = (v.desc() if direction == "maximize" else v.asc(), t.c.study_id, t.c.number)
+        # The stride comes from each task's COMPLETE count, read from the (study, state) index
+        # without touching the metrics: a second window over a million rows costs a sort.
+        done = t.c.state == TrialState.COMPLETE.value
+        counts = (
+            sa.select(st.c.task_id, sa.func.count().label("n"))
+            .select_from(t.join(st, st.c.id == t.c.study_id))
+            .where(done)
+            .group_by(st.c.task_id)
+            .subquery()
+        )
+        ranked = (
+            sa.select(
+                m.tasks.c.name.label("task"),
+                st.c.name.label("study"),
+                t.c.study_id,
+                t.c.number,
+                t.c.arch,
+                v.label("v"),
+                sa.func.row_number().over(partition_by=st.c.task_id, order_by=order).label("rn"),
+                counts.c.n,
+            )
+            .select_from(
+                t.join(st, st.c.id == t.c.study_id)
+                .join(m.tasks, m.tasks.c.id == st.c.task_id)
+                .join(counts, counts.c.task_id == st.c.task_id)
+            )
+            .where(
+                m.tasks.c.name.in_(list(tasks)),
+                done,
+                v.is_not(None),
+            )
+            .subquery()
+        )
+        r = ranked.c
+        stride = sa.case((r.n - top > spread, (r.n - top) // spread), else_=1)
+        q = (
+            sa.select(r.task, r.study, r.arch, r.v)
+            .where(sa.or_(r.rn <= top, (r.rn - (top + 1)).self_group().op("%")(stride) == 0))
+            .order_by(r.study_id, r.number)
+        )
+        out: dict[str, list[tuple[str, str, float]]] = {name: [] for name in tasks}
+        with self.engine.connect() as conn:
+            for row in conn.execute(q):
+                out[row.task].append((row.study, row.arch, float(row.v)))
+        return out
+
     def list_study_records(self, tasks: Sequence[str] | None = None) -> list[StudyRecord]:
         """Full records of every study (of some tasks), in creation order."""
         q = (

@@ -278,6 +278,7 @@ class MetaStrategy(BOStrategy):
         self._pool_s = np.zeros((0, 0))
         self._pool_index: dict[Hashable, int] = {}
         self._pool_seen = np.zeros(0, dtype=bool)
+        self._pool_stale = False
         self._whole_space = False
         self._obs_z: list[np.ndarray] = []  # past models' scores of each told architecture
         #: The study's task (None until the memory is set).
@@ -290,6 +291,17 @@ class MetaStrategy(BOStrategy):
         self.last_source: str | None = None
 
     # ------------------------------------------------------------------ memory
+    @property
+    def memory_rows_per_task(self) -> int:
+        """How many trials of each past task the study reads: twice the best the models keep.
+
+        Each past model is fitted to at most ``max_past_points`` architectures (the best
+        half, then a spread of the rest), and the portfolio takes the ``n_past_best``
+        best; the study reads the best half of this many trials per task, ranked in the
+        database, and a spread of the rest, instead of a large memory's every trial.
+        """
+        return 2 * max(self.max_past_points // 2, self.n_past_best)
+
     def set_memory(
         self,
         past: Mapping[str, TaskHistory],
@@ -324,7 +336,10 @@ class MetaStrategy(BOStrategy):
             ]
             self.past_tasks = [m.task for m in self._past]
             self._prior = self._prior_weights(past)
-            self._build_pool()
+            # Every past model predicts the whole pool (tens of thousands of candidates each):
+            # the dearest part of a large memory, and the portfolio's first asks need none of
+            # it, so it is built at the first model-based ask (the same pool, the same marks).
+            self._pool_stale = True
             self._warm = self._portfolio()
         if self._past:
             _logger.info(
@@ -645,6 +660,9 @@ class MetaStrategy(BOStrategy):
 
     def _candidates(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Any]]:
         """Features, past scores and sds of the unseen candidates, and the candidates themselves."""
+        if self._pool_stale:
+            self._pool_stale = False
+            self._build_pool()
         if not self._whole_space and self.history:
             self._grow_pool()
         idx = np.flatnonzero(~self._pool_seen)
