@@ -142,6 +142,8 @@ def first_ask(url: str, *, profile: bool = False) -> tuple[float, float, str]:
 
 
 def memory_part(args: argparse.Namespace) -> list[str]:
+    from metanas.storage.rdb import RDBStorage
+
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
     path = cache / f"memory-{args.memory_tasks}x{args.memory_trials}.db"
@@ -151,11 +153,20 @@ def memory_part(args: argparse.Namespace) -> list[str]:
         build_memory(path, args.memory_tasks, args.memory_trials)
         print(f"  built in {time.perf_counter() - start:.0f} s")
     url = f"sqlite:///{path}"
-    first_ask(url)  # the first open of a store runs its schema check; not what is timed
+    RDBStorage(url)  # the first open of a store in a process checks its schema: not timed
     runs = [first_ask(url, profile=args.profile and i == 0) for i in range(args.repeats)]
     if args.profile:
         print(runs[0][2])
     times = [r[0] for r in runs]
+    # The read alone, as the study does it: what the rest of the first ask adds is the models.
+    from metanas.meta import ExperienceMemory
+    from metanas.strategies.meta import MetaStrategy
+
+    space = metanas.SearchSpace(MEMORY_SPACE)
+    rows = MetaStrategy(space).memory_rows_per_task
+    start = time.perf_counter()
+    ExperienceMemory(url).past_tasks("mem/new", metric="acc", space=space, max_rows_per_task=rows)
+    read_s = time.perf_counter() - start
     n_past = runs[0][2].split("\n")[0]
     best, worst = min(times), max(times)
     ok = worst <= TARGET_FIRST_ASK_S
@@ -166,11 +177,13 @@ def memory_part(args: argparse.Namespace) -> list[str]:
         f"A SQLite memory of {args.memory_tasks:,} tasks x {args.memory_trials:,} COMPLETE trials "
         f"({n_total:,} trials, one study per task, a space of 7,776 architectures). Timed: "
         '`create_study(strategy="meta", memory=URL, task=...)` to the first `ask()` '
-        f"returning, {args.repeats} runs after one untimed open.",
+        f"returning, {args.repeats} runs (the store opened once before, untimed).",
         "",
-        "| past tasks used | first ask, best (s) | first ask, worst (s) | create_study (s) |",
-        "|---:|---:|---:|---:|",
-        f"| {n_past} | {best:.2f} | {worst:.2f} | {np.mean([r[1] for r in runs]):.2f} |",
+        "| past tasks used | first ask, best (s) | first ask, worst (s) | create_study (s) "
+        f"| of which the memory read ({rows} rows per task) (s) |",
+        "|---:|---:|---:|---:|---:|",
+        f"| {n_past} | {best:.2f} | {worst:.2f} | {np.mean([r[1] for r in runs]):.2f} "
+        f"| {read_s:.2f} |",
         "",
         f"- Worst run **{worst:.2f} s** (target <= {TARGET_FIRST_ASK_S:g} s): "
         f"{'pass' if ok else '**FAIL**'}.",
@@ -441,7 +454,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--memory-tasks", type=int, default=1000)
     p.add_argument("--memory-trials", type=int, default=1000)
     p.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "metanas-scale"))
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--profile", action="store_true", help="print a cProfile of one first ask")
     p.add_argument("--worker-trials", type=int, default=400)
     p.add_argument("--asha-trials", type=int, default=60)
