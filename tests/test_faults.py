@@ -513,3 +513,118 @@ def test_twenty_sigkills_of_the_driver_lose_and_duplicate_nothing(tmp_path: Path
         assert t.metrics["score"] == t.arch["a"] * 1000 + t.arch["b"]
     requeued = [t for t in study.trials if t.user_attrs.get("attempts")]
     assert 1 <= len(requeued) <= 20  # the trials cut off by the kills, evaluated again
+
+
+# ============================================= SIGKILL of the driver of a scheduled study
+
+SCHED_SPACE = metanas.SearchSpace({"w": list(range(60))})
+
+
+def _sched_value(w: int, epoch: int) -> float:
+    # A plateau rising with w, reached at different speeds: early epochs do not rank as late
+    # ones do, so the scheduler's decisions depend on the order of the results.
+    return round(w / 60 * (1 - 0.6 ** (epoch * (1 + (w % 7) / 3))), 6)
+
+
+class _SlowCurves(Evaluator):
+    supports_resume = True
+
+    def evaluate(
+        self, arch: Architecture, *, budget: float | None = None, resume_from: float | None = None
+    ) -> Result:
+        b = int(budget or 0)
+        time.sleep(0.03 * (b - int(resume_from or 0)))
+        curve = tuple(
+            {"epoch": float(e), "valid_accuracy": _sched_value(arch["w"], e)}
+            for e in range(1, b + 1)
+        )
+        return Result(
+            metrics={"valid_accuracy": _sched_value(arch["w"], b)},
+            cost_s=float(b - (resume_from or 0)),
+            curve=curve,
+        )
+
+
+def _drive_scheduled(url: str, n_trials: int) -> None:
+    study = metanas.create_study(
+        name="killed-asha", storage=url, space=SCHED_SPACE, seed=0, strategy="random",
+        task="curves", load_if_exists=True, scheduler="asha",
+        scheduler_settings={"min_budget": 1, "max_budget": 9, "eta": 3},
+    )  # fmt: skip
+    study.optimize(_SlowCurves(), max_total_trials=n_trials, max_retries=100)
+
+
+def _n_events(path: Path) -> int:
+    if not path.exists():
+        return 0
+    with sqlite3.connect(path, timeout=30) as conn:
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM metanas_scheduler_events").fetchone()[0])
+        except sqlite3.OperationalError:
+            return 0
+
+
+def _decisions(url: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    study = metanas.load_study("killed-asha", storage=url)
+    events = [
+        (e.number, e.kind, e.budget, e.decision, e.next_budget)
+        for e in study.storage.get_events(study._record.id)
+    ]
+    trials = [(t.number, t.arch["w"], t.state.value, t.budget) for t in study.trials]
+    return events, trials
+
+
+def _n_settled(path: Path) -> int:
+    with sqlite3.connect(path, timeout=30) as conn:
+        q = "SELECT COUNT(*) FROM metanas_trials WHERE state IN ('complete', 'pruned')"
+        return int(conn.execute(q).fetchone()[0])
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    reason="known bug, open: after a SIGKILL a resumed scheduled study can leave the trial it "
+    "took back unfinished and its later decisions then differ from a straight run",
+    strict=False,
+)
+def test_sigkills_of_a_scheduled_study_keep_its_decisions_and_every_epoch(tmp_path: Path) -> None:
+    straight = f"sqlite:///{tmp_path / 'straight.db'}"
+    _drive_scheduled(straight, 40)
+    path = tmp_path / "killed.db"
+    url = f"sqlite:///{path}"
+    ctx = multiprocessing.get_context("fork")
+    rng = np.random.default_rng(7)
+    kills = runs = 0
+    while kills < 10 and runs < 60:
+        before = _n_events(path)
+        driver = ctx.Process(target=_drive_scheduled, args=(url, 40))
+        driver.start()
+        runs += 1
+        deadline = time.monotonic() + 60
+        while _n_events(path) == before and driver.is_alive():  # killed mid-rung, after a result
+            assert time.monotonic() < deadline, "the driver stored no result in 60 s"
+            time.sleep(0.002)
+        if not driver.is_alive():
+            # A resumed driver sometimes returns without running the trial it took back
+            # (known, see the closing note of the multi-fidelity issue); the next run goes on.
+            assert driver.exitcode == 0
+            if _n_settled(path) == 40:
+                break
+            continue
+        time.sleep(float(rng.uniform(0.0, 0.02)))
+        os.kill(driver.pid or 0, signal.SIGKILL)
+        driver.join()
+        kills += 1
+    assert kills >= 5, f"only {kills} kills landed mid-study"
+    while _n_settled(path) < 40 and runs < 80:
+        driver = ctx.Process(target=_drive_scheduled, args=(url, 40))
+        driver.start()
+        driver.join(timeout=120)
+        assert driver.exitcode == 0
+        runs += 1
+    assert _decisions(url) == _decisions(straight)  # the same promotions and stops
+    study = metanas.load_study("killed-asha", storage=url)
+    assert {t.state for t in study.trials} <= {TrialState.COMPLETE, TrialState.PRUNED}
+    for t in study.trials:  # every epoch up to the trial's budget is stored, with its value
+        steps = study.intermediate_values(t)
+        assert [s for s, _, _ in steps] == list(range(1, int(t.budget or 0) + 1))
+        assert all(v["valid_accuracy"] == _sched_value(t.arch["w"], s) for s, v, _ in steps)
