@@ -243,6 +243,13 @@ def test_four_cli_workers_share_n_trials_as_the_study_total(tmp_path: Path) -> N
     assert read_rows(db, "SELECT DISTINCT state FROM metanas_trials") == [("complete",)]
 
 
+def _default_sigint() -> None:
+    # A child inherits an ignored or blocked SIGINT from the process that starts it (the
+    # pytest worker may have had one set by another test's library); Ctrl-C must reach it.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 def test_sigint_to_a_pool_search_requeues_then_a_rerun_finishes(tmp_path: Path) -> None:
     db = tmp_path / "pool.db"
@@ -252,7 +259,10 @@ def test_sigint_to_a_pool_search_requeues_then_a_rerun_finishes(tmp_path: Path) 
     script.write_text(SHARED_WORKER.replace("time.sleep(0.002)", "time.sleep(0.3)"))
     # Ctrl-C in a terminal signals the whole process group: the study and its workers.
     proc = subprocess.Popen(
-        [sys.executable, str(script), url, "30"], start_new_session=True, stderr=subprocess.PIPE
+        [sys.executable, str(script), url, "30"],
+        start_new_session=True,
+        stderr=subprocess.PIPE,
+        preexec_fn=_default_sigint,
     )
     try:
         deadline = time.monotonic() + 120
@@ -269,7 +279,7 @@ def test_sigint_to_a_pool_search_requeues_then_a_rerun_finishes(tmp_path: Path) 
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
-    assert b"KeyboardInterrupt" in err, err.decode()
+    assert b"KeyboardInterrupt" in err, (proc.returncode, err.decode())
     assert took_s < 10  # the running evaluations were stopped, not waited for
     states = [r[0] for r in read_rows(db, "SELECT state FROM metanas_trials")]
     assert "failed" not in states

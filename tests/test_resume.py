@@ -304,13 +304,22 @@ SIGINT_WORKER = textwrap.dedent(
 )
 
 
+def _default_sigint() -> None:
+    # A child inherits an ignored or blocked SIGINT from the process that starts it (the
+    # pytest worker may have had one set by another test's library); Ctrl-C must reach it.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 def test_sigint_to_a_real_search_then_rerun_equals_uninterrupted(tmp_path: Path) -> None:
     db = tmp_path / "sigint.db"
     url = f"sqlite:///{db}"
     env = {**os.environ, "METANAS_STORAGE": url}
     script = SIGINT_WORKER % N_TRIALS
-    proc = subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], env=env, stderr=subprocess.PIPE, preexec_fn=_default_sigint
+    )
     try:
         _wait_for(db, lambda rows: sum(r[1] == "complete" for r in rows) >= 10)
         os.kill(proc.pid, signal.SIGINT)
@@ -319,7 +328,7 @@ def test_sigint_to_a_real_search_then_rerun_equals_uninterrupted(tmp_path: Path)
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
-    assert b"KeyboardInterrupt" in err, err.decode()
+    assert b"KeyboardInterrupt" in err, (proc.returncode, err.decode())
     at_stop = _trial_rows(db)
     states = [r[1] for r in at_stop]
     assert "failed" not in states, at_stop
