@@ -10,12 +10,14 @@ from __future__ import annotations
 import itertools
 import os
 import sqlite3
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 
 import metanas
 from metanas._rng import derive_seed
@@ -23,6 +25,7 @@ from metanas.benchmarks import NasBenchGraph
 from metanas.evaluation import Evaluator, FunctionEvaluator, Result
 from metanas.meta import TaskHistory
 from metanas.spaces import NasBenchGraphSpace, NB201Space, SearchSpace
+from metanas.storage import rdb
 from metanas.strategies import Observation, Strategy
 
 _COUNTER = itertools.count()
@@ -60,6 +63,41 @@ def db_path(tmp_path: Path) -> Path:
 def db_url(db_path: Path) -> str:
     """A fresh SQLite file URL."""
     return f"sqlite:///{db_path}"
+
+
+POSTGRES_ENV = "METANAS_TEST_POSTGRES_URL"
+_NO_SERVER = (
+    f"{POSTGRES_ENV} is not set: start a throwaway server with "
+    '`eval "$(.ci/postgres.sh start)"` (see docs/distributed.md) to run the PostgreSQL tests'
+)
+
+
+def postgres_admin_url() -> str:
+    """The server URL of ``METANAS_TEST_POSTGRES_URL``; the test is skipped without one."""
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        pytest.skip(_NO_SERVER)
+    return url
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database; dropped (with its connections) after the test."""
+    admin_url = postgres_admin_url()
+    name = f"metanas_test_{uuid.uuid4().hex[:16]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        url = sa.engine.make_url(admin_url).set(database=name).render_as_string(False)
+        yield url
+        engine = rdb._ENGINES.pop(url, None)
+        if engine is not None:
+            engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
 
 
 def read_rows(path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

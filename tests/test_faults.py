@@ -10,8 +10,6 @@ import signal
 import sqlite3
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,7 @@ import metanas
 from metanas import Architecture, Result, StorageError, TrialState
 from metanas.benchmarks import NasBenchGraph
 from metanas.evaluation import Evaluator
-from metanas.storage import RetryPolicy, rdb
+from metanas.storage import RetryPolicy
 from metanas.storage.rdb import RDBStorage, get_storage
 
 LONG_AGO = dt.datetime(2000, 1, 1)
@@ -370,31 +368,6 @@ def test_a_nested_storage_call_is_retried_once_as_a_whole(
     monkeypatch.undo()
     assert len(dropped) == 1
     assert store.list_studies() == []
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A new PostgreSQL database (``METANAS_TEST_POSTGRES_URL``), dropped after the test."""
-    admin_url = os.environ.get("METANAS_TEST_POSTGRES_URL")
-    if not admin_url:
-        pytest.skip(
-            'METANAS_TEST_POSTGRES_URL is not set: start a server with eval "$(.ci/postgres.sh '
-            'start)" (docs/distributed.md) to test a dropped PostgreSQL connection'
-        )
-    name = f"metanas_faults_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        url = sa.engine.make_url(admin_url).set(database=name).render_as_string(False)
-        yield url
-        engine = rdb._ENGINES.pop(url, None)
-        if engine is not None:
-            engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
 
 
 @pytest.mark.slow

@@ -11,12 +11,9 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import math
-import os
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -24,43 +21,11 @@ import pytest
 import sqlalchemy as sa
 
 import metanas
+from conftest import postgres_admin_url
 from metanas import DuplicatedStudyError, RDBStorage, StorageError, StudyNotFoundError, TrialState
 from metanas.spaces import Architecture, NasBenchGraphSpace
 from metanas.storage import _models, rdb
 from metanas.trial import Trial
-
-POSTGRES_ENV = "METANAS_TEST_POSTGRES_URL"
-_NO_SERVER = (
-    f"{POSTGRES_ENV} is not set: start a throwaway server with "
-    '`eval "$(.ci/postgres.sh start)"` (see docs/distributed.md) to run the PostgreSQL half'
-)
-
-
-def _postgres_admin_url() -> str:
-    url = os.environ.get(POSTGRES_ENV)
-    if not url:
-        pytest.skip(_NO_SERVER)
-    return url
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A new, empty PostgreSQL database; dropped (with its connections) after the test."""
-    admin_url = _postgres_admin_url()
-    name = f"metanas_test_{uuid.uuid4().hex[:16]}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        url = sa.engine.make_url(admin_url).set(database=name).render_as_string(False)
-        yield url
-        engine = rdb._ENGINES.pop(url, None)
-        if engine is not None:
-            engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -333,7 +298,7 @@ def test_a_password_is_masked_when_the_server_cannot_be_reached() -> None:
 
 
 def test_a_password_is_masked_when_the_database_is_missing() -> None:
-    admin = sa.engine.make_url(_postgres_admin_url())
+    admin = sa.engine.make_url(postgres_admin_url())
     url = admin.set(password="s3cr3t-pw", database="no_such_db").render_as_string(False)
     with pytest.raises(StorageError, match="no_such_db") as info:
         RDBStorage(url)
