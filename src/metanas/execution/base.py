@@ -110,6 +110,20 @@ class Executor(abc.ABC):
         )
 
 
+def check_timeout_s(trial_timeout_s: object) -> float | None:
+    """``trial_timeout_s`` if it is a number of seconds > 0 or None; else a ValueError."""
+    if trial_timeout_s is not None and (
+        isinstance(trial_timeout_s, bool)
+        or not isinstance(trial_timeout_s, int | float)
+        or not trial_timeout_s > 0
+    ):
+        raise ValueError(
+            f"trial_timeout_s must be a number of seconds > 0, or None for no limit; got "
+            f"{trial_timeout_s!r}."
+        )
+    return trial_timeout_s
+
+
 def run_evaluation(
     evaluator: Evaluator, arch: Architecture, budget: float | None, resume_from: float | None
 ) -> Result:

@@ -25,7 +25,12 @@ from typing import Any
 
 from metanas.evaluation.base import Evaluator, Result
 from metanas.exceptions import MetanasError
-from metanas.execution.base import Executor, register_executor, run_evaluation
+from metanas.execution.base import (
+    Executor,
+    check_timeout_s,
+    register_executor,
+    run_evaluation,
+)
 from metanas.spaces.architecture import Architecture
 
 __all__ = ["LocalExecutor", "MainGuardError", "resolve_n_jobs"]
@@ -297,15 +302,7 @@ class LocalExecutor(Executor):
         trial_timeout_s: float | None = None,
     ) -> None:
         super().__init__(evaluator, n_workers=n_workers)
-        if trial_timeout_s is not None and (
-            isinstance(trial_timeout_s, bool)
-            or not isinstance(trial_timeout_s, int | float)
-            or not trial_timeout_s > 0
-        ):
-            raise ValueError(
-                f"trial_timeout_s must be a number of seconds > 0, or None for no limit; got "
-                f"{trial_timeout_s!r}."
-            )
+        check_timeout_s(trial_timeout_s)
         if mp_context != "fork":
             _check_main_guard(self.n_workers)
         payload = _pickled(evaluator)

@@ -19,7 +19,12 @@ from concurrent.futures import wait as wait_futures
 from typing import Any
 
 from metanas.evaluation.base import Evaluator, Result
-from metanas.execution.base import Executor, register_executor, run_evaluation
+from metanas.execution.base import (
+    Executor,
+    check_timeout_s,
+    register_executor,
+    run_evaluation,
+)
 from metanas.spaces.architecture import Architecture
 
 __all__ = ["RayExecutor"]
@@ -162,15 +167,7 @@ class RayExecutor(Executor):
         super().__init__(evaluator, n_workers=n_workers)
         self.num_cpus_per_trial = _check_amount("num_cpus_per_trial", num_cpus_per_trial, minimum=0)
         self.num_gpus_per_trial = _check_amount("num_gpus_per_trial", num_gpus_per_trial, minimum=0)
-        if trial_timeout_s is not None and (
-            isinstance(trial_timeout_s, bool)
-            or not isinstance(trial_timeout_s, int | float)
-            or not trial_timeout_s > 0
-        ):
-            raise ValueError(
-                f"trial_timeout_s must be a number of seconds > 0, or None for no limit; got "
-                f"{trial_timeout_s!r}."
-            )
+        check_timeout_s(trial_timeout_s)
         self.trial_timeout_s = None if trial_timeout_s is None else float(trial_timeout_s)
         self.max_retries = int(_check_amount("max_retries", max_retries, minimum=0, integer=True))
         if address is not None and (not isinstance(address, str) or not address.strip()):
