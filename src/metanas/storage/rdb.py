@@ -129,6 +129,17 @@ def check_name(name: object, what: str = "study") -> str:
     return name
 
 
+def _merged(attrs: Mapping[str, Any], updates: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``attrs`` with ``updates`` merged in; a key updated to None is removed."""
+    out = dict(attrs)
+    for key, value in (updates or {}).items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = value
+    return out
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
@@ -667,6 +678,27 @@ class RDBStorage:
 
         return self._retry(run, study_id=study_id)
 
+    def _start_waiting(
+        self, trial_id: int | None, worker: str | None, attrs: Mapping[str, Any], **values: Any
+    ) -> dt.datetime | None:
+        """Move trial ``trial_id`` from WAITING to RUNNING on ``worker``; its start time, or
+        None when it was not WAITING (another process took it first)."""
+        now = _now()
+        with self._tx() as conn:
+            res = conn.execute(
+                m.trials.update()
+                .where(m.trials.c.id == trial_id, m.trials.c.state == TrialState.WAITING.value)
+                .values(
+                    state=TrialState.RUNNING.value,
+                    worker=worker,
+                    started_at=now,
+                    heartbeat_at=now,
+                    user_attrs=dict(attrs),
+                    **values,
+                )
+            )
+        return now if res.rowcount == 1 else None
+
     def claim_waiting_trial(
         self,
         study_id: int,
@@ -695,27 +727,9 @@ class RDBStorage:
             if row is None:
                 return None
             the_seed = seed(int(row.number)) if callable(seed) else seed
-            now = _now()
-            attrs = dict(row.user_attrs or {})
-            for key, value in (user_attrs or {}).items():
-                if value is None:
-                    attrs.pop(key, None)
-                else:
-                    attrs[key] = value
-            with self._tx() as conn:
-                res = conn.execute(
-                    m.trials.update()
-                    .where(m.trials.c.id == row.id, m.trials.c.state == TrialState.WAITING.value)
-                    .values(
-                        state=TrialState.RUNNING.value,
-                        seed=the_seed,
-                        worker=worker,
-                        started_at=now,
-                        heartbeat_at=now,
-                        user_attrs=attrs,
-                    )
-                )
-            if res.rowcount == 1:
+            attrs = _merged(row.user_attrs or {}, user_attrs)
+            now = self._start_waiting(int(row.id), worker, attrs, seed=the_seed)
+            if now is not None:
                 return Trial(
                     number=int(row.number), state=TrialState.RUNNING,
                     arch=Architecture.from_json(row.arch), seed=the_seed, worker=worker,
@@ -1021,26 +1035,9 @@ class RDBStorage:
         """Move the WAITING ``trial`` (an open scheduled trial given back) to RUNNING on
         ``worker``; None when another process took it first. ``user_attrs`` are merged in
         (a key given as None is removed)."""
-        attrs = dict(trial.user_attrs)
-        for key, value in (user_attrs or {}).items():
-            if value is None:
-                attrs.pop(key, None)
-            else:
-                attrs[key] = value
-        now = _now()
-        with self._tx() as conn:
-            res = conn.execute(
-                m.trials.update()
-                .where(m.trials.c.id == trial.id, m.trials.c.state == TrialState.WAITING.value)
-                .values(
-                    state=TrialState.RUNNING.value,
-                    worker=worker,
-                    started_at=now,
-                    heartbeat_at=now,
-                    user_attrs=attrs,
-                )
-            )
-        if res.rowcount != 1:
+        attrs = _merged(trial.user_attrs, user_attrs)
+        now = self._start_waiting(trial.id, worker, attrs)
+        if now is None:
             return None
         return dataclasses.replace(
             trial, state=TrialState.RUNNING, worker=worker, started_at=now, user_attrs=attrs
