@@ -1038,15 +1038,7 @@ class Study:
                 self.name,
             )
             return
-        if any(r.name == self.task for r in self.storage.list_study_records([self.task])):
-            # As for a strategy's memory: without task= the study's own data set cannot be
-            # told from the others, and its curves (under other study names) would leak in.
-            _logger.warning(
-                "Study %s: the study has no task name (create_study(task=...)), so its own "
-                "task cannot be excluded from the memory of learning curves; the scheduler "
-                "runs without one. Pass task='<data set>' to learn from past tasks' curves.",
-                self.name,
-            )
+        if _unnamed_task(self.storage, self.task, "the memory of learning curves"):
             return
         metric, direction = self.objectives[0]
         source = get_storage(self.memory) if self.memory is not None else self.storage
@@ -1820,6 +1812,24 @@ def _with_memory(
     return settings, url if url is not None else given
 
 
+def _unnamed_task(storage: RDBStorage, task: str, memory: str) -> bool:
+    """True (with a warning) when the study was created without ``task=``.
+
+    Its task is then just its study name, so ``memory`` cannot tell this search's own data
+    set from others (a re-run under another study name would be "transferred" from): the
+    study searches without a memory rather than risk it.
+    """
+    if not any(r.name == task for r in storage.list_study_records([task])):
+        return False
+    _logger.warning(
+        "Study %s: the study has no task name (create_study(task=...)), so its own task "
+        "cannot be excluded from %s; searching cold. Pass task='<data set>' to learn "
+        "from past tasks.",
+        task, memory,
+    )  # fmt: skip
+    return True
+
+
 def _read_memory(
     storage: RDBStorage,
     record: StudyRecord,
@@ -1836,16 +1846,7 @@ def _read_memory(
     from metanas.meta import ExperienceMemory
 
     task = record.task.name
-    if any(r.name == task for r in storage.list_study_records([task])):
-        # Created without task=: the task is just the study's name, so the memory cannot
-        # tell this search's own data set from others (a re-run under another name would
-        # be "transferred" from). Search cold rather than risk it.
-        _logger.warning(
-            "Study %s: the study has no task name (create_study(task=...)), so its own task "
-            "cannot be excluded from the experience memory; searching cold. Pass "
-            "task='<data set>' to learn from past tasks.",
-            task,
-        )
+    if _unnamed_task(storage, task, "the experience memory"):
         return {}, {}
     if memory is not None:
         _check_memory_exists(memory)
