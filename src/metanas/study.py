@@ -1029,15 +1029,8 @@ class Study:
                 state.paused.discard(n)
 
     def _give_scheduler_memory(self, scheduler: Scheduler) -> None:
-        try:
-            from metanas.meta.curves import memory_curves
-        except ImportError:
-            _logger.info(
-                "Study %s: metanas.meta.curves is not available; the scheduler runs without "
-                "a memory of past learning curves",
-                self.name,
-            )
-            return
+        from metanas.meta.curves import memory_curves
+
         if _unnamed_task(self.storage, self.task, "the memory of learning curves"):
             return
         metric, direction = self.objectives[0]
