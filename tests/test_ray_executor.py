@@ -54,6 +54,26 @@ def score(arch: Architecture) -> dict[str, float]:
     }
 
 
+def meeting(folder: Path) -> Any:
+    """An evaluation that marks itself running and waits (up to 30 s) to see another running.
+
+    Timing alone cannot show two trials side by side: a fresh Ray cluster starts its second
+    worker process lazily, and a short evaluation can finish before that worker is up.
+    """
+
+    def evaluate(arch: Architecture) -> dict[str, float]:
+        (folder / f"running-{arch['a']}").touch()
+        deadline = time.monotonic() + 30
+        met = False
+        while time.monotonic() < deadline and not met:
+            met = any(p.name != f"running-{arch['a']}" for p in folder.glob("running-*"))
+            time.sleep(0.02)
+        (folder / f"running-{arch['a']}").unlink()
+        return {"score": float(arch["a"]), "pid": float(os.getpid()), "met": float(met)}
+
+    return evaluate
+
+
 def _overlapping(trials: list[Any]) -> int:
     """Pairs of trials whose evaluations ran at the same time."""
     spans = [(r.metrics["start"], r.metrics["end"]) for r in trials]
@@ -74,17 +94,21 @@ class Failing(Evaluator):
         raise ValueError(f"a={arch['a']} cannot be trained")
 
 
-def test_optimize_runs_trials_on_ray_two_at_a_time(ray_cluster: Any, study_name: str) -> None:
+def test_optimize_runs_trials_on_ray_two_at_a_time(
+    ray_cluster: Any, study_name: str, tmp_path: Path
+) -> None:
     study = metanas.create_study(name=study_name, space=SPACE, storage="sqlite://", metric="score")
     for a in range(4):
         study.enqueue({"a": a, "hang": False})
-    study.optimize(score, n_trials=4, n_jobs=2, executor="ray")
+    study.optimize(meeting(tmp_path), n_trials=4, n_jobs=2, executor="ray")
     trials = study.trials
     assert [(t.number, t.state, t.metrics["score"]) for t in trials] == [
         (n, TrialState.COMPLETE, float(n)) for n in range(4)
     ]
     assert all(t.metrics["pid"] != os.getpid() for t in trials)  # on Ray's workers
-    assert _overlapping(trials) >= 1  # two ran side by side
+    # The first two trials are submitted together, so each meets the other; a serial run
+    # would leave the first one waiting out its 30 s alone.
+    assert trials[0].metrics["met"] == trials[1].metrics["met"] == 1.0
     assert ray_cluster.is_initialized()  # not started by the executor: left running
 
 
