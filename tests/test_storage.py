@@ -205,6 +205,23 @@ def test_nan_metrics_are_stored_as_null_and_read_back_as_nan(db_url: str) -> Non
     assert back.metrics["value"] == 0.5
 
 
+def test_trial_summaries_match_the_full_trials_without_their_records(db_url: str) -> None:
+    study = _study(db_url, "summaries", metric="value")
+    scores = iter([0.25, math.nan, 0.75])  # the NaN one fails
+    study.optimize(lambda arch: {"value": next(scores), "extra": 1.0}, n_trials=3)
+    storage = rdb.get_storage(db_url)
+    record = storage.get_study("summaries")
+    full, light = storage.get_trials(record.id), storage.get_trial_summaries(record.id)
+    keep = ("number", "state", "arch", "cost_s", "budget", "id")
+    assert [[getattr(t, k) for k in keep] for t in light] == [
+        [getattr(t, k) for k in keep] for t in full
+    ]
+    assert [t.values for t in light] == [(0.25,), None, (0.75,)]
+    assert light[1].state is TrialState.FAILED
+    assert all(t.metrics == {} and t.user_attrs == {} for t in light)
+    assert full[0].metrics["extra"] == 1.0
+
+
 # ==================================================================== tasks
 
 

@@ -102,45 +102,10 @@ def _format_all(record: StudyRecord, trials: Sequence[Trial]) -> list[str]:
     return out
 
 
-def _read_trials(storage: RDBStorage, study_id: int) -> list[Trial]:
-    """The trials of a study with what the pages show: no metrics, no user attributes.
-
-    ``RDBStorage.get_trials`` decodes five JSON columns per trial; a 10,000-trial study took
-    1.5 s there on a busy 2-core machine, most of the study page's budget. This reads the
-    same table, read-only, with the storage's own table definitions.
-    """
-    import sqlalchemy as sa
-
-    from metanas.spaces.architecture import Architecture
-    from metanas.storage import _models as m
-
-    t = m.trials.c
-    q = (
-        sa.select(t.number, t.state, t.arch, t["values"], t.cost_s, t.budget, t.id)
-        .where(t.study_id == study_id)
-        .order_by(t.number)
-    )
-    with storage.engine.connect() as conn:
-        rows = conn.execute(q).all()
-    out = []
-    for r in rows:
-        values = r[3]
-        out.append(
-            Trial(
-                number=int(r[0]), state=TrialState(r[1]), arch=Architecture.from_json(r[2]),
-                values=None if values is None else tuple(
-                    math.nan if v is None else float(v) for v in values
-                ),
-                cost_s=r[4], budget=r[5], id=int(r[6]),
-            )
-        )  # fmt: skip
-    return out
-
-
 def load_study_view(storage: RDBStorage, name: str) -> StudyView:
     """Read study ``name`` and its trials (raises StudyNotFoundError, naming the studies)."""
     record = storage.get_study(name)
-    trials = _read_trials(storage, record.id)
+    trials = storage.get_trial_summaries(record.id)
     return StudyView(record, trials, _format_all(record, trials))
 
 

@@ -1061,6 +1061,33 @@ class RDBStorage:
             rows = conn.execute(q.order_by(m.trials.c.number)).all()
         return [_trial_from_row(r) for r in rows]
 
+    def get_trial_summaries(self, study_id: int) -> list[Trial]:
+        """The trials of a study without their metrics, test metrics and user attributes.
+
+        For views of large studies: :meth:`get_trials` decodes five JSON columns per trial
+        (1.5 s for 10,000 trials on a busy 2-core machine); this decodes two. The trials carry
+        number, state, architecture, objective values (a stored null as NaN), cost, budget and
+        id; the other fields keep their defaults.
+        """
+        t = m.trials.c
+        q = (
+            sa.select(t.number, t.state, t.arch, t["values"], t.cost_s, t.budget, t.id)
+            .where(t.study_id == study_id)
+            .order_by(t.number)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        return [
+            Trial(
+                number=int(r[0]), state=TrialState(r[1]), arch=Architecture.from_json(r[2]),
+                values=None if r[3] is None else tuple(
+                    math.nan if v is None else float(v) for v in r[3]
+                ),
+                cost_s=r[4], budget=None if r[5] is None else float(r[5]), id=int(r[6]),
+            )
+            for r in rows
+        ]  # fmt: skip
+
     def all_trials(self) -> list[tuple[str, str, Trial]]:
         """Every trial of every study as ``(task, study, trial)``: the experience memory."""
         q = (
