@@ -465,3 +465,113 @@ def test_an_open_trial_given_back_by_a_dead_worker_resumes_from_its_budget() -> 
     assert len(reopened.trials) == 3
     first = reopened.trials[0]
     assert (first.state, first.budget, first.cost_s) == (TrialState.COMPLETE, 9.0, 9.0)
+
+
+# ------------------------------------------- ASHA promotes stopped trials on a used-up space
+
+SMALL = SearchSpace({"w": list(range(8))})
+
+
+def _late_bloomer(arch: Architecture, epoch: int) -> float:
+    # w=0 is the worst after 1 and 3 epochs and the best after 9: stopped at the first rung.
+    if arch["w"] == 0:
+        return 0.99 if epoch >= 9 else 0.0
+    return round(arch["w"] / 20 * (1 - 0.5**epoch), 6)
+
+
+class LateBloomer(CurveEvaluator):
+    def evaluate(
+        self, arch: Architecture, *, budget: float | None = None, resume_from: float | None = None
+    ) -> Result:
+        self.calls.append((arch["w"], float(budget or 0), resume_from))
+        b = int(budget or 0)
+        curve = tuple(
+            {"epoch": float(e), "valid_accuracy": _late_bloomer(arch, e)} for e in range(1, b + 1)
+        )
+        return Result(
+            metrics={"valid_accuracy": _late_bloomer(arch, b)},
+            cost_s=b - (resume_from or 0.0),
+            curve=curve,
+        )
+
+
+@pytest.mark.parametrize("scheduler", ["asha", "hyperband"])
+def test_asha_trains_a_stopped_late_bloomer_to_the_end_once_the_space_is_used_up(
+    scheduler: str,
+) -> None:
+    study = metanas.create_study(
+        space=SMALL, storage="sqlite://", seed=0, scheduler=scheduler,
+        scheduler_settings={"min_budget": 1, "max_budget": 9, "eta": 3},
+    )  # fmt: skip
+    ev = LateBloomer()
+    study.optimize(ev, n_trials=12)
+    assert study.best_trial.arch["w"] == 0
+    assert study.best_trial.budget == 9.0
+    # the late bloomer reaches the end before any architecture is trained from scratch again
+    fresh = [i for i, (_, _, r) in enumerate(ev.calls) if r is None]
+    assert sorted(ev.calls[i][0] for i in fresh[:8]) == list(range(8))
+    done = next(i for i, (w, b, _) in enumerate(ev.calls) if (w, b) == (0, 9.0))
+    assert len(fresh) == 8 or done < fresh[8]
+    events = _events(study)
+    promoted = [(n, b, nb) for n, kind, b, _, nb in events if kind == "promote"]
+    assert promoted, "no stopped trial was promoted"
+    for _n, budget, next_budget in promoted:
+        # the promoted trial resumes from the budget it had reached
+        assert (next_budget, budget) in {(3.0, 1.0), (9.0, 3.0)}
+    # a revived trial's cost is still the sum of its own segments: each epoch paid once
+    for t in study.trials:
+        assert t.cost_s == t.budget
+    # replayed into a fresh scheduler, the stored decisions come out the same
+    again = metanas.load_study(study.name, storage=study.storage)
+    again.optimize(LateBloomer(), n_trials=0)
+    assert _events(again) == events
+
+
+def test_asha_promotes_by_the_papers_rule_then_the_best_of_the_lowest_rung() -> None:
+    s = metanas.schedulers.ASHAScheduler(min_budget=1, max_budget=9, eta=3)
+    decisions = [s.on_result(t, 1, v)[0] for t, v in enumerate([0.1, 0.5, 0.3, 0.2, 0.05, 0.0])]
+    assert [d.value for d in decisions] == ["continue", "continue", *["stop"] * 4]
+    # 6 results at rung 1: its top 2 are trials 1 and 2; 2 was stopped when it arrived
+    assert s.promote_stopped() == (2, 3.0)
+    # none left in a top 1/3: the best stopped one of the lowest rung, best first
+    assert [s.promote_stopped() for _ in range(4)] == [(3, 3.0), (4, 3.0), (5, 3.0), None]
+    # a failed segment is never promoted
+    assert s.on_result(6, 1, None)[0] is Decision.STOP
+    assert s.promote_stopped() is None
+
+
+def test_a_promotion_of_a_stopped_trial_survives_a_resume() -> None:
+    straight = metanas.create_study(
+        space=SMALL, storage="sqlite://", seed=0, scheduler="asha",
+        scheduler_settings={"min_budget": 1, "max_budget": 9, "eta": 3},
+    )  # fmt: skip
+    straight.optimize(LateBloomer(), n_trials=12)
+    expected = _events(straight)
+    cut_at = next(i for i, e in enumerate(expected) if e[1] == "promote") + 1
+    study = metanas.create_study(
+        space=SMALL, storage="sqlite://", seed=0, scheduler="asha",
+        scheduler_settings={"min_budget": 1, "max_budget": 9, "eta": 3},
+    )  # fmt: skip
+    # the segment after the first promotion is cut off
+    n_results = sum(1 for e in expected[:cut_at] if e[1] == "result")
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(_Cut(n_results + 1), n_trials=12)
+    reopened = metanas.load_study(study.name, storage=study.storage)
+    reopened.optimize(LateBloomer(), max_total_trials=12)
+    assert _events(reopened) == expected
+    assert [(t.state, t.budget, t.cost_s) for t in reopened.trials] == [
+        (t.state, t.budget, t.cost_s) for t in straight.trials
+    ]
+
+
+class _Cut(LateBloomer):
+    def __init__(self, at: int) -> None:
+        super().__init__()
+        self.at = at
+
+    def evaluate(
+        self, arch: Architecture, *, budget: float | None = None, resume_from: float | None = None
+    ) -> Result:
+        if len(self.calls) + 1 == self.at:
+            raise KeyboardInterrupt
+        return super().evaluate(arch, budget=budget, resume_from=resume_from)

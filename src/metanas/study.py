@@ -367,12 +367,19 @@ class Study:
             raise AssertionError("ask without a limit always makes a trial")
         return trial
 
-    def _ask(self, limit: int | None, grace_s: float | None) -> Trial | None:
+    def _ask(
+        self,
+        limit: int | None,
+        grace_s: float | None,
+        repeats: Callable[[Architecture], bool] | None = None,
+    ) -> Trial | None:
         """:meth:`ask`, making a new trial only while its number is below ``limit``.
 
         None when the study holds trials ``0 .. limit - 1`` and none of them waits to run.
         ``grace_s``: the trial's worker keeps its heartbeat (stored with the trial, so
         others take it for dead after ``grace_s`` silent seconds); None: it does not.
+        ``repeats``: called with the strategy's proposal; when it returns True no trial is
+        made (None is returned: the caller ran something else instead).
         """
         attrs: dict[str, Any] = {_GRACE_ATTR: grace_s}
         number = (self._trials[-1].number + 1) if self._trials else 0
@@ -402,6 +409,8 @@ class Study:
                 f"Strategy {type(self.strategy).__name__} proposed an architecture outside the "
                 f"space: {exc}"
             ) from exc
+        if repeats is not None and repeats(arch):
+            return None
         new_attrs = {k: v for k, v in attrs.items() if v is not None}
         if limit is None:
             trial = self.storage.add_trial(
@@ -986,10 +995,14 @@ class Study:
         state = self._sched
         trials = {t.number: t for t in self._trials}
         differ = 0
+        stopped: set[int] = set()  # trials whose last result stopped them (promote_stopped)
         for ev in self.storage.get_events(self._record.id):
             n = ev.number
             if ev.kind == "result":
                 decision, _ = scheduler.on_result(n, ev.budget, ev.score)
+                stopped.discard(n)
+                if ev.decision == Decision.STOP.value:
+                    stopped.add(n)
                 scheduler.pending_stops()  # replayed by the "stop" events stored after it
                 differ += decision.value != ev.decision
                 state.last_budget[n] = ev.budget
@@ -1010,7 +1023,11 @@ class Study:
                         )
                     )
             elif ev.kind == "promote":
-                taken = scheduler.next_promotion()
+                if n in stopped:
+                    stopped.discard(n)
+                    taken = scheduler.promote_stopped()
+                else:
+                    taken = scheduler.next_promotion()
                 differ += taken != (n, ev.next_budget)
                 state.paused.discard(n)
                 if ev.next_budget is not None:
@@ -1119,10 +1136,13 @@ class Study:
                 state.paused.discard(n)
                 return t, b, prev
             while may_start():
-                asked = self._ask(limit, grace)
+                asked = self._ask(limit, grace, repeats)
+                if revived:
+                    return revive(*revived.pop())
                 if asked is None:
                     at_limit = True
                     return None
+                held.add(self.space.key(asked.arch))
                 if asked.number in state.paused:  # held by this run already: it stays paused
                     continue
                 if asked.number in state.ready:
@@ -1131,6 +1151,33 @@ class Study:
                 n_started += 1
                 return asked, sched.first_budget(asked.number), None
             return None
+
+        # A proposal repeating a trial's architecture trains nothing new: a trial the scheduler
+        # stopped is promoted instead where it has one (ASHA); else the repeat is a trial.
+        held = {self.space.key(t.arch) for t in self._trials if t.state is not TrialState.FAILED}
+        revived: list[tuple[int, float]] = []
+
+        def repeats(arch: Architecture) -> bool:
+            if self.space.key(arch) not in held:
+                return False
+            promoted = sched.promote_stopped()
+            if promoted is None:
+                return False
+            revived.append(promoted)
+            return True
+
+        def revive(n: int, b: float) -> tuple[Trial, float, float | None]:
+            t = self._stored_trial(n)
+            prev = state.last_budget.get(n, t.budget)
+            event = SchedulerEvent(n, "promote", prev or 0.0, None, Decision.CONTINUE.value, b)
+            # PRUNED -> RUNNING with the promotion, in one transaction; the metrics stay those
+            # of the budget reached until the next segment replaces them.
+            reopened = self.storage.store_segment(
+                t, TrialState.RUNNING, event, metrics=t.metrics, test_metrics=t.test_metrics,
+                values=t.values, cost_s=t.cost_s, budget=t.budget,
+            )  # fmt: skip
+            self._replace(reopened)
+            return reopened, b, prev
 
         def settle(t: Trial) -> None:
             state.ready.pop(t.number, None)

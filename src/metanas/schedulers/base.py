@@ -166,6 +166,18 @@ class Scheduler(abc.ABC):
         """
         return None
 
+    def promote_stopped(self) -> tuple[int, float] | None:
+        """A trial this scheduler stopped below ``max_budget`` to train on now, with its next
+        budget; None when there is none to promote.
+
+        The study asks this only when the strategy has nothing new to offer: it re-proposed an
+        architecture a trial of the study already holds (a small space exhausted, or a
+        strategy repeating itself). The trial, PRUNED so far, is then resumed from the budget
+        it reached instead of training a duplicate from scratch. Taking a promotion commits to
+        it. The default (a scheduler that never revisits a stop): None.
+        """
+        return None
+
     def pending_stops(self) -> list[int]:
         """Paused trials the scheduler has decided not to promote; each is returned once.
 

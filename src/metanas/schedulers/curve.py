@@ -144,11 +144,11 @@ class CurveScheduler(ASHAScheduler):
             return
         self.model = LearningCurveModel().fit(np.vstack(kept))
 
-    def on_result(
+    def _decide(
         self, trial_number: int, budget: float, score: float | None
     ) -> tuple[Decision, float | None]:
         # ASHA's rung table sees every result, so it is current whenever its rule is needed.
-        decision, nxt = super().on_result(trial_number, budget, score)
+        decision, nxt = super()._decide(trial_number, budget, score)
         if score is None:
             return decision, nxt
         epoch = round(budget)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from metanas._rng import derive_seed, make_rng, resolve_seed
-from metanas.schedulers.asha import _asha_decision, _RungTable
+from metanas.schedulers.asha import _asha_decision, _note_stop, _RungTable, promote_stopped
 from metanas.schedulers.base import Decision, Scheduler, register_scheduler
 
 __all__ = ["HyperbandScheduler"]
@@ -78,4 +78,13 @@ class HyperbandScheduler(Scheduler):
     def on_result(
         self, trial_number: int, budget: float, score: float | None
     ) -> tuple[Decision, float | None]:
-        return _asha_decision(self, self._tables[self.bracket(trial_number)], budget, score)
+        table = self._tables[self.bracket(trial_number)]
+        decision, nxt = _asha_decision(self, table, trial_number, budget, score)
+        _note_stop(self, table, trial_number, budget, score, decision)
+        return decision, nxt
+
+    def promote_stopped(self) -> tuple[int, float] | None:
+        """A stopped trial to train on (:func:`~metanas.schedulers.asha.promote_stopped`):
+        ASHA's top ``1/eta`` rule within each bracket, then the best stopped trial of the
+        lowest rung over all brackets."""
+        return promote_stopped(self, self._tables)
