@@ -1,0 +1,255 @@
+"""Meta-learning with real training on the task family (issue #14, suite d).
+
+The memory is what a user would have after searching the other tasks of the family: for each
+held-out task, an evolution search of ``--memory`` trials on each of the other nine tasks of
+the shipped family table (memory draw ``seed % 3``, exactly as in ``meta_family.py``). The
+new search then trains networks for real on the held-out task, with the trainer settings the
+table was made with (:data:`metanas.benchmarks.family.FAMILY_TRAINING`) but another training
+seed, so none of its results is a table look-up. Both arms search the family's 200
+architectures.
+
+* ``bo``: cold, never reads the memory.
+* ``meta``: ``create_strategy("meta", space)`` + ``set_memory`` of the other tasks.
+
+Both arms of a pair use the same search seed and the same training seed, so an architecture
+both arms pick gets the same result in both. Measured per pair: the time each arm needed to
+reach cold ``bo``'s final best validation accuracy. Time is the search process's CPU time
+(asks, tells and training, one torch thread): on this shared 2-core machine that is what the
+search would take in wall time on an idle core, and it does not depend on the other work
+running beside it; the wall time is recorded too. Reported: the median of meta's time over
+bo's (``meta`` never reaching the level counts as infinitely slow), a bootstrap 90 % interval
+over the pairs, and a Wilcoxon signed-rank test of the paired times. Test accuracy of each
+arm's best-by-validation network is reported, never searched on.
+
+    python benchmarks/meta_family_real.py               # 4 held-out tasks x 5 seeds, ~30 CPU-min
+    python benchmarks/meta_family_real.py --quick --no-write
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _meta_harness import Suite, memory_for, wilcoxon_p
+from _report import REPO, header
+
+SECTION = "meta-family-real"
+#: Every third task of the family (a rule fixed before any run, not a choice by result).
+DEFAULT_TASKS = ("mnist1d", "mnist1d-shear", "mnist1d-5class", "fashion-7x7-tops")
+ARMS = ("bo", "meta")
+MEMORY_DRAWS = 3
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    p.add_argument("--tasks", default=",".join(DEFAULT_TASKS), help="held-out tasks")
+    p.add_argument("--seeds", type=int, default=5, help="search seeds 0..N-1 (5)")
+    p.add_argument("--n-trials", type=int, default=20, help="trainings per search (20)")
+    p.add_argument("--memory", type=int, default=100, help="trials per past task (100)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs per training (the table's)")
+    p.add_argument("--n-jobs", type=int, default=2, help="searches side by side (2)")
+    p.add_argument("--quick", action="store_true", help="1 task, 1 seed, 4 trials of 2 epochs")
+    p.add_argument("--no-write", action="store_true", help="print only")
+    p.add_argument("--load", type=Path, default=None, help="report saved runs instead")
+    p.add_argument(
+        "--save", type=Path, default=REPO / "benchmarks" / "results" / "meta_family_real.json"
+    )
+    p.add_argument("--output", type=Path, default=REPO / "docs" / "benchmarks.md")
+    args = p.parse_args(argv)
+    args.tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    if args.quick:
+        args.tasks, args.seeds, args.n_trials, args.epochs = args.tasks[:1], 1, 4, 2
+        args.memory, args.no_write = 20, True
+    return args
+
+
+def search(job: dict[str, Any]) -> dict[str, Any]:
+    """One search of ``job["task"]`` by ``job["arm"]``: per trial its times and accuracies."""
+    import torch
+
+    from metanas._rng import derive_seed
+    from metanas.benchmarks.family import FAMILY_TRAINING, TaskFamily, family_space, family_task
+    from metanas.evaluation.train import TrainEvaluator
+    from metanas.strategies import Observation, create_strategy
+
+    torch.set_num_threads(1)
+    task, arm, seed = job["task"], job["arm"], job["seed"]
+    suite = Suite("family")
+    space = TaskFamily(task).space  # the family's 200 architectures
+    settings = {**FAMILY_TRAINING, "measure_latency": False}
+    if job["epochs"] is not None:
+        settings["max_epochs"] = job["epochs"]
+    trainer = TrainEvaluator(family_task(task), family_space(), seed=10_000 + seed, **settings)
+    strategy = create_strategy(arm, space, seed=seed)
+    if arm == "meta":
+        past = [t for t in suite.tasks() if t != task]
+        strategy.set_memory(
+            memory_for(suite, past, seed % MEMORY_DRAWS, job["memory"]),
+            descriptors=TaskFamily(task).task_descriptors(),
+            task=suite.task_name(task),
+        )
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    rows = []
+    for number in range(job["n_trials"]):
+        strategy.reseed(derive_seed(seed, number))
+        arch = strategy.ask()
+        result = trainer.evaluate(arch)
+        valid = float(result.metrics["valid_accuracy"])
+        score = valid if math.isfinite(valid) else -math.inf
+        strategy.tell(
+            Observation(arch=arch, score=score, scores=(score,), metrics={}, number=number)
+        )
+        rows.append(
+            {
+                "arch": arch.to_string(),
+                "valid": valid,
+                "test": float(result.test_metrics.get("test_accuracy", math.nan)),
+                "cpu": time.process_time() - cpu0,
+                "wall": time.perf_counter() - wall0,
+            }
+        )
+    return {**job, "trials": rows}
+
+
+def time_to(run: dict[str, Any], level: float, clock: str = "cpu") -> float:
+    """Seconds until the run's best validation accuracy first reached ``level`` (inf: never)."""
+    for row in run["trials"]:
+        if row["valid"] >= level - 1e-12:
+            return float(row[clock])
+    return math.inf
+
+
+def best(run: dict[str, Any]) -> dict[str, Any]:
+    """The run's best trial by validation accuracy (the first of ties)."""
+    return max(run["trials"], key=lambda r: (r["valid"], -r["cpu"]))
+
+
+def bootstrap_median(x: np.ndarray, *, n_boot: int = 4000, seed: int = 0) -> tuple[float, float]:
+    """A 90 % bootstrap interval of the median of ``x`` (infinite values kept as such)."""
+    rng = np.random.default_rng(seed)
+    med = np.median(x[rng.integers(0, len(x), size=(n_boot, len(x)))], axis=1)
+    lo, hi = np.quantile(med, [0.05, 0.95], method="inverted_cdf")  # inf-safe
+    return float(lo), float(hi)
+
+
+def fmt_s(x: float) -> str:
+    return "not reached" if not math.isfinite(x) else f"{x:.0f}"
+
+
+def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    by = {(r["task"], r["seed"], r["arm"]): r for r in runs}
+    pairs = sorted({(r["task"], r["seed"]) for r in runs})
+    rows, ratios, t_meta, t_bo, wall_ratios = [], [], [], [], []
+    for task, seed in pairs:
+        bo, meta = by.get((task, seed, "bo")), by.get((task, seed, "meta"))
+        if bo is None or meta is None:
+            continue
+        level = best(bo)["valid"]
+        tb, tm = time_to(bo, level), time_to(meta, level)
+        wb, wm = time_to(bo, level, "wall"), time_to(meta, level, "wall")
+        ratios.append(tm / tb)
+        wall_ratios.append(wm / wb)
+        t_meta.append(tm)
+        t_bo.append(tb)
+        bb, mb = best(bo), best(meta)
+        rows.append(
+            f"| {task} | {seed} | {100 * level:.1f} % | {fmt_s(tb)} | {fmt_s(tm)} | "
+            f"{tm / tb:.2f} | {100 * bb['test']:.1f} % | {100 * mb['valid']:.1f} % | "
+            f"{100 * mb['test']:.1f} % | {bo['trials'][-1]['cpu']:.0f} | "
+            f"{meta['trials'][-1]['cpu']:.0f} |"
+        )
+    r = np.array(ratios)
+    med = float(np.median(r)) if len(r) else math.nan
+    lo, hi = bootstrap_median(r) if len(r) else (math.nan, math.nan)
+    finite = np.isfinite(t_meta)
+    big = 10 * max([*t_bo, *np.array(t_meta)[finite]], default=1.0)
+    p = (
+        wilcoxon_p(np.where(finite, t_meta, big), np.array(t_bo))
+        if len(r) else math.nan
+    )  # fmt: skip
+    wmed = float(np.median(wall_ratios)) if wall_ratios else math.nan
+    met = "**met**" if med <= 0.5 else "**not met**"
+    numbers = {
+        "median_ratio": med, "ci90": [lo, hi], "wilcoxon_p": p, "pairs": len(r),
+        "not_reached": int((~finite).sum()), "median_wall_ratio": wmed,
+    }  # fmt: skip
+    lines = [
+        f"Per pair (held-out task, seed): *level* = cold `bo`'s best validation accuracy after "
+        f"{args.n_trials} trainings; the CPU seconds each arm took to reach it; the test "
+        "accuracy of each arm's best-by-validation network (reported, never searched on); the "
+        "CPU seconds of the whole search.",
+        "",
+        "| held-out task | seed | level | bo: s to level | meta: s to level | ratio | "
+        "bo best: test | meta best: valid | meta best: test | bo total s | meta total s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *rows,
+        "",
+        f"- Time to reach cold `bo`'s final validation accuracy <= 0.5 x cold `bo`'s, median "
+        f"over {len(r)} pairs: **{med:.2f}** [90 % bootstrap interval {lo:.2f}, {hi:.2f}]; "
+        f"meta did not reach the level in {int((~finite).sum())} of {len(r)}; Wilcoxon "
+        f"signed-rank p = {p:.3g} (paired times, not reached counted as slowest): {met}.",
+        f"- The same ratio in wall-clock seconds (the machine was shared; CPU time is the "
+        f"figure above): median {wmed:.2f}.",
+        "",
+    ]
+    return "\n".join(lines), numbers
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    t0 = time.perf_counter()
+    if args.load is not None:
+        runs = json.loads(args.load.read_text())["runs"]
+    else:
+        jobs = [
+            {"task": t, "seed": s, "arm": a, "n_trials": args.n_trials, "memory": args.memory,
+             "epochs": args.epochs}
+            for t in args.tasks for s in range(args.seeds) for a in ARMS
+        ]  # fmt: skip
+        print(f"{len(jobs)} searches on {args.n_jobs} process(es)", file=sys.stderr)
+        with ProcessPoolExecutor(args.n_jobs) as pool:
+            runs = []
+            for run in pool.map(search, jobs):
+                runs.append(run)
+                print(
+                    f"{run['task']} seed {run['seed']} {run['arm']}: best valid "
+                    f"{best(run)['valid']:.4f} in {run['trials'][-1]['cpu']:.0f} CPU s",
+                    file=sys.stderr,
+                )
+                if not args.no_write:
+                    args.save.write_text(json.dumps({"runs": runs}))
+    wall = time.perf_counter() - t0
+    body, numbers = report(runs, args)
+    print(body)
+    print(json.dumps(numbers), file=sys.stderr)
+    if not args.no_write:
+        from metanas.benchmarking import write_section
+
+        head = header(
+            "Meta-learning with real training on the task family (meta-family-real)",
+            {
+                "held out": ", ".join(args.tasks) + " (every third task of the family)",
+                "memory": f"per held-out task: the other nine tasks, one evolution search of "
+                f"{args.memory} table look-ups each (draw = seed mod {MEMORY_DRAWS}, as in "
+                "meta-family)",
+                "search": f"{args.n_trials} real trainings per search (the table's trainer "
+                f"settings, training seed 10000 + seed, one torch thread), {args.seeds} seeds, "
+                f"{args.n_jobs} searches side by side; {wall:.0f} s wall time in all",
+            },
+        )
+        write_section(args.output, SECTION, head + "\n" + body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
