@@ -199,6 +199,37 @@ def test_optimize_applies_its_own_max_retries(db_url: str, cora: NasBenchGraph) 
     assert len(ev.calls) == 1
 
 
+def test_max_retries_given_on_opening_governs_the_dead_trials_found_then(
+    db_url: str, cora: NasBenchGraph
+) -> None:
+    # Killed twice already: the default (2 retries) fails it on opening, a larger limit not.
+    _remote_trial(db_url, cora, attempts=2)
+    study = metanas.load_study("faults", storage=db_url, max_retries=5)
+    assert study.max_retries == 5
+    assert study.trials[2].state is TrialState.WAITING
+    assert study.trials[2].user_attrs["attempts"] == 3
+    ev = _Counting(cora)
+    study.optimize(ev, n_trials=1)
+    assert study.trials[2].state is TrialState.COMPLETE
+
+
+def test_optimize_without_max_retries_uses_the_studys(db_url: str, cora: NasBenchGraph) -> None:
+    study = metanas.create_study(
+        name="faults", storage=db_url, space=cora.space, seed=1, max_retries=0
+    )
+    study.optimize(cora, n_trials=2)
+    study.storage.add_trial(
+        study._record.id, cora.space.sample(np.random.default_rng(5)), seed=9,
+        worker="other-host:4242", user_attrs={"heartbeat_grace_s": 1.0},
+    )  # fmt: skip
+    _set_heartbeat(study.storage, 2, LONG_AGO)
+    study.optimize(_Counting(cora), n_trials=1)  # died after the study was opened
+    assert study.trials[2].state is TrialState.FAILED
+    assert "max_retries=0" in (study.trials[2].error or "")
+    with pytest.raises(ValueError, match="max_retries must be an int >= 0 .* got -1"):
+        metanas.load_study("faults", storage=db_url, max_retries=-1)
+
+
 def test_ctrl_c_does_not_count_as_a_death(db_url: str, cora: NasBenchGraph) -> None:
     study = metanas.create_study(name="ctrlc", storage=db_url, space=cora.space, seed=0)
 
@@ -522,9 +553,9 @@ def _drive_scheduled(url: str, n_trials: int) -> None:
     study = metanas.create_study(
         name="killed-asha", storage=url, space=SCHED_SPACE, seed=0, strategy="random",
         task="curves", load_if_exists=True, scheduler="asha",
-        scheduler_settings={"min_budget": 1, "max_budget": 9, "eta": 3},
+        scheduler_settings={"min_budget": 1, "max_budget": 9, "eta": 3}, max_retries=100,
     )  # fmt: skip
-    study.optimize(_SlowCurves(), max_total_trials=n_trials, max_retries=100)
+    study.optimize(_SlowCurves(), max_total_trials=n_trials)
 
 
 def _n_events(path: Path) -> int:
@@ -566,9 +597,8 @@ def test_sigkills_of_a_scheduled_study_keep_its_decisions_and_every_epoch(tmp_pa
         before = _n_events(path)
         driver = ctx.Process(target=_drive_scheduled, args=(url, 40))
         driver.start()
-        # Killed mid-rung, after 3 results of its own: a trial's segments are at most 3, so
-        # no trial is cut off 3 times in a row, which would spend its retries (the study
-        # opens with the default max_retries=2) and FAIL it, and then rightly differ.
+        # Killed mid-rung, after 3 results of its own (each driver opens the study with
+        # max_retries=100, so a trial cut off again and again is not FAILED).
         deadline = time.monotonic() + 60
         while _n_events(path) < before + 3 and driver.is_alive():
             assert time.monotonic() < deadline, "the driver stored no result in 60 s"

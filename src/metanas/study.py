@@ -190,6 +190,7 @@ class Study:
         strategy: Strategy,
         memory: str | None = None,
         scheduler: Scheduler | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
     ) -> None:
         self.storage = storage
         self._record = record
@@ -610,7 +611,7 @@ class Study:
         max_total_trials: int | None = None,
         heartbeat_s: float = DEFAULT_HEARTBEAT_S,
         heartbeat_grace_s: float | None = None,
-        max_retries: int = DEFAULT_MAX_RETRIES,
+        max_retries: int | None = None,
         trial_timeout_s: float | None = None,
     ) -> Trial | None:
         """Run ``n_trials`` more trials (or until ``timeout_s`` seconds pass).
@@ -671,7 +672,11 @@ class Study:
         max_retries
             Times a trial whose worker died (killed, its machine lost) is queued again;
             at the next death it is FAILED with an error saying so. Applies to the dead
-            trials this call finds when it starts; Ctrl-C does not count.
+            trials this call finds when it starts; Ctrl-C does not count. None: the
+            study's :attr:`max_retries` (``create_study``/``load_study``'s
+            ``max_retries``, which also settled the dead trials found on opening: pass
+            the same value there to allow more than the default 2 retries to a trial
+            killed again and again).
         trial_timeout_s
             Fail a trial whose evaluation runs longer than this (``TimeoutError: timed out
             after N s``; a ``TimeoutError`` outside ``catch`` stops the study instead), killing
@@ -739,11 +744,7 @@ class Study:
                 "live trials would be taken for dead between two beats. Leave it out for "
                 f"{_GRACE_BEATS} x heartbeat_s."
             )
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise ValueError(
-                f"max_retries must be an int >= 0 (0: a trial whose worker died is FAILED at "
-                f"once); got {max_retries!r}."
-            )
+        max_retries = self.max_retries if max_retries is None else _check_max_retries(max_retries)
         if self.scheduler is not None and budget is not None:
             raise ValueError(
                 f"Study {self.name!r} has the scheduler "
@@ -1473,6 +1474,15 @@ class Study:
             object.__setattr__(self._record, "task", task)
 
 
+def _check_max_retries(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(
+            f"max_retries must be an int >= 0 (0: a trial whose worker died is FAILED at "
+            f"once); got {value!r}."
+        )
+    return value
+
+
 def curve_steps(curve: Sequence[Mapping[str, float]]) -> list[StepValues]:
     """A learning curve (:attr:`Result.curve`) as intermediate values.
 
@@ -1516,6 +1526,7 @@ def create_study(
     memory: str | RDBStorage | None = None,
     scheduler: str | Scheduler | None = None,
     scheduler_settings: Mapping[str, Any] | None = None,
+    max_retries: int = DEFAULT_MAX_RETRIES,
 ) -> Study:
     """Create a study (stored at once) and return it.
 
@@ -1567,6 +1578,10 @@ def create_study(
         Settings of a scheduler given by name; ``max_budget`` is required
         (e.g. ``{"min_budget": 1, "max_budget": 27, "eta": 3}``). Stored with
         the study; re-opening it with other settings is refused.
+    max_retries
+        Times a trial whose worker died is queued again before it is FAILED: for the
+        dead trials found when an existing study is opened (``load_if_exists``), and
+        the default of :meth:`Study.optimize`'s ``max_retries``. Not stored.
     """
     if space is None:
         raise ValueError(
@@ -1596,7 +1611,9 @@ def create_study(
         )
 
     def load_existing() -> Study:
-        study = load_study(name, storage=store, space=space, memory=memory)
+        study = load_study(
+            name, storage=store, space=space, memory=memory, max_retries=max_retries
+        )
         if study.objectives != objectives:
             raise ValueError(
                 f"Study {name!r} exists with objectives {study.objectives!r}, not "
@@ -1665,7 +1682,7 @@ def create_study(
         return load_existing()
     study = Study(
         storage=store, record=record, space=space, strategy=strat, memory=memory_url,
-        scheduler=sched,
+        scheduler=sched, max_retries=max_retries,
     )  # fmt: skip
     study._created_here = True
     return study
@@ -1746,13 +1763,16 @@ def load_study(
     storage: str | RDBStorage | None = None,
     space: SearchSpace | None = None,
     memory: str | RDBStorage | None = None,
+    max_retries: int = DEFAULT_MAX_RETRIES,
 ) -> Study:
     """Re-open a stored study; its strategy is rebuilt from the stored trials.
 
     ``optimize()`` on the returned study adds trials after the stored ones.
     Pass ``space`` when the space has constraints (they are code, not stored).
     ``memory`` replaces the stored experience memory of a strategy that reads
-    one (``"meta"``) for this session; it is not stored.
+    one (``"meta"``) for this session; it is not stored. ``max_retries``: times a
+    trial whose worker died is queued again before it is FAILED, for the dead
+    trials found now and as the default of ``optimize``'s.
     """
     store = get_storage(storage)
     record = store.get_study(name)
@@ -1774,7 +1794,10 @@ def load_study(
     run = record.user_attrs.get("stored_run")
     if isinstance(run, dict):  # a stored one-shot/few-shot run: readable, not resumable
         placeholder = _StoredRun(space, name, run)
-        return Study(storage=store, record=record, space=space, strategy=placeholder)
+        return Study(
+            storage=store, record=record, space=space, strategy=placeholder,
+            max_retries=max_retries,
+        )  # fmt: skip
     settings = dict(record.strategy_settings)
     if memory is not None:
         settings["memory"] = None  # replaced for this session, not stored
@@ -1789,7 +1812,7 @@ def load_study(
             memory_url = get_storage(memory).url if memory is not None else url
     return Study(
         storage=store, record=record, space=space, strategy=strat, memory=memory_url,
-        scheduler=sched,
+        scheduler=sched, max_retries=max_retries,
     )  # fmt: skip
 
 
