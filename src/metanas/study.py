@@ -207,7 +207,10 @@ class Study:
         self._created_here = False
         self._stop = False
         self._trials: list[Trial] = []
-        self._requeue_interrupted(DEFAULT_MAX_RETRIES)
+        #: Times a trial whose worker died is queued again, for trials found dead on opening
+        #: and by ``optimize`` unless it is given its own ``max_retries``.
+        self.max_retries = _check_max_retries(max_retries)
+        self._requeue_interrupted(self.max_retries)
         self._trials = storage.get_trials(record.id)
         _check_stored_archs(space, record.name, self._trials)
         self._n_waiting = self._count_waiting()
