@@ -7,7 +7,7 @@ need torch.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 #: Names :func:`fewshot_dataset` understands.
-BUILTIN_DATASETS = ("mnist1d", "digits")
+BUILTIN_DATASETS = ("mnist1d", "digits", "glyphs")
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,12 +40,15 @@ class FewShotDataset:
     ``X`` is float32 of shape ``(n, *input_shape)``: ``(n, features)`` for
     tabular data, ``(n, 1, length)`` for sequences, ``(n, 1, height, width)``
     for images; ``y`` holds the original integer labels (int64).
+    ``class_groups`` (optional) maps every label to a split unit: :func:`split_classes`
+    keeps the classes of one unit together (near-duplicate glyphs of several fonts).
     """
 
     name: str
     X: np.ndarray
     y: np.ndarray
     modality: str = "tabular"
+    class_groups: Mapping[int, int] | None = None
 
     @property
     def classes(self) -> tuple[int, ...]:
@@ -59,7 +62,12 @@ class FewShotDataset:
     def subset(self, classes: Sequence[int], name: str | None = None) -> FewShotDataset:
         """The examples whose label is in ``classes`` (labels kept as they are)."""
         mask = np.isin(self.y, np.asarray(list(classes), dtype=np.int64))
-        return FewShotDataset(name or self.name, self.X[mask], self.y[mask], self.modality)
+        groups = (
+            None
+            if self.class_groups is None
+            else {int(c): self.class_groups[int(c)] for c in classes}
+        )
+        return FewShotDataset(name or self.name, self.X[mask], self.y[mask], self.modality, groups)
 
 
 @dataclass(frozen=True, eq=False)
@@ -153,6 +161,7 @@ def fewshot_dataset(
     n_samples: int = 10_000,
     seed: int = 0,
     modality: str | None = None,
+    image_size: int = 28,
 ) -> FewShotDataset:
     """A :class:`FewShotDataset` from a built-in name or labelled arrays.
 
@@ -162,12 +171,16 @@ def fewshot_dataset(
         ``"mnist1d"`` (10 classes, sequences of shape (1, 40), generated
         offline with ``mnist1d.data.make_dataset``), ``"digits"`` (scikit-learn's
         8x8 digits, 10 classes, ~180 images each, scaled to [0, 1], shape
-        (1, 8, 8)), an ``(X, y)`` pair of arrays with integer labels, or a
-        :class:`FewShotDataset` (returned as is).
+        (1, 8, 8)), ``"glyphs"`` (725 Omniglot-like glyph classes of 15 Hershey fonts,
+        20 drawings each, shape (1, image_size, image_size); see
+        :mod:`metanas.fewshot.glyphs`), an ``(X, y)`` pair of arrays with integer labels,
+        or a :class:`FewShotDataset` (returned as is).
     n_samples
         Number of MNIST-1D examples to generate (1,000 per class by default).
     seed
-        Seed of the MNIST-1D generator.
+        Seed of the MNIST-1D generator (the glyph drawings have a fixed seed, 0).
+    image_size
+        Side of the glyph images in pixels (>= 8).
     modality
         For arrays: ``"tabular"``, ``"sequence"`` or ``"image"``; by default
         inferred from the number of dimensions of ``X`` (2, 3, 4).
@@ -200,6 +213,13 @@ def fewshot_dataset(
             bunch = load_digits()
             X = (np.asarray(bunch.data, dtype=np.float32) / 16.0).reshape(-1, 1, 8, 8)
             return FewShotDataset("digits", X, np.asarray(bunch.target, dtype=np.int64), "image")
+        if key == "glyphs":
+            from metanas.fewshot.glyphs import glyph_arrays
+
+            size = check_positive_int("image_size", image_size, 8)
+            g = glyph_arrays(size)
+            groups = dict(enumerate(g.units))
+            return FewShotDataset(f"glyphs{size}", g.X, g.y, "image", groups)
         raise unknown("data set", data, BUILTIN_DATASETS, "Or pass an (X, y) pair of arrays.")
     if isinstance(data, tuple) and len(data) == 2:
         X, y = _check_xy(*data)
@@ -230,6 +250,29 @@ def _check_labels(name: str, given: Sequence[int], classes: Sequence[int]) -> tu
     return out
 
 
+def _shuffled(
+    free: list[int], groups: Mapping[int, int] | None, rng: np.random.Generator
+) -> list[int]:
+    """The classes in random order; with groups, the classes of a group stay adjacent."""
+    if groups is None:
+        return [free[i] for i in rng.permutation(len(free))]
+    members: dict[int, list[int]] = {}
+    for c in free:
+        members.setdefault(groups[c], []).append(c)
+    keys = sorted(members)
+    return [c for i in rng.permutation(len(keys)) for c in members[keys[i]]]
+
+
+def _take(order: list[int], n: int, groups: Mapping[int, int] | None) -> int:
+    """How many of ``order`` to take for ``n`` classes without cutting a group."""
+    n = min(n, len(order))
+    if groups is None or n == 0:
+        return n
+    while n < len(order) and groups[order[n]] == groups[order[n - 1]]:
+        n += 1
+    return n
+
+
 def split_classes(
     data: FewShotDataset | tuple[Any, Any],
     *,
@@ -246,9 +289,10 @@ def split_classes(
     Classes not given explicitly are drawn at random (seeded): first the test
     classes (``round(test_fraction * n_classes)``, at least 1), then the
     validation classes (``round(valid_fraction * n_classes)``); the rest are
-    training classes. With no validation classes, meta-validation uses a
-    random ``valid_examples`` fraction of every training class's examples,
-    which meta-training then does not see.
+    training classes. When the data set has ``class_groups``, whole groups are drawn
+    until a part has at least its share of classes, so no group spans two parts.
+    With no validation classes, meta-validation uses a random ``valid_examples``
+    fraction of every training class's examples, which meta-training then does not see.
 
     Parameters
     ----------
@@ -300,12 +344,12 @@ def split_classes(
             f"got {train}, {valid}, {test}."
         )
     free = [c for c in classes if c not in set(given)]
-    order = [free[i] for i in rng.permutation(len(free))]
+    order = _shuffled(free, ds.class_groups, rng)
     if test is None:
-        n_test = max(1, round(test_fraction * len(classes)))
+        n_test = _take(order, max(1, round(test_fraction * len(classes))), ds.class_groups)
         test, order = tuple(sorted(order[:n_test])), order[n_test:]
     if valid is None:
-        n_valid = round(valid_fraction * len(classes))
+        n_valid = _take(order, round(valid_fraction * len(classes)), ds.class_groups)
         valid, order = tuple(sorted(order[:n_valid])), order[n_valid:]
     if train is None:
         train = tuple(sorted(order))
