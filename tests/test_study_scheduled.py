@@ -575,3 +575,46 @@ class _Cut(LateBloomer):
         if len(self.calls) + 1 == self.at:
             raise KeyboardInterrupt
         return super().evaluate(arch, budget=budget, resume_from=resume_from)
+
+
+@pytest.mark.slow
+def test_cli_search_keeps_stopped_trials_checkpoints_in_checkpoint_dir(tmp_path: Path) -> None:
+    import json
+
+    from metanas.evaluation.train import TrainEvaluator
+    from metanas.tasks import load_task
+
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    base = [
+        *("search", "--data", "digits", "--space", "mlp", "--scheduler", "asha"),
+        *("--min-epochs", "1", "--max-epochs", "3", "--eta", "3", "--n-trials", "4"),
+        *("--storage", url, "--json"),
+    ]
+    given = tmp_path / "ck"
+    out = _cli([*base, "--study", "given", "--checkpoint-dir", str(given)])
+    assert out.exit_code == 0, out.output
+    study = metanas.load_study(json.loads(out.stdout)["study"], storage=url)
+    ev = TrainEvaluator(load_task("digits", seed=study.seed), study.space, checkpoint_dir=given)
+    # a stopped trial keeps its state for a promotion; a finished one has none left
+    for t in study.trials:
+        assert ev.checkpoint_path(t.arch).exists() == (t.state is TrialState.PRUNED)
+    assert study.pruned_trials
+    # without the option: next to the SQLite file, one folder per study
+    out = _cli([*base, "--study", "default"])
+    assert out.exit_code == 0, out.output
+    default = tmp_path / "runs-checkpoints" / "default"
+    study = metanas.load_study("default", storage=url)
+    assert len(list(default.glob("*.pt"))) == len(study.pruned_trials) > 0
+
+
+def test_default_checkpoint_dir_is_next_to_a_sqlite_file_only(tmp_path: Path) -> None:
+    from metanas.search import _default_checkpoint_dir
+
+    db = tmp_path / "x.db"
+    assert _default_checkpoint_dir(f"sqlite:///{db}", "s") == tmp_path / "x-checkpoints" / "s"
+    assert _default_checkpoint_dir("sqlite://", "s") is None
+    assert _default_checkpoint_dir("postgresql://u@h/db", "s") is None
+    with pytest.raises(ValueError, match="--checkpoint-dir .* a benchmark table has none"):
+        metanas.search.prepare_search(
+            benchmark="task-family", dataset="digits", checkpoint_dir=tmp_path, storage="sqlite://"
+        )

@@ -177,6 +177,7 @@ def prepare_search(
     min_epochs: float | None = None,
     max_epochs: int | None = None,
     eta: float | None = None,
+    checkpoint_dir: str | Path | None = None,
 ) -> SearchRun:
     """Create or resume the study a search describes, without running a trial yet.
 
@@ -225,6 +226,12 @@ def prepare_search(
         (default 1), the full budget and the reduction factor (default 3). ``max_epochs``
         also sets the trainer's epochs (``epochs``, if given, must agree); on a table
         that records epochs (``task-family``) it defaults to the table's epochs.
+    checkpoint_dir
+        Where a scheduled training search (``data`` with a ``scheduler``) keeps the state of
+        trials stopped below the full budget, so that a promoted trial continues from it,
+        also in a later process resuming the study. None: ``<file>-checkpoints/<study>``
+        next to a SQLite file storage, else a temporary directory removed when the search's
+        evaluator is (at the end of the process at the latest). Only with ``data``.
 
     Returns
     -------
@@ -264,6 +271,11 @@ def prepare_search(
     settings = dict(settings or {})
     objectives_given = metric is not None or direction is not None or wanted is not None
     fidelity = _check_fidelity(scheduler, min_epochs, max_epochs, eta, epochs)
+    if checkpoint_dir is not None and data is None:
+        raise ValueError(
+            f"--checkpoint-dir {checkpoint_dir} keeps the state of networks trained on --data; "
+            "a benchmark table has none. Leave it out, or search --data."
+        )
     if data is not None:
         return _prepare_training(
             data=data, target=target, space=space, benchmark=benchmark, dataset=dataset,
@@ -272,7 +284,7 @@ def prepare_search(
             study_name=study_name, epochs=epochs, timeout_s=timeout_s,
             max_latency_ms=max_latency_ms, max_params=max_params, max_flops=max_flops,
             n_jobs=n_jobs, device=device, objectives_given=objectives_given, threads=threads,
-            encoding=encoding, fidelity=fidelity,
+            encoding=encoding, fidelity=fidelity, checkpoint_dir=checkpoint_dir,
         )  # fmt: skip
     if wanted is not None:  # the benchmark below only needs the metric names
         metric = ",".join(f"{m}:{d or 'max'}" for m, d in wanted)
@@ -337,6 +349,7 @@ def _prepare_training(
     threads: int | None,
     encoding: str | None,
     fidelity: tuple[str, dict[str, Any]] | None = None,
+    checkpoint_dir: str | Path | None = None,
 ) -> SearchRun:
     """A study whose trials train networks on ``data``."""
     from metanas._torch import check_device
@@ -366,10 +379,14 @@ def _prepare_training(
         # The scheduler's full budget is the trainer's epochs (one LR schedule for both).
         fidelity[1].setdefault("max_budget", epochs or _DEFAULT_EPOCHS)
         epochs = int(fidelity[1]["max_budget"])
+    name = study_name or f"{the_task.name}-{space}-{strategy or DEFAULT_STRATEGY}-s{the_seed}"
+    if checkpoint_dir is None and fidelity is not None:
+        checkpoint_dir = _default_checkpoint_dir(url, name)
     evaluator: TrainEvaluator = TrainEvaluator(
         the_task, search_space, max_epochs=epochs or _DEFAULT_EPOCHS, seed=the_seed,
         device=device, max_latency_ms=max_latency_ms, max_params=max_params,
         max_flops=max_flops, threads=threads, progress=False, record_curve="valid",
+        checkpoint_dir=checkpoint_dir,
     )  # fmt: skip
     if wanted is not None:
         spec = ",".join(f"{m}:{d or _metric_direction(m)}" for m, d in wanted)
@@ -383,7 +400,6 @@ def _prepare_training(
                 f"{m_name!r} is a test metric, reserved for reporting; search on a validation "
                 "metric such as valid_accuracy, valid_f1 or latency_ms."
             )
-    name = study_name or f"{the_task.name}-{space}-{strategy or DEFAULT_STRATEGY}-s{the_seed}"
     study, resumed = create_or_resume(
         name=name, storage=url, space=search_space,
         task_descriptors=dict(evaluator.task_descriptors()), task=task or the_task.name,
@@ -402,6 +418,7 @@ def _prepare_training(
             given={"--epochs": ("max_epochs", epochs), "--max-latency-ms": (
                 "max_latency_ms", max_latency_ms), "--max-params": ("max_params", max_params),
                 "--max-flops": ("max_flops", max_flops)},
+            checkpoint_dir=checkpoint_dir,
         )  # fmt: skip
     return SearchRun(
         study=study, evaluator=evaluator, storage=url, n_trials=n_trials, resumed=resumed,
@@ -424,23 +441,35 @@ def _csv_reader(data: str, encoding: str | None) -> dict[str, str]:
     return {"encoding": encoding}
 
 
+def _default_checkpoint_dir(url: str, study: str) -> Path | None:
+    """``<db>-checkpoints/<study>`` next to a SQLite file; None (a temporary directory) else."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url == "sqlite://" or ":memory:" in url:
+        return None
+    db = Path(url[len(prefix) :].split("?", 1)[0])
+    return db.parent / f"{db.stem}-checkpoints" / study
+
+
 def _resumed_evaluator(
     study: Study,
     task: Task,
     space: SearchSpace,
     evaluator: TrainEvaluator,
     given: Mapping[str, tuple[str, Any]],
+    checkpoint_dir: str | Path | None = None,
 ) -> TrainEvaluator:
     """The evaluator of a resumed training study: its stored settings, this run's device and
     threads. An option given now that changes what a trial measures must match the stored one.
 
-    ``given`` maps each option to ``(setting, value given now or None)``.
+    ``given`` maps each option to ``(setting, value given now or None)``; ``checkpoint_dir``
+    is this run's (None: the evaluator's own temporary directory).
     """
     from metanas.evaluation.train import RUNTIME_SETTINGS, TrainEvaluator
 
     stored = study.user_attrs.get("evaluator")
     if not isinstance(stored, Mapping):
-        return evaluator  # stored by hand or an old version: nothing to compare with
+        return evaluator  # stored by hand or an old version: nothing to compare with (its
+        # checkpoint_dir is this run's already)
     fix = f"Drop the option to resume study {study.name!r}, or pass a new --study name."
     for option, (key, value) in given.items():
         if value is not None and key in stored and jsonable(stored[key]) != jsonable(value):
@@ -453,6 +482,7 @@ def _resumed_evaluator(
     return TrainEvaluator.from_settings(
         task, space, measured, device=evaluator.device, threads=evaluator.threads,
         progress=evaluator.progress, record_curve=evaluator.record_curve,
+        checkpoint_dir=checkpoint_dir,
     )  # fmt: skip
 
 

@@ -278,6 +278,15 @@ def search(
             "next, eta times the budget (default 3).", rich_help_panel="Multi-fidelity",
         ),
     ] = None,
+    checkpoint_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint-dir", help="Where --data training with a --scheduler keeps stopped "
+            "trials' state, so promoted trials (also in a resumed search) continue from it "
+            "(default: <db>-checkpoints/<study> next to a SQLite file, else a temporary "
+            "directory removed at the end).", rich_help_panel="Multi-fidelity",
+        ),
+    ] = None,
     time_budget_min: Annotated[
         float | None,
         typer.Option(
@@ -401,6 +410,7 @@ def search(
             max_latency_ms=max_latency_ms, max_params=max_params, max_flops=max_flops,
             n_jobs=n_jobs, device=device, threads=threads, encoding=encoding,
             scheduler=scheduler, min_epochs=min_epochs, max_epochs=max_epochs, eta=eta,
+            checkpoint_dir=checkpoint_dir,
         )  # fmt: skip
         from metanas._progress import TrialProgress
 
