@@ -226,7 +226,7 @@ def test_optimize_without_max_retries_uses_the_studys(db_url: str, cora: NasBenc
     study.optimize(_Counting(cora), n_trials=1)  # died after the study was opened
     assert study.trials[2].state is TrialState.FAILED
     assert "max_retries=0" in (study.trials[2].error or "")
-    with pytest.raises(ValueError, match="max_retries must be an int >= 0 .* got -1"):
+    with pytest.raises(ValueError, match=r"max_retries must be an int >= 0 .* got -1"):
         metanas.load_study("faults", storage=db_url, max_retries=-1)
 
 

@@ -614,7 +614,7 @@ def test_default_checkpoint_dir_is_next_to_a_sqlite_file_only(tmp_path: Path) ->
     assert _default_checkpoint_dir(f"sqlite:///{db}", "s") == tmp_path / "x-checkpoints" / "s"
     assert _default_checkpoint_dir("sqlite://", "s") is None
     assert _default_checkpoint_dir("postgresql://u@h/db", "s") is None
-    with pytest.raises(ValueError, match="--checkpoint-dir .* a benchmark table has none"):
+    with pytest.raises(ValueError, match=r"--checkpoint-dir .* a benchmark table has none"):
         metanas.search.prepare_search(
             benchmark="task-family", dataset="digits", checkpoint_dir=tmp_path, storage="sqlite://"
         )
