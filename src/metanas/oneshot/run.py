@@ -123,6 +123,7 @@ def run_oneshot(
     study_name: str | None = None,
     retrain_epochs: int | None = None,
     skeleton: Mapping[str, Choice] | None = None,
+    supernet_settings: Mapping[str, Any] | None = None,
     search_settings: Mapping[str, Any] | None = None,
     evaluator_settings: Mapping[str, Any] | None = None,
     threads: int | None = DEFAULT_THREADS,
@@ -171,6 +172,9 @@ def run_oneshot(
     skeleton
         Fixed decisions of the ``cnn`` supernet (see
         :class:`~metanas.oneshot.ChainSuperNet`).
+    supernet_settings
+        Keyword arguments of :func:`~metanas.oneshot.build_supernet`: ``widths`` for ``cnn``
+        (search the width of every convolution too), ``channels``, ``n_cells`` for ``nb201``.
     search_settings
         Keyword arguments of :class:`~metanas.oneshot.DartsSearch` or
         :class:`~metanas.oneshot.EnasSearch` (``batch_size``, ``arch_lr``, ...).
@@ -251,7 +255,7 @@ def run_oneshot(
     with torch_threads(threads):
         supernet = build_supernet(
             the_space, task.input_shape, task.n_classes, seed=derive_seed(the_seed, 0x05),
-            skeleton=skeleton,
+            skeleton=skeleton, **dict(supernet_settings or {}),
         )  # fmt: skip
         if max_latency_ms is not None:
             table = measure_latency_table(supernet)
@@ -317,6 +321,7 @@ def run_oneshot(
                 "method": method, "epochs": epochs, "search_s": search_s, "alphas": alphas,
                 "history": search.history, "search_settings": search.get_settings(),
                 "skeleton": dict(getattr(supernet, "skeleton", {})),
+                "supernet_settings": dict(supernet_settings or {}),
                 "latency_table": None if table is None else table.to_dict(),
                 "max_latency_ms": max_latency_ms, "latency_ms": latency,
                 "estimated_latency_ms": estimate, "meets_limit": meets,

@@ -177,6 +177,16 @@ class ChainSuperNet(SpaceSuperNet):
         ``stride_i``, ``activation``, ``norm``, ``residual``, ``head``);
         missing ones come from :func:`default_skeleton`. Only blocks
         ``1 .. n_blocks`` get a decision.
+    widths
+        Also search the width of every convolution block: each convolution
+        candidate appears once per width (``"conv3x16"``, ``"conv3x32"``, ...) no
+        larger than the block's ``channels_i``, which becomes the block's
+        widest choice. A narrower candidate's output is padded with zero
+        channels to the block's width in the supernet; the derived network
+        has the chosen width. None (default): every block has the
+        skeleton's width. Depth is searched in either case where the
+        skeleton allows: ``identity`` (the block dropped) is a candidate of
+        every stride-1 block whose width does not change.
     """
 
     def __init__(
@@ -186,6 +196,7 @@ class ChainSuperNet(SpaceSuperNet):
         *,
         space: CNNSpace | None = None,
         skeleton: Mapping[str, Choice] | None = None,
+        widths: Sequence[int] | None = None,
     ) -> None:
         space = space if space is not None else CNNSpace()
         super().__init__(space)
@@ -197,6 +208,12 @@ class ChainSuperNet(SpaceSuperNet):
                     f"skeleton has unknown key(s) {unknown!r}; it may set {sorted(full)!r}."
                 )
             full.update({k: v for k, v in skeleton.items() if not k.startswith("op_")})
+        if widths is not None:
+            bad = [w for w in widths if w not in CNN_CHANNELS]
+            if bad or not widths:
+                raise ValueError(
+                    f"widths must be a non-empty subset of {CNN_CHANNELS!r}; got {widths!r}."
+                )
         # Validate the skeleton through the space (with placeholder operations).
         probe = {f"op_{i}": CHAIN_OPS[0] for i in range(1, space.max_blocks + 1)}
         for i in range(1, space.max_blocks + 1):
@@ -204,6 +221,16 @@ class ChainSuperNet(SpaceSuperNet):
             full.setdefault(f"stride_{i}", 1)
         space.validate({**probe, **full})
         self.skeleton: dict[str, Choice] = dict(full)
+        self.widths = None if widths is None else tuple(sorted({int(w) for w in widths}))
+        #: Per candidate index: (operation, width); width None: the block's own (skeleton) width.
+        self.candidates: tuple[tuple[str, int | None], ...] = tuple(
+            (name, w)
+            for name in CHAIN_OPS
+            for w in (
+                self.widths if self.widths is not None and _is_conv(name) else (None,)
+            )
+        )  # fmt: skip
+        names = tuple(name if w is None else f"{name}x{w}" for name, w in self.candidates)
         n_blocks = int(full["n_blocks"])
         act, norm = str(full["activation"]), str(full["norm"])
         residual = bool(full["residual"])
@@ -217,17 +244,18 @@ class ChainSuperNet(SpaceSuperNet):
         masks: list[list[bool]] = []
         for i in range(1, n_blocks + 1):
             stride = tuple(int(full[f"stride_{i}"]) if n > 1 else 1 for n in size)
-            c_out = int(full[f"channels_{i}"])
+            c_block = int(full[f"channels_{i}"])
             strided = any(s > 1 for s in stride)
             cands: list[nn.Module] = []
             allowed: list[bool] = []
-            for name in CHAIN_OPS:
+            for name, width in self.candidates:
+                c_out = c_block if width is None else width
                 if name == "identity":
-                    ok = c_out == channels and not strided
+                    ok = c_block == channels and not strided
                 elif name in ("max_pool", "avg_pool"):
-                    ok = c_out == channels
+                    ok = c_block == channels
                 else:
-                    ok = True
+                    ok = c_out <= c_block
                 if name == "identity" or not ok:
                     # identity is a no-op block; a masked candidate never runs.
                     cands.append(nn.Identity())
@@ -240,6 +268,8 @@ class ChainSuperNet(SpaceSuperNet):
                             else nn.Identity()
                         )
                         op = ResidualBlock(op, shortcut)
+                    if c_out < c_block:
+                        op = _PadChannels(op, c_block)
                     cands.append(op)
                 allowed.append(ok)
             if not any(allowed):  # pragma: no cover - convolutions are always allowed
@@ -248,10 +278,10 @@ class ChainSuperNet(SpaceSuperNet):
             mixed.set_allowed(allowed)
             blocks.append(mixed)
             masks.append(allowed)
-            channels, size = c_out, conv_out_size(size, stride)
+            channels, size = c_block, conv_out_size(size, stride)
         self._init_arch(
-            [(f"op_{i}", CHAIN_OPS) for i in range(1, n_blocks + 1)],
-            torch.zeros(n_blocks, len(CHAIN_OPS)),
+            [(f"op_{i}", names) for i in range(1, n_blocks + 1)],
+            torch.zeros(n_blocks, len(names)),
             torch.tensor(masks, dtype=torch.bool),
         )
         self.max_blocks = space.max_blocks
@@ -290,12 +320,45 @@ class ChainSuperNet(SpaceSuperNet):
         values: dict[str, Choice] = dict(self.skeleton)
         n_blocks = len(self.decisions)
         for i in range(1, self.max_blocks + 1):
-            values[f"op_{i}"] = CHAIN_OPS[int(choice[i - 1])] if i <= n_blocks else CHAIN_OPS[0]
+            if i > n_blocks:
+                values[f"op_{i}"] = CHAIN_OPS[0]
+                continue
+            name, width = self.candidates[int(choice[i - 1])]
+            values[f"op_{i}"] = name
+            if width is not None:
+                values[f"channels_{i}"] = width
         return self.space.validate(values)
 
     def choice_of(self, arch: Architecture) -> list[int]:
         arch = self.space.validate(arch)
-        return [CHAIN_OPS.index(str(arch[name])) for name, _ in self.decisions]
+        out = []
+        for name, _ in self.decisions:
+            op = str(arch[name])
+            width = (
+                int(arch[f"channels_{name.removeprefix('op_')}"])
+                if self.widths is not None and _is_conv(op)
+                else None
+            )
+            out.append(self.candidates.index((op, width)))
+        return out
+
+
+def _is_conv(name: str) -> bool:
+    return name not in ("identity", "max_pool", "avg_pool")
+
+
+class _PadChannels(nn.Module):
+    """Pads the output of a narrower candidate with zero channels to the block's width."""
+
+    def __init__(self, op: nn.Module, channels: int) -> None:
+        super().__init__()
+        self.op = op
+        self.channels = channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y: torch.Tensor = self.op(x)
+        extra = self.channels - y.shape[1]
+        return torch.cat([y, y.new_zeros((y.shape[0], extra, *y.shape[2:]))], dim=1)
 
 
 # ------------------------------------------------------------------ factory
@@ -312,7 +375,8 @@ def build_supernet(
 
     ``skeleton`` fixes the non-operation decisions of a ``cnn`` space (see
     :class:`ChainSuperNet`); ``kw`` goes to :class:`NB201SuperNet`
-    (``channels``, ``n_cells``). ``alpha`` starts at 0 (uniform mixtures).
+    (``channels``, ``n_cells``) or to :class:`ChainSuperNet` (``widths``). ``alpha`` starts
+    at 0 (uniform mixtures).
 
     Raises
     ------
@@ -325,9 +389,12 @@ def build_supernet(
                 raise ValueError("skeleton= applies to the 'cnn' space only; nb201 has none.")
             return NB201SuperNet(input_shape, n_classes, space=space, **kw)
         if isinstance(space, CNNSpace):
-            if kw:
-                raise ValueError(f"Unknown supernet setting(s) {sorted(kw)!r} for the 'cnn' space.")
-            return ChainSuperNet(input_shape, n_classes, space=space, skeleton=skeleton)
+            extra = sorted(set(kw) - {"widths"})
+            if extra:
+                raise ValueError(
+                    f"Unknown supernet setting(s) {extra!r} for the 'cnn' space; it takes widths."
+                )
+            return ChainSuperNet(input_shape, n_classes, space=space, skeleton=skeleton, **kw)
     raise TypeError(
         f"One-shot search needs a cell or chain space ('nb201' or 'cnn'); got "
         f"{type(space).__name__}. Search other spaces with a black-box strategy."
