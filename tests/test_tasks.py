@@ -261,6 +261,7 @@ def test_sklearn_builtins() -> None:
         "digits",
         "fashion-mnist",
         "iris",
+        "keywords",
         "mnist1d",
         "wine",
     ]

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from metanas._rng import keep_global_random_state
+from metanas._rng import keep_global_random_state, resolve_seed
 from metanas.exceptions import unknown
 from metanas.tasks import _fashion
 from metanas.tasks.task import Task
@@ -55,7 +55,7 @@ def _sklearn_loader(name: str) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
 
 
 _SKLEARN = ("breast_cancer", "digits", "iris", "wine")
-_BUILTINS = (*_SKLEARN, "fashion-mnist", "mnist1d")
+_BUILTINS = (*_SKLEARN, "fashion-mnist", "keywords", "mnist1d")
 
 
 def available_tasks() -> list[str]:
@@ -64,7 +64,7 @@ def available_tasks() -> list[str]:
     Examples
     --------
     >>> available_tasks()
-    ['breast_cancer', 'digits', 'fashion-mnist', 'iris', 'mnist1d', 'wine']
+    ['breast_cancer', 'digits', 'fashion-mnist', 'iris', 'keywords', 'mnist1d', 'wine']
     """
     return sorted(_BUILTINS)
 
@@ -113,6 +113,27 @@ def _fashion_task(seed: int | None, valid_size: float, kw: Mapping[str, Any]) ->
     changed = {k: v for k, v in args.items() if v != _fashion.FASHION_ARGS[k] and k != "path"}
     path = {} if args["path"] is None else {"path": str(args["path"])}
     return _arrays_task("fashion-mnist", data, changed, seed, valid_size, "image", path)
+
+
+def _keywords_task(seed: int | None, kw: Mapping[str, Any]) -> Task:
+    from metanas.tasks import _speech
+
+    task, args = _speech.keywords_task(resolve_seed(seed), kw)
+    changed = {
+        k: v for k, v in args.items() if v != _speech.KEYWORDS_ARGS[k] and k != "n_jobs"
+    }
+    name = "keywords"
+    if changed:
+        name += "[" + ",".join(f"{k}={v}" for k, v in sorted(changed.items())) + "]"
+    source = {
+        "kind": "builtin",
+        "name": "keywords",
+        "seed": task.seed,
+        "args": {k: list(v) if isinstance(v, tuple) else v for k, v in changed.items()},
+    }
+    from dataclasses import replace
+
+    return replace(_with_source(task, source), name=name)
 
 
 def _arrays_task(
@@ -167,7 +188,10 @@ def load_task(
         ``"digits"`` (image ``(1, 8, 8)``), ``"wine"``, ``"breast_cancer"``,
         ``"iris"`` (tabular), ``"mnist1d"`` (sequence ``(1, 40)``),
         ``"fashion-mnist"`` (image ``(1, 28, 28)``, read offline from Debian's
-        ``dataset-fashion-mnist`` files), or the path of a CSV file (a name
+        ``dataset-fashion-mnist`` files), ``"keywords"`` (20 spoken words
+        synthesised offline by espeak-ng, log-mel ``(40, 101)``; arguments in
+        :data:`metanas.tasks._speech.KEYWORDS_ARGS`, splits by voice fixed by
+        ``data_seed``; see docs/text-speech.md), or the path of a CSV file (a name
         ending in ``.csv`` or an existing file).
     target
         The label column of a CSV file (required for files, refused otherwise).
@@ -213,6 +237,8 @@ def load_task(
             return _mnist1d_task(seed, valid_size, kw)
         if text == "fashion-mnist":
             return _fashion_task(seed, kw.pop("valid_size", 0.2), kw)
+        if text == "keywords":
+            return _keywords_task(seed, kw)
         bad = sorted(set(kw) - set(_SPLIT_ARGS))
         if bad:
             raise unknown(f"{text} argument", bad[0], _SPLIT_ARGS)

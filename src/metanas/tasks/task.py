@@ -472,6 +472,85 @@ class Task:
             source=source,
         )
 
+    @classmethod
+    def from_audio(
+        cls,
+        audio: Any,
+        labels: Any,
+        sample_rate: int,
+        *,
+        name: str = "audio",
+        features: str = "logmel",
+        duration_s: float | None = None,
+        groups: Any = None,
+        n_mels: int = 40,
+        n_mfcc: int = 20,
+        test_size: float = 0.2,
+        valid_size: float = 0.2,
+        seed: int | None = 0,
+    ) -> Task:
+        """Build an audio classification task from files or waveforms.
+
+        Clips are cut (centre) or zero-padded (end) to ``duration_s``, then
+        featurised with librosa: ``"logmel"`` gives ``(n_mels, frames)`` log-mel
+        spectrograms (25 ms windows every 10 ms), ``"mfcc"`` ``(n_mfcc,
+        frames)``, ``"waveform"`` the raw ``(1, samples)``. Features are
+        standardised per channel with the train split's statistics (modality
+        ``"sequence"``, so the ``cnn`` space's 1-D convolutions take them).
+        :meth:`transform` featurises new clips the same way.
+
+        Parameters
+        ----------
+        audio
+            File paths (any format librosa reads; resampled to ``sample_rate``,
+            mixed to mono), 1-D waveforms, or an ``(n, samples)`` array.
+        labels
+            One label per clip, as for :meth:`from_arrays`.
+        sample_rate
+            Rate of the waveforms in Hz (files are resampled to it).
+        name, test_size, valid_size, seed
+            As for :meth:`from_arrays`.
+        features
+            ``"logmel"``, ``"mfcc"`` or ``"waveform"``.
+        duration_s
+            Length every clip is brought to; None: the longest clip's.
+        groups
+            One group per clip (e.g. a speaker id): whole groups go to one
+            split, so the test split holds unheard speakers. None: a stratified
+            split of the clips.
+        n_mels, n_mfcc
+            Mel bands and MFCC coefficients.
+
+        Raises
+        ------
+        FileNotFoundError
+            A path that is not a file.
+        ImportError
+            librosa is missing (``pip install "metanas[audio]"``).
+        ValueError
+            Mismatched lengths, bad clips, too few groups, an unknown feature
+            kind, or the label problems of :meth:`from_arrays`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> t = np.arange(8000) / 8000
+        >>> clips = [np.sin(2 * np.pi * f * t) for f in [300, 310, 320, 900, 910, 920] * 5]
+        >>> task = Task.from_audio(clips, ["low"] * 3 + ["high"] * 3 + ["low"] * 3
+        ...                        + ["high"] * 3 + ["low"] * 3 + ["high"] * 3 + ["low"] * 3
+        ...                        + ["high"] * 3 + ["low"] * 3 + ["high"] * 3, 8000,
+        ...                        features="waveform", name="tones")
+        >>> task.summary()
+        'tones: sequence (1, 8000), 2 classes, 18/6/6 train/valid/test'
+        """
+        from metanas.tasks._speech import audio_task
+
+        return audio_task(
+            audio, labels, sample_rate, name=str(name), features=features,
+            duration_s=duration_s, groups=groups, n_mels=n_mels, n_mfcc=n_mfcc,
+            test_size=test_size, valid_size=valid_size, seed=resolve_seed(seed),
+        )  # fmt: skip
+
     # ------------------------------------------------------------------ use
 
     def transform(self, X_raw: Any) -> np.ndarray:
