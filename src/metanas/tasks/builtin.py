@@ -119,9 +119,7 @@ def _keywords_task(seed: int | None, kw: Mapping[str, Any]) -> Task:
     from metanas.tasks import _speech
 
     task, args = _speech.keywords_task(resolve_seed(seed), kw)
-    changed = {
-        k: v for k, v in args.items() if v != _speech.KEYWORDS_ARGS[k] and k != "n_jobs"
-    }
+    changed = {k: v for k, v in args.items() if v != _speech.KEYWORDS_ARGS[k] and k != "n_jobs"}
     name = "keywords"
     if changed:
         name += "[" + ",".join(f"{k}={v}" for k, v in sorted(changed.items())) + "]"
