@@ -163,9 +163,12 @@ def memory_part(args: argparse.Namespace) -> list[str]:
     from metanas.strategies.meta import MetaStrategy
 
     space = metanas.SearchSpace(MEMORY_SPACE)
-    rows = MetaStrategy(space).memory_rows_per_task
+    meta = MetaStrategy(space)
+    rows, max_tasks = meta.memory_rows_per_task, meta.memory_max_tasks
     start = time.perf_counter()
-    ExperienceMemory(url).past_tasks("mem/new", metric="acc", space=space, max_rows_per_task=rows)
+    ExperienceMemory(url).past_tasks(
+        "mem/new", metric="acc", space=space, max_rows_per_task=rows, max_tasks=max_tasks
+    )
     read_s = time.perf_counter() - start
     n_past = runs[0][2].split("\n")[0]
     best, worst = min(times), max(times)
@@ -177,10 +180,13 @@ def memory_part(args: argparse.Namespace) -> list[str]:
         f"A SQLite memory of {args.memory_tasks:,} tasks x {args.memory_trials:,} COMPLETE trials "
         f"({n_total:,} trials, one study per task, a space of 7,776 architectures). Timed: "
         '`create_study(strategy="meta", memory=URL, task=...)` to the first `ask()` '
-        f"returning, {args.repeats} runs (the store opened once before, untimed).",
+        f"returning, {args.repeats} runs (the store opened once before, untimed). The "
+        f"strategy's defaults: it learns from at most `max_past_tasks` = {max_tasks} past "
+        "tasks, the most similar by descriptors (the new task has none here: the first "
+        f"{max_tasks} in memory order), and the study reads only those.",
         "",
-        "| past tasks used | first ask, best (s) | first ask, worst (s) | create_study (s) "
-        f"| of which the memory read ({rows} rows per task) (s) |",
+        f"| past tasks used (of {args.memory_tasks:,}) | first ask, best (s) | first ask, worst "
+        f"(s) | create_study (s) | of which the memory read ({rows} rows per task) (s) |",
         "|---:|---:|---:|---:|---:|",
         f"| {n_past} | {best:.2f} | {worst:.2f} | {np.mean([r[1] for r in runs]):.2f} "
         f"| {read_s:.2f} |",
@@ -448,6 +454,43 @@ def asha_part(args: argparse.Namespace) -> list[str]:
 
 
 # ============================================================== main
+#: Each part's subsection, by the start of its heading.
+PART_TITLES = {
+    "memory": "### Experience memory",
+    "workers": "### Many processes",
+    "asha": "### ASHA on Ray",
+}
+
+
+def kept_parts(path: Path, parts: list[str]) -> dict[str, list[str]]:
+    """The subsections of the parts not run now, from the section's last run in ``path``.
+
+    ``--only`` reruns some parts; the others keep their last numbers, marked as such.
+    """
+    if not path.exists():
+        return {}
+    text = path.read_text(encoding="utf-8")
+    begin, end = f"<!-- BEGIN {SECTION} -->", f"<!-- END {SECTION} -->"
+    if text.count(begin) != 1 or text.count(end) != 1:
+        return {}
+    old = text[text.index(begin) + len(begin) : text.index(end)].strip("\n").split("\n")
+    dates = [line for line in old if line.startswith("| date |")]
+    when = dates[0].split("|")[2].strip() if dates else "an earlier run"
+    out: dict[str, list[str]] = {}
+    for part, title in PART_TITLES.items():
+        starts = [i for i, line in enumerate(old) if line.startswith(title)]
+        if part in parts or not starts:
+            continue
+        i = starts[0]
+        j = next((k for k in range(i + 1, len(old)) if old[k].startswith("### ")), len(old))
+        block = old[i:j]
+        note = f"_Kept from the run of {when}: not rerun by this command._"
+        out[part] = [block[0], "", *([] if note in block else [note, ""]), *block[1:]]
+        if out[part][-1] != "":
+            out[part].append("")
+    return out
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--only", choices=["memory", "workers", "asha"], action="append")
@@ -470,13 +513,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("metanas").setLevel(logging.ERROR)
     parts = args.only or ["memory", "workers", "asha"]
+    kept = {} if args.no_write else kept_parts(args.output, parts)
+    run = {"memory": memory_part, "workers": workers_part, "asha": asha_part}
     body: list[str] = []
-    if "memory" in parts:
-        body += memory_part(args)
-    if "workers" in parts:
-        body += workers_part(args)
-    if "asha" in parts:
-        body += asha_part(args)
+    for part, measure in run.items():
+        if part in parts:
+            body += measure(args)
+        elif part in kept:
+            body += kept[part]
     text = "\n".join([header("Scale: a large memory, many processes, ASHA on Ray"), *body])
     print()
     print(text)

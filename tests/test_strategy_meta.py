@@ -71,7 +71,8 @@ def test_registered_with_its_settings(nbg_space: metanas.SearchSpace) -> None:
     assert meta.get_settings() == {
         "n_warm": 5, "n_initial": 10, "n_mutations": 300, "n_random": 200,
         "top_k": 5, "n_past_best": 10, "max_pool": 30_000, "n_bootstrap": 50,
-        "max_past_points": 150, "memory_metrics": None, "remember": True,
+        "max_past_points": 150, "max_past_tasks": 50, "memory_metrics": None,
+        "remember": True,
     }  # fmt: skip
 
 

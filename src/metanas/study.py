@@ -217,7 +217,12 @@ class Study:
         if strategy.uses_memory:
             # The strategy gets past tasks as plain data, never the storage: the study reads them.
             past, descriptors = _read_memory(
-                storage, record, space, memory, getattr(strategy, "memory_rows_per_task", None)
+                storage,
+                record,
+                space,
+                memory,
+                getattr(strategy, "memory_rows_per_task", None),
+                getattr(strategy, "memory_max_tasks", None),
             )
             strategy.set_memory(past, descriptors=descriptors, task=record.task.name)
         if scheduler is not None:
@@ -1902,12 +1907,14 @@ def _read_memory(
     space: SearchSpace,
     memory: str | None,
     max_rows: int | None = None,
+    max_tasks: int | None = None,
 ) -> tuple[dict[str, TaskHistory], Mapping[str, Any]]:
     """The past tasks a study of ``record``'s task learns from, and the task's descriptors.
 
     From ``memory`` (a URL), else the study's own storage; always without the
     study's own task, restricted to ``space`` and the first objective; at most about
-    ``max_rows`` trials of each past task (the strategy's ``memory_rows_per_task``).
+    ``max_rows`` trials of each past task (the strategy's ``memory_rows_per_task``), and
+    only until ``max_tasks`` are used, the most similar first (``memory_max_tasks``).
     """
     from metanas.meta import ExperienceMemory
 
@@ -1917,9 +1924,14 @@ def _read_memory(
     if memory is not None:
         _check_memory_exists(memory)
     metric, direction = record.objectives[0]
+    own: Mapping[str, Any] = {}
+    for rec in storage.list_tasks():
+        if rec.name == task:
+            own = rec.descriptors
     entries = ExperienceMemory(memory if memory is not None else storage).past_tasks(
         task, metric=metric, direction=direction, space=space, min_evaluations=3,
         metrics=record.strategy_settings.get("memory_metrics"), max_rows_per_task=max_rows,
+        max_tasks=max_tasks, descriptors=own,
     )  # fmt: skip
     past: dict[str, TaskHistory] = {}
     for e in entries:
@@ -1937,10 +1949,6 @@ def _read_memory(
                 "Study %s: past task %s of the experience memory is skipped: %s.",
                 record.name, e.task, e.reason,
             )  # fmt: skip
-    own: Mapping[str, Any] = {}
-    for rec in storage.list_tasks():
-        if rec.name == task:
-            own = rec.descriptors
     return past, own
 
 

@@ -40,6 +40,7 @@ from metanas.meta._records import (
     check_k,
     check_memory_metrics,
 )
+from metanas.meta.similarity import prior_ranking
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace
 from metanas.storage.rdb import RDBStorage, StudyRecord, TaskRecord, get_storage
@@ -326,6 +327,8 @@ class ExperienceMemory:
         metrics: Sequence[str] | Mapping[str, str] | None = None,
         min_evaluations: int = 3,
         max_rows_per_task: int | None = None,
+        max_tasks: int | None = None,
+        descriptors: Mapping[str, Any] | None = None,
     ) -> list[PastTask]:
         """Every stored task but ``task``, each with the metric a search of ``task`` transfers.
 
@@ -365,21 +368,62 @@ class ExperienceMemory:
             of every trial (a memory of millions of trials). Repeats are then averaged
             over the trials read, and ``n_evaluations`` counts their architectures. A
             task with fewer trials is read whole, as without it.
+        max_tasks
+            Read only until this many tasks are used: the tasks are ranked by the
+            similarity of their descriptors to ``descriptors`` (:func:`prior_ranking`;
+            ties, and every task when ``descriptors`` is empty, in creation order) and
+            read in that order. A memory of a thousand tasks is then read as the few
+            tens a search learns from. None: every task.
+        descriptors
+            The new task's descriptors, for ``max_tasks``.
 
         Returns
         -------
         list of PastTask
-            In task creation order, used and skipped ones.
+            In task creation order, used and skipped ones (with ``max_tasks``, only the
+            tasks read).
         """
         if not isinstance(task, str) or not task:
             raise ValueError(f"task must be a non-empty task name; got {task!r}.")
         d_new = check_direction(direction)
         wanted = check_memory_metrics(metrics)
-        if max_rows_per_task is not None:
-            return self._sampled_past_tasks(
-                task, metric, d_new, space, wanted, min_evaluations, max_rows_per_task
-            )
+        if max_tasks is not None and (
+            isinstance(max_tasks, bool) or not isinstance(max_tasks, int) or max_tasks < 1
+        ):
+            raise ValueError(f"max_tasks must be an int >= 1 or None; got {max_tasks!r}.")
         others = [r for r in self.storage.list_tasks() if r.name != task]
+
+        def read(batch: list[TaskRecord]) -> list[PastTask]:
+            if max_rows_per_task is not None:
+                return self._sampled_past_tasks(
+                    batch, metric, d_new, space, wanted, min_evaluations, max_rows_per_task
+                )
+            return self._whole_past_tasks(batch, metric, d_new, space, wanted, min_evaluations)
+
+        if max_tasks is None or len(others) <= max_tasks:
+            return read(others)
+        by_name = {r.name: r for r in others}
+        ranked = prior_ranking(descriptors, {r.name: dict(r.descriptors) for r in others})
+        out: list[PastTask] = []
+        at = 0
+        # Batches of the tasks still missing: a skipped task (another space, too few
+        # results) makes room for the next most similar one.
+        while at < len(ranked) and (need := max_tasks - sum(e.used for e in out)) > 0:
+            out += read([by_name[n] for n in ranked[at : at + need]])
+            at += need
+        position = {r.name: i for i, r in enumerate(others)}
+        return sorted(out, key=lambda e: position[e.task])
+
+    def _whole_past_tasks(
+        self,
+        others: list[TaskRecord],
+        metric: str,
+        d_new: str,
+        space: SearchSpace | None,
+        wanted: tuple[str, ...] | dict[str, str] | None,
+        min_evaluations: int,
+    ) -> list[PastTask]:
+        """:meth:`past_tasks` reading every COMPLETE trial of the tasks ``others``."""
         rows: dict[str, list[tuple[str, Trial]]] = {r.name: [] for r in others}
         for name, study, t in self.storage.task_trials(
             [r.name for r in others], states=[TrialState.COMPLETE]
@@ -437,7 +481,7 @@ class ExperienceMemory:
 
     def _sampled_past_tasks(
         self,
-        task: str,
+        others: list[TaskRecord],
         metric: str,
         d_new: str,
         space: SearchSpace | None,
@@ -448,9 +492,10 @@ class ExperienceMemory:
         """:meth:`past_tasks` reading a ranked sample of each task, chosen in SQL."""
         if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 2:
             raise ValueError(f"max_rows_per_task must be an int >= 2 or None; got {max_rows!r}.")
-        others = [r for r in self.storage.list_tasks() if r.name != task]
         names = [r.name for r in others]
-        records = self.storage.list_study_records()
+        if not names:
+            return []
+        records = self.storage.list_study_records(names)
         own = {
             rec.name: [m for r in records if r.task.name == rec.name for m, _d in r.objectives]
             for rec in others

@@ -36,6 +36,7 @@ __all__ = [
     "Similarity",
     "SimilarityIndex",
     "descriptor_similarity",
+    "prior_ranking",
     "prior_task_weights",
     "rank_correlation",
     "rank_tasks",
@@ -589,3 +590,26 @@ def prior_task_weights(
     if w.sum() <= 0 or np.ptp(w) < 1e-9:
         return uniform
     return {n: float(v) for n, v in zip(names, w / w.sum(), strict=True)}
+
+
+def prior_ranking(
+    descriptors: Mapping[str, Any] | None, others: Mapping[str, Mapping[str, Any]]
+) -> list[str]:
+    """Past tasks from most to least similar by descriptors (:func:`prior_task_weights`).
+
+    Ties (every task, when the new one has no descriptors) keep the order of
+    ``others``, so the first ``k`` of the ranking are a deterministic choice of ``k`` past
+    tasks: the ones the ``meta`` strategy keeps when its memory holds more than its
+    ``max_past_tasks``.
+
+    Examples
+    --------
+    >>> prior_ranking({"n": 100}, {"a": {"n": 1}, "b": {"n": 90}, "c": {"n": 100}})
+    ['c', 'b', 'a']
+    >>> prior_ranking({}, {"a": {"n": 1}, "b": {"n": 90}})
+    ['a', 'b']
+    """
+    w = prior_task_weights(descriptors, others)
+    names = list(others)
+    order = sorted(range(len(names)), key=lambda i: -w[names[i]])  # stable: ties keep order
+    return [names[i] for i in order]

@@ -1159,10 +1159,17 @@ class RDBStorage:
         # The stride comes from each task's COMPLETE count, read from the (study, state) index
         # without touching the metrics: a second window over a million rows costs a sort.
         done = t.c.state == TrialState.COMPLETE.value
+        # Only these tasks' studies: a few of a large memory's tasks are read without
+        # touching the other tasks' trials.
+        ids = (
+            sa.select(st.c.id)
+            .join(m.tasks, m.tasks.c.id == st.c.task_id)
+            .where(m.tasks.c.name.in_(list(tasks)))
+        )
         counts = (
             sa.select(st.c.task_id, sa.func.count().label("n"))
             .select_from(t.join(st, st.c.id == t.c.study_id))
-            .where(done)
+            .where(done, t.c.study_id.in_(ids))
             .group_by(st.c.task_id)
             .subquery()
         )
@@ -1183,7 +1190,7 @@ class RDBStorage:
                 .join(counts, counts.c.task_id == st.c.task_id)
             )
             .where(
-                m.tasks.c.name.in_(list(tasks)),
+                t.c.study_id.in_(ids),
                 done,
                 v.is_not(None),
             )

@@ -19,7 +19,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from metanas._checks import check_positive_int
-from metanas.meta import TaskHistory, prior_task_weights
+from metanas.meta import TaskHistory, prior_ranking, prior_task_weights
 from metanas.meta._records import check_memory_metrics
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace
@@ -91,6 +91,10 @@ class _PastModel:
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mean, std = self.gp.predict(x)
         return self.calibrate(mean), std * self.slope
+
+    def predict_mean(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`predict`'s scores alone (the same numbers, without the variances' cost)."""
+        return self.calibrate(self.gp.predict_mean(x))
 
 
 @register_strategy("meta")
@@ -167,6 +171,13 @@ class MetaStrategy(BOStrategy):
         Bootstrap samples of the ranking losses that give the task weights.
     max_past_points
         Past results per past task's GP (its best half, then a spread).
+    max_past_tasks
+        Most past tasks learnt from: a larger memory contributes its
+        ``max_past_tasks`` most similar tasks by descriptors (ties, and every
+        task when the new one has no descriptors, in memory order), and the
+        study reads only those. Each past task costs a GP fit at the first ask
+        and a prediction per candidate at every ask, so this bounds the first
+        ask of a memory of thousands of tasks.
     memory_metrics
         Which metric each past task transfers, read by the study: None (each
         past task's own objective, or the new study's metric where reported),
@@ -226,6 +237,7 @@ class MetaStrategy(BOStrategy):
         max_pool: int = 30_000,
         n_bootstrap: int = 50,
         max_past_points: int = 150,
+        max_past_tasks: int = 50,
         memory_metrics: Sequence[str] | Mapping[str, str] | None = None,
         remember: bool = True,
         seed: int | None = None,
@@ -235,7 +247,8 @@ class MetaStrategy(BOStrategy):
             if key not in _REMOVED:
                 allowed = [
                     "n_warm", "n_initial", "n_mutations", "n_random", "top_k", "n_past_best",
-                    "max_pool", "n_bootstrap", "max_past_points", "memory_metrics", "remember",
+                    "max_pool", "n_bootstrap", "max_past_points", "max_past_tasks",
+                    "memory_metrics", "remember",
                 ]  # fmt: skip
                 from metanas.exceptions import closest
 
@@ -258,6 +271,7 @@ class MetaStrategy(BOStrategy):
         self.max_pool = check_positive_int("max_pool", max_pool, 1)
         self.n_bootstrap = check_positive_int("n_bootstrap", n_bootstrap, 1)
         self.max_past_points = check_positive_int("max_past_points", max_past_points, 10)
+        self.max_past_tasks = check_positive_int("max_past_tasks", max_past_tasks, 1)
         checked = check_memory_metrics(memory_metrics)
         self.memory_metrics: list[str] | dict[str, str] | None = (
             list(checked) if isinstance(checked, tuple) else checked
@@ -302,6 +316,11 @@ class MetaStrategy(BOStrategy):
         """
         return 2 * max(self.max_past_points // 2, self.n_past_best)
 
+    @property
+    def memory_max_tasks(self) -> int:
+        """How many past tasks the study reads at most: ``max_past_tasks``, the most similar."""
+        return self.max_past_tasks
+
     def set_memory(
         self,
         past: Mapping[str, TaskHistory],
@@ -315,7 +334,9 @@ class MetaStrategy(BOStrategy):
         experience memory (an empty dict when its task has no name of its own);
         call it directly to drive the strategy by hand. Past tasks with fewer
         than 3 architectures of the space, and ``task`` itself, are left out;
-        ``descriptors`` are the new task's, for the prior task weights.
+        ``descriptors`` are the new task's, for the prior task weights. Of more
+        than ``max_past_tasks`` usable past tasks, the most similar by
+        descriptors are kept (:func:`~metanas.meta.prior_ranking`).
         """
         if not isinstance(past, Mapping):
             raise TypeError(
@@ -327,12 +348,24 @@ class MetaStrategy(BOStrategy):
                 raise TypeError(f"past[{name!r}] must be a TaskHistory; got {type(h).__name__}.")
         self.task = task
         self._descriptors = dict(descriptors or {})
+        # The architectures of the space, per past task; fewer than 3: the task is left out.
+        valid = {
+            name: rows
+            for name, h in past.items()
+            if name != task
+            and len(rows := [i for i, a in enumerate(h.archs) if self.space.is_valid(a)]) >= 3
+        }
+        if len(valid) > self.max_past_tasks:
+            keep = set(
+                prior_ranking(self._descriptors, {n: dict(past[n].descriptors) for n in valid})[
+                    : self.max_past_tasks
+                ]
+            )
+            valid = {n: rows for n, rows in valid.items() if n in keep}
         with single_threaded_blas():
             ref_x = self._reference()
             self._past = [
-                m
-                for name, h in past.items()
-                if name != task and (m := self._fit_past(name, h, ref_x)) is not None
+                self._fit_past(name, past[name], rows, ref_x) for name, rows in valid.items()
             ]
             self.past_tasks = [m.task for m in self._past]
             self._prior = self._prior_weights(past)
@@ -368,10 +401,10 @@ class MetaStrategy(BOStrategy):
         # need refitting less often than bo's (every result up to 20, then at 10 % growth).
         return refit_point(n, 20)
 
-    def _fit_past(self, name: str, h: TaskHistory, ref_x: np.ndarray) -> _PastModel | None:
-        rows = [i for i, a in enumerate(h.archs) if self.space.is_valid(a)]
-        if len(rows) < 3:
-            return None
+    def _fit_past(
+        self, name: str, h: TaskHistory, rows: list[int], ref_x: np.ndarray
+    ) -> _PastModel:
+        """The model of past task ``name`` from its rows ``rows`` (the space's architectures)."""
         scores = h.scores[rows]
         order = np.argsort(-scores, kind="stable")
         if len(order) <= self.max_past_points:
@@ -503,7 +536,8 @@ class MetaStrategy(BOStrategy):
                     keys.add(k)
                     cands.append(a)
         x = np.vstack([self._encode(a) for a in cands])
-        z, _ = self._past_predict(x)
+        # Only the means: the variances (a triangular solve per past model) are not used.
+        z = np.vstack([m.predict_mean(x) for m in self._past])
         cand_keys = [self.space.key(a) for a in cands]
         for j, m in enumerate(self._past):
             # A past task's own results stand for themselves, not for its GP's smoothed mean.

@@ -282,6 +282,15 @@ class HammingGP:
     def _kernel(self, dist: np.ndarray, params: GPParams) -> np.ndarray:
         return np.asarray(params.signal * np.exp(-np.tensordot(params.theta, dist, axes=1)))
 
+    def predict_mean(self, xc: np.ndarray) -> np.ndarray:
+        """Posterior mean at ``xc``: :meth:`predict`'s first array, without the variance."""
+        if self._x is None or self.params is None or self._alpha is None:
+            raise RuntimeError(
+                "HammingGP.predict_mean needs data: call condition(x, y, params) first."
+            )
+        ks = self._kernel(self.distances(np.asarray(xc, dtype=float), self._x), self.params)
+        return np.asarray(ks @ self._alpha, dtype=float)
+
     def predict(self, xc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and standard deviation (of the latent function) at ``xc``."""
         if self._x is None or self.params is None or self._chol is None or self._alpha is None:
