@@ -1,4 +1,4 @@
-"""One-shot search on MNIST-1D: DARTS (first and second order), latency-aware DARTS, ENAS.
+"""One-shot search on MNIST-1D or Fashion-MNIST: DARTS, latency-aware DARTS, ENAS, baselines.
 
 Every run searches the ``cnn`` supernet (4 blocks at 32 channels, strides
 1, 2, 1, 2, residual, the default skeleton) on MNIST-1D's training split
@@ -9,6 +9,17 @@ the search and of the retraining. The latency-aware variant adds the
 ProxylessNAS-style penalty for ``--max-latency-ms`` (batch 1, this machine)
 and measures the derived network's latency afterwards.
 
+Baselines in the same skeleton (issue 18): ``random-ops`` retrains ``--random-draws``
+networks whose operation per block is drawn uniformly from the supernet's allowed candidates,
+``all-conv3`` the skeleton with ``conv3`` everywhere, and ``blackbox`` runs a random search over
+the same operation choices for as long as the median DARTS search took (``darts`` rows of the
+same run), keeping the best network by validation accuracy. Every network, searched or drawn,
+is retrained with the same recipe. The summary gives each searched method's median test
+accuracy minus the median random-operation network's, with a 95 % bootstrap interval.
+``darts-latency-wide`` is latency-aware DARTS whose supernet also searches each block's width
+(16/32/64) and, through ``identity``, its depth, on a plain (non-residual) skeleton with strides
+2, 2, 1, 1 (``--latency-skeleton``).
+
 Issue 7's target: the retrained DARTS network reaches >= 95 % test accuracy
 in <= 1/3 of the wall time the black-box search of ``benchmarks/real_training.py``
 needed for the same accuracy (read from ``benchmarks/results/real_training.json``
@@ -16,12 +27,15 @@ when it exists).
 
     python benchmarks/oneshot.py                 # everything (~11 min on 2 busy cores)
     python benchmarks/oneshot.py --quick --no-write
+    python benchmarks/oneshot.py --methods darts,random-ops,all-conv3,blackbox
+    python benchmarks/oneshot.py --task fashion-mnist --methods darts,random-ops,all-conv3
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import time
@@ -30,11 +44,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import numpy as np
 from _report import REPO, header
 
 from metanas.benchmarking import write_section
-from metanas.oneshot import run_oneshot
-from metanas.tasks import load_task
+from metanas.oneshot import build_supernet, run_oneshot
+from metanas.spaces import create_space
+from metanas.tasks import Task, load_task
 
 SECTION = "oneshot"
 TARGET = 0.95
@@ -44,12 +60,35 @@ METHOD_NAMES = {
     "darts2": "DARTS, second order",
     "darts-latency": "DARTS, first order, latency limit",
     "enas": "ENAS",
+    "darts-latency-wide": "DARTS, latency limit, width and depth searched",
+    "random-ops": "random operations in the skeleton",
+    "all-conv3": "all conv3 in the skeleton",
+    "blackbox": "black-box (random search over the operations), DARTS's search time",
 }
+SEARCHED = ("darts", "darts-fast", "darts2", "enas")
+BASELINES = ("random-ops", "all-conv3", "blackbox")
+#: The skeleton of ``darts-latency-wide``: few multiply-adds before the first stride and no
+#: residual projections (at batch 1 on a CPU, every layer call costs about as much as its
+#: arithmetic); the widths and identity blocks are searched.
+LATENCY_SKELETON = (
+    '{"channels_1": 64, "channels_2": 64, "channels_3": 64, "channels_4": 64, '
+    '"stride_1": 2, "stride_2": 2, "stride_3": 1, "stride_4": 1, "residual": false}'
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--methods", default="darts,darts-fast,darts2,darts-latency,enas")
+    p.add_argument("--task", choices=("mnist1d", "fashion-mnist"), default="mnist1d")
+    p.add_argument("--n-train", type=int, default=None, help="Fashion-MNIST training rows")
+    p.add_argument("--downsample", type=int, default=1, help="Fashion-MNIST downsampling")
+    p.add_argument(
+        "--skeleton", default=None, help="JSON skeleton of the cnn supernet (default: its own)"
+    )
+    p.add_argument("--latency-skeleton", default=LATENCY_SKELETON)
+    p.add_argument("--widths", default="16,32,64", help="widths of darts-latency-wide")
+    p.add_argument("--random-draws", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=None, help="search and retrain batch")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--space", choices=("cnn", "nb201"), default="cnn")
     p.add_argument("--epochs", type=int, default=5, help="search epochs")
@@ -75,28 +114,60 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="report the runs of an earlier --raw file instead of running (e.g. with another "
         "--reference)",
     )  # fmt: skip
+    p.add_argument(
+        "--append", action="store_true",
+        help="keep the other methods' runs of the --raw file (split a long run by --methods)",
+    )  # fmt: skip
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args(argv)
     if args.raw is None:
         stem = "oneshot" if args.space == "cnn" else f"oneshot_{args.space}"
+        stem += "" if args.task == "mnist1d" else "_" + args.task.replace("-", "_")
         args.raw = REPO / "benchmarks" / "results" / f"{stem}.json"
     if args.quick:
         args.seeds, args.epochs, args.retrain_epochs, args.num_samples = 1, 1, 2, 1000
     return args
 
 
+_TASKS: dict[int, Task] = {}
+
+
+def get_task(seed: int, args: argparse.Namespace) -> Task:
+    """The benchmark's task for ``seed`` (loaded once: Fashion-MNIST takes a while)."""
+    if seed not in _TASKS:
+        if args.task == "mnist1d":
+            kw = {} if args.num_samples is None else {"num_samples": args.num_samples}
+        else:
+            kw = {"downsample": args.downsample}
+            if args.n_train is not None:
+                kw["n_train"] = args.n_train
+        _TASKS[seed] = load_task(args.task, seed=seed, **kw)
+    return _TASKS[seed]
+
+
+def _evaluator_settings(args: argparse.Namespace) -> dict[str, Any]:
+    return {} if args.batch_size is None else {"batch_size": args.batch_size}
+
+
 def one_run(method: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
-    kw = {} if args.num_samples is None else {"num_samples": args.num_samples}
-    task = load_task("mnist1d", seed=seed, **kw)
-    limit = args.max_latency_ms if method == "darts-latency" else None
+    task = get_task(seed, args)
+    latency = method.startswith("darts-latency")
+    limit = args.max_latency_ms if latency else None
     fast = method.endswith("-fast")
+    skeleton = json.loads(args.skeleton) if args.skeleton else None
+    supernet: dict[str, Any] = {}
+    if method == "darts-latency-wide":
+        skeleton = json.loads(args.latency_skeleton)
+        supernet = {"widths": tuple(int(w) for w in args.widths.split(","))}
+    search = {} if args.batch_size is None else {"batch_size": args.batch_size}
     start = time.perf_counter()
     r = run_oneshot(
-        task, args.space, method.removesuffix("-fast").removesuffix("-latency"),
+        task, args.space, method.removesuffix("-fast").split("-latency")[0],
         epochs=args.fast_epochs if fast else args.epochs, seed=seed,
         max_latency_ms=limit, storage="sqlite://", study_name=f"oneshot-{method}-s{seed}",
         retrain_epochs=args.fast_retrain_epochs if fast else args.retrain_epochs,
-        threads=args.threads,
+        threads=args.threads, skeleton=skeleton, supernet_settings=supernet,
+        search_settings=search, evaluator_settings=_evaluator_settings(args),
     )  # fmt: skip
     wall = time.perf_counter() - start
     row = {
@@ -114,6 +185,130 @@ def one_run(method: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
         flush=True,
     )
     return row
+
+
+def _retrain(arch: Any, seed: int, args: argparse.Namespace) -> tuple[dict[str, Any], float]:
+    """Train ``arch`` with the recipe of the derived networks; its metrics and wall time."""
+    from metanas.evaluation.train import TrainEvaluator
+
+    task = get_task(seed, args)
+    ev = TrainEvaluator(
+        task, create_space(args.space), max_epochs=args.retrain_epochs, seed=seed,
+        threads=args.threads, device="cpu", **_evaluator_settings(args),
+    )  # fmt: skip
+    start = time.perf_counter()
+    res = ev.evaluate(arch)
+    return {
+        "valid_accuracy": float(res.metrics.get("valid_accuracy", math.nan)),
+        "test_accuracy": float(res.test_metrics.get("test_accuracy", math.nan)),
+        "latency_ms": float(res.metrics.get("latency_ms", math.nan)),
+    }, time.perf_counter() - start
+
+
+def baseline_rows(
+    method: str, args: argparse.Namespace, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Rows of a baseline in the searched skeleton (see the module docstring)."""
+    space = create_space(args.space)
+    skeleton = json.loads(args.skeleton) if args.skeleton else None
+    out: list[dict[str, Any]] = []
+
+    def nets(seed: int) -> Any:
+        task = get_task(seed, args)
+        return build_supernet(space, task.input_shape, task.n_classes, seed=0, skeleton=skeleton)
+
+    def row(seed: int, arch: Any, metrics: dict[str, Any], search_s: float, retrain_s: float,
+            **extra: Any) -> dict[str, Any]:  # fmt: skip
+        r = {
+            "method": method, "seed": seed, "arch": space.format(arch), "search_s": search_s,
+            "retrain_s": retrain_s, "wall_s": search_s + retrain_s, **metrics,
+            "estimated_latency_ms": None, "max_latency_ms": None, "meets_limit": None,
+            "latency_weight": 0.0, "search_epochs": 0, "data": get_task(seed, args).summary(),
+            **extra,
+        }  # fmt: skip
+        print(f"{method} seed {seed}: test {r['test_accuracy']:.4f}  {r['arch']}", flush=True)
+        return r
+
+    if method == "all-conv3":
+        for seed in range(args.seeds):
+            net = nets(seed)
+            k = [ops.index("conv3") for _, ops in net.decisions]
+            arch = net.architecture(k)
+            metrics, t = _retrain(arch, seed, args)
+            out.append(row(seed, arch, metrics, 0.0, t))
+    elif method == "random-ops":
+        for j in range(args.random_draws):
+            seed = j % args.seeds
+            net = nets(seed)
+            allowed = net.derivable().cpu().numpy()
+            rng = np.random.default_rng([18, j])
+            choice = [int(rng.choice(np.flatnonzero(a))) for a in allowed]
+            arch = net.architecture(choice)
+            metrics, t = _retrain(arch, seed, args)
+            out.append(row(seed, arch, metrics, 0.0, t, draw=j))
+    elif method == "blackbox":
+        darts = [r["search_s"] for r in rows if r["method"] == "darts"]
+        budget = statistics.median(darts) if darts else 60.0
+        for seed in range(args.seeds):
+            net = nets(seed)
+            allowed = net.derivable().cpu().numpy()
+            rng = np.random.default_rng([19, seed])
+            start = time.perf_counter()
+            best: tuple[float, Any, dict[str, Any]] | None = None
+            n = 0
+            while best is None or time.perf_counter() - start < budget:
+                choice = [int(rng.choice(np.flatnonzero(a))) for a in allowed]
+                arch = net.architecture(choice)
+                metrics, _ = _retrain(arch, seed, args)
+                n += 1
+                if best is None or metrics["valid_accuracy"] > best[0]:
+                    best = (metrics["valid_accuracy"], arch, metrics)
+            spent = time.perf_counter() - start
+            out.append(row(seed, best[1], best[2], spent, 0.0, budget_s=budget, n_trained=n))
+    return out
+
+
+def bootstrap_diff(
+    a: list[float], b: list[float], *, n: int = 10_000
+) -> tuple[float, float, float]:
+    """median(a) - median(b) and its 95 % percentile-bootstrap interval (each side resampled)."""
+    rng = np.random.default_rng(0)
+    x, y = np.asarray(a), np.asarray(b)
+    diffs = np.median(rng.choice(x, (n, len(x))), axis=1) - np.median(
+        rng.choice(y, (n, len(y))), axis=1
+    )
+    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    return float(np.median(x) - np.median(y)), float(lo), float(hi)
+
+
+def baseline_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """The comparison of each searched method with the median random-operation network."""
+    rand = [r["test_accuracy"] for r in rows if r["method"] == "random-ops"]
+    if not rand:
+        return []
+    lines = [
+        "",
+        f"**Searched vs random operations in the same skeleton** ({len(rand)} random draws, "
+        "each retrained with the derived networks' recipe): median test accuracy of the "
+        "method minus that of the random-operation networks, 95 % bootstrap interval "
+        "(10,000 resamples of both sides).",
+        "",
+        "| method | median test | random-ops median | difference (points) | 95 % interval | "
+        "beats random ops |",
+        "|---|---|---|---|---|---|",
+    ]
+    for m in (*SEARCHED, "darts-latency-wide", "all-conv3", "blackbox"):
+        acc = [r["test_accuracy"] for r in rows if r["method"] == m]
+        if not acc or m == "darts-latency-wide":
+            continue
+        d, lo, hi = bootstrap_diff(acc, rand)
+        verdict = "yes" if lo > 0 else ("no (worse)" if hi < 0 else "no (interval covers 0)")
+        lines.append(
+            f"| {METHOD_NAMES[m]} | {100 * statistics.median(acc):.1f} % | "
+            f"{100 * statistics.median(rand):.1f} % | {100 * d:+.1f} | "
+            f"[{100 * lo:+.1f}, {100 * hi:+.1f}] | {verdict} |"
+        )
+    return lines
 
 
 def black_box_reference(path: Path) -> float | None:
@@ -170,11 +365,14 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, ref: float | 
     torch.set_num_threads(args.threads)  # the threads the runs measured latency with
     lines = [
         header(
-            "One-shot search on MNIST-1D (DARTS, ENAS, latency-aware DARTS)",
+            f"One-shot search on {'MNIST-1D' if args.task == 'mnist1d' else 'Fashion-MNIST'} "
+            "(DARTS, ENAS, latency-aware DARTS, baselines in the skeleton)",
             {
                 "setting": (
                     (
                         "`cnn` supernet (4 blocks x 32 channels, strides 1/2/1/2, residual), "
+                        if args.space == "cnn" and not args.skeleton
+                        else f"`cnn` supernet, skeleton `{args.skeleton}`, "
                         if args.space == "cnn"
                         else "`nb201` supernet (16 channels, 3 stages of 1 cell), "
                     )
@@ -218,10 +416,23 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, ref: float | 
             f"{100 * r['test_accuracy']:.1f} % | "
             f"{r['search_s'] + r['retrain_s']:.0f} | {r['latency_ms']:.3f} |"
         )
+    lines += baseline_lines(rows)
     lines.append("")
+    if args.task == "mnist1d":
+        for variant in ("darts", "darts-fast"):
+            _target_line(lines, [r for r in rows if r["method"] == variant], variant, ref)
     for variant in ("darts", "darts-fast"):
-        _target_line(lines, [r for r in rows if r["method"] == variant], variant, ref)
-    lat = [r for r in rows if r["method"] == "darts-latency"]
+        darts = [r for r in rows if r["method"] == variant]
+        if args.task == "fashion-mnist" and darts:
+            acc = statistics.median(r["test_accuracy"] for r in darts)
+            tot = statistics.median(r["search_s"] + r["retrain_s"] for r in darts)
+            met = "met" if acc >= 0.91 and tot <= 600 else "not met"
+            lines.append(
+                f"**Target** (one-shot DARTS >= 91 % test accuracy within 10 minutes): "
+                f"`{variant}` reaches a median {100 * acc:.1f} % in a median {tot:.0f} s "
+                f"(search + retraining): {met}."
+            )
+    lat = [r for r in rows if r["method"].startswith("darts-latency")]
     if lat:
         lines += [
             "",
@@ -248,7 +459,15 @@ def main(argv: list[str] | None = None) -> None:
         earlier = json.loads(args.load.read_text())
         rows, total = earlier["runs"], float(earlier["total_s"])
     else:
-        rows = [one_run(m, seed, args) for m in methods for seed in range(args.seeds)]
+        rows = []
+        if args.append and args.raw.exists():
+            earlier = json.loads(args.raw.read_text())
+            rows = [r for r in earlier["runs"] if r["method"] not in methods]
+        for m in methods:
+            if m in BASELINES:
+                rows += baseline_rows(m, args, rows)
+            else:
+                rows += [one_run(m, seed, args) for seed in range(args.seeds)]
         total = time.perf_counter() - start
     print(f"all runs: {total:.0f} s", flush=True)
     ref = black_box_reference(args.reference)
@@ -258,6 +477,7 @@ def main(argv: list[str] | None = None) -> None:
         args.raw.parent.mkdir(parents=True, exist_ok=True)
         args.raw.write_text(json.dumps({"runs": rows, "total_s": total}, indent=1))
         section = SECTION if args.space == "cnn" else f"{SECTION}-{args.space}"
+        section += "" if args.task == "mnist1d" else "-" + args.task
         write_section(args.output, section, md)
 
 
