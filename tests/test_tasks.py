@@ -260,8 +260,11 @@ def test_sklearn_builtins() -> None:
         "breast_cancer",
         "digits",
         "fashion-mnist",
+        "fortune-topics",
         "iris",
         "keywords",
+        "langid-sentences",
+        "langid-words",
         "mnist1d",
         "wine",
     ]

@@ -44,7 +44,9 @@ def _device(model: nn.Module) -> torch.device:
 def count_flops(model: nn.Module, input_shape: Sequence[int]) -> int:
     """Forward FLOPs for one sample of ``input_shape`` (torch's ``FlopCounterMode``).
 
-    The model runs once in eval mode on a zero batch of size 1; a multiply-add
+    The model runs once in eval mode on a batch of ones of size 1 (ones, not zeros: a model of
+    token codes, such as the ``seq-*`` spaces', reads code 0 as padding, and a full-length
+    sequence is what its cost should count); a multiply-add
     counts as 2 FLOPs, as torch counts them (convolutions and matrix products;
     element-wise operations are not counted). The training mode is restored.
     """
@@ -55,7 +57,7 @@ def count_flops(model: nn.Module, input_shape: Sequence[int]) -> int:
     was_training = model.training
     model.eval()
     try:
-        x = torch.zeros((1, *(int(s) for s in input_shape)), device=_device(model))
+        x = torch.ones((1, *(int(s) for s in input_shape)), device=_device(model))
         counter = FlopCounterMode(display=False)
         with torch.inference_mode(), counter:
             model(x)

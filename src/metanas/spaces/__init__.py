@@ -12,6 +12,7 @@ from metanas.spaces.base import (
 )
 from metanas.spaces.nasbenchgraph import NasBenchGraphSpace
 from metanas.spaces.nb201 import NB201Space
+from metanas.spaces.sequence import SeqAttnSpace, SeqCNNSpace, SeqRNNSpace
 from metanas.spaces.table import TableSpace
 from metanas.spaces.trainable import CNNSpace, MLPSpace, TrainableSpace
 
@@ -25,6 +26,9 @@ __all__ = [
     "NB201Space",
     "NasBenchGraphSpace",
     "SearchSpace",
+    "SeqAttnSpace",
+    "SeqCNNSpace",
+    "SeqRNNSpace",
     "TableSpace",
     "TrainableSpace",
     "available_spaces",
