@@ -54,7 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seeds", default="0", help="comma-separated seeds")
     p.add_argument("--strategy", default="evolution")
     p.add_argument("--minutes", type=float, default=20.0, help="wall time per run")
-    p.add_argument("--drain-min", type=float, default=3.0)
+    p.add_argument("--drain-min", type=float, default=4.0)
     p.add_argument("--n-jobs", type=int, default=2)
     p.add_argument("--min-epochs", type=float, default=1.0)
     p.add_argument("--max-epochs", type=int, default=12)
@@ -63,9 +63,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--valid-size", type=float, default=0.1)
     p.add_argument("--max-blocks", type=int, default=4)
-    p.add_argument("--stem", type=int, default=16, help="stem channels of the cnn space")
+    p.add_argument("--stem", type=int, default=0, help="stem channels of the cnn space")
     p.add_argument(
-        "--max-mflops", type=float, default=20.0,
+        "--max-mflops", type=float, default=5.0,
         help="reject architectures above this many forward MFLOPs per image before training",
     )  # fmt: skip
     p.add_argument("--baseline-epochs", type=int, default=30)
@@ -75,6 +75,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--output", type=Path, default=REPO / "docs" / "benchmarks.md")
     p.add_argument("--raw", type=Path, default=REPO / "benchmarks" / "results" / "fashion.json")
     p.add_argument("--no-write", action="store_true")
+    p.add_argument(
+        "--from-raw", type=Path, default=None,
+        help="no run: write the section from an earlier --raw file (its own settings)",
+    )  # fmt: skip
     args = p.parse_args(argv)
     if args.quick:
         args.minutes, args.drain_min, args.n_train, args.n_test = 1.5, 0.2, 600, 300
@@ -224,16 +228,19 @@ def markdown(results: dict[str, Any], args: argparse.Namespace) -> str:
         st = r["states"]
         n_test = r["n_test"]
         tests.append(b.get("test_accuracy"))
+        counts = f"{st.get('COMPLETE', 0)} / {st.get('PRUNED', 0)} / {st.get('FAILED', 0)}"
+        if st.get("RUNNING"):
+            counts += f" ({st['RUNNING']} cut off by the time limit)"
         lines.append(
-            f"| {r['seed']} | search | {st.get('COMPLETE', 0)} / {st.get('PRUNED', 0)} / "
-            f"{st.get('FAILED', 0)} | {r['epochs_trained']:.0f} | "
-            f"{md_code(b['arch']) if b else 'none complete'} | {_pct(b.get('valid_accuracy'))} "
-            f"| {_pct(b.get('test_accuracy'))} | {_ci(b.get('test_accuracy'), n_test)} "
-            f"| {int(b.get('params') or 0):,} | "
-            f"{b['found_s'] / 60:.1f} | {r['wall_s'] / 60:.1f} |"
-            if b
-            else f"| {r['seed']} | search | {st} | {r['epochs_trained']:.0f} | none complete "
-            f"| - | - | - | - | - | {r['wall_s'] / 60:.1f} |"
+            f"| {r['seed']} | search | {counts} | {r['epochs_trained']:.0f} | "
+            + (
+                f"{md_code(b['arch'])} | {_pct(b['valid_accuracy'])} "
+                f"| {_pct(b['test_accuracy'])} | {_ci(b['test_accuracy'], n_test)} "
+                f"| {int(b['params'] or 0):,} | {b['found_s'] / 60:.1f} | "
+                if b
+                else "none reached the full epochs | - | - | - | - | - | "
+            )
+            + f"{r['wall_s'] / 60:.1f} |"
         )
         if r["seed"] in base:
             lines.append(_baseline_row(base.pop(r["seed"]), n_test))
@@ -241,6 +248,12 @@ def markdown(results: dict[str, Any], args: argparse.Namespace) -> str:
         lines.append(_baseline_row(r, 10000))
     lines.append("")
     found = [t for t in tests if t is not None]
+    if tests and not found:
+        lines += [
+            f"No search trial reached the full {args.max_epochs} epochs within "
+            f"{args.minutes:g} min (target >= {TARGET:.0%}: **missed**).",
+            "",
+        ]
     if found:
         med = sorted(found)[len(found) // 2] if len(found) % 2 else (
             sum(sorted(found)[len(found) // 2 - 1 : len(found) // 2 + 1]) / 2
@@ -270,12 +283,28 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    if args.from_raw is not None:
+        earlier = json.loads(args.from_raw.read_text())
+        keep = {"output", "raw", "no_write", "from_raw"}
+        for key, value in earlier["args"].items():
+            if key not in keep:
+                setattr(args, key, value)
+        md = markdown(earlier, args)
+        print(md)
+        if not args.no_write:
+            write_section(args.output, SECTION, md)
+        return
     results: dict[str, Any] = {"search": [], "baseline": [], "args": vars(args)}
 
     def save() -> None:
         if not args.no_write:
             args.raw.parent.mkdir(parents=True, exist_ok=True)
             args.raw.write_text(json.dumps(results, indent=1, default=str))
+
+    def write() -> None:
+        # after each part, so a run cut short still leaves its finished parts in the docs
+        if not args.no_write:
+            write_section(args.output, SECTION, markdown(results, args))
 
     for seed in seeds:
         if "search" in parts:
@@ -289,6 +318,7 @@ def main(argv: list[str] | None = None) -> None:
             )
             results["search"].append(r)
             save()
+            write()
         if "baseline" in parts:
             r = run_baseline(args, seed)
             print(
@@ -298,10 +328,8 @@ def main(argv: list[str] | None = None) -> None:
             )
             results["baseline"].append(r)
             save()
-    md = markdown(results, args)
-    print(md)
-    if not args.no_write:
-        write_section(args.output, SECTION, md)
+            write()
+    print(markdown(results, args))
 
 
 if __name__ == "__main__":
