@@ -246,6 +246,7 @@ def _check_features(features: str, n_mels: int, n_mfcc: int) -> None:
 
 
 def build_audio_task(
+    make: type[Task],
     feats: np.ndarray,
     n_samples: int,
     codes: np.ndarray,
@@ -259,9 +260,11 @@ def build_audio_task(
     n_mfcc: int,
     seed: int,
 ) -> Task:
-    """A sequence task from the features of ``n_samples``-long clips and given split rows."""
-    from metanas.tasks.task import Task
+    """A sequence task (of class ``make``) from ``n_samples``-long clips' features and split rows.
 
+    The task class is passed in, not imported, so that ``metanas.tasks.task`` (which calls this
+    lazily) and this module import in one direction only.
+    """
     train, valid, test = rows
     std = Standardiser.fit(feats[train], "sequence")
     pre = AudioPreprocessor(
@@ -269,7 +272,7 @@ def build_audio_task(
         feature_shape=tuple(int(d) for d in feats.shape[1:]), sample_rate=sample_rate,
         features=features, n_mels=n_mels, n_mfcc=n_mfcc,
     )  # fmt: skip
-    return Task(
+    return make(
         name=name, X_train=std.transform(feats[train]), y_train=codes[train],
         X_valid=std.transform(feats[valid]), y_valid=codes[valid],
         X_test=std.transform(feats[test]), y_test=codes[test], classes=classes,
@@ -299,6 +302,7 @@ def _group_rows(
 
 
 def audio_task(
+    make: type[Task],
     audio: Any,
     labels: Any,
     sample_rate: int,
@@ -351,7 +355,7 @@ def audio_task(
         rows = _group_rows(group_arr, test_size, valid_size, seed)
     feats = audio_features(fixed, sample_rate, features, n_mels=n_mels, n_mfcc=n_mfcc)
     return build_audio_task(
-        feats, n_samples, codes, classes, rows, name=name, sample_rate=sample_rate,
+        make, feats, n_samples, codes, classes, rows, name=name, sample_rate=sample_rate,
         features=features, n_mels=n_mels, n_mfcc=n_mfcc, seed=seed,
     )  # fmt: skip
 
@@ -540,7 +544,9 @@ def _keywords_arrays(
     return feats, waves, plan
 
 
-def keywords_task(seed: int, kw: Mapping[str, Any]) -> tuple[Task, dict[str, Any]]:
+def keywords_task(
+    make: type[Task], seed: int, kw: Mapping[str, Any]
+) -> tuple[Task, dict[str, Any]]:
     """``load_task("keywords", **kw)`` and its checked arguments (the split is by voice)."""
     args = check_keywords_args(kw)
     items = tuple(sorted((k, v) for k, v in args.items() if k != "n_jobs"))
@@ -551,7 +557,7 @@ def keywords_task(seed: int, kw: Mapping[str, Any]) -> tuple[Task, dict[str, Any
     classes = tuple(KEYWORDS[w] for w in used)
     rows = [np.flatnonzero(plan.split == s) for s in range(3)]
     task = build_audio_task(
-        feats, SAMPLE_RATE, codes, classes, rows, name="keywords", sample_rate=SAMPLE_RATE,
+        make, feats, SAMPLE_RATE, codes, classes, rows, name="keywords", sample_rate=SAMPLE_RATE,
         features=args["features"], n_mels=args["n_mels"], n_mfcc=args["n_mfcc"], seed=seed,
     )  # fmt: skip
     return task, args
