@@ -18,7 +18,10 @@ the table and writes the ``ray-scaling`` section of docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import logging
+import pstats
 import sys
 import tempfile
 import time
@@ -59,14 +62,19 @@ class Sleepy(Evaluator):
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--trials", type=int, default=20, help="trials per study (20)")
-    p.add_argument("--repeats", type=int, default=2, help="studies per worker count (2)")
+    p.add_argument("--repeats", type=int, default=5, help="studies per worker count (5)")
+    p.add_argument(
+        "--profile", action="store_true", help="print a cProfile of the driver of one run"
+    )
     p.add_argument("--eval-s", type=float, default=1.0, help="seconds each trial sleeps (1)")
     p.add_argument("--output", type=Path, default=REPO / "docs" / "benchmarks.md")
     p.add_argument("--no-write", action="store_true", help="print only; write no file")
     return p.parse_args(argv)
 
 
-def run(n_workers: int, trials: int, eval_s: float, seed: int) -> dict[str, float]:
+def run(
+    n_workers: int, trials: int, eval_s: float, seed: int, profile: cProfile.Profile | None = None
+) -> dict[str, float]:
     """One study on Ray: trials per minute and the overhead per trial in ms."""
     with tempfile.TemporaryDirectory() as tmp:
         study = metanas.create_study(
@@ -74,9 +82,13 @@ def run(n_workers: int, trials: int, eval_s: float, seed: int) -> dict[str, floa
             space=SPACE, strategy="random", seed=seed, metric="score",
         )  # fmt: skip
         with RayExecutor(Sleepy(eval_s), n_workers=n_workers) as ex:
+            if profile is not None:
+                profile.enable()
             start = time.perf_counter()
             study.optimize(executor=ex, n_trials=trials)
             wall = time.perf_counter() - start
+            if profile is not None:
+                profile.disable()
         evals = [t.metrics["eval_s"] for t in study.trials]
         if len(evals) != trials:
             raise RuntimeError(f"expected {trials} finished trials, got {len(evals)}")
@@ -99,6 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     try:
         run(2, 4, 0.05, seed=99)  # warm-up: Ray starts its worker processes
+        if args.profile:
+            # The driver's own time per trial, by function (evaluations of 0 s: all overhead).
+            prof = cProfile.Profile()
+            run(1, 100, 0.0, seed=98, profile=prof)
+            out = io.StringIO()
+            pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(40)
+            print("Driver profile, 1 worker, 100 trials of 0 s:\n" + out.getvalue(), flush=True)
         results: dict[int, list[dict[str, float]]] = {1: [], 2: []}
         for seed in range(args.repeats):
             for n_workers in (1, 2):
@@ -116,22 +135,31 @@ def main(argv: list[str] | None = None) -> int:
         return float(np.mean([r[key] for r in results[n]]))
 
     ratio = mean(2, "per_min") / mean(1, "per_min")
+    # Paired by seed: a bootstrap over the seeds of the ratio of mean rates.
+    rng = np.random.default_rng(0)
+    one = np.array([r["per_min"] for r in results[1]])
+    two = np.array([r["per_min"] for r in results[2]])
+    picks = rng.integers(len(one), size=(10_000, len(one)))
+    boot = two[picks].mean(1) / one[picks].mean(1)
+    lo, hi = np.percentile(boot, [5, 95])
     worst_overhead = max(r["overhead_ms"] for rs in results.values() for r in rs)
     ratio_ok = ratio >= TARGET_RATIO
     overhead_ok = worst_overhead <= TARGET_OVERHEAD_MS
     table = [
         "| Ray workers | trials/min (mean) | overhead ms/trial (mean) | overhead ms/trial "
-        "(worst run) | wall s per study (mean) |",
-        "|---:|---:|---:|---:|---:|",
+        "(median run) | overhead ms/trial (worst run) | wall s per study (mean) |",
+        "|---:|---:|---:|---:|---:|---:|",
     ]
     for n in (1, 2):
+        over = [r["overhead_ms"] for r in results[n]]
         table.append(
             f"| {n} | {mean(n, 'per_min'):.1f} | {mean(n, 'overhead_ms'):.1f} | "
-            f"{max(r['overhead_ms'] for r in results[n]):.1f} | {mean(n, 'wall_s'):.1f} |"
+            f"{float(np.median(over)):.1f} | {max(over):.1f} | {mean(n, 'wall_s'):.1f} |"
         )
     verdict = [
-        f"- 2 workers / 1 worker: **{ratio:.2f}x** the trials per minute (target >= "
-        f"{TARGET_RATIO:g}x): {'pass' if ratio_ok else '**FAIL**'}.",
+        f"- 2 workers / 1 worker: **{ratio:.2f}x** the trials per minute (90 % bootstrap "
+        f"interval over the seeds {lo:.2f}-{hi:.2f}; target >= {TARGET_RATIO:g}x): "
+        f"{'pass' if ratio_ok else '**FAIL**'}.",
         f"- Overhead per trial, worst run: **{worst_overhead:.1f} ms** (target <= "
         f"{TARGET_OVERHEAD_MS:g} ms): {'pass' if overhead_ok else '**FAIL**'}.",
     ]

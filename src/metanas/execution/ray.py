@@ -40,6 +40,11 @@ _LOCAL_OBJECT_STORE_BYTES = 256 * 1024**2
 _worker_evaluators: dict[str, Evaluator] = {}
 _WORKER_CACHE_SIZE = 4
 
+# The Ray remote function of _evaluate_on_worker, made once per process: Ray exports a remote
+# function to the cluster (pickled, stored in its control store) at its first call, so one
+# made per executor would pay that round trip in every study; options() shares the export.
+_REMOTE: list[Any] = []
+
 
 def _require_ray() -> Any:
     try:
@@ -185,7 +190,12 @@ class RayExecutor(Executor):
         elif address is not None:
             _logger.info("Ray is already initialised in this process: address=%r unused.", address)
         self._evaluator_ref = ray.put(evaluator)
-        self._task = ray.remote(_evaluate_on_worker).options(
+        # Inside a list, Ray passes the reference itself, not the evaluator (see
+        # _evaluate_on_worker); one list serves every trial.
+        self._holder = [self._evaluator_ref]
+        if not _REMOTE:
+            _REMOTE.append(ray.remote(_evaluate_on_worker))
+        self._task = _REMOTE[0].options(
             num_cpus=self.num_cpus_per_trial,
             num_gpus=self.num_gpus_per_trial,
             max_retries=self.max_retries,
@@ -219,7 +229,7 @@ class RayExecutor(Executor):
             raise RuntimeError("This RayExecutor is closed; build a new one to submit trials.")
         future: Future[Result] = Future()
         future.set_running_or_notify_cancel()
-        ref = self._task.remote([self._evaluator_ref], arch, budget, resume_from)
+        ref = self._task.remote(self._holder, arch, budget, resume_from)
         with self._lock:
             self._in_flight[future] = ref
         timer: threading.Timer | None = None
