@@ -225,8 +225,9 @@ def search(
     data: Annotated[
         str | None,
         typer.Option(
-            "--data", help="Train real networks on data: mnist1d, digits, wine, breast_cancer, "
-            f"iris, or a CSV file (with --target); --space is then {', '.join(TRAINABLE_SPACES)}.",
+            "--data", help="Train real networks on data: mnist1d, fashion-mnist, digits, wine, "
+            "breast_cancer, iris, or a CSV file (with --target); --space is then "
+            f"{', '.join(TRAINABLE_SPACES)}.",
             rich_help_panel="Training",
         ),
     ] = None,
