@@ -43,7 +43,7 @@ if TYPE_CHECKING:
         PrototypicalNetwork,
         Reptile,
     )
-    from metanas.fewshot.metanas import MetaNAS
+    from metanas.fewshot.metanas import MetaNAS, MetaNASReptile
 
 __all__ = [
     "BUILTIN_DATASETS",
@@ -59,6 +59,7 @@ __all__ = [
     "FewShotResult",
     "MatchingNetwork",
     "MetaNAS",
+    "MetaNASReptile",
     "NotMetaTrainedError",
     "PrototypicalNetwork",
     "Reptile",
@@ -74,6 +75,7 @@ _LAZY = {
     "MAML": "learners", "AdaptedModel": "learners", "FewShotLearner": "learners",
     "MatchingNetwork": "learners", "NotMetaTrainedError": "learners",
     "PrototypicalNetwork": "learners", "Reptile": "learners", "MetaNAS": "metanas",
+    "MetaNASReptile": "metanas",
 }  # fmt: skip
 
 

@@ -21,10 +21,12 @@ from torch import nn
 from metanas._checks import check_positive_int
 from metanas._torch import torch_threads
 from metanas.fewshot.episodes import EpisodeSampler
-from metanas.fewshot.learners import PrototypicalNetwork, _check_positive_float
+from metanas.fewshot.learners import PrototypicalNetwork, Reptile, _check_positive_float
 from metanas.models.supernet import CellSuperNet, cell_supernet_factory
 
-__all__ = ["DEFAULT_OPS", "MetaNAS", "support_loss"]
+__all__ = ["DEFAULT_OPS", "MetaNAS", "MetaNASReptile", "support_loss"]
+
+Params = dict[str, torch.Tensor]
 
 #: Candidate operations of :class:`MetaNAS` by default.
 DEFAULT_OPS = ("skip", "conv3", "conv5", "dilconv3")
@@ -235,3 +237,133 @@ class MetaNAS(_SuperNetMixin, PrototypicalNetwork):
             self._net.eval()
             SX, SY, _, _ = self._stack([sampler.episode(i) for i in range(n_episodes)])
             return torch.stack(self._task_alphas(SX, SY, sampler.ways))
+
+
+class MetaNASReptile(_SuperNetMixin, Reptile):
+    """MetaNAS as in the paper: weights and architecture adapted per task, Reptile meta-update.
+
+    The network is a :class:`~metanas.models.CellSuperNet` with a ``ways``-output head. On
+    every task, ``inner_steps`` SGD steps on the cross-entropy adapt all parameters, the
+    operation weights with step ``inner_lr`` and the architecture weights with
+    ``alpha_inner_lr``; the meta-update is Reptile's (both move towards the adapted values).
+    A new task is adapted the same way with ``test_steps`` steps on its support set, then the
+    architecture is *discretised* (the strongest operation of every edge, the others get no
+    weight) and ``discrete_steps`` more steps fine-tune the operation weights of the
+    discrete network on the support set before the queries are classified.
+
+    Parameters
+    ----------
+    hidden, n_cells, n_nodes, ops
+        Supernet shape (see :class:`~metanas.models.CellSuperNet`).
+    inner_lr, alpha_inner_lr
+        Inner step sizes of the operation weights and of the architecture weights.
+    inner_steps, test_steps, discrete_steps
+        Inner steps while meta-training, on a new task's support set, and after discretising.
+    **kwargs
+        See :class:`~metanas.fewshot.Reptile` (``outer_step``, ``use_query``, ``seed`` ...).
+
+    References
+    ----------
+    T. Elsken, B. Staffler, J. H. Metzen, F. Hutter. Meta-learning of neural
+    architectures for few-shot learning. CVPR 2020.
+    """
+
+    method = "metanas-reptile"
+
+    def __init__(
+        self,
+        *,
+        hidden: int = 16,
+        n_cells: int = 3,
+        n_nodes: int = 1,
+        ops: Sequence[str] = DEFAULT_OPS,
+        inner_lr: float = 0.03,
+        alpha_inner_lr: float = 0.3,
+        inner_steps: int = 5,
+        test_steps: int | None = 20,
+        discrete_steps: int = 10,
+        **kwargs: Any,
+    ) -> None:
+        if "backbone" in kwargs:
+            raise TypeError("MetaNASReptile builds its own supernet; do not pass backbone.")
+        self.alpha_inner_lr = _check_positive_float(
+            "alpha_inner_lr", alpha_inner_lr, allow_zero=True
+        )
+        super().__init__(
+            hidden=hidden, inner_lr=inner_lr, inner_steps=inner_steps, test_steps=test_steps,
+            inner_lrs={"alphas": self.alpha_inner_lr}, **kwargs,
+        )  # fmt: skip
+        self.n_cells = check_positive_int("n_cells", n_cells)
+        self.n_nodes = check_positive_int("n_nodes", n_nodes)
+        self.ops = tuple(ops)
+        self.discrete_steps = check_positive_int("discrete_steps", discrete_steps, 0)
+        self.backbone = cell_supernet_factory(
+            hidden=self.hidden, n_cells=self.n_cells, n_nodes=self.n_nodes, ops=self.ops
+        )
+
+    # vmap over the supernet falls back to slow per-sample loops (grouped convolutions), so
+    # this learner adapts one task at a time with plain autograd.
+    def _sgd(
+        self, params: Params, x: torch.Tensor, y: torch.Tensor, n_steps: int, *,
+        arch: bool = True,
+    ) -> Params:  # fmt: skip
+        """``n_steps`` SGD steps on ``(x, y)`` (the architecture too when ``arch``)."""
+        names = [k for k in params if arch or k != "alphas"]
+        params = {k: v.detach().requires_grad_(k in names) for k, v in params.items()}
+        with torch.enable_grad():
+            for _ in range(n_steps):
+                loss = self._loss_fn(params, x, y)
+                grads = torch.autograd.grad(loss, [params[k] for k in names])
+                for k, g in zip(names, grads, strict=True):
+                    params[k] = (params[k] - self._lr(k) * g).detach().requires_grad_(True)
+        return {k: v.detach() for k, v in params.items()}
+
+    def _discrete(self, params: Params, x: torch.Tensor, y: torch.Tensor) -> Params:
+        """Discretise the adapted architecture of one task, then fine-tune its weights."""
+        a = params["alphas"]
+        # a logit gap of 1e4 gives the strongest operation all the softmax weight
+        hard = torch.where(a == a.amax(-1, keepdim=True), 0.0, -1e4)
+        return self._sgd({**params, "alphas": hard}, x, y, self.discrete_steps, arch=False)
+
+    def _meta_step(
+        self, SX: torch.Tensor, SY: torch.Tensor, QX: torch.Tensor, QY: torch.Tensor, *,
+        progress: float,
+    ) -> float:  # fmt: skip
+        X, Y = (
+            (torch.cat([SX, QX], dim=1), torch.cat([SY, QY], dim=1)) if self.use_query else (SX, SY)
+        )
+        theta = {k: v.detach() for k, v in self._params().items()}
+        phis = [self._sgd(theta, X[b], Y[b], self.inner_steps) for b in range(X.shape[0])]
+        with torch.no_grad():
+            losses = [float(self._loss_fn(phi, X[b], Y[b])) for b, phi in enumerate(phis)]
+        eps = self.outer_step * (1.0 - progress)
+        with torch.no_grad():
+            for k, p in self._params().items():
+                p.add_(eps * (torch.stack([phi[k] for phi in phis]).mean(0) - p))
+        return float(np.mean(losses))
+
+    def _adapt_batch(
+        self, SX: torch.Tensor, SY: torch.Tensor, ways: int
+    ) -> Callable[[torch.Tensor], torch.Tensor]:
+        theta = {k: v.detach() for k, v in self._params().items()}
+        adapted = [
+            self._discrete(self._sgd(theta, SX[b], SY[b], self.test_steps), SX[b], SY[b])
+            for b in range(SX.shape[0])
+        ]
+
+        def scores(QX: torch.Tensor) -> torch.Tensor:
+            outs = [
+                torch.func.functional_call(self._net, p, (QX[b],)) for b, p in enumerate(adapted)
+            ]
+            return torch.stack(outs)
+
+        return scores
+
+    def _adapted_alphas(self, sampler: EpisodeSampler, n_episodes: int) -> torch.Tensor:
+        self._check_episode_shape(sampler.input_shape, sampler.ways)
+        with torch_threads(self.threads):
+            SX, SY, _, _ = self._stack([sampler.episode(i) for i in range(n_episodes)])
+            theta = {k: v.detach() for k, v in self._params().items()}
+            return torch.stack(
+                [self._sgd(theta, SX[b], SY[b], self.test_steps)["alphas"] for b in range(len(SX))]
+            )

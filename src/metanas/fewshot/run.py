@@ -117,8 +117,29 @@ def _metanas(**kwargs: Any) -> FewShotLearner:
     return MetaNAS(**kwargs)
 
 
+@register_fewshot("metanas-frozen")
+def _metanas_frozen(**kwargs: Any) -> FewShotLearner:
+    """Ablation of MetaNAS: architecture weights frozen at their uniform start (the supernet's
+    weights are still meta-learned)."""
+    from metanas.fewshot.metanas import MetaNAS
+
+    return MetaNAS(**{**kwargs, "alpha_inner_lr": 0.0, "alpha_meta_lr": 0.0})
+
+
+@register_fewshot("metanas-reptile")
+def _metanas_reptile(**kwargs: Any) -> FewShotLearner:
+    """MetaNAS as in the paper: weights and architecture adapted per task, Reptile
+    meta-update, discretised at test time."""
+    from metanas.fewshot.metanas import MetaNASReptile
+
+    return MetaNASReptile(**kwargs)
+
+
 #: The built-in methods of :func:`run_fewshot` (``available("fewshot")`` lists all).
-METHODS = ("maml", "fomaml", "reptile", "protonet", "matching", "metanas")
+METHODS = (
+    "maml", "fomaml", "reptile", "protonet", "matching", "metanas", "metanas-frozen",
+    "metanas-reptile",
+)  # fmt: skip
 
 
 def make_learner(method: str, **kwargs: Any) -> FewShotLearner:
@@ -304,13 +325,15 @@ def _store(
     study_name: str | None,
 ) -> str:
     """Store a finished run as a study (see :func:`run_fewshot`); returns its name."""
-    from metanas.fewshot.metanas import MetaNAS
+    from metanas.fewshot.metanas import MetaNAS, MetaNASReptile
     from metanas.spaces.architecture import Architecture
     from metanas.spaces.base import SearchSpace
 
     space: SearchSpace
     weights: dict[str, dict[str, float]] | None = None
-    if isinstance(learner, MetaNAS):  # a supernet learner: its meta-learned architecture
+    if isinstance(
+        learner, MetaNAS | MetaNASReptile
+    ):  # a supernet learner: its meta-learned architecture
         edges = {
             f"cell{c}.edge{e}": op
             for c, cell in enumerate(learner.genotype())
