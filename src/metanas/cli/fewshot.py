@@ -18,6 +18,8 @@ __all__ = ["EPILOG", "fewshot"]
 EPILOG = c.examples(
     ("MAML, 5-way 1-shot on MNIST-1D", "metanas fewshot --data mnist1d --ways 5 --shots 1 "
      "--method maml"),
+    ("MetaNAS on unseen glyph classes, 16 x 16 images", "metanas fewshot --data glyphs "
+     "--image-size 16 --method metanas --test-fraction 0.3"),
     ("prototypical networks on digits, as JSON", "metanas fewshot --data digits --shots 5 "
      "--method protonet --json"),
     ("MetaNAS stored in runs.db as study digits-metanas, then shown",
@@ -28,7 +30,12 @@ EPILOG = c.examples(
 
 def fewshot(
     data: Annotated[
-        str, typer.Option("--data", "-d", help="Data set: mnist1d or digits (10 classes each).")
+        str,
+        typer.Option(
+            "--data", "-d",
+            help="Data set: mnist1d or digits (10 classes each), or glyphs (725 "
+            "Omniglot-like classes).",
+        ),
     ] = "mnist1d",
     method: Annotated[
         str,
@@ -57,6 +64,9 @@ def fewshot(
     test_fraction: Annotated[
         float, typer.Option("--test-fraction", help="Fraction of the classes held out for testing.")
     ] = 0.5,
+    image_size: Annotated[
+        int, typer.Option("--image-size", min=8, help="Side of the glyph images in pixels.")
+    ] = 28,
     seed: Annotated[int, typer.Option("--seed", help="Seed of split, episodes, weights.")] = 0,
     threads: Annotated[int, typer.Option("--threads", min=1, help=THREADS_HELP)] = DEFAULT_THREADS,
     device: Annotated[
@@ -85,6 +95,7 @@ def fewshot(
             data, ways, shots, method, n_iterations=iterations, seed=seed, queries=queries,
             meta_batch=meta_batch, n_episodes=episodes, test_fraction=test_fraction,
             threads=threads, device=device, storage=url, study_name=study_name,
+            image_size=image_size,
         )  # fmt: skip
     if json_output:
         c.echo_json(result.to_dict())

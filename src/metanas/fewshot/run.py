@@ -202,6 +202,7 @@ def run_fewshot(
     n_episodes: int = 600,
     test_fraction: float = 0.5,
     n_samples: int = 10_000,
+    image_size: int = 28,
     threads: int | None = DEFAULT_THREADS,
     device: str | None = None,
     storage: str | RDBStorage | None = None,
@@ -221,7 +222,8 @@ def run_fewshot(
     Parameters
     ----------
     data
-        ``"mnist1d"``, ``"digits"``, an ``(X, y)`` pair or a :class:`FewShotDataset`.
+        ``"mnist1d"``, ``"digits"``, ``"glyphs"``, an ``(X, y)`` pair or a
+        :class:`FewShotDataset`.
     ways, shots, queries
         Episode shape (N-way, K-shot, query examples per class).
     method
@@ -236,6 +238,8 @@ def run_fewshot(
         Fraction of the classes held out for meta-testing.
     n_samples
         MNIST-1D examples to generate.
+    image_size
+        Side of the ``"glyphs"`` images in pixels.
     threads
         Torch CPU threads while meta-training and testing (default 1, which never
         oversubscribes a shared machine; None: torch's setting).
@@ -267,7 +271,9 @@ def run_fewshot(
     if device is not None:
         check_device(device)
     seed = resolve_seed(seed)
-    ds = fewshot_dataset(data, n_samples=n_samples, seed=derive_seed(seed, 0))
+    ds = fewshot_dataset(
+        data, n_samples=n_samples, seed=derive_seed(seed, 0), image_size=image_size
+    )
     split = split_classes(ds, test_fraction=test_fraction, seed=derive_seed(seed, 1))
     train = EpisodeSampler(
         split.train, ways=ways, shots=shots, queries=queries, seed=derive_seed(seed, 2)
