@@ -144,3 +144,25 @@ def test_training_learns_and_repeats_exactly(name: str, toy_task: Task) -> None:
     assert r1.metrics["valid_loss"] == r2.metrics["valid_loss"]
     assert r1.metrics["params"] > 0
     assert r1.metrics["flops"] > 0
+
+
+@pytest.mark.slow  # a short scheduled study with real training (about 2 s on an idle core)
+def test_a_scheduled_evolution_study_searches_a_sequence_space(toy_task: Task) -> None:
+    import metanas
+
+    space = create_space("seq-cnn")
+    ev = TrainEvaluator(
+        toy_task, space, max_epochs=3, patience=None, batch_size=64, seed=0,
+        measure_latency=False,
+    )  # fmt: skip
+    study = metanas.create_study(
+        space=space, storage="sqlite://", strategy="evolution", scheduler="asha",
+        scheduler_settings={"min_budget": 1, "max_budget": 3, "eta": 3}, seed=0,
+        task=toy_task.name,
+    )  # fmt: skip
+    study.optimize(ev, n_trials=4)
+    done = [t for t in study.trials if t.state is metanas.TrialState.COMPLETE]
+    assert len(study.trials) >= 4
+    assert done
+    assert all(space.is_valid(t.arch) for t in study.trials)
+    assert all(0.0 <= t.metrics["valid_accuracy"] <= 1.0 for t in done)
