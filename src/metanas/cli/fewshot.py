@@ -28,6 +28,11 @@ EPILOG = c.examples(
 )  # fmt: skip
 
 
+def _classes(classes: tuple[int, ...]) -> str:
+    # the glyphs have hundreds of classes per split: a count reads better than the list
+    return f"classes {list(classes)}" if len(classes) <= 20 else f"{len(classes)} classes"
+
+
 def fewshot(
     data: Annotated[
         str,
@@ -103,8 +108,8 @@ def fewshot(
     c.stdout().print(
         f"{result.method} on {result.data}, {ways}-way {shots}-shot: accuracy "
         f"[bold]{100 * result.accuracy:.2f} %[/] ± {100 * result.ci95:.2f} (95 % CI, "
-        f"{episodes} test episodes on classes {list(result.test_classes)}; meta-trained "
-        f"{iterations} x {meta_batch} episodes on classes {list(result.train_classes)} in "
+        f"{episodes} test episodes on {_classes(result.test_classes)}; meta-trained "
+        f"{iterations} x {meta_batch} episodes on {_classes(result.train_classes)} in "
         f"{result.train_time_s:.1f} s; {result.n_params:,} parameters); stored as study "
         f"{result.study_name!r}"
     )
