@@ -358,8 +358,9 @@ def test_fewshot_methods_are_registered_and_register_method_is_deprecated() -> N
     from metanas.fewshot import FEWSHOT, MAML, register_fewshot, register_method
 
     assert available("fewshot") == sorted(
-        ["maml", "fomaml", "reptile", "protonet", "matching", "metanas"]
-    )
+        ["maml", "fomaml", "reptile", "protonet", "matching", "metanas", "metanas-frozen",
+         "metanas-reptile"]
+    )  # fmt: skip
     fomaml = make_learner("FOMAML", hidden=8)
     assert isinstance(fomaml, MAML)
     assert fomaml.first_order

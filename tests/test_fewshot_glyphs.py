@@ -7,8 +7,8 @@ import pytest
 
 pytest.importorskip("HersheyFonts", reason="pip install Hershey-Fonts")
 
-from metanas.fewshot import EpisodeSampler, FewShotDataset, split_classes  # noqa: E402
-from metanas.fewshot import glyphs as G  # noqa: E402
+from metanas.fewshot import EpisodeSampler, FewShotDataset, split_classes
+from metanas.fewshot import glyphs as gl
 
 _SQUARE = [np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [0.0, 0.0]])]
 _CROSS = [np.array([[0.0, 0.5], [1.0, 0.5]]), np.array([[0.5, 0.0], [0.5, 1.0]])]
@@ -26,17 +26,19 @@ def _items() -> list[tuple[str, str, str, list[np.ndarray]]]:
 
 
 def test_render_gives_distinct_inked_drawings_reproducibly() -> None:
-    styles = G._drawer_styles(4, np.random.default_rng(0))
-    a = G._render_class(G._normalise(_CROSS), 12, styles, np.random.default_rng(1))
-    b = G._render_class(G._normalise(_CROSS), 12, styles, np.random.default_rng(1))
+    styles = gl._drawer_styles(4, np.random.default_rng(0))
+    a = gl._render_class(gl._normalise(_CROSS), 12, styles, np.random.default_rng(1))
+    b = gl._render_class(gl._normalise(_CROSS), 12, styles, np.random.default_rng(1))
     assert a.shape == (4, 12, 12)
-    assert 0.0 <= a.min() and a.max() <= 1.0 and a.max() > 0.9
+    assert a.min() >= 0.0
+    assert a.max() <= 1.0
+    assert a.max() > 0.9
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a[0], a[1])  # every drawer draws differently
 
 
 def test_units_join_one_letter_and_drop_copies() -> None:
-    keep, units = G._units(_items())
+    keep, units = gl._units(_items())
     assert keep == [0, 1, 2]
     assert units[0] == units[1]  # "A" of two latin fonts
     assert units[2] != units[0]
@@ -46,20 +48,23 @@ def test_glyph_arrays_cache_carries_version_and_is_read_back(
     tmp_path: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
-    monkeypatch.setattr(G, "_strokes", _items)
-    g = G.glyph_arrays.__wrapped__(8, 3, 0)
-    assert g.X.shape == (9, 1, 8, 8) and g.y.tolist() == [0] * 3 + [1] * 3 + [2] * 3
-    assert g.names == ("fontA/A", "fontB/A", "fontA/B") and g.units == (0, 0, 1)
+    monkeypatch.setattr(gl, "_strokes", _items)
+    g = gl.glyph_arrays.__wrapped__(8, 3, 0)
+    assert g.X.shape == (9, 1, 8, 8)
+    assert g.y.tolist() == [0] * 3 + [1] * 3 + [2] * 3
+    assert g.names == ("fontA/A", "fontB/A", "fontA/B")
+    assert g.units == (0, 0, 1)
     files = list((tmp_path / "metanas").iterdir())  # type: ignore[operator]
-    assert [f.name for f in files] == [f"glyphs-v{G.GLYPHS_VERSION}-8px-3d-s0.npz"]
+    assert [f.name for f in files] == [f"glyphs-v{gl.GLYPHS_VERSION}-8px-3d-s0.npz"]
 
     def fail() -> None:
         raise AssertionError("the cache should have been read")
 
-    monkeypatch.setattr(G, "_strokes", fail)
-    again = G.glyph_arrays.__wrapped__(8, 3, 0)
+    monkeypatch.setattr(gl, "_strokes", fail)
+    again = gl.glyph_arrays.__wrapped__(8, 3, 0)
     np.testing.assert_array_equal(again.X, g.X)
-    assert again.units == g.units and not again.X.flags.writeable
+    assert again.units == g.units
+    assert not again.X.flags.writeable
 
 
 def _grouped(n_classes: int = 30, group_size: int = 3) -> FewShotDataset:
@@ -76,7 +81,8 @@ def test_split_keeps_groups_together_and_is_seeded() -> None:
     group_sets = [{c // 3 for c in part} for part in parts]
     assert all(not (a & b) for i, a in enumerate(group_sets) for b in group_sets[i + 1 :])
     assert sorted(c for p in parts for c in p) == list(range(30))
-    assert len(split.test_classes) == 9 and len(split.valid_classes) == 6
+    assert len(split.test_classes) == 9
+    assert len(split.valid_classes) == 6
     assert split.test.class_groups == {c: c // 3 for c in split.test_classes}
     again = split_classes(ds, test_fraction=0.3, valid_fraction=0.2, seed=3)
     assert again.test_classes == split.test_classes
@@ -98,6 +104,7 @@ def digits_sampler() -> EpisodeSampler:
     return EpisodeSampler(split.train, ways=3, shots=1, queries=2, seed=0)
 
 
+@pytest.mark.slow
 def test_metanas_frozen_keeps_the_architecture(digits_sampler: EpisodeSampler) -> None:
     torch = pytest.importorskip("torch")
     from metanas.fewshot import make_learner
@@ -113,6 +120,7 @@ def test_metanas_frozen_keeps_the_architecture(digits_sampler: EpisodeSampler) -
     assert learner.alpha_drift(digits_sampler, 2) == 0.0  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow
 def test_metanas_reptile_adapts_architecture_and_discretises(
     digits_sampler: EpisodeSampler,
 ) -> None:
@@ -129,6 +137,8 @@ def test_metanas_reptile_adapts_architecture_and_discretises(
     theta = {k: v.detach() for k, v in learner._params().items()}
     sx, sy = torch.as_tensor(ep.support_x), torch.as_tensor(ep.support_y)
     hard = learner._discrete(learner._sgd(theta, sx, sy, 2), sx, sy)["alphas"]
-    assert ((hard == 0.0).sum(-1) == 1).all() and ((hard == -1e4).sum(-1) == 1).all()
+    assert ((hard == 0.0).sum(-1) == 1).all()
+    assert ((hard == -1e4).sum(-1) == 1).all()
     acc = learner.episode_accuracies(digits_sampler, 2)
-    assert acc.shape == (2,) and ((acc >= 0) & (acc <= 1)).all()
+    assert acc.shape == (2,)
+    assert ((acc >= 0) & (acc <= 1)).all()
