@@ -7,9 +7,9 @@ Latin in several styles, Greek, Cyrillic, Japanese kana and kanji, astrological,
 meteorological and other symbols). A *class* is one glyph of one font; each of ``n_drawers``
 simulated "drawers" draws every class once, with a style of their own (slant, aspect, rotation,
 stroke width) plus per-drawing noise (a smooth random warp of the strokes, vertex jitter,
-offset). Stroke data can be distorted the way a hand distorts a pen path; font files rendered
-as bitmaps (Debian's ``fonts-noto-*``) can only be distorted as images, and the few fonts a
-system has give no more scripts than Hershey does.
+offset). Stroke data can be distorted the way a hand distorts a pen path; Debian's
+``fonts-noto-*`` cover more scripts, but a font renders one bitmap per character, which only
+image-level distortions can vary.
 
 Classes are grouped into *split units* so that no near-duplicate crosses a split: the same
 letter of one script in several fonts is one unit, and classes whose clean renderings are
