@@ -1619,9 +1619,7 @@ def create_study(
         )
 
     def load_existing() -> Study:
-        study = load_study(
-            name, storage=store, space=space, memory=memory, max_retries=max_retries
-        )
+        study = load_study(name, storage=store, space=space, memory=memory, max_retries=max_retries)
         if study.objectives != objectives:
             raise ValueError(
                 f"Study {name!r} exists with objectives {study.objectives!r}, not "
