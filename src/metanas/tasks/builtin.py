@@ -19,7 +19,7 @@ import numpy as np
 
 from metanas._rng import keep_global_random_state, resolve_seed
 from metanas.exceptions import unknown
-from metanas.tasks import _fashion
+from metanas.tasks import _fashion, _text
 from metanas.tasks.task import Task
 
 __all__ = ["MNIST1D_ARGS", "available_tasks", "load_task", "rebuild_task"]
@@ -55,7 +55,7 @@ def _sklearn_loader(name: str) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
 
 
 _SKLEARN = ("breast_cancer", "digits", "iris", "wine")
-_BUILTINS = (*_SKLEARN, "fashion-mnist", "keywords", "mnist1d")
+_BUILTINS = (*_SKLEARN, "fashion-mnist", "keywords", "mnist1d", *_text.TEXT_TASKS)
 
 
 def available_tasks() -> list[str]:
@@ -63,8 +63,9 @@ def available_tasks() -> list[str]:
 
     Examples
     --------
-    >>> available_tasks()
-    ['breast_cancer', 'digits', 'fashion-mnist', 'iris', 'keywords', 'mnist1d', 'wine']
+    >>> available_tasks()  # doctest: +NORMALIZE_WHITESPACE
+    ['breast_cancer', 'digits', 'fashion-mnist', 'fortune-topics', 'iris', 'keywords',
+     'langid-sentences', 'langid-words', 'mnist1d', 'wine']
     """
     return sorted(_BUILTINS)
 
@@ -113,6 +114,28 @@ def _fashion_task(seed: int | None, valid_size: float, kw: Mapping[str, Any]) ->
     changed = {k: v for k, v in args.items() if v != _fashion.FASHION_ARGS[k] and k != "path"}
     path = {} if args["path"] is None else {"path": str(args["path"])}
     return _arrays_task("fashion-mnist", data, changed, seed, valid_size, "image", path)
+
+
+def _text_task(base: str, seed: int | None, kw: Mapping[str, Any]) -> Task:
+    kw = dict(kw)
+    split = {k: kw.pop(k) for k in _SPLIT_ARGS if k in kw}
+    texts, labels, args = _text.text_arrays(base, kw)
+    changed = {k: v for k, v in args.items() if v != _text.TEXT_TASKS[base][k]}
+    name = base
+    if changed:
+        name += "[" + ",".join(f"{k}={v}" for k, v in sorted(changed.items())) + "]"
+    task = Task.from_texts(
+        texts, labels, name=name, encoding=args["encoding"], max_len=args["max_len"],
+        seed=seed, **split,
+    )  # fmt: skip
+    source = {
+        "kind": "builtin",
+        "name": base,
+        "seed": task.seed,
+        **split,
+        "args": {k: list(v) if isinstance(v, tuple) else v for k, v in changed.items()},
+    }
+    return _with_source(task, source)
 
 
 def _keywords_task(seed: int | None, kw: Mapping[str, Any]) -> Task:
@@ -205,7 +228,12 @@ def load_task(
         ``downsample`` (2: 14x14, 4: 7x7, average pooling), ``path`` (a
         directory of the IDX files, default ``$METANAS_FASHION_MNIST`` or
         Debian's) and ``valid_size`` (carved from the train rows; the official
-        test set is the test split); for CSV files ``name`` and
+        test set is the test split); for the text tasks ``"langid-words"``,
+        ``"langid-sentences"`` and ``"fortune-topics"`` (read offline from
+        Debian's word lists and fortune files; see docs/text-speech.md) the
+        arguments of :data:`metanas.tasks._text.TEXT_TASKS` (``languages`` or
+        ``topics``, ``n_per_class``, ``max_len``, ``encoding`` ...) and
+        ``test_size``/``valid_size``; for CSV files ``name`` and
         ``pandas.read_csv`` options.
 
     Returns
@@ -237,6 +265,8 @@ def load_task(
             return _fashion_task(seed, kw.pop("valid_size", 0.2), kw)
         if text == "keywords":
             return _keywords_task(seed, kw)
+        if text in _text.TEXT_TASKS:
+            return _text_task(text, seed, kw)
         bad = sorted(set(kw) - set(_SPLIT_ARGS))
         if bad:
             raise unknown(f"{text} argument", bad[0], _SPLIT_ARGS)

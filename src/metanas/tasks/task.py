@@ -473,6 +473,113 @@ class Task:
         )
 
     @classmethod
+    def from_texts(
+        cls,
+        texts: Sequence[str],
+        labels: Any,
+        *,
+        name: str = "texts",
+        encoding: str = "bytes",
+        max_len: int | None = None,
+        test_size: float = 0.2,
+        valid_size: float = 0.2,
+        seed: int | None = 0,
+        source: Mapping[str, Any] | None = None,
+    ) -> Task:
+        """Build a text classification task: texts become padded integer code sequences.
+
+        ``X_*`` have shape ``(n, 1, max_len)`` (modality ``"sequence"``): float32
+        codes, 0 for padding (a text's length is its number of non-zero codes),
+        UTF-8 bytes as ``byte + 1`` (``encoding="bytes"``) or the train split's
+        most frequent characters (``"chars"``, 1 for any other). The codes are
+        not standardised; the sequence spaces (``seq-cnn``, ``seq-rnn``,
+        ``seq-attn``) embed them. :meth:`transform` encodes new texts.
+
+        Parameters
+        ----------
+        texts
+            The texts (str).
+        labels
+            One label per text, as for :meth:`from_arrays`.
+        name, test_size, valid_size, seed, source
+            As for :meth:`from_arrays`.
+        encoding
+            ``"bytes"`` or ``"chars"``.
+        max_len
+            Codes kept per text (longer texts are cut); None: the longest train
+            text's, at most 512.
+
+        Raises
+        ------
+        TypeError
+            A text that is not a str.
+        ValueError
+            Empty data, mismatched lengths, or the label problems of :meth:`from_arrays`.
+
+        Examples
+        --------
+        >>> words = ["hund", "katze", "maus", "dog", "cat", "mouse"] * 5
+        >>> task = Task.from_texts(words, ["de"] * 3 + ["en"] * 3 + ["de"] * 3 + ["en"] * 3
+        ...                        + ["de"] * 3 + ["en"] * 3 + ["de"] * 3 + ["en"] * 3
+        ...                        + ["de"] * 3 + ["en"] * 3, name="toy")
+        >>> task.summary()
+        'toy: sequence (1, 5), 2 classes, 18/6/6 train/valid/test'
+        >>> task.transform(["cat"])[0, 0].tolist()
+        [100.0, 98.0, 117.0, 0.0, 0.0]
+        """
+        from metanas.tasks._text import TextEncoder
+
+        seed = resolve_seed(seed)
+        if isinstance(texts, str) or not isinstance(texts, Sequence | np.ndarray):
+            raise TypeError(f"texts must be a sequence of str; got {type(texts).__name__}.")
+        texts = list(texts)
+        bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+        if bad:
+            raise TypeError(
+                f"texts must all be str; text {bad[0]} is {type(texts[bad[0]]).__name__}. "
+                "Convert them with str() or decode bytes first."
+            )
+        if not texts:
+            raise ValueError("texts is empty. Pass at least a few texts per class.")
+        codes, classes = encode_targets(labels, "labels")
+        if len(codes) != len(texts):
+            raise ValueError(
+                f"{len(texts)} texts but {len(codes)} labels. Pass one label per text."
+            )
+        valid_size = check_fraction("valid_size", valid_size)
+        test_size = check_fraction("test_size", test_size, allow_zero=True)
+        if test_size + valid_size >= 1:
+            raise ValueError(
+                f"test_size + valid_size must be < 1; got {test_size} + {valid_size}. "
+                "Lower one of them."
+            )
+        train, valid, test = split_indices(
+            codes, classes, test_size=test_size, valid_size=valid_size, seed=seed
+        )
+        train_texts = [texts[i] for i in train]
+        if max_len is None:
+            longest = max(
+                len(t.encode("utf-8")) if encoding == "bytes" else len(t) for t in train_texts
+            )
+            max_len = min(512, max(1, longest))
+        enc = TextEncoder.fit(train_texts, encoding=encoding, max_len=max_len)
+        x = enc.transform(texts)
+        return cls(
+            name=str(name),
+            X_train=x[train],
+            y_train=codes[train],
+            X_valid=x[valid],
+            y_valid=codes[valid],
+            X_test=x[test],
+            y_test=codes[test],
+            classes=classes,
+            modality="sequence",
+            seed=seed,
+            source=dict(source) if source is not None else {"kind": "arrays"},
+            preprocessor=enc,
+        )
+
+    @classmethod
     def from_audio(
         cls,
         audio: Any,
