@@ -413,14 +413,19 @@ def test_a_study_survives_its_postgresql_connections_being_terminated(
     terminated: list[int] = []
 
     def terminate() -> None:
-        # A second connection ends the study's backends every 50 ms, idle or mid-statement.
+        # A second connection ends the study's backends: every 50 ms all of them, idle or not
+        # (the pool's pre-ping replaces an idle one silently), and every 5 ms those busy with
+        # a statement or transaction, so the retry path is hit whatever the timing.
         with killer.connect() as conn:
-            while not stop.wait(0.05):
+            tick = 0
+            while not stop.wait(0.005):
+                tick += 1
+                busy = "" if tick % 10 == 0 else " AND state <> 'idle'"
                 terminated.extend(
                     conn.execute(
                         sa.text(
                             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
-                            "datname = :db AND pid <> pg_backend_pid()"
+                            "datname = :db AND pid <> pg_backend_pid()" + busy
                         ),
                         {"db": database},
                     ).scalars()
