@@ -82,6 +82,18 @@ def check_fraction(name: str, value: float, *, allow_zero: bool = False) -> floa
     return float(value)
 
 
+def check_split_sizes(valid_size: float, test_size: float) -> tuple[float, float]:
+    """``(valid_size, test_size)`` checked as fractions whose sum leaves a training split."""
+    valid_size = check_fraction("valid_size", valid_size)
+    test_size = check_fraction("test_size", test_size, allow_zero=True)
+    if test_size + valid_size >= 1:
+        raise ValueError(
+            f"test_size + valid_size must be < 1; got {test_size} + {valid_size}. "
+            "Lower one of them."
+        )
+    return valid_size, test_size
+
+
 def check_modality(modality: str) -> str:
     if modality not in MODALITIES:
         raise unknown("modality", modality, MODALITIES)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from metanas.exceptions import unknown
-from metanas.tasks._build import check_fraction, encode_targets, split_indices
+from metanas.tasks._build import check_split_sizes, encode_targets, split_indices
 from metanas.tasks._preprocess import Preprocessor, Standardiser
 
 if TYPE_CHECKING:
@@ -337,13 +337,7 @@ def audio_task(
     else:
         raise ValueError(f"duration_s must be a number > 0 or None; got {duration_s!r}.")
     fixed = np.stack([_fit_length(w, n_samples, 0) for w in waves])
-    valid_size = check_fraction("valid_size", valid_size)
-    test_size = check_fraction("test_size", test_size, allow_zero=True)
-    if test_size + valid_size >= 1:
-        raise ValueError(
-            f"test_size + valid_size must be < 1; got {test_size} + {valid_size}. "
-            "Lower one of them."
-        )
+    valid_size, test_size = check_split_sizes(valid_size, test_size)
     if groups is None:
         rows = split_indices(codes, classes, test_size=test_size, valid_size=valid_size, seed=seed)
     else:

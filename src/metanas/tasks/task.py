@@ -19,6 +19,7 @@ from metanas.tasks._build import (
     MODALITIES,
     check_fraction,
     check_modality,
+    check_split_sizes,
     encode_targets,
     infer_modality,
     shape_for_modality,
@@ -232,12 +233,7 @@ class Task:
                 "Pass X_test and y_test together (or neither, to carve the test split from X)."
             )
         if X_test is None:
-            test_size = check_fraction("test_size", test_size, allow_zero=True)
-            if test_size + valid_size >= 1:
-                raise ValueError(
-                    f"test_size + valid_size must be < 1; got {test_size} + {valid_size}. "
-                    "Lower one of them."
-                )
+            valid_size, test_size = check_split_sizes(valid_size, test_size)
             train, valid, test = split_indices(
                 codes, classes, test_size=test_size, valid_size=valid_size, seed=seed
             )
@@ -345,13 +341,7 @@ class Task:
             raise ValueError(
                 f"The table has no feature columns besides target {target!r}. Add features."
             )
-        valid_size = check_fraction("valid_size", valid_size)
-        test_size = check_fraction("test_size", test_size, allow_zero=True)
-        if test_size + valid_size >= 1:
-            raise ValueError(
-                f"test_size + valid_size must be < 1; got {test_size} + {valid_size}. "
-                "Lower one of them."
-            )
+        valid_size, test_size = check_split_sizes(valid_size, test_size)
         train, valid, test = split_indices(
             codes, classes, test_size=test_size, valid_size=valid_size, seed=seed
         )
@@ -546,13 +536,7 @@ class Task:
             raise ValueError(
                 f"{len(texts)} texts but {len(codes)} labels. Pass one label per text."
             )
-        valid_size = check_fraction("valid_size", valid_size)
-        test_size = check_fraction("test_size", test_size, allow_zero=True)
-        if test_size + valid_size >= 1:
-            raise ValueError(
-                f"test_size + valid_size must be < 1; got {test_size} + {valid_size}. "
-                "Lower one of them."
-            )
+        valid_size, test_size = check_split_sizes(valid_size, test_size)
         train, valid, test = split_indices(
             codes, classes, test_size=test_size, valid_size=valid_size, seed=seed
         )
