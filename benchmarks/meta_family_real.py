@@ -62,6 +62,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-write", action="store_true", help="print only")
     p.add_argument("--load", type=Path, default=None, help="report saved runs instead")
     p.add_argument(
+        "--fresh", action="store_true", help="ignore the searches already in --save (resumed)"
+    )
+    p.add_argument(
         "--save", type=Path, default=REPO / "benchmarks" / "results" / "meta_family_real.json"
     )
     p.add_argument("--output", type=Path, default=REPO / "docs" / "benchmarks.md")
@@ -240,9 +243,17 @@ def main(argv: list[str] | None = None) -> int:
              "epochs": args.epochs}
             for t in args.tasks for s in range(args.seeds) for a in ARMS
         ]  # fmt: skip
+        runs = []
+        if args.save.exists() and not args.fresh:
+            # A run cut off by a session keeps its finished searches: pick up after them.
+            saved = json.loads(args.save.read_text())["runs"]
+            wanted = {(j["task"], j["seed"], j["arm"]) for j in jobs}
+            runs = [r for r in saved if (r["task"], r["seed"], r["arm"]) in wanted]
+            done = {(r["task"], r["seed"], r["arm"]) for r in runs}
+            jobs = [j for j in jobs if (j["task"], j["seed"], j["arm"]) not in done]
+            print(f"{len(runs)} searches kept from {args.save}", file=sys.stderr)
         print(f"{len(jobs)} searches on {args.n_jobs} process(es)", file=sys.stderr)
         with ProcessPoolExecutor(args.n_jobs) as pool:
-            runs = []
             for run in pool.map(search, jobs):
                 runs.append(run)
                 print(
@@ -270,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"settings, training seed 10000 + seed, one torch thread), {args.seeds} seeds, "
                 f"{args.n_jobs} searches side by side; "
                 + (
-                    f"{wall:.0f} s wall time in all"
+                    f"{wall:.0f} s wall time in the last sitting (searches saved by earlier "
+                    "sittings kept)"
                     if args.load is None
                     else f"reported from {args.load.name}: the {numbers['pairs']} pairs that "
                     "finished (a run cut off keeps the searches it finished)"
