@@ -1090,8 +1090,11 @@ class Study:
         the scheduler's decision in one transaction. ``n_trials`` and ``limit`` count new
         trials; their later segments run until every started trial settles (or waits,
         paused, for a cohort that is not full). A timeout or :meth:`stop` submits nothing
-        more: open trials stay RUNNING and the next ``optimize`` continues them. With
-        several workers the decisions depend on the order results arrive.
+        more and withdraws the segments the executor holds unstarted: open trials stay
+        RUNNING and the next ``optimize`` continues them. ``n_workers + queue_ahead``
+        segments are kept submitted, so each is decided while the one before it on its
+        worker still runs. With several workers the decisions depend on the order results
+        arrive.
         """
         sched = self.scheduler
         if sched is None:  # pragma: no cover - optimize calls this only with a scheduler
@@ -1291,10 +1294,26 @@ class Study:
                 raise exc
             self._raise_missing(missing, reason, metrics, test_metrics)
 
+        def put_back(t: Trial, b: float, r: float | None) -> None:
+            # A segment that did not run: a trial past its first segment runs it again next
+            # (from its last stored budget; a stored promotion replays the same way on
+            # resume); a first segment goes back to the queue.
+            current = self._stored_trial(t.number)
+            if current.state is not TrialState.RUNNING:
+                return
+            if t.number in state.last_budget:
+                state.ready[t.number] = (b, r)
+            else:
+                self._abandon(current)
+
+        # Segments held in the executor beyond its workers start the moment a worker frees,
+        # instead of after this loop has stored a result and decided what comes next; ASHA
+        # promotes asynchronously, so deciding one segment earlier is its own rule.
+        capacity = executor.n_workers + executor.queue_ahead
         submitting: tuple[Trial, float, float | None] | None = None
         try:
             while True:
-                while len(futures) < executor.n_workers:
+                while len(futures) < capacity:
                     submitting = next_segment()
                     if submitting is None:
                         break
@@ -1304,6 +1323,10 @@ class Study:
                     future = executor.submit(t.arch, b, resume_from=r if resumes else None)
                     futures[future] = submitting
                     submitting = None
+                if not going():
+                    # A timeout or stop starts nothing more: withdraw what has not started.
+                    for future in [f for f in futures if f.cancel()]:
+                        put_back(*futures.pop(future))
                 if not futures:
                     return
                 done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
@@ -1311,19 +1334,12 @@ class Study:
                     t, b, r = futures.pop(future)
                     segment_done(self._stored_trial(t.number), b, r, future)
         except BaseException:
-            # Segments cut off: a trial past its first segment runs that segment again on
-            # resume (from its last stored budget); a first segment goes back to the queue.
+            # Segments cut off run again on resume (see put_back).
             cut = [*futures.values(), *([submitting] if submitting is not None else [])]
             for future in futures:
                 future.cancel()
             for t, b, r in cut:
-                current = self._stored_trial(t.number)
-                if current.state is not TrialState.RUNNING:
-                    continue
-                if t.number in state.last_budget:
-                    state.ready[t.number] = (b, r)
-                else:
-                    self._abandon(current)
+                put_back(t, b, r)
             raise
 
     # ------------------------------------------------------------ reporting

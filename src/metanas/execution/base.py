@@ -4,7 +4,10 @@ An executor holds one evaluator and runs it on the architectures it is given; it
 stores or tells. The study owns that loop (:meth:`metanas.Study.optimize`): it keeps up to
 :attr:`Executor.n_workers` submissions in flight, stores each result as its future finishes and
 tells the strategy in trial order. A multi-fidelity scheduler chooses ``budget`` per submission;
-a new backend (a Ray cluster, a job queue) is one subclass registered by name.
+a scheduled study keeps :attr:`Executor.queue_ahead` more submitted, which wait in the
+executor (never more than ``n_workers`` run at once) so that a worker that frees starts its
+next segment without waiting for the study. A new backend (a Ray cluster, a job queue) is one
+subclass registered by name.
 """
 
 from __future__ import annotations
@@ -41,6 +44,12 @@ class Executor(abc.ABC):
         What each submission runs: ``evaluator.evaluate(arch, budget=budget)``.
     n_workers
         Evaluations the executor runs at once; the study keeps this many in flight.
+    queue_ahead
+        Submissions beyond ``n_workers`` the executor accepts and holds until a worker frees
+        (0: none). A scheduled study keeps ``n_workers + queue_ahead`` segments submitted, so
+        a worker finishing one segment finds the next already waiting instead of idling while
+        the study stores the result and the scheduler decides. An executor whose ``submit``
+        runs the evaluation before returning (in-process) leaves it at 0.
 
     Examples
     --------
@@ -55,7 +64,7 @@ class Executor(abc.ABC):
 
     registered_name: str | None = None
 
-    def __init__(self, evaluator: Evaluator, *, n_workers: int = 1) -> None:
+    def __init__(self, evaluator: Evaluator, *, n_workers: int = 1, queue_ahead: int = 0) -> None:
         if not isinstance(evaluator, Evaluator):
             raise TypeError(
                 f"{type(self).__name__} needs a metanas Evaluator; got "
@@ -64,6 +73,10 @@ class Executor(abc.ABC):
             )
         self._evaluator = evaluator
         self._n_workers = check_positive_int("n_workers", n_workers)
+        self._queue_ahead = check_positive_int(
+            "queue_ahead", queue_ahead, minimum=0,
+            fix=" It counts the submissions held beyond n_workers; 0 holds none.",
+        )  # fmt: skip
 
     @property
     def evaluator(self) -> Evaluator:
@@ -74,6 +87,11 @@ class Executor(abc.ABC):
     def n_workers(self) -> int:
         """How many evaluations run at once."""
         return self._n_workers
+
+    @property
+    def queue_ahead(self) -> int:
+        """Submissions held beyond :attr:`n_workers`, waiting for a worker to free."""
+        return self._queue_ahead
 
     @abc.abstractmethod
     def submit(

@@ -282,6 +282,10 @@ class LocalExecutor(Executor):
         Fail an evaluation that runs longer than this with ``TimeoutError("timed out after
         N s")``, killing its worker process and starting a fresh one in its place (the
         other evaluations go on). None: no limit.
+    queue_ahead
+        Submissions held beyond ``n_workers`` (see :class:`~metanas.execution.Executor`);
+        they wait in the pool, and one starts the moment a worker frees. Its clock for
+        ``trial_timeout_s`` starts when a worker takes it.
 
     Raises
     ------
@@ -300,8 +304,9 @@ class LocalExecutor(Executor):
         n_workers: int = 1,
         mp_context: str = "spawn",
         trial_timeout_s: float | None = None,
+        queue_ahead: int = 1,
     ) -> None:
-        super().__init__(evaluator, n_workers=n_workers)
+        super().__init__(evaluator, n_workers=n_workers, queue_ahead=queue_ahead)
         check_timeout_s(trial_timeout_s)
         if mp_context != "fork":
             _check_main_guard(self.n_workers)
