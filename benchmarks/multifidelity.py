@@ -252,8 +252,11 @@ class ChargedFamily(Evaluator):
         return result
 
 
-def memory_curves(task: str, path: str | None, per_task: int) -> list[list[float]]:
-    """Validation curves of every OTHER task (leave-one-task-out), ``per_task`` of each."""
+def memory_curves(
+    task: str, path: str | None, per_task: int, groups: list[str] | None = None
+) -> list[list[float]]:
+    """Validation curves of every OTHER task (leave-one-task-out), ``per_task`` of each
+    (``groups``, when given, receives each curve's task)."""
     from metanas.benchmarks.family import FAMILY_TASKS
 
     out: list[list[float]] = []
@@ -268,10 +271,19 @@ def memory_curves(task: str, path: str | None, per_task: int) -> list[list[float
         # A fixed, spread-out subset: the first rows are as random as any (seeded list).
         for i in ok[:per_task]:
             out.append([float(v) for v in t.valid[i]])
+            if groups is not None:
+                groups.append(other)
     return out
 
 
-def run_metanas(arm: str, table: Table, seed: int, horizon_s: float, memory_per_task: int) -> Clock:
+def run_metanas(
+    arm: str,
+    table: Table,
+    seed: int,
+    horizon_s: float,
+    memory_per_task: int,
+    curve_settings: dict[str, Any] | None = None,
+) -> Clock:
     from metanas import create_study
     from metanas.benchmarks import TaskFamily
     from metanas.execution.inprocess import InProcessExecutor
@@ -290,11 +302,13 @@ def run_metanas(arm: str, table: Table, seed: int, horizon_s: float, memory_per_
 
         name, _, strat = arm.partition("+")
         strategy = strat if strat and strat != "memory" else "random"
+        extra = dict(curve_settings or {}) if arm == "curve+memory" else {}
         kw["scheduler"] = create_scheduler(
-            name, min_budget=MIN_EPOCHS, max_budget=MAX_EPOCHS, eta=ETA, seed=seed
+            name, min_budget=MIN_EPOCHS, max_budget=MAX_EPOCHS, eta=ETA, seed=seed, **extra
         )
+        groups: list[str] = []
         if kw["scheduler"].uses_memory:
-            memory = memory_curves(table.task, table.path, memory_per_task) if strat else []
+            memory = memory_curves(table.task, table.path, memory_per_task, groups) if strat else []
     # One in-memory database per process holds every run's study (deleted after the run);
     # the task's name keeps a study's own curves out of any memory read from it.
     study = create_study(
@@ -304,7 +318,7 @@ def run_metanas(arm: str, table: Table, seed: int, horizon_s: float, memory_per_
     if memory is not None:
         # The study gave the scheduler the curves of its storage; this arm's memory is exactly
         # the other tasks' table curves (curve+memory) or nothing (curve).
-        study.scheduler.set_memory(memory)
+        study.scheduler.set_memory(memory, groups=groups)
     holder.append(study)
     clock.segments = evaluator.segments  # type: ignore[attr-defined]
     executor = InProcessExecutor(evaluator)
@@ -439,9 +453,14 @@ def run_synetune(arm: str, table: Table, seed: int, horizon_s: float) -> Clock:
 # --------------------------------------------------------------------------- runs
 
 
-def run_one(job: tuple[str, str, int, str | None, float, float, int]) -> dict[str, Any]:
-    """One (task, arm, seed) run: its metrics and its wall time."""
-    task, arm, seed, path, horizon_frac, top_fraction, memory_per_task = job
+def run_one(job: tuple[Any, ...]) -> dict[str, Any]:
+    """One (task, arm, seed) run: its metrics and its wall time.
+
+    ``job``: (task, arm, seed, table path, horizon fraction, top fraction, memory per task)
+    and optionally curve+memory's scheduler settings (a dict).
+    """
+    task, arm, seed, path, horizon_frac, top_fraction, memory_per_task = job[:7]
+    curve_settings = job[7] if len(job) > 7 else None
     table = load_table(task, path)
     horizon_s = horizon_frac * table.t_all
     start, cpu = time.perf_counter(), time.process_time()
@@ -449,7 +468,7 @@ def run_one(job: tuple[str, str, int, str | None, float, float, int]) -> dict[st
         runner: Callable[..., Clock] = run_optuna if arm.startswith("optuna") else run_synetune
         clock = runner(arm, table, seed, horizon_s)
     else:
-        clock = run_metanas(arm, table, seed, horizon_s, memory_per_task)
+        clock = run_metanas(arm, table, seed, horizon_s, memory_per_task, curve_settings)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     out = {
         "task": task, "arm": arm, "seed": seed, "wall_s": wall, "cpu_s": cpu,
@@ -478,6 +497,71 @@ def run_all(jobs: list[tuple[Any, ...]], n_jobs: int, progress: bool) -> list[di
     if n_jobs != 1:
         pool.shutdown()
     return results
+
+
+# --------------------------------------------------------------------------- tuning
+
+#: curve+memory's settings chosen from by nested leave-one-task-out (see tune_curve).
+CURVE_GRID: tuple[dict[str, Any], ...] = (
+    {"rule": "incumbent", "threshold": 0.1},
+    {"rule": "incumbent", "threshold": 0.05, "with_asha": True},
+    {"rule": "incumbent", "threshold": 0.1, "with_asha": True},
+    {"rule": "incumbent", "threshold": 0.2, "with_asha": True},
+    {"rule": "incumbent", "threshold": 0.1, "with_asha": True, "every_epoch": True},
+)
+#: The tuning seeds start here: far from the reported seeds 0..N-1.
+TUNE_SEED0 = 1000
+
+
+def _tune_seeds(args: argparse.Namespace) -> list[int]:
+    return list(range(TUNE_SEED0, TUNE_SEED0 + args.tune_seeds))
+
+
+def tune_curve(
+    tasks: list[str], path: str | None, args: argparse.Namespace
+) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """curve+memory's settings for each task, chosen without that task's runs.
+
+    Every setting of ``args.curve_grid`` runs on every task with the tuning seeds (disjoint
+    from the reported ones). For a held-out task, the setting with the lowest mean over the
+    OTHER tasks of log(median time to the top) wins (censored runs at the horizon; ties: lower
+    mean regret, then grid order). Returns the choice per task and the tuning runs.
+    """
+    grid = [dict(g) for g in args.curve_grid]
+    if len(grid) == 1:
+        return dict.fromkeys(tasks, grid[0]), []
+    jobs = [
+        (task, "curve+memory", seed, path, args.horizon, args.top_fraction,
+         args.memory_per_task, g)
+        for task in tasks
+        for g in grid
+        for seed in _tune_seeds(args)
+    ]  # fmt: skip
+    runs = run_all(jobs, args.n_jobs, not args.quiet)
+    score: dict[tuple[str, int], tuple[float, float]] = {}
+    for job, r in zip(jobs, runs, strict=True):
+        r["setting"] = grid.index(job[7])
+    for task in tasks:
+        for k in range(len(grid)):
+            rs = [r for r in runs if r["task"] == task and r["setting"] == k]
+            t = [r["horizon_s"] if r["time_to_top_s"] is None else r["time_to_top_s"] for r in rs]
+            score[task, k] = (
+                math.log(float(np.median(t))),
+                float(np.median([np.mean(r["regret"]) for r in rs])),
+            )
+    chosen = {}
+    for held in tasks:
+        others = [t for t in tasks if t != held] or [held]
+        best = min(
+            range(len(grid)),
+            key=lambda k: (
+                np.mean([score[t, k][0] for t in others]),
+                np.mean([score[t, k][1] for t in others]),
+                k,
+            ),
+        )
+        chosen[held] = grid[best]
+    return chosen, runs
 
 
 # --------------------------------------------------------------------------- statistics
@@ -628,6 +712,33 @@ def ahead_target(
     return rows, summary
 
 
+def curve_tuning_lines(args: argparse.Namespace) -> list[str]:
+    """How curve+memory's settings were chosen, and the choice per task."""
+    chosen: dict[str, dict[str, Any]] = getattr(args, "curve_chosen", {})
+    if not chosen:
+        return []
+    grid = [dict(g) for g in args.curve_grid]
+
+    def fmt(g: dict[str, Any]) -> str:
+        return ", ".join(f"{k}={v}" for k, v in g.items())
+
+    seeds = _tune_seeds(args)
+    lines = [
+        "curve+memory's scheduler settings (`CurveScheduler`: `rule`, `threshold`, "
+        "`with_asha`, `every_epoch`) are chosen by **nested leave-one-task-out**: every "
+        f"setting of the grid ({'; '.join(fmt(g) for g in grid)}) ran on every task with the "
+        f"tuning seeds {seeds[0]}..{seeds[-1]} (never reported); for each task the setting "
+        "with the lowest mean over the OTHER tasks of log(median time to top) is the one its "
+        "reported seeds run with. Its memory is the other tasks' curves (leave-one-task-out), "
+        "grouped by task.",
+        "",
+        "| task | setting chosen (on the other tasks) |",
+        "|---|---|",
+    ]
+    lines += [f"| {task} | {fmt(g)} |" for task, g in chosen.items()]
+    return [*lines, ""]
+
+
 def summary_table(results: list[dict[str, Any]], tasks: list[str], arms: list[str]) -> list[str]:
     """Per arm: median time to top (s), runs reaching it, median regret at each checkpoint."""
     cp = " | ".join(f"regret @{c:g}" for c in CHECKPOINTS)
@@ -729,6 +840,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--memory-per-task", type=int, default=200,
         help="curves per other task in curve+memory's memory (200: all)",
     )  # fmt: skip
+    p.add_argument(
+        "--curve-grid", type=json.loads, default=list(CURVE_GRID),
+        help="JSON list of curve+memory's scheduler settings to choose from by nested "
+        "leave-one-task-out on the tuning seeds (default: the script's CURVE_GRID)",
+    )  # fmt: skip
+    p.add_argument(
+        "--tune-seeds", type=int, default=5,
+        help=f"tuning seeds {TUNE_SEED0}..{TUNE_SEED0}+N-1 of curve+memory's settings (5); "
+        "disjoint from the reported seeds",
+    )  # fmt: skip
     p.add_argument("--quick", action="store_true", help="2 tasks, 3 seeds (development)")
     p.add_argument("--n-jobs", type=int, default=2, help="worker processes (2)")
     p.add_argument("--output", type=Path, default=REPO / "docs" / "benchmarks.md")
@@ -794,15 +915,21 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("no task of --tasks is in the table")
     if skipped:
         print(f"arms not available in this checkout (skipped): {', '.join(skipped)}")
+    start = time.perf_counter()
+    chosen: dict[str, dict[str, Any]] = {}
+    tuning: list[dict[str, Any]] = []
+    if "curve+memory" in arms:
+        chosen, tuning = tune_curve(tasks, path, args)
     jobs = [
-        (task, arm, seed, path, args.horizon, args.top_fraction, args.memory_per_task)
+        (task, arm, seed, path, args.horizon, args.top_fraction, args.memory_per_task,
+         chosen.get(task) if arm == "curve+memory" else None)
         for task in tasks
         for arm in arms
         for seed in range(args.seeds if arm in TARGET_ARMS else args.other_seeds)
-    ]
-    start = time.perf_counter()
+    ]  # fmt: skip
     results = run_all(jobs, args.n_jobs, not args.quiet)
     wall_s = time.perf_counter() - start
+    args.curve_chosen = chosen
     report, targets = make_report(results, tasks, arms, skipped, args, wall_s)
     print(report)
     if args.no_write:
@@ -819,6 +946,10 @@ def main(argv: list[str] | None = None) -> int:
             "table": load_table(tasks[0], path).path, "wall_s": wall_s,
         },
         "targets": targets,
+        "curve_tuning": {
+            "grid": args.curve_grid, "seeds": _tune_seeds(args), "chosen": chosen,
+            "runs": tuning,
+        },
         "runs": results,
     }  # fmt: skip
     args.results.write_text(json.dumps(payload, indent=1, allow_nan=True) + "\n")
@@ -895,6 +1026,7 @@ def make_report(
             "",
             *rows,
             "",
+            *curve_tuning_lines(args),
         ]
     peers = [p for p in ("optuna-hyperband", "synetune-asha") if p in arms]
     for arm in ("asha", "curve+memory"):

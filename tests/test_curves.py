@@ -328,6 +328,7 @@ def test_every_epoch_rungs_and_settings() -> None:
     assert s.rungs == (2.0, 3.0, 4.0, 5.0, 6.0)
     assert s.settings() == {
         "min_budget": 2, "max_budget": 6, "eta": 3, "threshold": 0.1, "every_epoch": True,
+        "rule": "extrapolate", "with_asha": False,
     }  # fmt: skip
     assert CurveScheduler(max_budget=27).rungs == (1.0, 3.0, 9.0, 27.0)
     assert CurveScheduler.uses_memory

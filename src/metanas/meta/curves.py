@@ -56,7 +56,7 @@ from metanas.meta._records import check_direction
 from metanas.meta.predictor import NotFittedError
 from metanas.storage.rdb import RDBStorage, get_storage
 
-__all__ = ["MIN_CURVES", "LearningCurveModel", "memory_curves"]
+__all__ = ["MIN_CURVES", "IncumbentCurveModel", "LearningCurveModel", "memory_curves"]
 
 _logger = logging.getLogger(__name__)
 
@@ -370,6 +370,189 @@ def _fit_epoch_model(x: np.ndarray, y: np.ndarray, n_folds: int) -> _EpochModel:
         a_mean=a_mean, a_std=a_std, s_coef=s_coef, s_intercept=s_intercept,
         log_scale_range=log_range, z=z, sd_factor=max(sd_factor, 1e-12),
     )  # fmt: skip
+
+
+class IncumbentCurveModel:
+    """The probability that a partial curve ends above the incumbent's, learnt from past tasks.
+
+    A comparison, not an extrapolation: the features are the differences between the
+    trial's and the incumbent's scores at the same observed epochs (the last one, and its
+    change since the first and since the one before), so a past task whose accuracies sit at
+    another level still says how such differences end; the scores must be in the same units
+    (an accuracy in [0, 1] is not one in percent). The training pairs come from each past
+    task on its own: every curve against each of the task's top ``top_fraction`` curves by
+    final score (an incumbent is one of the good architectures once a few trials have
+    finished); the label is whether the curve's final score is the larger. One ridge-penalised
+    logistic regression is fitted per set of observed epochs, on demand, and kept.
+    Deterministic: no randomness is involved.
+
+    Parameters
+    ----------
+    top_fraction
+        The fraction of each past task's curves (by final score) that play the incumbent.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.arange(1, 10)
+    >>> rng = np.random.default_rng(0)
+    >>> tasks = [lv + rng.normal(0, 0.05, (40, 1)) - 0.3 * t ** -rng.uniform(0.5, 1.5, (40, 1))
+    ...          for lv in (0.6, 0.7, 0.8)]
+    >>> model = IncumbentCurveModel().fit(np.vstack(tasks), groups=np.repeat([0, 1, 2], 40))
+    >>> inc = tasks[0][0]
+    >>> model.prob_above(inc[:3] - 0.2, [1, 2, 3], inc) < 0.05
+    True
+    >>> model.prob_above(inc[:3] + 0.2, [1, 2, 3], inc) > 0.95
+    True
+    """
+
+    def __init__(self, *, top_fraction: float = 0.2) -> None:
+        self.top_fraction = top_fraction
+        self._pairs: list[tuple[np.ndarray, np.ndarray]] = []
+        self._models: dict[tuple[int, ...], np.ndarray] = {}
+        self._n_epochs = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"IncumbentCurveModel(top_fraction={self.top_fraction}; "
+            f"{len(self._pairs)} past task(s))"
+        )
+
+    @property
+    def fitted(self) -> bool:
+        """Whether :meth:`fit` was called."""
+        return bool(self._pairs)
+
+    def fit(
+        self,
+        curves: Sequence[Sequence[float]] | np.ndarray,
+        groups: Sequence[object] | np.ndarray | None = None,
+    ) -> IncumbentCurveModel:
+        """Fit on complete past curves, grouped by the task they come from.
+
+        Parameters
+        ----------
+        curves
+            ``(n_curves, n_epochs)`` finite oriented scores per epoch 1..n_epochs, at least
+            :data:`MIN_CURVES` of them.
+        groups
+            The past task of each curve; None: one task (pairs across tasks then mix levels,
+            and the model is less sure of itself than it could be).
+
+        Returns
+        -------
+        self
+        """
+        if not 0 < self.top_fraction <= 1:
+            raise ValueError(
+                f"top_fraction must be in (0, 1]; got {self.top_fraction!r}. Pass 0.2 (the "
+                "default)."
+            )
+        arr = LearningCurveModel().fit(curves)._fitted_curves()
+        labels = np.zeros(arr.shape[0]) if groups is None else np.asarray(groups)
+        if labels.shape != (arr.shape[0],):
+            raise ValueError(
+                f"groups must name the task of each of the {arr.shape[0]} curves; got "
+                f"{labels.size} labels."
+            )
+        pairs = []
+        for g in dict.fromkeys(labels.tolist()):
+            c = arr[labels == g]
+            k = max(1, math.ceil(self.top_fraction * c.shape[0]))
+            pairs.append((c, c[np.argsort(-c[:, -1], kind="stable")[:k]]))
+        self._pairs, self._models, self._n_epochs = pairs, {}, int(arr.shape[1])
+        return self
+
+    def prob_above(
+        self,
+        partial: Sequence[float] | np.ndarray,
+        epochs: Sequence[int],
+        incumbent: Sequence[float] | np.ndarray,
+    ) -> float:
+        """Probability that the curve ends above the incumbent's final score.
+
+        Parameters
+        ----------
+        partial
+            The trial's oriented scores at ``epochs``.
+        epochs
+            The observed epochs (1-based, increasing, below the last epoch).
+        incumbent
+            The incumbent's complete curve (one score per epoch 1..n_epochs; only the
+            observed epochs and the last are read).
+        """
+        if not self._pairs:
+            raise NotFittedError(
+                "This IncumbentCurveModel is not fitted yet: call fit(curves, groups) first."
+            )
+        eps = tuple(int(e) for e in epochs)
+        values = np.asarray(partial, dtype=float)
+        inc = np.asarray(incumbent, dtype=float)
+        if (
+            not eps
+            or values.shape != (len(eps),)
+            or inc.shape != (self._n_epochs,)
+            or eps[0] < 1
+            or eps[-1] >= self._n_epochs
+            or any(b <= a for a, b in itertools.pairwise(eps))
+        ):
+            raise ValueError(
+                f"partial must hold one score per epoch of epochs (increasing, below "
+                f"{self._n_epochs}) and incumbent {self._n_epochs} scores; got {len(values)} "
+                f"scores, epochs {list(eps)!r}, an incumbent of {inc.size}."
+            )
+        w = self._model(eps)
+        x = _pair_features((values - inc[np.asarray(eps) - 1])[None, :])
+        return float(_sigmoid(x @ w)[0])
+
+    def _model(self, eps: tuple[int, ...]) -> np.ndarray:
+        w = self._models.get(eps)
+        if w is None:
+            idx = np.asarray(eps) - 1
+            xs, ys = [], []
+            for c, top in self._pairs:
+                # Every curve against every top curve (itself included: a tie, label 0).
+                d = c[:, None, idx] - top[None, :, idx]
+                xs.append(_pair_features(d.reshape(-1, len(eps))))
+                ys.append((c[:, None, -1] > top[None, :, -1]).ravel().astype(float))
+            w = _logistic(np.vstack(xs), np.concatenate(ys))
+            self._models[eps] = w
+        return w
+
+
+def _pair_features(d: np.ndarray) -> np.ndarray:
+    """Intercept, the last difference, the change since the first and since the one before."""
+    last = d[:, -1]
+    first = d[:, 0]
+    prev = d[:, -2] if d.shape[1] > 1 else first
+    return np.column_stack([np.ones(len(d)), last, last - first, last - prev])
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    out: np.ndarray = 0.5 * (1.0 + np.tanh(0.5 * z))
+    return out
+
+
+def _logistic(x: np.ndarray, y: np.ndarray, n_iter: int = 30) -> np.ndarray:
+    """Ridge-penalised logistic regression by Newton's method (the intercept unpenalised);
+    the penalty acts on standardised columns, the weights returned are for ``x`` as given."""
+    scale = x.std(axis=0)
+    scale[0] = 1.0
+    scale = np.where(scale > 1e-12, scale, 1.0)
+    x = x / scale
+    w = np.zeros(x.shape[1])
+    penalty = _RIDGE * np.eye(x.shape[1])
+    penalty[0, 0] = 0.0
+    for _ in range(n_iter):
+        p = _sigmoid(x @ w)
+        grad = x.T @ (p - y) + penalty @ w
+        hess = (x * (p * (1 - p) + 1e-9)[:, None]).T @ x + penalty
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if float(np.abs(step).max()) < 1e-8:
+            break
+    out: np.ndarray = w / scale
+    return out
 
 
 def memory_curves(

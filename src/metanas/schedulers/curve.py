@@ -10,13 +10,15 @@ from typing import Any
 
 import numpy as np
 
-from metanas.meta.curves import MIN_CURVES, LearningCurveModel
+from metanas.meta.curves import MIN_CURVES, IncumbentCurveModel, LearningCurveModel
 from metanas.schedulers.asha import ASHAScheduler
 from metanas.schedulers.base import Decision, register_scheduler
 
 __all__ = ["CurveScheduler"]
 
 _logger = logging.getLogger(__name__)
+
+_RULES = ("extrapolate", "incumbent")
 
 
 @register_scheduler("curve")
@@ -44,6 +46,19 @@ class CurveScheduler(ASHAScheduler):
         Decide after every epoch from ``min_budget`` on instead of at ASHA's geometric rungs
         (each epoch is then a segment; cheap where the evaluator resumes from a checkpoint).
         Without a model, ASHA's rule then applies at every epoch.
+    rule
+        ``"extrapolate"`` (the default): P(final > incumbent's final) from the
+        :class:`~metanas.meta.LearningCurveModel`'s extrapolation of the trial's own curve.
+        ``"incumbent"``: from an :class:`~metanas.meta.curves.IncumbentCurveModel`, which
+        compares the trial's scores with the incumbent's at the same epochs, as past tasks'
+        pairs of curves say such differences end (a comparison transfers across tasks better
+        than levels do). With this rule the memory also orders promotions:
+        :meth:`promote_stopped` resumes the stopped trial most likely to beat the incumbent
+        (ASHA's order before any trial is complete).
+    with_asha
+        With a model, a trial also stops where ASHA's rule stops it, unless the model gives it
+        an even chance or better of beating the incumbent (the model then only adds stops to
+        ASHA's, and overrules ASHA's stop of a trial it expects to win).
 
     References
     ----------
@@ -73,6 +88,8 @@ class CurveScheduler(ASHAScheduler):
         eta: float = 3,
         threshold: float = 0.05,
         every_epoch: bool = False,
+        rule: str = "extrapolate",
+        with_asha: bool = False,
         seed: int | None = None,
         **settings: Any,
     ) -> None:
@@ -93,11 +110,22 @@ class CurveScheduler(ASHAScheduler):
             raise ValueError(
                 f"threshold must be a probability in (0, 1), e.g. 0.05; got {threshold!r}."
             )
+        if not isinstance(with_asha, bool):
+            raise TypeError(f"with_asha must be True or False; got {with_asha!r}.")
         if not isinstance(every_epoch, bool):
             raise TypeError(f"every_epoch must be True or False; got {every_epoch!r}.")
+        if rule not in _RULES:
+            raise ValueError(
+                f"rule must be one of {_RULES!r}; got {rule!r}. Pass rule='extrapolate' (the "
+                "default) or rule='incumbent'."
+            )
         self.threshold = float(threshold)
         self.every_epoch = every_epoch
-        self.model: LearningCurveModel | None = None
+        self.rule = rule
+        self.with_asha = with_asha
+        self.model: LearningCurveModel | IncumbentCurveModel | None = None
+        self._incumbent_curve: dict[int, float] = {}
+        self._p_cache: dict[int, tuple[tuple[int, float | None], float | None]] = {}
         self._seen: dict[int, dict[int, float]] = {}
         self._incumbent: float | None = None
 
@@ -113,21 +141,32 @@ class CurveScheduler(ASHAScheduler):
         """The best score among the trials that reached ``max_budget``; None before any."""
         return self._incumbent
 
-    def set_memory(self, curves: Sequence[Sequence[float]]) -> None:
+    def set_memory(
+        self, curves: Sequence[Sequence[float]], *, groups: Sequence[object] | None = None
+    ) -> None:
         """Fit the curve model on past tasks' complete curves (oriented, one score per epoch).
+
+        ``groups`` names each curve's past task (the ``"incumbent"`` rule pairs curves within a
+        task; None: all curves are one task). The ``"extrapolate"`` rule ignores it.
 
         Curves of another length than ``max_budget`` are left out with a warning (another
         training length: its epochs mean something else), as are curves with a NaN; with fewer
         than :data:`~metanas.meta.MIN_CURVES` left the scheduler stays plain ASHA.
         """
         n_epochs = int(self.max_budget)
-        kept, other_length = [], 0
-        for c in curves:
+        if groups is not None and len(groups) != len(curves):
+            raise ValueError(
+                f"groups must name the past task of each of the {len(curves)} curves; got "
+                f"{len(groups)}. Pass one label per curve, or groups=None."
+            )
+        kept, kept_groups, other_length = [], [], 0
+        for i, c in enumerate(curves):
             arr = np.asarray(c, dtype=float).ravel()
             if arr.size != n_epochs:
                 other_length += 1
             elif np.isfinite(arr).all():
                 kept.append(arr)
+                kept_groups.append(0 if groups is None else groups[i])
         if other_length:
             warnings.warn(
                 f"CurveScheduler.set_memory: {other_length} of {len(curves)} curves do not have "
@@ -142,7 +181,10 @@ class CurveScheduler(ASHAScheduler):
             )  # fmt: skip
             self.model = None
             return
-        self.model = LearningCurveModel().fit(np.vstack(kept))
+        if self.rule == "incumbent":
+            self.model = IncumbentCurveModel().fit(np.vstack(kept), groups=np.asarray(kept_groups))
+        else:
+            self.model = LearningCurveModel().fit(np.vstack(kept))
 
     def _decide(
         self, trial_number: int, budget: float, score: float | None
@@ -157,21 +199,84 @@ class CurveScheduler(ASHAScheduler):
         if decision is Decision.COMPLETE:
             if self._incumbent is None or score > self._incumbent:
                 self._incumbent = float(score)
+                self._incumbent_curve = dict(seen)
             return decision, nxt
         if self.model is None or self._incumbent is None:
             return decision, nxt
         nxt = self._next_rung(budget)
-        epochs = sorted(seen)
-        p = self.model.prob_above([seen[e] for e in epochs], self._incumbent, epochs=epochs)
+        p = self._prob_above(trial_number)
+        if p is None:
+            return decision, nxt
         if p < self.threshold or nxt is None:
+            return Decision.STOP, None
+        if self.with_asha and decision is Decision.STOP and p < 0.5:
             return Decision.STOP, None
         return Decision.CONTINUE, nxt
 
+    def _prob_above(self, trial_number: int) -> float | None:
+        """P(trial's final > the incumbent's); None where the model cannot say."""
+        seen = self._seen[trial_number]
+        epochs = sorted(seen)
+        if isinstance(self.model, LearningCurveModel):
+            if self._incumbent is None:
+                return None
+            return self.model.prob_above([seen[e] for e in epochs], self._incumbent, epochs=epochs)
+        context = self._incumbent_context()
+        if context is None:
+            return None
+        return self._prob_against(seen, *context)
+
+    def _incumbent_context(self) -> tuple[np.ndarray] | None:
+        """The incumbent's curve (NaN where unseen); None before the ``"incumbent"`` rule can
+        compare (no such model, or no incumbent yet)."""
+        if not isinstance(self.model, IncumbentCurveModel) or self._incumbent is None:
+            return None
+        inc = self._incumbent_curve
+        return (np.array([inc.get(e, np.nan) for e in range(1, int(self.max_budget) + 1)]),)
+
+    def _prob_against(self, seen: dict[int, float], full: np.ndarray) -> float | None:
+        epochs = sorted(seen)
+        # The incumbent passed every rung a trial can reach, so it has each of these epochs.
+        if (
+            not isinstance(self.model, IncumbentCurveModel)
+            or np.isnan(full[np.array(epochs) - 1]).any()
+        ):
+            return None
+        return self.model.prob_above([seen[e] for e in epochs], epochs, np.nan_to_num(full))
+
+    def promote_stopped(self) -> tuple[int, float] | None:
+        """A stopped trial to resume: with the ``"incumbent"`` rule and a model, the one most
+        likely to beat the incumbent (ties to the lower trial number); else ASHA's choice."""
+        context = self._incumbent_context()
+        if context is None:
+            return super().promote_stopped()
+        best: tuple[float, int, int] | None = None  # (p, rung index, trial)
+        for rung, trials in self._table.stopped.items():
+            for trial in sorted(trials):
+                # A stopped trial's chance changes only with the incumbent or the unit.
+                key = (len(self._seen[trial]), self._incumbent)
+                cached = self._p_cache.get(trial)
+                if cached is not None and cached[0] == key:
+                    p = cached[1]
+                else:
+                    p = self._prob_against(self._seen[trial], *context)
+                    self._p_cache[trial] = (key, p)
+                if p is None:
+                    return super().promote_stopped()
+                if best is None or p > best[0]:
+                    best = (p, rung, trial)
+        if best is None:
+            return None
+        _p, rung, trial = best
+        self._table.take(rung, trial)
+        return trial, self.rungs[rung + 1]
+
     def predict(self, trial_number: int) -> tuple[float, float] | None:
         """The model's (mean, std) of trial ``trial_number``'s final score; None without a
-        model or a result of that trial."""
+        model or a result of that trial, and with the ``"incumbent"`` rule (its model
+        compares, it does not extrapolate)."""
         seen = self._seen.get(trial_number)
-        if self.model is None or not seen:
+        if not isinstance(self.model, LearningCurveModel) or not seen:
             return None
         epochs = sorted(seen)
         return self.model.predict([seen[e] for e in epochs], epochs=epochs)
