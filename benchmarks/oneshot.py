@@ -20,6 +20,14 @@ accuracy minus the median random-operation network's, with a 95 % bootstrap inte
 (16/32/64) and, through ``identity``, its depth, on a plain (non-residual) skeleton with strides
 2, 2, 1, 1 (``--latency-skeleton``).
 
+On Fashion-MNIST (``--task fashion-mnist``, issue 18's targets: DARTS >= 91 % test accuracy
+within 10 minutes, and above the median random-operation network by more than the interval),
+``--search-n-train N`` lets DARTS/ENAS search on a stratified subset of N training rows (its
+own train/validation split) while the derived network, like every baseline, is retrained on
+the full task, as DARTS searched on half of CIFAR-10 and retrained on all of it;
+``--retrain-batch-size`` and ``--retrain-time-s`` set the retraining recipe shared by every
+network. Reading the data is timed apart (``data_load_s``) and named in the target line.
+
 Issue 7's target: the retrained DARTS network reaches >= 95 % test accuracy
 in <= 1/3 of the wall time the black-box search of ``benchmarks/real_training.py``
 needed for the same accuracy (read from ``benchmarks/results/real_training.json``
@@ -29,6 +37,10 @@ when it exists).
     python benchmarks/oneshot.py --quick --no-write
     python benchmarks/oneshot.py --methods darts,random-ops,all-conv3,blackbox
     python benchmarks/oneshot.py --task fashion-mnist --methods darts,random-ops,all-conv3
+    python benchmarks/oneshot.py --task fashion-mnist --threads 2 --search-n-train 8000 \
+        --skeleton '{"stride_1": 2, "stride_2": 2, "stride_3": 1, "stride_4": 1}' \
+        --epochs 2 --retrain-epochs 2 --retrain-batch-size 256 --methods darts   # then
+    ... --methods random-ops,all-conv3 --append                                # same flags
 """
 
 from __future__ import annotations
@@ -54,6 +66,8 @@ from metanas.tasks import Task, load_task
 
 SECTION = "oneshot"
 TARGET = 0.95
+#: Issue 18's Fashion-MNIST target: one-shot DARTS >= 91 % test accuracy within 10 minutes.
+FASHION_TARGET, FASHION_LIMIT_S = 0.91, 600.0
 METHOD_NAMES = {
     "darts": "DARTS, first order",
     "darts-fast": "DARTS, first order, short (--fast-epochs, --fast-retrain-epochs)",
@@ -82,6 +96,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--task", choices=("mnist1d", "fashion-mnist"), default="mnist1d")
     p.add_argument("--n-train", type=int, default=None, help="Fashion-MNIST training rows")
     p.add_argument("--downsample", type=int, default=1, help="Fashion-MNIST downsampling")
+    p.add_argument(
+        "--search-n-train", type=int, default=None,
+        help="search on a stratified subset of this many training rows (its own train/valid "
+        "split); the derived network is still retrained on the full task",
+    )  # fmt: skip
+    p.add_argument(
+        "--retrain-time-s", type=float, default=None,
+        help="training seconds per retrained network (TrainEvaluator's time_budget_s), the same "
+        "for searched and baseline networks",
+    )  # fmt: skip
+    p.add_argument(
+        "--retrain-batch-size", type=int, default=None,
+        help="retraining batch (default: --batch-size, else TrainEvaluator's)",
+    )  # fmt: skip
     p.add_argument(
         "--skeleton", default=None, help="JSON skeleton of the cnn supernet (default: its own)"
     )
@@ -129,28 +157,98 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-_TASKS: dict[int, Task] = {}
+_TASKS: dict[tuple[int, bool], Task] = {}
+#: Seconds spent reading each seed's data (task and search subset), reported beside the runs.
+_LOAD_S: dict[int, float] = {}
 
 
-def get_task(seed: int, args: argparse.Namespace) -> Task:
-    """The benchmark's task for ``seed`` (loaded once: Fashion-MNIST takes a while)."""
-    if seed not in _TASKS:
+def get_task(seed: int, args: argparse.Namespace, *, search: bool = False) -> Task:
+    """The benchmark's task for ``seed`` (loaded once: Fashion-MNIST takes a while).
+
+    ``search=True``: the task the supernet searches on, the ``--search-n-train`` subset when
+    one is set (else the task itself).
+    """
+    search = search and args.search_n_train is not None
+    if (seed, search) not in _TASKS:
+        start = time.perf_counter()
         if args.task == "mnist1d":
             kw = {} if args.num_samples is None else {"num_samples": args.num_samples}
         else:
             kw = {"downsample": args.downsample}
             if args.n_train is not None:
                 kw["n_train"] = args.n_train
-        _TASKS[seed] = load_task(args.task, seed=seed, **kw)
-    return _TASKS[seed]
+        if search:
+            kw["n_train"] = args.search_n_train
+        _TASKS[seed, search] = load_task(args.task, seed=seed, **kw)
+        _LOAD_S[seed] = _LOAD_S.get(seed, 0.0) + time.perf_counter() - start
+    return _TASKS[seed, search]
 
 
 def _evaluator_settings(args: argparse.Namespace) -> dict[str, Any]:
-    return {} if args.batch_size is None else {"batch_size": args.batch_size}
+    out: dict[str, Any] = {}
+    batch = args.retrain_batch_size or args.batch_size
+    if batch is not None:
+        out["batch_size"] = batch
+    if args.retrain_time_s is not None:
+        out["time_budget_s"] = args.retrain_time_s
+    return out
+
+
+def _search_on_subset(method: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
+    """DARTS/ENAS on the ``--search-n-train`` subset, the derived network retrained on the task.
+
+    The steps of :func:`metanas.oneshot.run_oneshot` (same seeds), without a latency limit or
+    storage, because that function searches and retrains on one task.
+    """
+    import torch
+
+    from metanas._rng import derive_seed
+    from metanas.oneshot import ONESHOT
+
+    small = get_task(seed, args, search=True)
+    get_task(seed, args)  # read before the clock starts, as run_oneshot's caller does
+    space = create_space(args.space)
+    skeleton = json.loads(args.skeleton) if args.skeleton else None
+    settings = {} if args.batch_size is None else {"batch_size": args.batch_size}
+    fast = method.endswith("-fast")
+    torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    supernet = build_supernet(
+        space, small.input_shape, small.n_classes, seed=derive_seed(seed, 0x05),
+        skeleton=skeleton,
+    )  # fmt: skip
+    search = ONESHOT.get(method.removesuffix("-fast"))(
+        supernet, small, latency=None, max_latency_ms=None, latency_weight=None,
+        seed=derive_seed(seed, 0x06), device="cpu", **settings,
+    )  # fmt: skip
+    history = search.fit(args.fast_epochs if fast else args.epochs)
+    arch = search.derive()
+    search_s = time.perf_counter() - start
+    metrics, retrain_s = _retrain(
+        arch, seed, args, epochs=args.fast_retrain_epochs if fast else None
+    )
+    return {
+        "arch": space.format(arch), "search_s": search_s, "retrain_s": retrain_s,
+        "search_data": small.summary(), "search_valid_accuracy": history[-1]["valid_accuracy"],
+        "estimated_latency_ms": None, "max_latency_ms": None, "meets_limit": None,
+        "latency_weight": 0.0, "search_epochs": len(history), **metrics,
+    }  # fmt: skip
 
 
 def one_run(method: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     task = get_task(seed, args)
+    if args.search_n_train is not None:
+        start = time.perf_counter()
+        sub = _search_on_subset(method, seed, args)
+        row = {"method": method, "seed": seed, "wall_s": time.perf_counter() - start, **sub}
+        row.update(data=task.summary(), data_load_s=_LOAD_S.get(seed))
+        print(
+            f"{method} seed {seed}: test {row['test_accuracy']:.4f} (valid "
+            f"{row['valid_accuracy']:.4f}), search {row['search_s']:.0f} s + retrain "
+            f"{row['retrain_s']:.0f} s  {row['arch']}",
+            flush=True,
+        )
+        return row
     latency = method.startswith("darts-latency")
     limit = args.max_latency_ms if latency else None
     fast = method.endswith("-fast")
@@ -187,13 +285,15 @@ def one_run(method: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     return row
 
 
-def _retrain(arch: Any, seed: int, args: argparse.Namespace) -> tuple[dict[str, Any], float]:
+def _retrain(
+    arch: Any, seed: int, args: argparse.Namespace, *, epochs: int | None = None
+) -> tuple[dict[str, Any], float]:
     """Train ``arch`` with the recipe of the derived networks; its metrics and wall time."""
     from metanas.evaluation.train import TrainEvaluator
 
     task = get_task(seed, args)
     ev = TrainEvaluator(
-        task, create_space(args.space), max_epochs=args.retrain_epochs, seed=seed,
+        task, create_space(args.space), max_epochs=epochs or args.retrain_epochs, seed=seed,
         threads=args.threads, device="cpu", **_evaluator_settings(args),
     )  # fmt: skip
     start = time.perf_counter()
@@ -363,6 +463,7 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, ref: float | 
     from metanas.evaluation.hardware import hardware_name
 
     torch.set_num_threads(args.threads)  # the threads the runs measured latency with
+    target = TARGET if args.task == "mnist1d" else FASHION_TARGET
     lines = [
         header(
             f"One-shot search on {'MNIST-1D' if args.task == 'mnist1d' else 'Fashion-MNIST'} "
@@ -376,9 +477,20 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, ref: float | 
                         if args.space == "cnn"
                         else "`nb201` supernet (16 channels, 3 stages of 1 cell), "
                     )
-                    + f"{args.epochs} search epochs, retrain {args.retrain_epochs} epochs "
-                    f"(TrainEvaluator, early stopping), {args.seeds} seeds, "
-                    f"{args.threads} torch thread(s)"
+                    + f"{args.epochs} search epochs"
+                    + (
+                        ""
+                        if args.search_n_train is None
+                        else f" on a stratified subset of {args.search_n_train} training rows"
+                    )
+                    + f", retrain {args.retrain_epochs} epochs"
+                    + (
+                        ""
+                        if args.retrain_time_s is None
+                        else f" or {args.retrain_time_s:g} s of training"
+                    )
+                    + f" (TrainEvaluator, early stopping; {_evaluator_settings(args)}), "
+                    f"{args.seeds} seeds, {args.threads} torch thread(s)"
                 ),
                 "latency machine": hardware_name("cpu"),
             },
@@ -388,7 +500,8 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, ref: float | 
         "scratch and tested on the test split. Times are wall-clock seconds on a shared "
         "machine.",
         "",
-        "| method | seeds | test accuracy (median, min-max) | >= 95 % | search s | "
+        f"| method | seeds | test accuracy (median, min-max) | >= {100 * target:.0f} % | "
+        "search s | "
         "retrain s | total s (median) | latency ms | limit met |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -401,7 +514,7 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, ref: float | 
         lines.append(
             f"| {METHOD_NAMES[m]} | {len(rs)} | {100 * statistics.median(acc):.1f} % "
             f"({100 * min(acc):.1f}-{100 * max(acc):.1f}) | "
-            f"{sum(a >= TARGET for a in acc)}/{len(acc)} | "
+            f"{sum(a >= target for a in acc)}/{len(acc)} | "
             f"{statistics.median(r['search_s'] for r in rs):.0f} | "
             f"{statistics.median(r['retrain_s'] for r in rs):.0f} | "
             f"{statistics.median(tot):.0f} | "
@@ -426,11 +539,18 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, ref: float | 
         if args.task == "fashion-mnist" and darts:
             acc = statistics.median(r["test_accuracy"] for r in darts)
             tot = statistics.median(r["search_s"] + r["retrain_s"] for r in darts)
-            met = "met" if acc >= 0.91 and tot <= 600 else "not met"
+            load = [r["data_load_s"] for r in darts if r.get("data_load_s") is not None]
+            met = "met" if acc >= FASHION_TARGET and tot <= FASHION_LIMIT_S else "not met"
             lines.append(
                 f"**Target** (one-shot DARTS >= 91 % test accuracy within 10 minutes): "
                 f"`{variant}` reaches a median {100 * acc:.1f} % in a median {tot:.0f} s "
-                f"(search + retraining): {met}."
+                f"(search + retraining"
+                + (
+                    f"; reading the data took a further {statistics.median(load):.0f} s"
+                    if load
+                    else ""
+                )
+                + f"): {met}."
             )
     lat = [r for r in rows if r["method"].startswith("darts-latency")]
     if lat:
