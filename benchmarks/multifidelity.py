@@ -850,6 +850,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"tuning seeds {TUNE_SEED0}..{TUNE_SEED0}+N-1 of curve+memory's settings (5); "
         "disjoint from the reported seeds",
     )  # fmt: skip
+    p.add_argument(
+        "--keep-from", type=Path, default=None,
+        help="a results JSON of an earlier run: its runs of the arms not in --arms are kept "
+        "(not rerun) and reported with the new ones",
+    )  # fmt: skip
     p.add_argument("--quick", action="store_true", help="2 tasks, 3 seeds (development)")
     p.add_argument("--n-jobs", type=int, default=2, help="worker processes (2)")
     p.add_argument("--output", type=Path, default=REPO / "docs" / "benchmarks.md")
@@ -930,6 +935,13 @@ def main(argv: list[str] | None = None) -> int:
     results = run_all(jobs, args.n_jobs, not args.quiet)
     wall_s = time.perf_counter() - start
     args.curve_chosen = chosen
+    args.kept_arms = []
+    if args.keep_from is not None:
+        old = json.loads(args.keep_from.read_text())
+        kept = [r for r in old["runs"] if r["arm"] not in arms and r["task"] in tasks]
+        args.kept_arms = [a for a in ALL_ARMS if any(r["arm"] == a for r in kept)]
+        results += kept
+        arms = [a for a in ALL_ARMS if a in arms or a in args.kept_arms]
     report, targets = make_report(results, tasks, arms, skipped, args, wall_s)
     print(report)
     if args.no_write:
@@ -979,6 +991,19 @@ def make_report(
         ),
         "skipped arms": ", ".join(skipped) if skipped else "none",
     }
+    if getattr(args, "kept_arms", None):
+        n_seeds = {
+            a: len({(r["task"], r["seed"]) for r in results if r["arm"] == a}) // len(tasks)
+            for a in arms
+        }
+        settings["runs"] = (
+            f"{len(arms)} arms x {len(tasks)} tasks; rerun here ({args.n_jobs} process(es), "
+            f"{wall_s:.0f} s wall time): "
+            + ", ".join(f"{a} ({n_seeds[a]} seeds)" for a in arms if a not in args.kept_arms)
+            + f"; kept (not rerun) from {args.keep_from.name}, an earlier run of this script "
+            "(simulated time: a rerun gives the same runs): "
+            + ", ".join(f"{a} ({n_seeds[a]} seeds)" for a in args.kept_arms)
+        )
     parts = [
         header("Multi-fidelity search on the task family (tabular, simulated time)", settings),
         "**Definitions.** Each run searches one task on one simulated worker until the table's "

@@ -11,6 +11,7 @@ import pytest
 import metanas
 from metanas import Result
 from metanas.meta import MIN_CURVES, LearningCurveModel, NotFittedError, memory_curves
+from metanas.meta.curves import IncumbentCurveModel
 from metanas.schedulers import ASHAScheduler, Decision, create_scheduler
 from metanas.schedulers.curve import CurveScheduler
 from metanas.spaces import SearchSpace
@@ -356,3 +357,131 @@ def test_curve_scheduler_settings_are_checked() -> None:
         CurveScheduler(max_budget=9, every_epoch=1)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="has no setting 'treshold'"):
         CurveScheduler(max_budget=9, treshold=0.1)
+
+
+# ==================================================================== the "incumbent" rule
+
+
+@pytest.fixture(scope="module")
+def past_groups() -> np.ndarray:
+    return np.repeat([0, 1, 2], 100)
+
+
+@pytest.fixture(scope="module")
+def pairwise(past: np.ndarray, past_groups: np.ndarray) -> IncumbentCurveModel:
+    return IncumbentCurveModel().fit(past, groups=past_groups)
+
+
+@pytest.mark.parametrize("epochs", [[1], [1, 3], [1, 3, 9]])
+def test_the_pairwise_model_is_calibrated_on_a_new_tasks_pairs(
+    pairwise: IncumbentCurveModel, epochs: list[int]
+) -> None:
+    new = family(100, 0.9, 21)  # another level: only differences transfer
+    top = new[np.argsort(-new[:, -1])[:20]]
+    idx = np.array(epochs) - 1
+    p = np.array([[pairwise.prob_above(c[idx], epochs, t) for t in top] for c in new])
+    won = new[:, None, -1] > top[None, :, -1]
+    assert abs(p.mean() - won.mean()) < 0.05
+    # Ordered: the pairs it gives a better chance win more often.
+    hi, lo = p >= np.median(p), p < np.median(p)
+    assert won[hi].mean() > won[lo].mean() + 0.1
+
+
+def test_the_pairwise_model_is_sure_of_large_differences(pairwise: IncumbentCurveModel) -> None:
+    inc = family(1, 0.8, 22)[0]
+    assert pairwise.prob_above(inc[[0, 2, 8]] - 0.1, [1, 3, 9], inc) < 0.01
+    assert pairwise.prob_above(inc[[0, 2, 8]] + 0.1, [1, 3, 9], inc) > 0.99
+    later = [pairwise.prob_above(inc[:k] - 0.02, list(range(1, k + 1)), inc) for k in (1, 5, 12)]
+    assert later[0] > later[1] > later[2]  # the same gap says more the later it is seen
+
+
+def test_the_pairwise_model_checks_its_input(past: np.ndarray) -> None:
+    with pytest.raises(NotFittedError, match="call fit"):
+        IncumbentCurveModel().prob_above([0.5], [1], np.zeros(N_EPOCHS))
+    with pytest.raises(ValueError, match="groups must name the task of each of the 300"):
+        IncumbentCurveModel().fit(past, groups=[0, 1])
+    with pytest.raises(ValueError, match=r"top_fraction must be in \(0, 1\]; got 0"):
+        IncumbentCurveModel(top_fraction=0).fit(past)
+    model = IncumbentCurveModel().fit(past)  # one group: still a model
+    with pytest.raises(ValueError, match=r"epochs \[3, 1\]"):
+        model.prob_above([0.5, 0.6], [3, 1], past[0])
+    with pytest.raises(ValueError, match="below 15"):
+        model.prob_above([0.5], [15], past[0])
+
+
+def _incumbent_scheduler(
+    past: np.ndarray, groups: np.ndarray, **settings: object
+) -> CurveScheduler:
+    s = CurveScheduler(max_budget=N_EPOCHS, eta=3, rule="incumbent", **settings)  # type: ignore[arg-type]
+    s.set_memory(past, groups=groups)
+    return s
+
+
+def test_the_incumbent_rule_stops_what_the_model_says_and_orders_promotions(
+    past: np.ndarray, past_groups: np.ndarray
+) -> None:
+    s = _incumbent_scheduler(past, past_groups, threshold=0.1)
+    assert isinstance(s.model, IncumbentCurveModel)
+    trials = family(40, 0.8, 23)
+    inc = trials[0]
+    assert [d for _b, d in _run_one(s, 0, inc)] == ["continue"] * 3 + ["complete"]
+    full = np.array(inc)
+    for number, curve in enumerate(trials[1:], start=1):
+        for budget, decision in _run_one(s, number, curve):
+            if decision == "complete":
+                break
+            seen = [e for e in (1, 3, 9) if e <= budget]
+            p = s.model.prob_above(curve[np.array(seen) - 1], seen, full)
+            assert decision == ("stop" if p < 0.1 else "continue"), (number, budget, p)
+        if s.incumbent is not None and s.incumbent > full[-1]:
+            full = np.array(curve)
+    # Promotions: the stopped trial the model gives the best chance goes first.
+    stopped = {t for ts in s._table.stopped.values() for t in ts}
+    assert stopped
+    chance = {
+        t: s.model.prob_above([s._seen[t][e] for e in sorted(s._seen[t])], sorted(s._seen[t]), full)
+        for t in stopped
+    }
+    trial, budget = s.promote_stopped()  # type: ignore[misc]
+    assert chance[trial] == max(chance.values())
+    assert budget == s.rungs[s.rungs.index(max(s._seen[trial])) + 1]
+    assert s.predict(trial) is None  # the rule compares; it does not extrapolate
+
+
+def test_with_asha_the_model_only_adds_stops_or_overrules_with_an_even_chance(
+    past: np.ndarray, past_groups: np.ndarray
+) -> None:
+    s = _incumbent_scheduler(past, past_groups, threshold=0.05, with_asha=True)
+    shadow = ASHAScheduler(max_budget=N_EPOCHS, eta=3)  # fed the same results
+    added = overruled = 0
+    for number, curve in enumerate(family(40, 0.8, 24)):
+        budget: float | None = s.first_budget(number)
+        while budget is not None:
+            score = float(curve[int(budget) - 1])
+            decision, nxt = s.on_result(number, budget, score)
+            asha, _ = shadow.on_result(number, budget, score)
+            p = s._prob_above(number) if decision is not Decision.COMPLETE else None
+            if p is None:
+                assert decision is asha
+            elif decision is not asha:
+                if decision is Decision.STOP:
+                    assert p < 0.05
+                    added += 1
+                else:
+                    assert p >= 0.5
+                    overruled += 1
+            budget = nxt if decision is Decision.CONTINUE else None
+    assert added >= 1
+
+
+def test_the_incumbent_rule_settings_are_checked(past: np.ndarray) -> None:
+    with pytest.raises(ValueError, match=r"rule must be one of .*got 'extrapolation'"):
+        CurveScheduler(max_budget=9, rule="extrapolation")
+    with pytest.raises(TypeError, match="with_asha must be True or False; got 'yes'"):
+        CurveScheduler(max_budget=9, with_asha="yes")  # type: ignore[arg-type]
+    s = CurveScheduler(max_budget=N_EPOCHS, rule="incumbent")
+    with pytest.raises(ValueError, match="groups must name the past task of each of the 300"):
+        s.set_memory(past, groups=[0])
+    s.set_memory(past[:5])  # too few: plain ASHA
+    assert s.model is None
+    assert s.promote_stopped() is None
