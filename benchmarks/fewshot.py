@@ -76,6 +76,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="no run: report the printed lines of an earlier run (one cut off keeps the seeds "
         "every method finished)",
     )
+    p.add_argument(
+        "--resume-log",
+        type=Path,
+        default=None,
+        help="continue a run cut off: run the test runs this log of printed lines lacks, with "
+        "the settings it chose, append their lines, then report as --from-log",
+    )
     args = p.parse_args(argv)
     args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     bad = [m for m in args.methods if m not in METHODS]
@@ -194,6 +201,25 @@ def runs_from_log(path: Path, methods: list[str]) -> tuple[list[dict[str, Any]],
     Keeps the test seeds for which every method finished both shots; returns them and their
     number. The mean over a run's episodes is all :func:`report` reads.
     """
+    runs, chosen = _parse_log(path, methods)
+    test = [r for r in runs if r["phase"] == "test"]
+    complete = sorted(
+        s for s in {r["seed"] for r in test}
+        if all(any(r["seed"] == s and r["method"] == m and r["shots"] == k for r in test)
+               for m in methods for k in (1, 5))
+    )  # fmt: skip
+    params = {m: _n_params(m, chosen[(m, 1)]) for m in methods}
+    kept = [
+        {**r, "value": chosen[(r["method"], r["shots"])], "n_params": params[r["method"]]}
+        for r in test if r["seed"] in complete
+    ]  # fmt: skip
+    return kept, len(complete)
+
+
+def _parse_log(
+    path: Path, methods: list[str]
+) -> tuple[list[dict[str, Any]], dict[tuple[str, int], Any]]:
+    """The select and test lines of a printed log, and the setting chosen per method and shot."""
     runs: list[dict[str, Any]] = []
     chosen: dict[tuple[str, int], Any] = {}
     for line in path.read_text().splitlines():
@@ -215,22 +241,40 @@ def runs_from_log(path: Path, methods: list[str]) -> tuple[list[dict[str, Any]],
             means = {v: np.mean([r["accs"][0] for r in sel if r["value"] == v] or [-1.0])
                      for v in values}  # fmt: skip
             chosen[(m, k)] = values[0] if len(values) == 1 else max(means, key=lambda v: means[v])
-    test = [r for r in runs if r["phase"] == "test"]
-    complete = sorted(
-        s for s in {r["seed"] for r in test}
-        if all(any(r["seed"] == s and r["method"] == m and r["shots"] == k for r in test)
-               for m in methods for k in (1, 5))
-    )  # fmt: skip
-    params = {m: _n_params(m, chosen[(m, 1)]) for m in methods}
-    kept = [
-        {**r, "value": chosen[(r["method"], r["shots"])], "n_params": params[r["method"]]}
-        for r in test if r["seed"] in complete
+    return runs, chosen
+
+
+def resume_log(args: argparse.Namespace) -> None:
+    """Run the test runs a cut-off run's log lacks, with its chosen settings; append their lines.
+
+    The settings were chosen on the validation classes when the log was written: they are
+    read back, never chosen again, so the added seeds are run exactly as the first ones were.
+    """
+    done, chosen = _parse_log(args.resume_log, args.methods)
+    have = {(r["method"], r["shots"], r["seed"]) for r in done if r["phase"] == "test"}
+    common = {"queries": args.queries, "iterations": args.iterations,
+              "meta_batch": args.meta_batch, "episodes": args.episodes}  # fmt: skip
+    todo = [
+        {"phase": "test", "method": m, "shots": k, "seed": s, "value": chosen[(m, k)], **common}
+        for s in range(args.seeds) for k in (1, 5) for m in args.methods
+        if (m, k, s) not in have
     ]  # fmt: skip
-    return kept, len(complete)
+    print(f"{len(have)} test runs in {args.resume_log}; running {len(todo)}", file=sys.stderr)
+    fewshot_dataset("glyphs", image_size=SIZE)
+    with ProcessPoolExecutor(max(1, args.n_jobs)) as pool:
+        for r in pool.map(_one, todo):
+            line = (f"test {r['method']} {r['shots']}-shot seed {r['seed']}: "
+                    f"{100 * np.mean(r['accs']):.1f} ({r['time_s']:.0f} s)")  # fmt: skip
+            print(line, flush=True)
+            with args.resume_log.open("a") as log:  # a run cut off again keeps what finished
+                log.write(line + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.resume_log is not None:
+        resume_log(args)
+        args.from_log = args.resume_log
     if args.from_log is not None:
         runs, n_seeds = runs_from_log(args.from_log, args.methods)
         md = report(runs, args)
@@ -316,6 +360,10 @@ def _settings(args: argparse.Namespace, wall_s: float | None, n_seeds: int) -> d
                 if wall_s is not None
                 else f"rebuilt from the printed log of a run cut off after {n_seeds} of its "
                 f"{args.seeds} test seeds (each run's mean accuracy)"
+                if n_seeds < args.seeds
+                else "reported from the printed log (each run's mean accuracy) of a run made "
+                "in more than one sitting: later sittings ran the missing test seeds with the "
+                "settings the first chose"
             )
         ),
         "data": (
