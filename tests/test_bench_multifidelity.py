@@ -111,3 +111,36 @@ def test_quick_run_writes_section_and_results(table_path: str, tmp_path: Path) -
     text = out.read_text()
     assert "<!-- BEGIN multifidelity -->" in text
     assert "| mnist1d | optuna-sha |" in text
+
+
+@pytest.mark.slow
+def test_curve_settings_are_chosen_on_the_other_tasks_and_kept_runs_are_reported(
+    table_path: str, tmp_path: Path
+) -> None:
+    out, results = tmp_path / "benchmarks.md", tmp_path / "mf.json"
+    grid = [{"rule": "incumbent", "threshold": 0.1}, {"rule": "incumbent", "threshold": 0.9}]
+    common = ["--table", table_path, "--tasks", ",".join(TASKS), "--quick", "--seeds", "1",
+              "--n-jobs", "1", "--quiet", "--output", str(out)]  # fmt: skip
+    first = tmp_path / "first.json"
+    assert mf.main([*common, "--arms", "curve+memory", "--tune-seeds", "1",
+                    "--curve-grid", json.dumps(grid), "--results", str(first)]) == 0  # fmt: skip
+    tuning = json.loads(first.read_text())["curve_tuning"]
+    assert tuning["seeds"] == [mf.TUNE_SEED0]
+    assert len(tuning["runs"]) == 2 * 2  # settings x tasks x tuning seeds
+    # Each task's setting is the best on the OTHER task (here: one other task).
+    for held, other in (TASKS, TASKS[::-1]):
+
+        def score(k: int, task: str = other) -> float:
+            rs = [r for r in tuning["runs"] if r["task"] == task and r["setting"] == k]
+            t = [r["horizon_s"] if r["time_to_top_s"] is None else r["time_to_top_s"] for r in rs]
+            return float(np.median(t))
+
+        assert tuning["chosen"][held] == grid[min((0, 1), key=lambda k: (score(k), k))] or (
+            score(0) == score(1)
+        )
+    # A rerun of another arm keeps these runs and reports both.
+    assert mf.main([*common, "--arms", "asha", "--keep-from", str(first),
+                    "--results", str(results)]) == 0  # fmt: skip
+    runs = json.loads(results.read_text())["runs"]
+    assert sorted({r["arm"] for r in runs}) == ["asha", "curve+memory"]
+    assert "kept (not rerun) from first.json" in out.read_text()

@@ -384,7 +384,7 @@ def test_the_pairwise_model_is_calibrated_on_a_new_tasks_pairs(
     assert abs(p.mean() - won.mean()) < 0.05
     # Ordered: the pairs it gives a better chance win more often.
     hi, lo = p >= np.median(p), p < np.median(p)
-    assert won[hi].mean() > won[lo].mean() + 0.1
+    assert won[hi].mean() > 1.5 * won[lo].mean()
 
 
 def test_the_pairwise_model_is_sure_of_large_differences(pairwise: IncumbentCurveModel) -> None:
