@@ -28,7 +28,7 @@ time over bo's (``meta`` never reaching the level counts as infinitely slow), a 
 interval over the pairs, and a Wilcoxon signed-rank test of the paired times. Test accuracy of
 each arm's best-by-validation network is reported, never searched on.
 
-    python benchmarks/meta_text.py                  # 3 held-out tasks x 3 seeds, ~25 min
+    python benchmarks/meta_text.py    # 3 held-out tasks x 3 seeds: ~10 CPU minutes in all
     python benchmarks/meta_text.py --quick --no-write
 """
 
@@ -283,36 +283,38 @@ def main(argv: list[str] | None = None) -> int:
         "n_per_class": args.n_per_class, "epochs": args.epochs, "db": str(args.memory_db),
     }  # fmt: skip
     held = held_out_languages()[: args.held_out]
-    with ProcessPoolExecutor(args.n_jobs) as pool:
-        mem_jobs = [
-            {**base, "languages": langs, "memory": args.memory} for langs in past_languages()
-        ]
-        # Creating a study writes its schema and records: one at a time, before the pool.
-        for job in mem_jobs:
-            memory_study(job)
-        for m in pool.map(memory_search, mem_jobs):
-            print(
-                f"memory {m['task']}: {m['trained']} trained ({m['cpu']:.0f} CPU s), best "
-                f"valid {m['best']:.4f}",
-                file=sys.stderr,
-            )
-        jobs = [
-            {**base, "languages": langs, "seed": s, "arm": a, "n_trials": args.n_trials}
-            for langs in held for s in range(args.seeds) for a in ARMS
-        ]  # fmt: skip
-        runs = kept_runs(args, jobs)
-        done = {(tuple(r["languages"]), r["seed"], r["arm"]) for r in runs}
-        jobs = [j for j in jobs if (tuple(j["languages"]), j["seed"], j["arm"]) not in done]
-        print(f"{len(runs)} searches kept, {len(jobs)} to run", file=sys.stderr)
-        for run in pool.map(search, jobs):
-            runs.append(run)
-            print(
-                f"{run['task']} seed {run['seed']} {run['arm']}: best valid "
-                f"{best(run)['valid']:.4f} in {run['trials'][-1]['cpu']:.0f} CPU s",
-                file=sys.stderr,
-            )
-            if not args.no_write:
-                save(args, runs, None)
+    jobs = [
+        {**base, "languages": langs, "seed": s, "arm": a, "n_trials": args.n_trials}
+        for s in range(args.seeds) for langs in held for a in ARMS
+    ]  # fmt: skip
+    runs = kept_runs(args, jobs)
+    done = {(tuple(r["languages"]), r["seed"], r["arm"]) for r in runs}
+    jobs = [j for j in jobs if (tuple(j["languages"]), j["seed"], j["arm"]) not in done]
+    print(f"{len(runs)} searches kept, {len(jobs)} to run", file=sys.stderr)
+    if jobs:
+        with ProcessPoolExecutor(args.n_jobs) as pool:
+            mem_jobs = [
+                {**base, "languages": langs, "memory": args.memory} for langs in past_languages()
+            ]
+            # Creating a study writes its schema and records: one at a time, before the pool.
+            for job in mem_jobs:
+                memory_study(job)
+            for m in pool.map(memory_search, mem_jobs):
+                print(
+                    f"memory {m['task']}: {m['trained']} trained ({m['cpu']:.0f} CPU s), best "
+                    f"valid {m['best']:.4f}",
+                    file=sys.stderr,
+                )
+            # Seeds outermost: a run cut off has whole pairs of every held-out task so far.
+            for run in pool.map(search, jobs):
+                runs.append(run)
+                print(
+                    f"{run['task']} seed {run['seed']} {run['arm']}: best valid "
+                    f"{best(run)['valid']:.4f} in {run['trials'][-1]['cpu']:.0f} CPU s",
+                    file=sys.stderr,
+                )
+                if not args.no_write:
+                    save(args, runs, None)
     wall = time.perf_counter() - t0
     body, numbers = report(runs, args)
     print(body)
