@@ -497,7 +497,8 @@ def kept_parts(path: Path, parts: list[str]) -> dict[str, list[str]]:
         j = next((k for k in range(i + 1, len(old)) if old[k].startswith("### ")), len(old))
         block = old[i:j]
         note = f"_Kept from the run of {when}: not rerun by this command._"
-        out[part] = [block[0], "", *([] if note in block else [note, ""]), *block[1:]]
+        rest = block[2:] if block[1:2] == [""] else block[1:]
+        out[part] = [block[0], "", *([] if note in block else [note, ""]), *rest]
         if out[part][-1] != "":
             out[part].append("")
     return out

@@ -154,6 +154,43 @@ def test_each_trial_reserves_its_cpus(ray_cluster: Any) -> None:
     assert _overlapping(results) == 0
 
 
+def nap(arch: Architecture) -> dict[str, float]:
+    """Sleeps ``a / 10`` seconds; says when."""
+    start = time.time()
+    time.sleep(arch["a"] / 10)
+    return {"score": float(arch["a"]), "start": start, "end": time.time()}
+
+
+def test_submissions_queued_ahead_wait_for_a_worker_and_can_be_withdrawn(
+    ray_cluster: Any,
+) -> None:
+    # One worker on a 2-CPU cluster: Ray alone would run two at once, so the executor holds
+    # the submissions beyond its worker itself, their futures pending (cancellable).
+    with RayExecutor(FunctionEvaluator(nap, metric="score"), n_workers=1, queue_ahead=2) as ex:
+        futures = [ex.submit(SPACE.validate({"a": 3, "hang": False}), None) for _ in range(3)]
+        assert not futures[1].running()
+        assert not futures[2].running()
+        assert futures[2].cancel()
+        results = [f.result(timeout=30) for f in futures[:2]]
+    assert _overlapping(results) == 0
+    assert futures[2].cancelled()
+
+
+@pytest.mark.slow
+def test_a_trial_queued_on_ray_behind_the_executors_own_starts_its_clock_when_one_ends(
+    ray_cluster: Any,
+) -> None:
+    # Two CPUs per trial: the cluster runs one at a time, so the second goes to Ray at once
+    # and waits there behind the first. Its 1.5 s clock starts when the first ends: 0.9 s
+    # each, so a clock started at submission would have run out.
+    with RayExecutor(FunctionEvaluator(nap, metric="score"), n_workers=1, queue_ahead=1,
+                     num_cpus_per_trial=2, trial_timeout_s=1.5) as ex:  # fmt: skip
+        futures = [ex.submit(SPACE.validate({"a": 9, "hang": False}), None) for _ in range(2)]
+        results = [f.result(timeout=30) for f in futures]
+    assert _overlapping(results) == 0
+    assert results[1].metrics["end"] - results[0].metrics["start"] > 1.5
+
+
 def test_search_cli_runs_on_ray(ray_cluster: Any, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'runs.db'}"
     result = CliRunner().invoke(
