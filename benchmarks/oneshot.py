@@ -146,6 +146,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--append", action="store_true",
         help="keep the other methods' runs of the --raw file (split a long run by --methods)",
     )  # fmt: skip
+    p.add_argument(
+        "--section", default=None,
+        help="docs section to write (default: oneshot[-SPACE][-TASK]); give a longer run its "
+        "own section and --raw file",
+    )  # fmt: skip
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args(argv)
     if args.raw is None:
@@ -467,7 +472,8 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, ref: float | 
     lines = [
         header(
             f"One-shot search on {'MNIST-1D' if args.task == 'mnist1d' else 'Fashion-MNIST'} "
-            "(DARTS, ENAS, latency-aware DARTS, baselines in the skeleton)",
+            "(DARTS, ENAS, latency-aware DARTS, baselines in the skeleton)"
+            + ("" if args.section is None else f", {args.section}"),
             {
                 "setting": (
                     (
@@ -598,7 +604,7 @@ def main(argv: list[str] | None = None) -> None:
         args.raw.write_text(json.dumps({"runs": rows, "total_s": total}, indent=1))
         section = SECTION if args.space == "cnn" else f"{SECTION}-{args.space}"
         section += "" if args.task == "mnist1d" else "-" + args.task
-        write_section(args.output, section, md)
+        write_section(args.output, args.section or section, md)
 
 
 if __name__ == "__main__":
