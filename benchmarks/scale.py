@@ -444,9 +444,10 @@ def asha_part(args: argparse.Namespace) -> list[str]:
         "scheduler deciding, storing, asking and sending the next segment), over the span "
         "from the first sleep to the last; the tail after a worker's last segment is not "
         "counted. `queue ahead` is the executor's `queue_ahead`: 1 (the default) keeps one "
-        "segment more than the workers submitted, held by the executor and sent to Ray the "
-        "moment a task ends; 0 is the loop without it (each worker waits for the study to "
-        "store, decide and submit), run on the same seed for comparison.",
+        "segment more than the workers submitted (the 2-CPU cluster fits 2 trials, so Ray "
+        "holds it and starts it on the worker that frees); 0 is the loop without it (each "
+        "worker waits for the study to store, decide and submit), run on the same seed for "
+        "comparison.",
         "",
         "| seed | queue ahead | wall s | segments | trials complete (9 epochs) | "
         "busy (2 workers) | idle, mean worker | idle, worst worker |",
@@ -497,8 +498,12 @@ def kept_parts(path: Path, parts: list[str]) -> dict[str, list[str]]:
         j = next((k for k in range(i + 1, len(old)) if old[k].startswith("### ")), len(old))
         block = old[i:j]
         note = f"_Kept from the run of {when}: not rerun by this command._"
-        rest = block[2:] if block[1:2] == [""] else block[1:]
-        out[part] = [block[0], "", *([] if note in block else [note, ""]), *rest]
+        # A part kept before keeps the date of the run that measured it.
+        if any(line.startswith("_Kept from the run of") for line in block):
+            out[part] = list(block)
+        else:
+            rest = block[2:] if block[1:2] == [""] else block[1:]
+            out[part] = [block[0], "", note, "", *rest]
         if out[part][-1] != "":
             out[part].append("")
     return out
