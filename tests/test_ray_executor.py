@@ -181,14 +181,14 @@ def test_a_trial_queued_on_ray_behind_the_executors_own_starts_its_clock_when_on
     ray_cluster: Any,
 ) -> None:
     # Two CPUs per trial: the cluster runs one at a time, so the second goes to Ray at once
-    # and waits there behind the first. Its 1.5 s clock starts when the first ends: 0.9 s
+    # and waits there behind the first. Its 1.2 s clock starts when the first ends: 0.7 s
     # each, so a clock started at submission would have run out.
     with RayExecutor(FunctionEvaluator(nap, metric="score"), n_workers=1, queue_ahead=1,
-                     num_cpus_per_trial=2, trial_timeout_s=1.5) as ex:  # fmt: skip
-        futures = [ex.submit(SPACE.validate({"a": 9, "hang": False}), None) for _ in range(2)]
+                     num_cpus_per_trial=2, trial_timeout_s=1.2) as ex:  # fmt: skip
+        futures = [ex.submit(SPACE.validate({"a": 7, "hang": False}), None) for _ in range(2)]
         results = [f.result(timeout=30) for f in futures]
     assert _overlapping(results) == 0
-    assert results[1].metrics["end"] - results[0].metrics["start"] > 1.5
+    assert results[1].metrics["end"] - results[0].metrics["start"] > 1.2
 
 
 def test_search_cli_runs_on_ray(ray_cluster: Any, tmp_path: Path) -> None:
