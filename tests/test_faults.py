@@ -415,10 +415,12 @@ def test_a_study_survives_its_postgresql_connections_being_terminated(
     def terminate() -> None:
         # A second connection ends the study's backends: every 50 ms all of them, idle or not
         # (the pool's pre-ping replaces an idle one silently), and every 5 ms those busy with
-        # a statement or transaction, so the retry path is hit whatever the timing.
+        # a statement or transaction, so the retry path is hit whatever the timing. It stops
+        # after 40 ends: on a loaded machine a reconnect can take longer than 5 ms, and a
+        # killer that never stops then ends every retry until the 5 s deadline passes.
         with killer.connect() as conn:
             tick = 0
-            while not stop.wait(0.005):
+            while len(terminated) < 40 and not stop.wait(0.005):
                 tick += 1
                 busy = "" if tick % 10 == 0 else " AND state <> 'idle'"
                 terminated.extend(
@@ -435,7 +437,7 @@ def test_a_study_survives_its_postgresql_connections_being_terminated(
     thread.start()
 
     def score(arch: Architecture) -> float:
-        time.sleep(0.005)
+        time.sleep(0.01)
         return float(arch["a"])
 
     try:
