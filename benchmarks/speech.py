@@ -76,6 +76,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--output", type=Path, default=REPO / "docs" / "benchmarks.md")
     p.add_argument("--raw", type=Path, default=REPO / "benchmarks" / "results" / "speech.json")
     p.add_argument("--no-write", action="store_true")
+    p.add_argument(
+        "--section",
+        default=SECTION,
+        help="docs section to write (another name keeps the default run's section)",
+    )
     args = p.parse_args(argv)
     args.task_kw = json.loads(args.task_args)
     if args.quick:
@@ -241,7 +246,8 @@ def markdown(results: dict[str, Any], args: argparse.Namespace) -> str:
     hw = next((r["hardware"] for r in results.get("search", [])), "-")
     lines = [
         header(
-            "Keyword spotting on held-out synthetic voices (espeak-ng): baselines vs search",
+            "Keyword spotting on held-out synthetic voices (espeak-ng): baselines vs search"
+            + ("" if args.section == SECTION else f" ({args.minutes:g} min per search)"),
             {
                 "task": f"`load_task('keywords', **{args.task_kw})`: "
                 f"{gen.get('summary', '-')}; voices held out between splits, noise 5-20 dB",
@@ -365,7 +371,7 @@ def main(argv: list[str] | None = None) -> None:
     md = markdown(results, args)
     print(md)
     if not args.no_write:
-        write_section(args.output, SECTION, md)
+        write_section(args.output, args.section, md)
 
 
 if __name__ == "__main__":
