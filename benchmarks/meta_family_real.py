@@ -32,6 +32,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -161,24 +162,34 @@ def fmt_s(x: float) -> str:
     return "not reached" if not math.isfinite(x) else f"{x:.0f}"
 
 
-def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+def paired_time_to_level(
+    runs: list[dict[str, Any]], first_cell: Callable[[dict[str, Any]], str], n_trials: int
+) -> tuple[list[str], dict[str, Any], list[str]]:
+    """Per (task, seed) pair of ``bo`` and ``meta`` searches: table rows, numbers and bullets.
+
+    *Level* is cold ``bo``'s best validation accuracy; each arm's CPU time to reach it; the
+    ratio's median with a bootstrap interval and a Wilcoxon test of the paired times (meta's
+    "not reached" counted as slowest). ``first_cell`` names a pair's held-out task in a row.
+    The last bullet (the whole search's CPU-time ratio) ends without a full stop, so a caller
+    can add its reading.
+    """
     by = {(r["task"], r["seed"], r["arm"]): r for r in runs}
     pairs = sorted({(r["task"], r["seed"]) for r in runs})
-    rows, ratios, t_meta, t_bo, wall_ratios = [], [], [], [], []
+    rows, ratios, t_meta, t_bo, wall_ratios, totals = [], [], [], [], [], []
     for task, seed in pairs:
         bo, meta = by.get((task, seed, "bo")), by.get((task, seed, "meta"))
         if bo is None or meta is None:
             continue
         level = best(bo)["valid"]
         tb, tm = time_to(bo, level), time_to(meta, level)
-        wb, wm = time_to(bo, level, "wall"), time_to(meta, level, "wall")
         ratios.append(tm / tb)
-        wall_ratios.append(wm / wb)
+        wall_ratios.append(time_to(meta, level, "wall") / time_to(bo, level, "wall"))
         t_meta.append(tm)
         t_bo.append(tb)
+        totals.append(meta["trials"][-1]["cpu"] / bo["trials"][-1]["cpu"])
         bb, mb = best(bo), best(meta)
         rows.append(
-            f"| {task} | {seed} | {100 * level:.1f} % | {fmt_s(tb)} | {fmt_s(tm)} | "
+            f"| {first_cell(bo)} | {seed} | {100 * level:.1f} % | {fmt_s(tb)} | {fmt_s(tm)} | "
             f"{tm / tb:.2f} | {100 * bb['test']:.1f} % | {100 * mb['valid']:.1f} % | "
             f"{100 * mb['test']:.1f} % | {bo['trials'][-1]['cpu']:.0f} | "
             f"{meta['trials'][-1]['cpu']:.0f} |"
@@ -186,26 +197,37 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> tuple[str, d
     r = np.array(ratios)
     med = float(np.median(r)) if len(r) else math.nan
     lo, hi = bootstrap_median(r) if len(r) else (math.nan, math.nan)
-    finite = np.isfinite(t_meta)
+    finite = np.isfinite(np.array(t_meta, dtype=float))
     big = 10 * max([*t_bo, *np.array(t_meta)[finite]], default=1.0)
-    p = (
-        wilcoxon_p(np.where(finite, t_meta, big), np.array(t_bo))
-        if len(r) else math.nan
-    )  # fmt: skip
+    p = wilcoxon_p(np.where(finite, t_meta, big), np.array(t_bo)) if len(r) else math.nan
     wmed = float(np.median(wall_ratios)) if wall_ratios else math.nan
-    totals = [
-        by[(t, s, "meta")]["trials"][-1]["cpu"] / by[(t, s, "bo")]["trials"][-1]["cpu"]
-        for t, s in pairs
-        if (t, s, "meta") in by and (t, s, "bo") in by
-    ]
     tmed = float(np.median(totals)) if totals else math.nan
-    size = {arm: float(np.median(flops_of([r for r in runs if r["arm"] == arm]))) for arm in ARMS}
     met = "**met**" if med <= 0.5 else "**not met**"
     numbers = {
         "median_ratio": med, "ci90": [lo, hi], "wilcoxon_p": p, "pairs": len(r),
         "not_reached": int((~finite).sum()), "median_wall_ratio": wmed,
         "median_total_cpu_ratio": tmed,
     }  # fmt: skip
+    bullets = [
+        f"- Time to reach cold `bo`'s final validation accuracy <= 0.5 x cold `bo`'s, median "
+        f"over {len(r)} pairs: **{med:.2f}** [90 % bootstrap interval {lo:.2f}, {hi:.2f}]; "
+        f"meta did not reach the level in {int((~finite).sum())} of {len(r)}; Wilcoxon "
+        f"signed-rank p = {p:.3g} (paired times, not reached counted as slowest): {met}.",
+        f"- The same ratio in wall-clock seconds (the machine was shared; CPU time is the "
+        f"figure above): median {wmed:.2f}.",
+        f"- The whole search ({n_trials} trainings): meta's CPU time over bo's, median {tmed:.2f}",
+    ]
+    return rows, numbers, bullets
+
+
+def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    rows, numbers, bullets = paired_time_to_level(runs, lambda run: run["task"], args.n_trials)
+    size = {arm: float(np.median(flops_of([r for r in runs if r["arm"] == arm]))) for arm in ARMS}
+    bullets[-1] += (
+        f": meta reaches the level sooner but trains larger networks on the way (median "
+        f"{size['meta'] / 1e6:.2f} MFLOPs per trained network against bo's "
+        f"{size['bo'] / 1e6:.2f}, from the table), so its full budget costs more."
+    )
     lines = [
         f"Per pair (held-out task, seed): *level* = cold `bo`'s best validation accuracy after "
         f"{args.n_trials} trainings; the CPU seconds each arm took to reach it; the test "
@@ -217,16 +239,7 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> tuple[str, d
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         *rows,
         "",
-        f"- Time to reach cold `bo`'s final validation accuracy <= 0.5 x cold `bo`'s, median "
-        f"over {len(r)} pairs: **{med:.2f}** [90 % bootstrap interval {lo:.2f}, {hi:.2f}]; "
-        f"meta did not reach the level in {int((~finite).sum())} of {len(r)}; Wilcoxon "
-        f"signed-rank p = {p:.3g} (paired times, not reached counted as slowest): {met}.",
-        f"- The same ratio in wall-clock seconds (the machine was shared; CPU time is the "
-        f"figure above): median {wmed:.2f}.",
-        f"- The whole search ({args.n_trials} trainings): meta's CPU time over bo's, median "
-        f"{tmed:.2f}: meta reaches the level sooner but trains larger networks on the way "
-        f"(median {size['meta'] / 1e6:.2f} MFLOPs per trained network against bo's "
-        f"{size['bo'] / 1e6:.2f}, from the table), so its full budget costs more.",
+        *bullets,
         "",
     ]
     return "\n".join(lines), numbers

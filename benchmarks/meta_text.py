@@ -44,13 +44,10 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _meta_harness import wilcoxon_p
 from _report import REPO, header
-from meta_family_real import best, bootstrap_median, fmt_s, time_to
+from meta_family_real import best, paired_time_to_level
 
 SECTION = "meta-text"
 KNOWN = ("de", "en", "es", "fr", "it", "nl")
@@ -187,42 +184,10 @@ def search(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
-    by = {(r["task"], r["seed"], r["arm"]): r for r in runs}
-    pairs = sorted({(r["task"], r["seed"]) for r in runs})
-    rows, ratios, t_meta, t_bo, wall_ratios, totals = [], [], [], [], [], []
-    for task, seed in pairs:
-        bo, meta = by.get((task, seed, "bo")), by.get((task, seed, "meta"))
-        if bo is None or meta is None:
-            continue
-        level = best(bo)["valid"]
-        tb, tm = time_to(bo, level), time_to(meta, level)
-        ratios.append(tm / tb)
-        wall_ratios.append(time_to(meta, level, "wall") / time_to(bo, level, "wall"))
-        t_meta.append(tm)
-        t_bo.append(tb)
-        totals.append(meta["trials"][-1]["cpu"] / bo["trials"][-1]["cpu"])
-        mb = best(meta)
-        langs = " ".join(bo["languages"])
-        rows.append(
-            f"| {langs} | {seed} | {100 * level:.1f} % | {fmt_s(tb)} | {fmt_s(tm)} | "
-            f"{tm / tb:.2f} | {100 * best(bo)['test']:.1f} % | {100 * mb['valid']:.1f} % | "
-            f"{100 * mb['test']:.1f} % | {bo['trials'][-1]['cpu']:.0f} | "
-            f"{meta['trials'][-1]['cpu']:.0f} |"
-        )
-    r = np.array(ratios)
-    med = float(np.median(r)) if len(r) else math.nan
-    lo, hi = bootstrap_median(r) if len(r) else (math.nan, math.nan)
-    finite = np.isfinite(np.array(t_meta, dtype=float))
-    big = 10 * max([*t_bo, *np.array(t_meta)[finite]], default=1.0)
-    p = wilcoxon_p(np.where(finite, t_meta, big), np.array(t_bo)) if len(r) else math.nan
-    wmed = float(np.median(wall_ratios)) if wall_ratios else math.nan
-    tmed = float(np.median(totals)) if totals else math.nan
-    met = "**met**" if med <= 0.5 else "**not met**"
-    numbers = {
-        "median_ratio": med, "ci90": [lo, hi], "wilcoxon_p": p, "pairs": len(r),
-        "not_reached": int((~finite).sum()), "median_wall_ratio": wmed,
-        "median_total_cpu_ratio": tmed,
-    }  # fmt: skip
+    rows, numbers, bullets = paired_time_to_level(
+        runs, lambda run: " ".join(run["languages"]), args.n_trials
+    )
+    bullets[-1] += "."
     lines = [
         f"Per pair (held-out languages, seed): *level* = cold `bo`'s best validation accuracy "
         f"after {args.n_trials} trainings; the CPU seconds each arm took to reach it; the test "
@@ -235,14 +200,7 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> tuple[str, d
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         *rows,
         "",
-        f"- Time to reach cold `bo`'s final validation accuracy <= 0.5 x cold `bo`'s, median "
-        f"over {len(r)} pairs: **{med:.2f}** [90 % bootstrap interval {lo:.2f}, {hi:.2f}]; "
-        f"meta did not reach the level in {int((~finite).sum())} of {len(r)}; Wilcoxon "
-        f"signed-rank p = {p:.3g} (paired times, not reached counted as slowest): {met}.",
-        f"- The same ratio in wall-clock seconds (the machine was shared; CPU time is the "
-        f"figure above): median {wmed:.2f}.",
-        f"- The whole search ({args.n_trials} trainings): meta's CPU time over bo's, median "
-        f"{tmed:.2f}.",
+        *bullets,
         "",
     ]
     return "\n".join(lines), numbers
