@@ -319,11 +319,17 @@ def markdown(results: dict[str, Any], args: argparse.Namespace) -> str:
             if lr
             else ""
         )
+        # A run of the search parts alone has no baseline to compare with: say nothing then.
+        versus = [
+            *([f"vs the small CNN, paired by seed: {vs_cnn}"] if seeds else []),
+            *([vs_lr] if vs_lr else []),
+        ]
         lines.append(
             f"- {label}: median test accuracy **{_pct(med)}** over {len(test[m])} seed(s) "
             f"(target >= {TARGET:.0%} within {MINUTES_TARGET:g} min: "
-            f"**{'met' if ok else 'missed'}**, longest search {max(walls):.1f} min); "
-            f"vs the small CNN, paired by seed: {vs_cnn}; {vs_lr}."
+            f"**{'met' if ok else 'missed'}**, longest search {max(walls):.1f} min)"
+            + "".join(f"; {v}" for v in versus)
+            + "."
         )
     if cnn:
         lines.append(f"- small CNN: median test accuracy {_pct(_median(list(cnn.values())))}.")
