@@ -60,6 +60,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--output", type=Path, default=REPO / "docs" / "benchmarks.md")
     p.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results" / "text.json")
     p.add_argument("--no-write", action="store_true", help="print only; write no file")
+    p.add_argument(
+        "--section",
+        default=SECTION,
+        help="docs section to write (another name keeps the default run's section)",
+    )
     args = p.parse_args(argv)
     args.tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     args.arms = [a.strip() for a in args.arms.split(",") if a.strip()]
@@ -192,7 +197,11 @@ def markdown(runs: list[dict[str, Any]], args: argparse.Namespace, wall_s: float
         ),
     }
     lines = [
-        header("Text: TF-IDF baseline vs searched sequence networks", settings),
+        header(
+            "Text: TF-IDF baseline vs searched sequence networks"
+            + ("" if args.section == SECTION else f" ({args.section})"),
+            settings,
+        ),
         "Test accuracy (%) of the network with the best validation accuracy among the trials "
         "trained to the last epoch, median over seeds (each seed: its own splits and search); "
         "*vs tfidf*: searched minus baseline on the same splits, mean over seeds with a 95 % "
@@ -297,8 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     args.results.parent.mkdir(parents=True, exist_ok=True)
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     args.results.write_text(json.dumps({"settings": settings, "runs": runs}, indent=1) + "\n")
-    write_section(args.output, SECTION, text)
-    print(f"Wrote section {SECTION!r} of {args.output} and {args.results}.")
+    write_section(args.output, args.section, text)
+    print(f"Wrote section {args.section!r} of {args.output} and {args.results}.")
     return 0
 
 
