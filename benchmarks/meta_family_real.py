@@ -138,6 +138,14 @@ def best(run: dict[str, Any]) -> dict[str, Any]:
     return max(run["trials"], key=lambda r: (r["valid"], -r["cpu"]))
 
 
+def run_line(run: dict[str, Any]) -> str:
+    """The progress line of one finished search."""
+    return (
+        f"{run['task']} seed {run['seed']} {run['arm']}: best valid "
+        f"{best(run)['valid']:.4f} in {run['trials'][-1]['cpu']:.0f} CPU s"
+    )
+
+
 def bootstrap_median(x: np.ndarray, *, n_boot: int = 4000, seed: int = 0) -> tuple[float, float]:
     """A 90 % bootstrap interval of the median of ``x`` (infinite values kept as such)."""
     rng = np.random.default_rng(seed)
@@ -269,11 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         with ProcessPoolExecutor(args.n_jobs) as pool:
             for run in pool.map(search, jobs):
                 runs.append(run)
-                print(
-                    f"{run['task']} seed {run['seed']} {run['arm']}: best valid "
-                    f"{best(run)['valid']:.4f} in {run['trials'][-1]['cpu']:.0f} CPU s",
-                    file=sys.stderr,
-                )
+                print(run_line(run), file=sys.stderr)
                 if not args.no_write:
                     args.save.write_text(json.dumps({"runs": runs}))
     wall = time.perf_counter() - t0

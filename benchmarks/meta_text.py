@@ -47,7 +47,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import REPO, header
-from meta_family_real import best, paired_time_to_level
+from meta_family_real import paired_time_to_level, run_line
 
 SECTION = "meta-text"
 KNOWN = ("de", "en", "es", "fr", "it", "nl")
@@ -266,11 +266,7 @@ def main(argv: list[str] | None = None) -> int:
             # Seeds outermost: a run cut off has whole pairs of every held-out task so far.
             for run in pool.map(search, jobs):
                 runs.append(run)
-                print(
-                    f"{run['task']} seed {run['seed']} {run['arm']}: best valid "
-                    f"{best(run)['valid']:.4f} in {run['trials'][-1]['cpu']:.0f} CPU s",
-                    file=sys.stderr,
-                )
+                print(run_line(run), file=sys.stderr)
                 if not args.no_write:
                     save(args, runs, None)
     wall = time.perf_counter() - t0
