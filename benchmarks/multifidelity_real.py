@@ -21,6 +21,10 @@ and its test accuracy at the fixed wall time. The search sees validation accurac
 
     python benchmarks/multifidelity_real.py                  # the full run: many hours
     python benchmarks/multifidelity_real.py --quick --no-write
+    # in chunks: each invocation adds its runs to --results (keyed by task, arm and seed),
+    # skips those already stored with the same settings, and writes the table from all of them
+    python benchmarks/multifidelity_real.py --tasks mnist1d --arms asha,asha+curve \
+        --seed-list 0-4 --budget-minutes 15
 
 The full run (5 seeds; Fashion-MNIST 20 min per multi-fidelity arm and 60 min for bo; MNIST-1D
 3 and 9 min) takes about 8.5 hours on 2 cores.
@@ -62,6 +66,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tasks", default=",".join(TASKS), help="comma-separated (both)")
     p.add_argument("--arms", default=",".join(ARMS), help="comma-separated (bo,asha,asha+curve)")
     p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (5)")
+    p.add_argument(
+        "--seed-list", default=None,
+        help="seeds as a list and/or ranges, e.g. 0-4 or 1,3 (overrides --seeds)",
+    )  # fmt: skip
+    p.add_argument(
+        "--budget-minutes", type=float, default=None,
+        help="start no run that would end after this many minutes of this invocation "
+        "(the rest is left for the next one)",
+    )  # fmt: skip
+    p.add_argument("--rerun", action="store_true", help="rerun runs already in --results")
     p.add_argument("--max-epochs", type=int, default=15, help="full fidelity (15, as the family)")
     p.add_argument("--bo-factor", type=float, default=3.0, help="bo's wall time multiple (3)")
     p.add_argument("--minutes", type=float, default=None, help="override every task's minutes")
@@ -80,6 +94,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     args.tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     args.arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    if args.seed_list is not None:
+        try:
+            args.seed_list = parse_seeds(args.seed_list)
+        except ValueError as exc:
+            p.error(str(exc))
     for t in args.tasks:
         if t not in TASKS:
             p.error(f"unknown task {t!r}; choose from {', '.join(TASKS)}")
@@ -88,10 +107,71 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             p.error(f"unknown arm {a!r}; choose from {', '.join(ARMS)}")
     if args.quick:
         args.seeds = 1
+        args.seed_list = None
         args.minutes = 0.5 if args.minutes is None else args.minutes
         args.bo_factor = 1.0
         args.fashion_train = args.fashion_train or 2000
     return args
+
+
+def parse_seeds(text: str) -> list[int]:
+    """Seeds from ``"0-4"``, ``"1,3"`` or ``"0-2,7"`` (sorted, without repeats)."""
+    seeds: set[int] = set()
+    for part in (x.strip() for x in text.split(",")):
+        if not part:
+            continue
+        lo, sep, hi = part.partition("-")
+        try:
+            first, last = (int(lo), int(hi)) if sep else (int(part), int(part))
+        except ValueError:
+            raise ValueError(
+                f"--seed-list: cannot read {part!r}; write seeds and ranges like 0-4,7"
+            ) from None
+        if first < 0 or last < first:
+            raise ValueError(
+                f"--seed-list: bad range {part!r}; write low-high with 0 <= low <= high"
+            )
+        seeds.update(range(first, last + 1))
+    if not seeds:
+        raise ValueError(f"--seed-list: no seed in {text!r}; write seeds and ranges like 0-4,7")
+    return sorted(seeds)
+
+
+def seeds_of(args: argparse.Namespace) -> list[int]:
+    return list(args.seed_list) if args.seed_list is not None else list(range(args.seeds))
+
+
+def base_minutes(task: str, args: argparse.Namespace) -> float:
+    """Wall time of the multi-fidelity arms on ``task`` (bo gets ``--bo-factor`` x this)."""
+    return float(args.minutes if args.minutes is not None else TASKS[task]["minutes"])
+
+
+def run_settings(task: str, arm: str, args: argparse.Namespace) -> dict[str, Any]:
+    """What a stored run must share with this invocation to count in its table."""
+    return {
+        "base_minutes": base_minutes(task, args), "max_epochs": args.max_epochs,
+        "bo_factor": args.bo_factor if arm == "bo" else None, "n_jobs": args.n_jobs,
+        "fashion_train": args.fashion_train if task == "fashion-mnist" else None,
+    }  # fmt: skip
+
+
+def load_runs(path: Path) -> list[dict[str, Any]]:
+    """Runs stored by earlier invocations (none when the file does not exist)."""
+    if not path.exists():
+        return []
+    return list(json.loads(path.read_text())["runs"])
+
+
+def merge_runs(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``old`` with ``new`` added; a new run replaces a stored one of the same task, arm, seed."""
+    keys = {(r["task"], r["arm"], r["seed"]) for r in new}
+    kept = [r for r in old if (r["task"], r["arm"], r["seed"]) not in keys]
+    return sorted(kept + new, key=lambda r: (list(TASKS).index(r["task"]), r["arm"], r["seed"]))
+
+
+def matching(runs: list[dict[str, Any]], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The stored runs made with this invocation's settings (the others are left out)."""
+    return [r for r in runs if r.get("settings") == run_settings(r["task"], r["arm"], args)]
 
 
 def family_memory(tasks: tuple[str, ...], table: str | None) -> list[list[float]]:
@@ -165,6 +245,7 @@ def one_search(
     study.storage.delete_study(study.name)  # the in-memory database is shared by the runs
     return {
         "task": task_name, "arm": arm, "seed": seed, "minutes": minutes,
+        "settings": run_settings(task_name, arm, args),
         "wall_s": time.perf_counter() - start, "n_trials": len(trials),
         "n_full": sum(
             t.state is metanas.TrialState.COMPLETE
@@ -188,16 +269,66 @@ def time_to(curve: list[Any], target: float) -> float | None:
     return next((float(t) for t, _, test in curve if test >= target), None)
 
 
-def markdown(runs: list[dict[str, Any]], args: argparse.Namespace, wall_s: float) -> str:
+def acc_at(run: dict[str, Any], seconds: float) -> float:
+    """:func:`at_time`, with a search that trained nothing fully by then counted as 0."""
+    acc = at_time(run["curve"], seconds)
+    return 0.0 if acc is None else float(acc)
+
+
+def median_ci(values: list[float], *, n_boot: int = 10_000, seed: int = 0) -> tuple[float, ...]:
+    """Median and its 95 % percentile-bootstrap interval (NaNs for no value)."""
+    import numpy as np
+
+    if not values:
+        return (float("nan"),) * 3
+    x = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    boot = np.median(x[rng.integers(0, len(x), size=(n_boot, len(x)))], axis=1)
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    return float(np.median(x)), float(lo), float(hi)
+
+
+def pct_ci(values: list[float], points: bool = False) -> str:
+    """``median [lo, hi]`` in percent (or in percentage points, signed)."""
+    m, lo, hi = median_ci(values)
+    if m != m:
+        return "—"
+    f = "{:+.2f}" if points else "{:.2f}"
+    return f"{f.format(m * 100)} [{f.format(lo * 100)}, {f.format(hi * 100)}]"
+
+
+def paired(
+    runs: list[dict[str, Any]], task: str, arm: str, args: argparse.Namespace, bo_at: float
+) -> list[tuple[int, float]]:
+    """Per seed held by both: ``arm``'s test accuracy at its end minus bo's at ``bo_at`` x."""
+    base = base_minutes(task, args) * 60.0
+    bo = {r["seed"]: r for r in runs if r["task"] == task and r["arm"] == "bo"}
+    return [
+        (r["seed"], acc_at(r, base) - acc_at(bo[r["seed"]], bo_at * base))
+        for r in runs
+        if r["task"] == task and r["arm"] == arm and r["seed"] in bo
+    ]
+
+
+def markdown(runs: list[dict[str, Any]], args: argparse.Namespace) -> str:
+    """The section, from ``runs`` (every stored run made with this invocation's settings)."""
+    f = args.bo_factor
+    counts = ", ".join(
+        f"{t} {a}: {len({r['seed'] for r in runs if r['task'] == t and r['arm'] == a})}"
+        for t in TASKS
+        for a in ARMS
+        if any(r["task"] == t and r["arm"] == a for r in runs)
+    )
     settings = {
         "runs": (
-            f"{len(args.tasks)} task(s) x {len(args.arms)} arm(s) x {args.seeds} seed(s); "
-            f"{args.n_jobs} workers; {wall_s / 60:.0f} min wall time"
+            f"seeds per task and arm: {counts or 'none'}; {args.n_jobs} workers; "
+            f"{sum(r['wall_s'] for r in runs) / 60:.0f} min of searches in all, run in chunks "
+            "whose results are merged by (task, arm, seed)"
         ),
         "settings": (
             f"cnn space, TrainEvaluator(max_epochs={args.max_epochs}, patience=None, threads=1); "
             f"schedulers: min {MIN_EPOCHS} epoch, max {args.max_epochs}, eta {ETA}; bo runs "
-            f"{args.bo_factor:g} x the minutes of the others"
+            f"{f:g} x the minutes of the others"
             + (
                 f"; Fashion-MNIST with {args.fashion_train} training images"
                 if args.fashion_train
@@ -208,80 +339,143 @@ def markdown(runs: list[dict[str, Any]], args: argparse.Namespace, wall_s: float
     lines = [
         header("Multi-fidelity search with real training", settings),
         "Chosen architecture: the best validation accuracy among trials trained to the last "
-        "epoch; its test accuracy is reported. Cells: median over seeds (`—`: nothing trained "
-        "fully in time / never reached). *bo @1x* reads the full-fidelity run at the others' "
-        f"wall time, *bo @{args.bo_factor:g}x* at its end.",
+        "epoch; its test accuracy is reported (a search with no fully trained trial by then "
+        "counts as 0). Cells: median over seeds with a 95 % bootstrap interval. *@1x*: at the "
+        f"multi-fidelity arms' wall time (bo read off its own run at that time); *bo @{f:g}x*: "
+        "at the end of bo's run. *reached*: seeds whose chosen architecture reached the target "
+        "test accuracy within the arm's own wall time; *time to target*: median over seeds, a "
+        "seed that never reached it ranking last (`—`: the median seed never reached it).",
         "",
-        "| task | minutes | target | arm | time to target (s) | test acc @1x | "
-        f"test acc @{args.bo_factor:g}x | trials (full / pruned) |",
-        "|---|---:|---:|---|---:|---:|---:|---:|",
+        "| task | minutes | target | arm | seeds | test acc @1x (%) | "
+        f"test acc @{f:g}x (%) | reached | time to target (s) | trials (full / pruned) |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for task in args.tasks:
+    notes: list[str] = []
+    for task in TASKS:
         spec = TASKS[task]
-        for arm in args.arms:
-            rs = [r for r in runs if r["task"] == task and r["arm"] == arm]
+        task_runs = [r for r in runs if r["task"] == task]
+        if not task_runs:
+            notes.append(
+                f"**{task}: not run** (no stored run with these settings); no claim is made "
+                "about its targets."
+            )
+            continue
+        base = base_minutes(task, args)
+        for arm in ARMS:
+            rs = sorted((r for r in task_runs if r["arm"] == arm), key=lambda r: r["seed"])
             if not rs:
                 continue
-            minutes = rs[0]["minutes"] / (args.bo_factor if arm == "bo" else 1.0)
             reach = [time_to(r["curve"], spec["target"]) for r in rs]
-            # A run that never reached the target ranks after every run that did.
+            within = sum(
+                x is not None and x <= r["minutes"] * 60 for x, r in zip(reach, rs, strict=True)
+            )
             med_reach = statistics.median([float("inf") if x is None else x for x in reach])
-            acc1 = [at_time(r["curve"], minutes * 60) for r in rs]
-            accf = [at_time(r["curve"], r["minutes"] * 60) for r in rs]
-
-            def med(xs: list[float | None]) -> str:
-                vals = [-1.0 if x is None else x for x in xs]
-                m = statistics.median(vals)
-                return "—" if m < 0 else f"{m * 100:.2f}"
-
             full = statistics.median([r["n_full"] for r in rs])
             pruned = statistics.median([r["n_pruned"] for r in rs])
             lines.append(
-                f"| {task} | {minutes:g} | {spec['target'] * 100:g} % | {arm} | "
-                f"{'—' if med_reach == float('inf') else f'{med_reach:.0f}'} | {med(acc1)} | "
-                f"{med(accf) if arm == 'bo' else ''} | {full:g} / {pruned:g} |"
+                f"| {task} | {rs[0]['minutes']:g} | {spec['target'] * 100:g} % | {arm} | "
+                f"{len(rs)} | {pct_ci([acc_at(r, base * 60) for r in rs])} | "
+                f"{pct_ci([acc_at(r, f * base * 60) for r in rs]) if arm == 'bo' else ''} | "
+                f"{within}/{len(rs)} | "
+                f"{'—' if med_reach == float('inf') else f'{med_reach:.0f}'} | "
+                f"{full:g} / {pruned:g} |"
             )
-    return "\n".join(lines) + "\n"
+        lines.append("")
+        for arm in ("asha", "asha+curve"):
+            for at in (f, 1.0):
+                d = paired(task_runs, task, arm, args, at)
+                if d:
+                    per_seed = ", ".join(f"{s}: {x * 100:+.2f}" for s, x in d)
+                    lines.append(
+                        f"- {task}, {arm} minus bo @{at:g}x (paired by seed, {len(d)} seed(s)): "
+                        f"{pct_ci([x for _, x in d], points=True)} points (per seed {per_seed})"
+                    )
+        for arm in ("asha", "asha+curve"):
+            rs = [r for r in task_runs if r["arm"] == arm]
+            if not rs:
+                continue
+            m = median_ci([acc_at(r, base * 60) for r in rs])[0]
+            enough = len(rs) >= 5
+            verdict = "met" if m >= spec["target"] else "missed"
+            lines.append(
+                f"- Target {task}, {arm}: >= {spec['target'] * 100:g} % test accuracy within "
+                f"{base:g} min (median of >= 5 seeds): **{verdict}**, median {m * 100:.2f} % "
+                f"over {len(rs)} seed(s)" + ("" if enough else " (fewer than 5 seeds)")
+            )
+            d = paired(task_runs, task, arm, args, f)
+            if d:
+                dm = median_ci([x for _, x in d])[0]
+                lines.append(
+                    f"- Target {task}, {arm}: final test accuracy within 0.3 points of bo given "
+                    f"{f:g}x the time: **{'met' if dm >= -0.003 else 'missed'}**, median paired "
+                    f"difference {dm * 100:+.2f} points over {len(d)} seed(s)"
+                    + ("" if len(d) >= 5 else " (fewer than 5 seeds)")
+                )
+            else:
+                lines.append(
+                    f"- Target {task}, {arm}: within 0.3 points of bo at {f:g}x: **not measured** "
+                    "(no bo run with a seed in common)"
+                )
+        lines.append("")
+    lines.extend(notes)
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    stored = [] if args.no_write else load_runs(args.results)
+    done = {(r["task"], r["arm"], r["seed"]): r.get("settings") for r in stored}
+    plan = [
+        (task, arm, seed)
+        for task in args.tasks
+        for seed in seeds_of(args)
+        for arm in args.arms
+        if args.rerun or done.get((task, arm, seed)) != run_settings(task, arm, args)
+    ]
+    skipped = len(args.tasks) * len(args.arms) * len(seeds_of(args)) - len(plan)
+    if skipped:
+        print(f"{skipped} run(s) already in {args.results}: skipped (--rerun to redo)")
     runs: list[dict[str, Any]] = []
     start = time.perf_counter()
-    for task in args.tasks:
-        base = args.minutes if args.minutes is not None else TASKS[task]["minutes"]
-        for seed in range(args.seeds):
-            for arm in args.arms:
-                minutes = base * (args.bo_factor if arm == "bo" else 1.0)
-                r = one_search(task, arm, seed, minutes, args)
-                last = r["curve"][-1][2] if r["curve"] else float("nan")
-                print(
-                    f"{task} {arm} seed {seed}: {r['n_trials']} trials ({r['n_full']} full, "
-                    f"{r['n_pruned']} pruned) in {r['wall_s']:.0f} s; chosen test {last:.4f}",
-                    flush=True,
-                )
-                runs.append(r)
-    wall_s = time.perf_counter() - start
-    text = markdown(runs, args, wall_s)
+    for i, (task, arm, seed) in enumerate(plan):
+        minutes = base_minutes(task, args) * (args.bo_factor if arm == "bo" else 1.0)
+        # A run overruns its timeout by the trials in flight; 10 % is ample at these lengths.
+        elapsed = (time.perf_counter() - start) / 60.0
+        if args.budget_minutes is not None and elapsed + 1.1 * minutes > args.budget_minutes:
+            left = " ".join(f"{t}/{a}/{s}" for t, a, s in plan[i:])
+            print(f"--budget-minutes {args.budget_minutes:g} reached; left for the next "
+                  f"invocation: {left}")  # fmt: skip
+            break
+        r = one_search(task, arm, seed, minutes, args)
+        last = r["curve"][-1][2] if r["curve"] else float("nan")
+        print(
+            f"{task} {arm} seed {seed}: {r['n_trials']} trials ({r['n_full']} full, "
+            f"{r['n_pruned']} pruned) in {r['wall_s']:.0f} s; chosen test {last:.4f}",
+            flush=True,
+        )
+        runs.append(r)
+        if not args.no_write:
+            # After every run, so a chunk killed at its time limit keeps what it finished.
+            stored = merge_runs(stored, [r])
+            save_runs(args, stored)
+    all_runs = matching(merge_runs(stored, runs), args)
+    text = markdown(all_runs, args)
     print(text)
     if args.no_write:
         return 0
     from metanas.benchmarking import write_section
 
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(
-        json.dumps(
-            {
-                "settings": vars(args) | {"output": str(args.output), "results": str(args.results)},
-                "runs": runs,
-            },
-            indent=1,
-        )
-        + "\n"
-    )
     write_section(args.output, SECTION, text)
     print(f"Wrote section {SECTION!r} of {args.output} and {args.results}.")
     return 0
+
+
+def save_runs(args: argparse.Namespace, runs: list[dict[str, Any]]) -> None:
+    """Write ``runs`` to ``--results`` (through a temporary file: a kill leaves the old one)."""
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.results.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"runs": runs}, indent=1) + "\n")
+    tmp.replace(args.results)
 
 
 if __name__ == "__main__":

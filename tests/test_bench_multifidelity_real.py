@@ -1,0 +1,111 @@
+"""benchmarks/multifidelity_real.py: seed lists, chunked runs merged into one results file."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+import multifidelity_real as mfr
+
+
+def test_parse_seeds_reads_lists_and_ranges() -> None:
+    assert mfr.parse_seeds("0-4") == [0, 1, 2, 3, 4]
+    assert mfr.parse_seeds("3, 1,1") == [1, 3]
+    assert mfr.parse_seeds("0-1,7") == [0, 1, 7]
+    for bad in ("a", "4-2", "", "1-x"):
+        with pytest.raises(ValueError, match="--seed-list"):
+            mfr.parse_seeds(bad)
+    with pytest.raises(SystemExit):
+        mfr.parse_args(["--seed-list", "2-1"])
+
+
+def fake_run(task: str, arm: str, seed: int, minutes: float, args: Any) -> dict[str, Any]:
+    """A run whose chosen architecture reaches 0.98 + seed/1000 after half its time."""
+    test = 0.98 + seed / 1000 + (0.004 if arm == "bo" else 0.0)
+    return {
+        "task": task, "arm": arm, "seed": seed, "minutes": minutes,
+        "settings": mfr.run_settings(task, arm, args), "wall_s": minutes * 60,
+        "n_trials": 3, "n_full": 1, "n_pruned": 1,
+        "curve": [(minutes * 30, 0.9, test - 0.01), (minutes * 60 - 1, 0.95, test)],
+    }  # fmt: skip
+
+
+@pytest.fixture
+def chunked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    calls: list[tuple[str, str, int]] = []
+
+    def one_search(task: str, arm: str, seed: int, minutes: float, args: Any) -> dict[str, Any]:
+        calls.append((task, arm, seed))
+        return fake_run(task, arm, seed, minutes, args)
+
+    monkeypatch.setattr(mfr, "one_search", one_search)
+    # The real header asks git and the machine; the rows under test come from the runs.
+    monkeypatch.setattr(mfr, "header", lambda title, extra=None: f"## {title}\n\n{extra}\n")
+    doc = tmp_path / "bench.md"
+    doc.write_text("# benchmarks\n")
+    common = ["--tasks", "mnist1d", "--results", str(tmp_path / "r.json"), "--output", str(doc)]
+    return {"calls": calls, "doc": doc, "common": common, "results": tmp_path / "r.json"}
+
+
+def test_chunks_merge_by_task_arm_seed_and_skip_stored_runs(chunked: dict[str, Any]) -> None:
+    c = chunked
+    assert mfr.main([*c["common"], "--arms", "asha", "--seed-list", "0-1"]) == 0
+    assert mfr.main([*c["common"], "--arms", "asha,bo", "--seed-list", "0-2"]) == 0
+    # asha 0 and 1 were stored by the first chunk: the second runs only what is missing.
+    assert c["calls"] == [
+        ("mnist1d", "asha", 0), ("mnist1d", "asha", 1),
+        ("mnist1d", "bo", 0), ("mnist1d", "bo", 1), ("mnist1d", "asha", 2), ("mnist1d", "bo", 2),
+    ]  # fmt: skip
+    stored = json.loads(c["results"].read_text())["runs"]
+    assert sorted((r["arm"], r["seed"]) for r in stored) == [
+        ("asha", 0), ("asha", 1), ("asha", 2), ("bo", 0), ("bo", 1), ("bo", 2),
+    ]  # fmt: skip
+    text = c["doc"].read_text()
+    assert "| mnist1d | 3 | 98.5 % | asha | 3 |" in text
+    assert "| mnist1d | 9 | 98.5 % | bo | 3 |" in text
+    # bo is 0.4 points better on every seed: the paired difference says so, and misses 0.3.
+    assert "asha minus bo @3x (paired by seed, 3 seed(s)): -0.40" in text
+    assert "within 0.3 points of bo given 3x the time: **missed**" in text
+    # asha's median over seeds 0-2 is 98.1 %: below 98.5 %, on too few seeds.
+    assert "**missed**, median 98.10 % over 3 seed(s) (fewer than 5 seeds)" in text
+    assert "**fashion-mnist: not run**" in text
+    assert "seeds per task and arm: mnist1d bo: 3, mnist1d asha: 3" in text
+    c["calls"].clear()
+    assert mfr.main([*c["common"], "--arms", "asha", "--seed-list", "1", "--rerun"]) == 0
+    assert c["calls"] == [("mnist1d", "asha", 1)]
+    assert len(json.loads(c["results"].read_text())["runs"]) == 6
+
+
+def test_runs_with_other_settings_are_left_out_and_redone(chunked: dict[str, Any]) -> None:
+    c = chunked
+    mfr.main([*c["common"], "--arms", "asha", "--seed-list", "0", "--max-epochs", "9"])
+    c["calls"].clear()
+    mfr.main([*c["common"], "--arms", "asha", "--seed-list", "0-1"])
+    assert c["calls"] == [("mnist1d", "asha", 0), ("mnist1d", "asha", 1)]
+    stored = json.loads(c["results"].read_text())["runs"]
+    assert [r["settings"]["max_epochs"] for r in stored] == [15, 15]
+
+
+def test_budget_minutes_leaves_the_rest_for_the_next_chunk(
+    chunked: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    c = chunked
+    clock = iter(range(0, 10_000, 180))  # every run takes 3 minutes of the fake clock
+    monkeypatch.setattr(mfr.time, "perf_counter", lambda: float(next(clock)))
+    mfr.main([*c["common"], "--arms", "asha", "--seed-list", "0-4", "--budget-minutes", "10"])
+    assert [s for _, _, s in c["calls"]] == [0, 1]  # a third would end after 10 minutes
+    assert "left for the next invocation: mnist1d/asha/2 mnist1d/asha/3" in capsys.readouterr().out
+
+
+def test_median_ci_brackets_the_median() -> None:
+    m, lo, hi = mfr.median_ci([0.97, 0.98, 0.99, 0.985, 0.975])
+    assert m == pytest.approx(0.98)
+    assert lo <= m <= hi
+    assert lo >= 0.97
+    assert hi <= 0.99
