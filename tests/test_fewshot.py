@@ -204,7 +204,9 @@ def test_inner_lrs_by_prefix_freeze_parameters() -> None:
     maml.meta_train(train, 1, 1)
     params = maml._params()  # type: ignore[attr-defined]
     ep = train.episode(0)
-    sx, sy = torch.as_tensor(ep.support_x), torch.as_tensor(ep.support_y)
+    # on the learner's device: CUDA where a GPU is present
+    sx = torch.as_tensor(ep.support_x, device=maml.device)
+    sy = torch.as_tensor(ep.support_y, device=maml.device)
     adapted = maml._inner(params, sx, sy, 2)  # type: ignore[attr-defined]
     assert torch.equal(adapted["head.weight"], params["head.weight"])
     assert not torch.equal(adapted["features.1.weight"], params["features.1.weight"])
@@ -271,6 +273,7 @@ def test_metanas_adapts_architecture_and_beats_chance() -> None:
     # adapting the architecture lowers the support loss (on a hard support set: noise)
     gen = torch.Generator().manual_seed(0)
     sx, sy = torch.randn(10, 1, 6, generator=gen), torch.arange(10) % 5
+    sx, sy = sx.to(nas.device), sy.to(nas.device)  # CUDA where a GPU is present
     meta_alphas = nas.supernet.alphas.detach()
     adapted = nas._adapt_task_alphas(sx, sy, 5, 5).detach()
     with torch.no_grad():

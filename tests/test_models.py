@@ -352,3 +352,31 @@ def test_models_package_and_spaces_import_no_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_deterministic_cuda_scope_sets_and_restores_torch_flags() -> None:
+    import os
+
+    from metanas.models.networks import deterministic_cuda
+
+    before = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+    )
+    torch.backends.cudnn.benchmark = True
+    try:
+        with deterministic_cuda():
+            assert torch.are_deterministic_algorithms_enabled()
+            assert torch.is_deterministic_algorithms_warn_only_enabled()
+            assert torch.backends.cudnn.deterministic
+            assert not torch.backends.cudnn.benchmark
+            assert os.environ["CUBLAS_WORKSPACE_CONFIG"]
+            with deterministic_cuda():  # nested: still on, and the outer exit restores
+                pass
+            assert torch.are_deterministic_algorithms_enabled()
+        assert torch.backends.cudnn.benchmark  # the caller's choice is back
+        assert torch.are_deterministic_algorithms_enabled() == before[0]
+        assert torch.backends.cudnn.deterministic == before[1]
+    finally:
+        torch.backends.cudnn.benchmark = before[2]

@@ -7,6 +7,7 @@ arguments (not an Architecture) so supernets and tests can use them directly.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ __all__ = [
     "build_mlp",
     "build_nb201",
     "conv_layout",
+    "deterministic_cuda",
     "nb201_macro",
     "seeded_init",
 ]
@@ -72,6 +74,58 @@ def conv_layout(input_shape: Sequence[int]) -> tuple[int, int, tuple[int, ...]]:
     )
 
 
+_DETERMINISTIC_LOCK = threading.Lock()
+_deterministic_users = 0
+_deterministic_saved: tuple[bool, bool, bool, bool] | None = None
+_NONDETERMINISTIC_OP = r".*does not have a deterministic implementation.*"
+
+
+@contextlib.contextmanager
+def deterministic_cuda() -> Iterator[None]:
+    """Scope in which torch picks deterministic CUDA kernels; the previous choice is restored.
+
+    On a GPU, the same seed does not give the same training by itself: cuDNN benchmarks and
+    picks convolution algorithms per run, and some backward kernels (an embedding's, for
+    one) add with atomics in whatever order the threads finish. Inside this scope
+    ``torch.use_deterministic_algorithms`` (``warn_only``: an operation torch has no
+    deterministic CUDA kernel for still runs, nondeterministically, without a warning per
+    batch) and ``cudnn.deterministic`` are on and ``cudnn.benchmark`` off. cuBLAS needs
+    ``CUBLAS_WORKSPACE_CONFIG`` before its first use in the process: it is set to
+    ``:4096:8`` unless already set. Nested and concurrent scopes (threads) share one
+    setting, restored when the last one ends.
+    """
+    global _deterministic_users, _deterministic_saved
+    import os
+    import warnings
+
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    with _DETERMINISTIC_LOCK:
+        if _deterministic_users == 0:
+            _deterministic_saved = (
+                torch.are_deterministic_algorithms_enabled(),
+                torch.is_deterministic_algorithms_warn_only_enabled(),
+                torch.backends.cudnn.deterministic,
+                torch.backends.cudnn.benchmark,
+            )
+            torch.use_deterministic_algorithms(True, warn_only=True)
+            torch.backends.cudnn.deterministic = True
+            torch.backends.cudnn.benchmark = False
+        _deterministic_users += 1
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_NONDETERMINISTIC_OP, category=UserWarning)
+            yield
+    finally:
+        with _DETERMINISTIC_LOCK:
+            _deterministic_users -= 1
+            if _deterministic_users == 0 and _deterministic_saved is not None:
+                enabled, warn_only, cudnn_det, cudnn_bench = _deterministic_saved
+                torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+                torch.backends.cudnn.deterministic = cudnn_det
+                torch.backends.cudnn.benchmark = cudnn_bench
+                _deterministic_saved = None
+
+
 @contextlib.contextmanager
 def seeded_init(seed: int, *, devices: Sequence[torch.device] = ()) -> Iterator[None]:
     """Scope in which torch's global generator is seeded, restored afterwards.
@@ -79,9 +133,14 @@ def seeded_init(seed: int, *, devices: Sequence[torch.device] = ()) -> Iterator[
     Module constructors (and dropout) draw from the global generator; inside
     this scope they are a function of ``seed`` only and leave no trace outside.
     The CPU generator is always restored; pass the CUDA ``devices`` a block
-    draws on to restore theirs too.
+    draws on to restore theirs too: the block then also runs in
+    :func:`deterministic_cuda`, so that a training on a GPU repeats as one on the CPU does.
     """
-    with torch.random.fork_rng(devices=list(devices)):
+    cuda = any(torch.device(d).type == "cuda" for d in devices)
+    with (
+        torch.random.fork_rng(devices=list(devices)),
+        deterministic_cuda() if cuda else contextlib.nullcontext(),
+    ):
         torch.manual_seed(int(seed))
         yield
 
