@@ -15,6 +15,8 @@ held out between the splits, white or pink noise at 5-20 dB SNR, log-mel ``(40, 
   search's recipe for ``--baseline-epochs``.
 * ``blackbox``: regularised evolution over the ``cnn`` space, every network trained the full
   ``--max-epochs``, ``--n-jobs`` workers, for ``--minutes``.
+* ``--augment NAME``: every trained network (small CNN and searches) augments its training
+  batches with that :class:`TrainEvaluator` policy (e.g. ``specaugment``); none by default.
 * ``asha``: the same strategy with ASHA (``create_study(scheduler="asha")``, rungs
   ``--min-epochs`` .. ``--max-epochs``, eta 3), same workers and time.
 
@@ -71,6 +73,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--max-blocks", type=int, default=4)
     p.add_argument("--max-mflops", type=float, default=30.0)
+    p.add_argument(
+        "--augment",
+        default=None,
+        help="TrainEvaluator augmentation policy for every trained network (e.g. specaugment)",
+    )
     p.add_argument("--task-args", default="{}", help="JSON of load_task('keywords') arguments")
     p.add_argument("--quick", action="store_true", help="tiny settings (a smoke run)")
     p.add_argument("--output", type=Path, default=REPO / "docs" / "benchmarks.md")
@@ -145,7 +152,7 @@ def run_logreg(args: argparse.Namespace) -> dict[str, Any]:
 def _evaluator(task: Any, space: Any, args: argparse.Namespace, seed: int, **kw: Any) -> Any:
     base: dict[str, Any] = {
         "max_epochs": args.max_epochs, "batch_size": args.batch_size, "lr": args.lr,
-        "patience": None, "measure_latency": False, "seed": seed,
+        "patience": None, "measure_latency": False, "seed": seed, "augment": args.augment,
     }  # fmt: skip
     base.update(kw)
     return TrainEvaluator(task, space, **base)
@@ -262,7 +269,8 @@ def markdown(results: dict[str, Any], args: argparse.Namespace) -> str:
                 f"{args.minutes:g} min per search; ASHA rungs {args.min_epochs:g}.."
                 f"{args.max_epochs} epochs, eta 3",
                 "recipe": f"AdamW lr {args.lr:g}, warm-up + cosine, batch {args.batch_size}, "
-                f"{args.max_epochs} epochs (black-box trials and ASHA's top rung)",
+                f"{args.max_epochs} epochs (black-box trials and ASHA's top rung)"
+                + (f", augment={args.augment!r} on training batches" if args.augment else ""),
                 "hardware": str(hw),
             },
         ),

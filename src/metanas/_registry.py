@@ -151,6 +151,7 @@ _KIND_MODULES = (
     "metanas.fewshot",
     "metanas.execution.base",
     "metanas.schedulers.base",
+    "metanas.evaluation.augment",
 )
 
 

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from metanas.evaluation.augment import AugmentPolicy
     from metanas.tasks import Task
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
 _logger = logging.getLogger(__name__)
 _PREDICT_BATCH = 1024
 _WARMUP_FRACTION = 0.1
+_AUGMENT_KEY = 0x415547  # derive_seed key of the augmentation stream ("AUG")
 #: :meth:`TrainEvaluator.get_settings` keys that change how fast a trial runs, not what it
 #: measures: a resumed study may change them, and only them.
 RUNTIME_SETTINGS = frozenset({"device", "threads", "n_threads", "progress"})
@@ -200,6 +202,16 @@ class TrainEvaluator(Evaluator):
         (copies never delete it). Pass a directory to keep checkpoints across processes that
         do not share this object (a resumed study); it is not part of :meth:`get_settings`
         (where the state is kept does not change what a trial measures).
+    augment
+        Training-time data augmentation (None: none, the default): the name of a registered
+        policy (``available("augment")``: ``"specaugment"`` for sequence features such as
+        log-mel spectrograms, ``"shift"`` and ``"shift-flip"`` for images; see
+        :mod:`metanas.evaluation.augment`) or a registered policy object
+        ``policy(batch, generator) -> batch``. It transforms every training batch (also of
+        ``train(on="train+valid")``), never the validation or test split, with its own
+        generator seeded from the network's training seed, so the same seed trains identically.
+        The evaluator checks it once on a zero batch of the task's shape (a wrong shape raises
+        ``ValueError``) and stores its name in :meth:`get_settings` (only when given).
 
     Notes
     -----
@@ -247,6 +259,7 @@ class TrainEvaluator(Evaluator):
         n_threads: Any = _UNSET,
         record_curve: bool | Literal["valid"] = False,
         checkpoint_dir: str | os.PathLike[str] | None = None,
+        augment: str | AugmentPolicy | None = None,
     ) -> None:
         threads = check_threads(threads, n_threads, owner="TrainEvaluator")
         trainable = require_trainable(space, "TrainEvaluator")
@@ -295,6 +308,14 @@ class TrainEvaluator(Evaluator):
         self.record_curve: bool | Literal["valid"] = (
             "valid" if record_curve == "valid" else bool(record_curve)
         )
+        self.augment: str | None = None
+        self._augment: AugmentPolicy | None = None
+        if augment is not None:
+            from metanas.evaluation.augment import check_augment, resolve_augment
+
+            self.augment, self._augment = resolve_augment(augment)
+            with torch_threads(threads):
+                check_augment(self._augment, self.augment, task.input_shape)
         if checkpoint_dir is None:
             made = tempfile.mkdtemp(prefix="metanas-checkpoints-")
             # Only the object that made the directory removes it: unpickled copies in pool
@@ -309,9 +330,10 @@ class TrainEvaluator(Evaluator):
         """The keyword arguments of this evaluator (JSON-able), to rebuild it on the same task.
 
         ``TrainEvaluator(task, space, **ev.get_settings())`` trains exactly as
-        ``ev`` does (export and resumed studies rely on it).
+        ``ev`` does (export and resumed studies rely on it). ``augment`` is there only when
+        given, so the settings of an evaluator without it read as before it existed.
         """
-        return {
+        settings: dict[str, Any] = {
             "max_epochs": self.max_epochs,
             "time_budget_s": self.time_budget_s,
             "patience": self.patience,
@@ -329,6 +351,9 @@ class TrainEvaluator(Evaluator):
             "max_flops": self.max_flops,
             "latency_repeats": self.latency_repeats,
         }
+        if self.augment is not None:
+            settings["augment"] = self.augment
+        return settings
 
     @classmethod
     def from_settings(
@@ -657,6 +682,8 @@ class TrainEvaluator(Evaluator):
             model.parameters(), lr=self.lr, weight_decay=self.weight_decay
         )
         gen = torch.Generator().manual_seed(seed)
+        # Its own stream: augmenting leaves the data order and the weights' draws as they are.
+        aug_gen = torch.Generator().manual_seed(derive_seed(seed, _AUGMENT_KEY))
         steps_per_epoch = max(1, math.ceil(n / self.batch_size))
         planned = schedule
         step = 0
@@ -671,6 +698,8 @@ class TrainEvaluator(Evaluator):
         if saved is not None:
             optimiser.load_state_dict(saved["optimiser"])
             gen.set_state(saved["data_rng"])
+            if "augment_rng" in saved:
+                aug_gen.set_state(saved["augment_rng"])
             planned = int(saved["planned"])
             step = int(saved["step"])
             best = None if saved["best"] is None else (saved["best"][0], saved["best"][1])
@@ -706,8 +735,11 @@ class TrainEvaluator(Evaluator):
                         factor = _lr_factor(step, planned * steps_per_epoch)
                         for group in optimiser.param_groups:
                             group["lr"] = self.lr * factor
+                        xb = Xt[idx]
+                        if self._augment is not None:
+                            xb = self._augment(xb, aug_gen)
                         loss = functional.cross_entropy(
-                            model(Xt[idx]), yt[idx], label_smoothing=self.label_smoothing
+                            model(xb), yt[idx], label_smoothing=self.label_smoothing
                         )
                         if not torch.isfinite(loss):
                             return model, Result(
@@ -781,6 +813,11 @@ class TrainEvaluator(Evaluator):
                         "model": model.state_dict(),
                         "optimiser": optimiser.state_dict(),
                         "data_rng": gen.get_state(),
+                        **(
+                            {"augment_rng": aug_gen.get_state()}
+                            if self._augment is not None
+                            else {}
+                        ),
                         **rng_state,
                         "planned": planned,
                         "step": step,
