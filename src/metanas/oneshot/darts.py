@@ -28,8 +28,9 @@ import torch
 from torch.nn import functional
 
 from metanas.oneshot._data import accuracy, task_batches
+from metanas.oneshot._inherit import inherited_accuracy
 from metanas.oneshot.base import OneShotSearch
-from metanas.oneshot.latency import LatencyTable, fit_to_latency, latency_penalty
+from metanas.oneshot.latency import LatencyTable, constrained_choices, latency_penalty
 from metanas.oneshot.supernet import SpaceSuperNet
 from metanas.spaces.architecture import Architecture
 
@@ -69,6 +70,11 @@ class DartsSearch(OneShotSearch):
         default weight is small (0.05): the hard limit at derivation does the
         enforcing, and a strong penalty drove every block to pooling (75 %
         test accuracy on MNIST-1D at 0.2 ms, against 96 % with 0.05).
+    derive_candidates
+        With a latency limit that the most likely network exceeds: how many of the most
+        likely networks within the limit, by operation and by operation family, are scored on
+        the validation split with the supernet's weights (batch norm recalibrated per
+        candidate) before the best is derived (see :meth:`derive`).
     grad_clip
         Norm to which weight gradients are clipped.
     hvp_step
@@ -104,6 +110,7 @@ class DartsSearch(OneShotSearch):
         latency: LatencyTable | None = None,
         max_latency_ms: float | None = None,
         latency_weight: float | None = None,
+        derive_candidates: int = 8,
         grad_clip: float = 5.0,
         hvp_step: float = 0.01,
         seed: int = 0,
@@ -118,7 +125,16 @@ class DartsSearch(OneShotSearch):
             )
         if not (isinstance(hvp_step, int | float) and math.isfinite(hvp_step) and hvp_step > 0):
             raise ValueError(f"hvp_step must be a finite number > 0; got {hvp_step!r}.")
+        if (
+            isinstance(derive_candidates, bool)
+            or not isinstance(derive_candidates, int)
+            or derive_candidates < 1
+        ):
+            raise ValueError(f"derive_candidates must be an int >= 1; got {derive_candidates!r}.")
         super().__init__()
+        self.derive_candidates = derive_candidates
+        #: The candidates of the last constrained derivation: one dict per network scored.
+        self.derivation: list[dict[str, Any]] = []
         self.supernet = supernet
         self.task = task
         self.order = order
@@ -220,21 +236,58 @@ class DartsSearch(OneShotSearch):
     def derive(self) -> Architecture:
         """The discrete architecture of the current ``alpha`` (see :meth:`SpaceSuperNet.derive`).
 
-        With a latency limit it is the most likely architecture whose table
-        estimate is within :attr:`latency_target_ms` (the limit unless a
-        caller tightened it; see :func:`fit_to_latency`), where "likely" is
-        judged by operation *family* first (:func:`family_scores`).
+        With a latency limit (:attr:`latency_target_ms`: the limit unless a caller tightened
+        it), the unconstrained network is kept when its table estimate is within it.
+        Otherwise a constrained search over the per-decision choices
+        (:func:`~metanas.oneshot.latency.constrained_choices`) finds the ``derive_candidates``
+        most likely networks within it twice: by the probability of each operation, and by
+        operation *family* first (:func:`family_scores`, which keeps a block's convolution when
+        convolutions hold most of its mass). Each distinct candidate is scored on the
+        validation split with the supernet's weights
+        (:func:`~metanas.oneshot._inherit.inherited_accuracy`) and the most accurate is
+        derived (ties: the one found first). :attr:`derivation` records the candidates.
+        When no network is within the target, the fastest is derived.
         """
         net = self.supernet
+        self.derivation = []
         if self.latency is None or self.latency_target_ms is None:
             return net.derive()
+        start = net.derive_indices()
+        if self.latency.estimate(start) <= self.latency_target_ms:
+            return net.architecture(start)
         allowed = net.derivable()
+        lat = np.where(allowed.cpu().numpy(), self.latency.table_ms, np.nan)
+        fastest = [int(np.nanargmin(row)) for row in lat]
+        if self.latency.estimate(fastest) > self.latency_target_ms:
+            # Nothing fits: the fastest network is the closest (the caller reports the miss).
+            return net.architecture(fastest)
         probs = torch.softmax(net.alphas.detach().masked_fill(~allowed, float("-inf")), dim=-1)
-        choice = fit_to_latency(
-            family_scores(probs.cpu().numpy(), [ops for _, ops in net.decisions]),
-            allowed.cpu().numpy(), self.latency, self.latency_target_ms, net.derive_indices(),
-        )  # fmt: skip
-        return net.architecture(choice)
+        p = probs.cpu().numpy()
+        with np.errstate(divide="ignore"):
+            log_p = np.log(p)
+        choices: list[list[int]] = []
+        for scores in (log_p, family_scores(p, [ops for _, ops in net.decisions])):
+            for c in constrained_choices(
+                scores, allowed.cpu().numpy(), self.latency, self.latency_target_ms,
+                k=self.derive_candidates,
+            ):  # fmt: skip
+                if c not in choices:
+                    choices.append(c)
+        accs = (
+            inherited_accuracy(net, self.task, choices, device=self.device)
+            if len(choices) > 1
+            else [math.nan]
+        )
+        self.derivation = [
+            {
+                "arch": net.space.format(net.architecture(c)), "choice": c,
+                "log_probability": float(sum(log_p[d, k] for d, k in enumerate(c))),
+                "estimated_latency_ms": self.latency.estimate(c), "inherited_valid_accuracy": a,
+            }
+            for c, a in zip(choices, accs, strict=True)
+        ]  # fmt: skip
+        best = 0 if len(choices) == 1 else int(np.argmax(accs))
+        return net.architecture(choices[best])
 
     # ------------------------------------------------------------ internals
     def _arch_loss(self, xv: torch.Tensor, yv: torch.Tensor) -> tuple[torch.Tensor, float, float]:
@@ -293,7 +346,8 @@ class DartsSearch(OneShotSearch):
             "momentum": self.momentum, "weight_decay": self.weight_decay,
             "arch_lr": self.arch_lr, "arch_weight_decay": self.arch_weight_decay,
             "warmup_epochs": self.warmup_epochs, "max_latency_ms": self.max_latency_ms,
-            "latency_weight": self.latency_weight, "grad_clip": self.grad_clip,
+            "latency_weight": self.latency_weight, "derive_candidates": self.derive_candidates,
+            "grad_clip": self.grad_clip,
             "hvp_step": self.hvp_step, "seed": self.seed,
         }  # fmt: skip
 

@@ -25,9 +25,17 @@ import torch
 from metanas.evaluation.hardware import measure_latency_ms
 from metanas.oneshot.supernet import SpaceSuperNet
 
-__all__ = ["LatencyTable", "fit_to_latency", "latency_penalty", "measure_latency_table"]
+__all__ = [
+    "LatencyTable",
+    "constrained_choices",
+    "fit_to_latency",
+    "latency_penalty",
+    "measure_latency_table",
+]
 
 _EXACT_LIMIT = 100_000
+#: Partial choices kept per decision by the beam search of :func:`constrained_choices`.
+_BEAM = 512
 
 
 @dataclass(frozen=True)
@@ -129,6 +137,97 @@ def fit_to_latency(
             break
         choice[best[1]] = best[2]
     return choice
+
+
+def constrained_choices(
+    scores: np.ndarray,
+    allowed: np.ndarray,
+    table: LatencyTable,
+    limit_ms: float,
+    k: int = 1,
+) -> list[list[int]]:
+    """The ``k`` choices of largest total score whose table estimate is within ``limit_ms``.
+
+    A knapsack-like search over the per-decision candidates: exhaustive when the decisions
+    have at most ``_EXACT_LIMIT`` combinations, else a beam search over the decisions in
+    order (``_BEAM`` partial choices kept, those that cannot be completed within the limit
+    dropped). Best first; ties go to the faster choice. Fewer than ``k`` come back when
+    fewer fit.
+
+    Parameters
+    ----------
+    scores
+        Shape ``(n_decisions, n_candidates)``: per-decision scores whose sum ranks a
+        choice (log-probabilities: the most likely networks within the limit).
+    allowed
+        Same shape, bool: the candidates a choice may take.
+    table
+        The latency table of the decisions.
+    limit_ms
+        Largest table estimate a choice may have.
+    k
+        How many choices to return.
+
+    Raises
+    ------
+    ValueError
+        For shapes that do not match the table, ``limit_ms`` not a finite number > 0,
+        ``k`` < 1, or a limit below the fastest allowed network (the error names that
+        network's estimate).
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be an int >= 1; got {k!r}.")
+    if not (isinstance(limit_ms, int | float) and math.isfinite(limit_ms) and limit_ms > 0):
+        raise ValueError(f"limit_ms must be a finite number > 0; got {limit_ms!r}.")
+    shape = table.table_ms.shape
+    if scores.shape != shape or allowed.shape != shape:
+        raise ValueError(
+            f"scores and allowed must have the latency table's shape {shape}; got "
+            f"{scores.shape} and {allowed.shape}."
+        )
+    lat = np.where(allowed, np.nan_to_num(table.table_ms, nan=np.inf), np.inf)
+    if not np.isfinite(lat.min(axis=1)).all():
+        raise ValueError("Every decision needs at least one allowed candidate with a latency.")
+    fastest = table.base_ms + table.scale * float(lat.min(axis=1).sum())
+    if fastest > limit_ms:
+        raise ValueError(
+            f"No network is within limit_ms={limit_ms:g}: the fastest allowed one is "
+            f"estimated at {fastest:.4g} ms. Raise the limit or allow faster candidates."
+        )
+    options = [np.flatnonzero(np.isfinite(lat[d]) & (scores[d] > -np.inf)) for d in range(len(lat))]
+    if any(len(o) == 0 for o in options):
+        raise ValueError("Every decision needs an allowed candidate with a finite score.")
+    budget = (limit_ms - table.base_ms) / table.scale if table.scale > 0 else np.inf
+    if math.prod(len(o) for o in options) <= _EXACT_LIMIT:
+        combos = np.array(list(itertools.product(*options)), dtype=np.int64)
+    else:
+        combos = _beam(scores, lat, options, budget)
+    rows = np.arange(combos.shape[1])
+    total = scores[rows, combos].sum(axis=1)
+    ops = lat[rows, combos].sum(axis=1)
+    keep = ops <= budget + 1e-12
+    combos, total, ops = combos[keep], total[keep], ops[keep]
+    order = np.lexsort((ops, -total))[:k]
+    return [[int(c) for c in combos[i]] for i in order]
+
+
+def _beam(
+    scores: np.ndarray, lat: np.ndarray, options: list[np.ndarray], budget: float
+) -> np.ndarray:
+    # Cheapest completion of the decisions after each position, to drop hopeless partials.
+    rest = np.concatenate([np.cumsum(lat.min(axis=1)[::-1])[::-1][1:], [0.0]])
+    partial = np.zeros((1, 0), dtype=np.int64)
+    p_score, p_lat = np.zeros(1), np.zeros(1)
+    for d, opts in enumerate(options):
+        n, m = len(p_score), len(opts)
+        partial = np.concatenate([np.repeat(partial, m, axis=0), np.tile(opts, n)[:, None]], axis=1)
+        p_score = np.repeat(p_score, m) + np.tile(scores[d, opts], n)
+        p_lat = np.repeat(p_lat, m) + np.tile(lat[d, opts], n)
+        ok = p_lat + rest[d] <= budget + 1e-12
+        partial, p_score, p_lat = partial[ok], p_score[ok], p_lat[ok]
+        best = np.lexsort((p_lat, -p_score))[:_BEAM]
+        partial, p_score, p_lat = partial[best], p_score[best], p_lat[best]
+    return partial
 
 
 def _exact(

@@ -70,6 +70,10 @@ class OneShotResult:
         for ENAS the controller's log-probabilities along its greedy path.
     history
         One row per search epoch.
+    derivation
+        The candidates of the last latency-constrained derivation (DARTS: architecture,
+        log-probability, table estimate and validation accuracy with inherited weights);
+        empty when the limit did not bind or the method keeps none.
     """
 
     method: str
@@ -88,6 +92,7 @@ class OneShotResult:
     study_name: str
     alphas: dict[str, dict[str, float]] = field(default_factory=dict)
     history: list[dict[str, float]] = field(default_factory=list)
+    derivation: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def total_s(self) -> float:
@@ -230,8 +235,12 @@ def run_oneshot(
         or (latency_retries < 0)
     ):
         raise ValueError(f"latency_retries must be an int >= 0; got {latency_retries!r}.")
-    if max_latency_ms is not None and not max_latency_ms > 0:
-        raise ValueError(f"max_latency_ms must be > 0 or None; got {max_latency_ms!r}.")
+    if max_latency_ms is not None and not (
+        isinstance(max_latency_ms, int | float) and max_latency_ms > 0
+    ):
+        raise ValueError(
+            f"max_latency_ms must be a number > 0 (ms, batch 1) or None; got {max_latency_ms!r}."
+        )
     if latency_weight is not None and not latency_weight > 0:
         raise ValueError(f"latency_weight must be > 0 or None; got {latency_weight!r}.")
     torch = _import_torch()
@@ -259,6 +268,7 @@ def run_oneshot(
         )  # fmt: skip
         if max_latency_ms is not None:
             table = measure_latency_table(supernet)
+            _check_limit(table, supernet, max_latency_ms)
         # latency_weight None: the method's own default (DARTS 0.05, ENAS 1.0).
         search = make(
             supernet, task, latency=table, max_latency_ms=max_latency_ms,
@@ -299,6 +309,7 @@ def run_oneshot(
             estimate = table.estimate(supernet.choice_of(arch))
     search_s = time.perf_counter() - start
     alphas = search.alphas()
+    derivation = list(getattr(search, "derivation", []))
 
     space_name = the_space.registered_name or type(the_space).__name__.lower()
     name = study_name or f"{task.name}-{space_name}-{method}-s{the_seed}"
@@ -326,7 +337,7 @@ def run_oneshot(
                 "max_latency_ms": max_latency_ms, "latency_ms": latency,
                 "estimated_latency_ms": estimate, "meets_limit": meets,
                 "latency_weight": weight, "latency_target_ms": search.latency_target_ms,
-                "retrain_s": retrain_s, "error": result.reason,
+                "retrain_s": retrain_s, "error": result.reason, "derivation": derivation,
             },
         },
     )  # fmt: skip
@@ -338,8 +349,24 @@ def run_oneshot(
         latency_ms=latency, estimated_latency_ms=estimate, max_latency_ms=max_latency_ms,
         meets_limit=meets, latency_weight=weight,
         latency_target_ms=search.latency_target_ms, study_name=stored, alphas=alphas,
-        history=list(search.history),
+        history=list(search.history), derivation=derivation,
     )  # fmt: skip
+
+
+def _check_limit(table: Any, supernet: Any, max_latency_ms: float) -> None:
+    """Warn when even the fastest derivable network's table estimate is over the limit."""
+    import numpy as np
+
+    lat = np.where(supernet.derivable().cpu().numpy(), table.table_ms, np.nan)
+    fastest = [int(np.nanargmin(row)) for row in lat]
+    estimate = table.estimate(fastest)
+    if estimate > max_latency_ms:
+        _logger.warning(
+            "max_latency_ms=%g is below the fastest network of this supernet (%s, estimated at "
+            "%.4g ms on this machine): the derived network will not meet it. Raise the limit, "
+            "or search a skeleton with fewer or narrower blocks.",
+            max_latency_ms, supernet.space.format(supernet.architecture(fastest)), estimate,
+        )  # fmt: skip
 
 
 def _retrain(evaluator: Evaluator, arch: Architecture) -> Result:

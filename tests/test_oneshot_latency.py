@@ -1,0 +1,180 @@
+"""Latency-constrained derivation: the constrained search, inherited-weight scoring, DARTS."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from metanas.oneshot import DartsSearch, build_supernet  # noqa: E402
+from metanas.oneshot import latency as latency_mod  # noqa: E402
+from metanas.oneshot._inherit import inherited_accuracy  # noqa: E402
+from metanas.oneshot.latency import LatencyTable, constrained_choices  # noqa: E402
+from metanas.spaces import CNNSpace  # noqa: E402
+from metanas.tasks import Task  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def task() -> Task:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, size=90)
+    X = rng.normal(0.0, 0.3, size=(90, 1, 12)).astype(np.float32)
+    for i, c in enumerate(y):
+        X[i, 0, 4 * c : 4 * c + 3] += 2.0
+    return Task.from_arrays(X, y, name="bumps", seed=0)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> object:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _table(n_dec: int, lat: np.ndarray, base: float = 1.0, scale: float = 1.0) -> LatencyTable:
+    return LatencyTable(
+        decisions=tuple(f"d{i}" for i in range(n_dec)),
+        candidates=tuple(tuple(f"o{k}" for k in range(lat.shape[1])) for _ in range(n_dec)),
+        table_ms=lat, base_ms=base, scale=scale,
+    )  # fmt: skip
+
+
+def _brute(
+    scores: np.ndarray, table: LatencyTable, limit: float
+) -> list[tuple[float, float, list[int]]]:
+    allowed = ~np.isnan(table.table_ms)
+    opts = [np.flatnonzero(a) for a in allowed]
+    rows = []
+    for c in itertools.product(*opts):
+        est = table.estimate(c)
+        if est <= limit:
+            rows.append(
+                (float(sum(scores[d, k] for d, k in enumerate(c))), est, [int(k) for k in c])
+            )
+    return sorted(rows, key=lambda r: (-r[0], r[1]))
+
+
+def test_constrained_choices_are_the_best_networks_within_the_limit() -> None:
+    rng = np.random.default_rng(3)
+    lat = rng.uniform(0.1, 1.0, size=(4, 5))
+    lat[1, 4] = np.nan
+    table = _table(4, lat, base=0.5, scale=1.3)
+    scores = np.log(rng.dirichlet(np.ones(5), size=4))
+    scores[1, 4] = -np.inf
+    allowed = ~np.isnan(lat)
+    limit = table.estimate(np.nanargmin(lat, axis=1)) + 1.0
+    got = constrained_choices(scores, allowed, table, limit, k=6)
+    brute = _brute(scores, table, limit)
+    assert got == [r[2] for r in brute[:6]]
+    assert all(table.estimate(c) <= limit for c in got)
+    # The budget is used: no feasible network scores higher, and an unconstrained best
+    # that is over the limit is not returned.
+    top = max(range(len(brute)), key=lambda i: brute[i][0])
+    assert got[0] == brute[top][2]
+    assert table.estimate(list(np.argmax(scores, axis=1))) > limit
+    # The beam search (for decisions too many to enumerate) agrees on this case.
+    old = latency_mod._EXACT_LIMIT
+    try:
+        latency_mod._EXACT_LIMIT = 1
+        assert constrained_choices(scores, allowed, table, limit, k=6) == got
+    finally:
+        latency_mod._EXACT_LIMIT = old
+
+
+def test_constrained_choices_prefers_the_faster_of_equal_scores_and_rejects_bad_limits() -> None:
+    lat = np.array([[3.0, 2.0, 1.0], [3.0, 1.0, np.nan]])
+    table = _table(2, lat)
+    allowed = ~np.isnan(lat)
+    flat = np.zeros_like(lat)
+    flat[1, 2] = -np.inf
+    assert constrained_choices(flat, allowed, table, 10.0) == [[2, 1]]
+    log_p = np.log(np.array([[0.6, 0.3, 0.1], [0.6, 0.4, 1e-9]]))
+    assert constrained_choices(log_p, allowed, table, 10.0) == [[0, 0]]  # generous: argmax
+    assert constrained_choices(log_p, allowed, table, 5.0, k=2) == [[0, 1], [1, 1]]
+    with pytest.raises(ValueError, match=r"fastest allowed one is estimated at 3 ms"):
+        constrained_choices(log_p, allowed, table, 2.5)
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="limit_ms must be a finite number > 0"):
+            constrained_choices(log_p, allowed, table, bad)
+    with pytest.raises(ValueError, match="k must be an int >= 1"):
+        constrained_choices(log_p, allowed, table, 5.0, k=0)
+    with pytest.raises(ValueError, match="latency table's shape"):
+        constrained_choices(log_p[:1], allowed[:1], table, 5.0)
+
+
+def _wide_net(task: Task) -> object:
+    space = CNNSpace(max_blocks=2, stem_channels=32)
+    return build_supernet(space, task.input_shape, task.n_classes, seed=0, widths=(16, 32))
+
+
+def _cost_table(net: object) -> LatencyTable:
+    """A made-up table: cost grows with kernel and width; pooling and identity are cheap."""
+    names = net.decisions[0][1]  # type: ignore[attr-defined]
+    mask = net.mask.numpy()  # type: ignore[attr-defined]
+    cost = np.array(
+        [
+            0.01
+            if "pool" in n or n == "identity"
+            else (0.02 if "x16" in n else 0.04) * (1 + ("7" in n))
+            for n in names
+        ]
+    )
+    lat = np.where(mask, np.broadcast_to(cost, mask.shape), np.nan)
+    return _table(mask.shape[0], lat, base=0.05)
+
+
+def test_darts_derivation_within_the_limit_scores_candidates_with_inherited_weights(
+    task: Task,
+) -> None:
+    net = _wide_net(task)
+    table = _cost_table(net)
+    search = DartsSearch(
+        net, task, batch_size=16, seed=0, latency=table, max_latency_ms=10.0, derive_candidates=4
+    )
+    search.fit(1)
+    # Generous limit: the unconstrained derivation.
+    assert search.derive() == net.derive()
+    assert search.derivation == []
+    # Binding limit: the most accurate (inherited weights) of the likeliest networks within it.
+    limit = 0.05 + 0.03
+    assert table.estimate(net.derive_indices()) > limit
+    search.latency_target_ms = limit
+    arch = search.derive()
+    assert table.estimate(net.choice_of(arch)) <= limit
+    rec = search.derivation
+    assert 1 < len(rec) <= 8  # 4 by operation, 4 by family, without repeats
+    assert all(r["estimated_latency_ms"] <= limit for r in rec)
+    # The first candidate is the most likely network within the limit.
+    allowed = net.derivable().numpy()
+    log_p = np.log(np.where(allowed, net.probabilities().detach().numpy(), 1e-300))
+    log_p[~allowed] = -np.inf
+    assert rec[0]["choice"] == constrained_choices(log_p, allowed, table, limit)[0]
+    assert rec[0]["log_probability"] == max(r["log_probability"] for r in rec)
+    best = max(rec, key=lambda r: r["inherited_valid_accuracy"])
+    assert net.choice_of(arch) == best["choice"]
+    # Out of reach: the fastest network, as before.
+    search.latency_target_ms = 0.01
+    fastest = [
+        int(np.nanargmin(row)) for row in np.where(net.derivable().numpy(), table.table_ms, np.nan)
+    ]
+    assert net.choice_of(search.derive()) == fastest
+    with pytest.raises(ValueError, match="derive_candidates must be an int >= 1"):
+        DartsSearch(net, task, latency=table, max_latency_ms=1.0, derive_candidates=0)
+
+
+def test_inherited_accuracy_scores_sub_networks_and_leaves_the_supernet_alone(task: Task) -> None:
+    net = _wide_net(task)
+    DartsSearch(net, task, batch_size=16, seed=0).fit(1)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    names = net.decisions[0][1]
+    choices = [[names.index("conv3x32")] * 2, [names.index("max_pool"), names.index("conv3x16")]]
+    accs = inherited_accuracy(net, task, choices)
+    assert len(accs) == 2
+    assert all(0.0 <= a <= 1.0 for a in accs)
+    assert accs == inherited_accuracy(net, task, choices)  # deterministic
+    after = net.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
