@@ -51,7 +51,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--tasks", default=",".join(TASKS), help="comma-separated (all three)")
     p.add_argument("--arms", default=",".join(ARMS), help="comma-separated (evolution,asha)")
-    p.add_argument("--space", default="seq-cnn", help="seq-cnn, seq-rnn or seq-attn (seq-cnn)")
+    p.add_argument(
+        "--space",
+        default="seq-cnn",
+        help="seq-cnn, seq-rnn, seq-attn or seq-ngram (hashed character n-grams) (seq-cnn)",
+    )
     p.add_argument("--seeds", type=int, default=None, help="override every task's seeds")
     p.add_argument("--minutes", type=float, default=None, help="override every task's minutes")
     p.add_argument("--max-epochs", type=int, default=9, help="full fidelity (9)")

@@ -1,4 +1,4 @@
-"""Sequence spaces (seq-cnn, seq-rnn, seq-attn): building, padding, training, determinism."""
+"""Sequence spaces (seq-cnn, seq-rnn, seq-attn, seq-ngram): building, padding, training, seeds."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from metanas.evaluation.train import TrainEvaluator  # noqa: E402
 from metanas.spaces import (  # noqa: E402
     SeqAttnSpace,
     SeqCNNSpace,
+    SeqNgramSpace,
     SeqRNNSpace,
     TrainableSpace,
     create_space,
@@ -21,7 +22,7 @@ from metanas.spaces import (  # noqa: E402
 )
 from metanas.tasks import Task  # noqa: E402
 
-SPACES = ("seq-cnn", "seq-rnn", "seq-attn")
+SPACES = ("seq-cnn", "seq-rnn", "seq-attn", "seq-ngram")
 SMALL = {
     "seq-cnn": {"embed_dim": 16, "n_layers": 2, "width": 32, "kernel": 3, "dilation": 2,
                 "residual": True, "dropout": 0.0, "activation": "relu", "pool": "max"},
@@ -29,6 +30,8 @@ SMALL = {
                 "bidirectional": True, "dropout": 0.0, "pool": "last"},
     "seq-attn": {"width": 32, "heads": 2, "n_layers": 1, "ff_mult": 2, "dropout": 0.0,
                  "pool": "mean"},
+    "seq-ngram": {"min_n": 1, "max_n": 2, "buckets": 4096, "embed_dim": 32, "hidden": 0,
+                  "dropout": 0.0, "boundary": False},
 }  # fmt: skip
 
 
@@ -166,3 +169,56 @@ def test_a_scheduled_evolution_study_searches_a_sequence_space(toy_task: Task) -
     assert done
     assert all(space.is_valid(t.arch) for t in study.trials)
     assert all(0.0 <= t.metrics["valid_accuracy"] <= 1.0 for t in done)
+
+
+def _ids(text: str, length: int = 12, **kw: object) -> set[int]:
+    from metanas.models.ngram import ngram_ids
+
+    settings = {"vocab_size": 257, "min_n": 1, "max_n": 3, "buckets": 1 << 20, "boundary": True}
+    settings.update(kw)
+    ids, mask = ngram_ids(torch.as_tensor(_codes(text, length=length))[:, 0].long(), **settings)  # type: ignore[arg-type]
+    return set(ids[mask].tolist())
+
+
+def test_ngram_ids_are_the_marked_ngrams_of_the_text_only() -> None:
+    # "ab" with markers is <ab>: 4 unigrams, 3 bigrams, 2 trigrams; all distinct in 2**20 buckets.
+    assert len(_ids("ab")) == 9
+    assert len(_ids("ab", boundary=False)) == 3  # a, b, ab
+    assert len(_ids("ab", min_n=2, max_n=2)) == 3  # <a, ab, b>
+    # The same n-gram hashes the same wherever it stands; its order is part of the hash.
+    assert _ids("ab", boundary=False) <= _ids("xaby", boundary=False)
+    assert _ids("a", boundary=False).isdisjoint(_ids("aa", min_n=2, max_n=2, boundary=False))
+    # Padding past the text never adds n-grams: a longer padded length gives the same set.
+    assert _ids("hello") == _ids("hello", length=20)
+    # <hello>: 6 distinct unigrams (l twice), 6 bigrams, 5 trigrams, also with no padding.
+    assert len(_ids("hello", length=5)) == len(_ids("hello")) == 6 + 6 + 5
+    assert max(_ids("hello world", buckets=7)) < 7
+
+
+def test_ngram_key_round_trip_and_bad_input() -> None:
+    space = SeqNgramSpace()
+    arch = space.validate(SMALL["seq-ngram"])
+    assert space.validate(space.format(arch)) == arch
+    assert space.key(arch) != space.key(arch.replace(boundary=True))
+    assert space.n_raw == 2 * 4 * 3 * 3 * 3 * 3 * 2
+    assert SeqNgramSpace(max_order=2).decision("max_n").choices == (2,)
+    with pytest.raises(ValueError, match=r"max_order must be an int in \[2, 6\]"):
+        SeqNgramSpace(max_order=7)
+    with pytest.raises(Exception, match="buckets"):
+        space.validate({**SMALL["seq-ngram"], "buckets": 100})
+    from metanas.models.ngram import HashedNgramNet
+
+    with pytest.raises(ValueError, match="1 <= min_n <= max_n; got min_n=3, max_n=2"):
+        HashedNgramNet((1, 8), 2, vocab_size=257, min_n=3, max_n=2, buckets=64, embed_dim=8,
+                       hidden=0, dropout=0.0, boundary=True)  # fmt: skip
+
+
+def test_ngram_params_follow_buckets_and_hidden_layer() -> None:
+    space = SeqNgramSpace()
+    small = space.build_model(SMALL["seq-ngram"], (1, 12), 3, seed=0)
+    big = space.build_model({**SMALL["seq-ngram"], "buckets": 16384, "hidden": 128}, (1, 12), 3)
+    n_small = sum(p.numel() for p in small.parameters())
+    n_big = sum(p.numel() for p in big.parameters())
+    assert n_small == 4096 * 32 + 32 * 3 + 3
+    assert n_big == 16384 * 32 + 32 * 128 + 128 + 128 * 3 + 3
+    assert count_flops(big, (1, 12)) > count_flops(small, (1, 12)) > 0

@@ -12,7 +12,7 @@ from metanas.spaces.base import (
 )
 from metanas.spaces.nasbenchgraph import NasBenchGraphSpace
 from metanas.spaces.nb201 import NB201Space
-from metanas.spaces.sequence import SeqAttnSpace, SeqCNNSpace, SeqRNNSpace
+from metanas.spaces.sequence import SeqAttnSpace, SeqCNNSpace, SeqNgramSpace, SeqRNNSpace
 from metanas.spaces.table import TableSpace
 from metanas.spaces.trainable import CNNSpace, MLPSpace, TrainableSpace
 
@@ -28,6 +28,7 @@ __all__ = [
     "SearchSpace",
     "SeqAttnSpace",
     "SeqCNNSpace",
+    "SeqNgramSpace",
     "SeqRNNSpace",
     "TableSpace",
     "TrainableSpace",

@@ -1,4 +1,5 @@
-"""Trainable spaces for token sequences (text): 1-D convolutions, recurrent cells, attention.
+"""Trainable spaces for token sequences (text): 1-D convolutions, recurrent cells, attention,
+and hashed character n-gram bags (fastText-style).
 
 The models read the code sequences of :meth:`metanas.tasks.Task.from_texts` (shape ``(1, L)``,
 0 for padding, codes below ``vocab_size``) and embed them; they are ordinary
@@ -19,7 +20,7 @@ from metanas.spaces.trainable import TrainableSpace, _check_count, _KeyedSpace
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["SeqAttnSpace", "SeqCNNSpace", "SeqRNNSpace"]
+__all__ = ["SeqAttnSpace", "SeqCNNSpace", "SeqNgramSpace", "SeqRNNSpace"]
 
 #: Codes of the text tasks: 0 pads, bytes are 1 .. 256 (characters use at most as many).
 DEFAULT_VOCAB = 257
@@ -230,4 +231,78 @@ class SeqAttnSpace(_SequenceSpace):
             ff_mult=int(arch["ff_mult"]),
             dropout=float(arch["dropout"]),
             pool=str(arch["pool"]),
+        )
+
+
+@register_space("seq-ngram")
+class SeqNgramSpace(_SequenceSpace):
+    """Hashed character n-gram embeddings, averaged, then a linear or one-hidden-layer head.
+
+    The fastText text classifier as a space: every n-gram of ``min_n`` .. ``max_n`` codes of a
+    text (with begin and end markers when ``boundary``) is hashed into one of ``buckets`` rows
+    of an embedding table of width ``embed_dim``; the rows are averaged, dropped out
+    (``dropout``) and classified by a linear layer, or first by a hidden layer of ``hidden``
+    units (0: none). Bags of character n-grams are the usual strong model for short strings
+    such as single words, where a convolution stack sees too little context to pool over.
+
+    Decisions: ``min_n`` (1, 2), ``max_n`` (2 to ``max_order``), ``buckets`` (4096, 16384,
+    65536), ``embed_dim`` (32, 64, 128), ``hidden`` (0, 128, 256), ``dropout`` and
+    ``boundary``. Every choice is active in every architecture.
+
+    Parameters
+    ----------
+    max_order
+        Longest n-gram on offer (2 to 6).
+    vocab_size
+        Codes the inputs hold (257: bytes plus padding); the markers hash as the two codes
+        after them.
+
+    References
+    ----------
+    Joulin, Grave, Bojanowski, Mikolov. "Bag of Tricks for Efficient Text Classification",
+    EACL 2017.
+
+    Examples
+    --------
+    >>> space = SeqNgramSpace()
+    >>> a = space.validate({"min_n": 1, "max_n": 4, "buckets": 16384, "embed_dim": 64,
+    ...                     "hidden": 0, "dropout": 0.1, "boundary": True})
+    >>> space.validate(space.format(a)) == a
+    True
+    >>> space.n_raw
+    1296
+    """
+
+    def __init__(self, max_order: int = 5, vocab_size: int = DEFAULT_VOCAB) -> None:
+        self.max_order = _check_count("max_order", max_order, 2, 6)
+        super().__init__(
+            {
+                "min_n": [1, 2],
+                "max_n": list(range(2, self.max_order + 1)),
+                "buckets": [4096, 16384, 65536],
+                "embed_dim": [32, 64, 128],
+                "hidden": [0, 128, 256],
+                "dropout": list(_DROPOUTS),
+                "boundary": [True, False],
+            },
+            vocab_size,
+        )
+
+    def _settings(self) -> dict[str, Any]:
+        return {"max_order": self.max_order, "vocab_size": self.vocab_size}
+
+    def _build(self, arch: Architecture, input_shape: Sequence[int], n_classes: int) -> nn.Module:
+        from metanas.models.ngram import HashedNgramNet
+
+        return HashedNgramNet(
+            input_shape,
+            n_classes,
+            vocab_size=self.vocab_size,
+            min_n=int(arch["min_n"]),
+            max_n=int(arch["max_n"]),
+            buckets=int(arch["buckets"]),
+            embed_dim=int(arch["embed_dim"]),
+            hidden=int(arch["hidden"]),
+            dropout=float(arch["dropout"]),
+            boundary=bool(arch["boundary"]),
         )
