@@ -72,10 +72,14 @@ AUGMENTS: Registry[AugmentPolicy] = Registry(
 def register_augment(name: str) -> Callable[[AugmentPolicy], AugmentPolicy]:
     """Decorator (or call on an instance): make ``policy`` available as ``augment=name``.
 
+    ``register_augment("specaugment-strong")(SpecAugment(time_masks=3))`` registers a
+    stronger SpecAugment; the built-ins are registered the same way.
+
     Examples
     --------
-    >>> from metanas.evaluation.augment import SpecAugment, register_augment
-    >>> strong = register_augment("specaugment-strong-doc")(SpecAugment(time_masks=3))
+    >>> from metanas import available
+    >>> "specaugment" in available("augment")
+    True
     """
     return AUGMENTS.register(name)
 
