@@ -150,12 +150,24 @@ def test_darts_derivation_within_the_limit_scores_candidates_with_inherited_weig
     assert all(r["estimated_latency_ms"] <= limit for r in rec)
     # The first candidate is the most likely network within the limit.
     allowed = net.derivable().numpy()
-    log_p = np.log(np.where(allowed, net.probabilities().detach().numpy(), 1e-300))
+    with np.errstate(divide="ignore"):  # masked candidates have probability 0
+        log_p = np.log(net.probabilities().detach().numpy().astype(np.float64))
     log_p[~allowed] = -np.inf
     assert rec[0]["choice"] == constrained_choices(log_p, allowed, table, limit)[0]
     assert rec[0]["log_probability"] == max(r["log_probability"] for r in rec)
     best = max(rec, key=lambda r: r["inherited_valid_accuracy"])
     assert net.choice_of(arch) == best["choice"]
+    # Default (one candidate): the most likely network within the limit, family first.
+    from metanas.oneshot.darts import family_scores
+    from metanas.oneshot.latency import fit_to_latency
+
+    plain = DartsSearch(net, task, latency=table, max_latency_ms=limit)
+    family = family_scores(
+        net.probabilities().detach().numpy() * allowed, [ops for _, ops in net.decisions]
+    )
+    expected = fit_to_latency(family, allowed, table, limit, net.derive_indices())
+    assert net.choice_of(plain.derive()) == expected
+    assert plain.derivation == []
     # Out of reach: the fastest network, as before.
     search.latency_target_ms = 0.01
     fastest = [
