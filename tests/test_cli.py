@@ -919,3 +919,40 @@ def test_readme_python_examples_run_after_the_quick_start(
     assert len(namespace["study"].trials) == 50
     exec(blocks[0], namespace)
     assert metanas.load_study("cora-rea", storage="sqlite:///runs.db").n_finished == 100
+
+
+def test_search_data_with_augment_stores_it_and_resumes_only_with_the_same(db_url: str) -> None:
+    pytest.importorskip("torch")
+    base = ["search", "--data", "digits", "--space", "cnn", "--epochs", "1", "--storage", db_url,
+            "--study", "aug", "--strategy", "random"]  # fmt: skip
+    s = invoke_json([*base, "--n-trials", "1", "--augment", "shift"])
+    assert s["n_complete"] == 1
+    from metanas import load_study
+
+    assert load_study("aug", storage=db_url).user_attrs["evaluator"]["augment"] == "shift"
+    # resumed without --augment: the stored policy keeps applying; with another: refused
+    assert invoke_json([*base, "--n-trials", "2"])["n_complete"] == 2
+    assert_usage_error(
+        invoke([*base, "--n-trials", "3", "--augment", "shift-flip"]),
+        "was created with --augment shift, not --augment shift-flip",
+    )
+
+
+def test_augment_errors_name_the_fix(db_url: str) -> None:
+    pytest.importorskip("torch")
+    plain = ["search", "--data", "digits", "--space", "cnn", "--epochs", "1", "--storage", db_url]
+    assert_usage_error(
+        invoke([*plain, "--study", "a1", "--augment", "specaugment"]), "augment='shift'"
+    )
+    assert_usage_error(invoke([*plain, "--study", "a2", "--augment", "jitter"]), "jitter")
+    assert_usage_error(
+        invoke(["search", "--dataset", "cora", "--storage", db_url, "--augment", "shift"]),
+        "--augment shift changes the training batches",
+        "search --data",
+    )
+    # a study made without augmentation is not resumed with it
+    assert invoke_json([*plain, "--study", "a3", "--n-trials", "1"])["n_complete"] == 1
+    assert_usage_error(
+        invoke([*plain, "--study", "a3", "--n-trials", "2", "--augment", "shift"]),
+        "was created without --augment",
+    )

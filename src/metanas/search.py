@@ -178,6 +178,7 @@ def prepare_search(
     max_epochs: int | None = None,
     eta: float | None = None,
     checkpoint_dir: str | Path | None = None,
+    augment: str | None = None,
 ) -> SearchRun:
     """Create or resume the study a search describes, without running a trial yet.
 
@@ -232,6 +233,11 @@ def prepare_search(
         also in a later process resuming the study. None: ``<file>-checkpoints/<study>``
         next to a SQLite file storage, else a temporary directory removed when the search's
         evaluator is (at the end of the process at the latest). Only with ``data``.
+    augment
+        Training-time data augmentation of a ``data`` search: a registered policy name
+        (``available("augment")``, e.g. ``"specaugment"`` for spectrogram features,
+        ``"shift-flip"`` for images); it is stored with the study, and a resumed study
+        must be given the same one or none. Only with ``data``.
 
     Returns
     -------
@@ -276,6 +282,11 @@ def prepare_search(
             f"--checkpoint-dir {checkpoint_dir} keeps the state of networks trained on --data; "
             "a benchmark table has none. Leave it out, or search --data."
         )
+    if augment is not None and data is None:
+        raise ValueError(
+            f"--augment {augment} changes the training batches of networks trained on --data; "
+            "a benchmark table trains nothing. Leave it out, or search --data."
+        )
     if data is not None:
         return _prepare_training(
             data=data, target=target, space=space, benchmark=benchmark, dataset=dataset,
@@ -285,6 +296,7 @@ def prepare_search(
             max_latency_ms=max_latency_ms, max_params=max_params, max_flops=max_flops,
             n_jobs=n_jobs, device=device, objectives_given=objectives_given, threads=threads,
             encoding=encoding, fidelity=fidelity, checkpoint_dir=checkpoint_dir,
+            augment=augment,
         )  # fmt: skip
     if wanted is not None:  # the benchmark below only needs the metric names
         metric = ",".join(f"{m}:{d or 'max'}" for m, d in wanted)
@@ -350,6 +362,7 @@ def _prepare_training(
     encoding: str | None,
     fidelity: tuple[str, dict[str, Any]] | None = None,
     checkpoint_dir: str | Path | None = None,
+    augment: str | None = None,
 ) -> SearchRun:
     """A study whose trials train networks on ``data``."""
     from metanas._torch import check_device
@@ -386,7 +399,7 @@ def _prepare_training(
         the_task, search_space, max_epochs=epochs or _DEFAULT_EPOCHS, seed=the_seed,
         device=device, max_latency_ms=max_latency_ms, max_params=max_params,
         max_flops=max_flops, threads=threads, progress=False, record_curve="valid",
-        checkpoint_dir=checkpoint_dir,
+        checkpoint_dir=checkpoint_dir, augment=augment,
     )  # fmt: skip
     if wanted is not None:
         spec = ",".join(f"{m}:{d or _metric_direction(m)}" for m, d in wanted)
@@ -417,7 +430,7 @@ def _prepare_training(
             study, the_task, search_space, evaluator,
             given={"--epochs": ("max_epochs", epochs), "--max-latency-ms": (
                 "max_latency_ms", max_latency_ms), "--max-params": ("max_params", max_params),
-                "--max-flops": ("max_flops", max_flops)},
+                "--max-flops": ("max_flops", max_flops), "--augment": ("augment", augment)},
             checkpoint_dir=checkpoint_dir,
         )  # fmt: skip
     return SearchRun(
@@ -472,6 +485,9 @@ def _resumed_evaluator(
         # checkpoint_dir is this run's already)
     fix = f"Drop the option to resume study {study.name!r}, or pass a new --study name."
     for option, (key, value) in given.items():
+        if key == "augment" and value is not None and key not in stored:
+            # settings leave augment out when there is none: a study made without it
+            stored = {**stored, key: None}
         if value is not None and key in stored and jsonable(stored[key]) != jsonable(value):
             was = f"without {option}" if stored[key] is None else f"with {option} {stored[key]}"
             raise ValueError(

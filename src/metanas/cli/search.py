@@ -288,6 +288,16 @@ def search(
             "directory removed at the end).", rich_help_panel="Multi-fidelity",
         ),
     ] = None,
+    augment: Annotated[
+        str | None,
+        typer.Option(
+            "--augment", metavar="POLICY",
+            help="--data: training-time data augmentation, a registered policy: specaugment, "
+            "specaugment-vtlp (spectrogram features), shift, shift-flip (images). Stored with "
+            "the study; a resumed study takes the same one or none.",
+            rich_help_panel="Training",
+        ),
+    ] = None,
     time_budget_min: Annotated[
         float | None,
         typer.Option(
@@ -384,6 +394,11 @@ def search(
         timeout_min = c.renamed(timeout_min, time_budget_min, "--timeout-min", "--time-budget-min")
         settings = c.parse_settings(setting, "--setting")
         if strategy is not None and strategy in _oneshot.methods():
+            if augment is not None:
+                raise ValueError(
+                    f"--augment is for black-box searches; --strategy {strategy} is a one-shot "
+                    "method. Drop --augment, or pick a black-box --strategy."
+                )
             typer.echo(
                 f"Deprecated: metanas search --strategy {strategy} is now metanas oneshot "
                 f"--method {strategy}.",
@@ -411,7 +426,7 @@ def search(
             max_latency_ms=max_latency_ms, max_params=max_params, max_flops=max_flops,
             n_jobs=n_jobs, device=device, threads=threads, encoding=encoding,
             scheduler=scheduler, min_epochs=min_epochs, max_epochs=max_epochs, eta=eta,
-            checkpoint_dir=checkpoint_dir,
+            checkpoint_dir=checkpoint_dir, augment=augment,
         )  # fmt: skip
         from metanas._progress import TrialProgress
 
