@@ -112,6 +112,26 @@ def test_n_jobs_in_a_guarded_script_runs(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_a_guarded_script_edited_while_it_runs_is_judged_by_the_text_it_started_with(
+    tmp_path: Path,
+) -> None:
+    # A long benchmark's script is often edited while it runs: 30 lines added at its top
+    # moved the guard's body below the running call's line, and the next optimize() call
+    # raised a false MainGuardError.
+    search = SEARCH.replace("n_trials=6", "n_trials=3") + (
+        "text = open(__file__).read()\n"
+        "open(__file__, 'w').write('# edited\\n' * 30 + text)\n"
+        "study.optimize(score, n_trials=3, n_jobs=2)\n"
+        "print('trials', len(study.trials))\n"
+    )
+    body = 'if __name__ == "__main__":\n' + textwrap.indent(search, "    ")
+    proc, _ = _run_script(tmp_path, body)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["trials", "3", "trials", "6"]
+    assert (tmp_path / "search.py").read_text().startswith("# edited\n" * 30)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("wrap", ["top", "function"])
 def test_n_jobs_in_an_unguarded_script_fails_at_once_naming_the_fix(
     tmp_path: Path, wrap: str

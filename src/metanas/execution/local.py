@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import multiprocessing
 import os
 import pickle
@@ -84,16 +85,28 @@ def _unguarded_main_line(frame: FrameType | None) -> tuple[str, int] | None:
     if top is None:
         return None
     line = top.f_lineno
+    guarded = _main_guard_lines(path)
+    if guarded is None or any(first <= line <= last for first, last in guarded):
+        return None
+    return path, line
+
+
+@functools.lru_cache(maxsize=8)
+def _main_guard_lines(path: str) -> tuple[tuple[int, int], ...] | None:
+    """The line ranges of ``path``'s main-guard bodies (None: the file cannot be parsed).
+
+    Read once per process: a script edited while its search runs (a long benchmark, say)
+    must not be judged by line numbers of a text that is no longer the one running.
+    """
     try:
         tree = ast.parse(Path(path).read_text(encoding="utf-8"))
     except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
         return None  # cannot tell: let the start method speak for itself
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and _is_main_test(node.test) and node.body:
-            first, last = node.body[0].lineno, node.body[-1].end_lineno or node.lineno
-            if first <= line <= last:
-                return None
-    return path, line
+    return tuple(
+        (node.body[0].lineno, node.body[-1].end_lineno or node.lineno)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and _is_main_test(node.test) and node.body
+    )
 
 
 def _check_main_guard(n_workers: int) -> None:
