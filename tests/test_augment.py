@@ -78,7 +78,8 @@ def test_augment_changes_training_batches_only():
 
     def recording(x, generator):
         out = spec(x, generator)
-        calls.append((x.clone(), out.clone()))
+        # kept on the CPU: the batches live on the training device (CUDA where present)
+        calls.append((x.detach().cpu().clone(), out.detach().cpu().clone()))
         return out
 
     register_augment("test-recording")(recording)
