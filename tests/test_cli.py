@@ -956,3 +956,24 @@ def test_augment_errors_name_the_fix(db_url: str) -> None:
         invoke([*plain, "--study", "a3", "--n-trials", "2", "--augment", "shift"]),
         "was created without --augment",
     )
+
+
+def test_search_data_trains_the_sequence_spaces_on_text_and_refuses_them_on_numbers(
+    db_url: str,
+) -> None:
+    pytest.importorskip("torch")
+    from metanas.tasks import load_task
+
+    try:
+        load_task("langid-words", seed=0)
+    except Exception as exc:  # the word lists are Debian packages (.ci/run installs them)
+        pytest.skip(str(exc))
+    s = invoke_json(["search", "--data", "langid-words", "--space", "seq-ngram", "--n-trials",
+                     "2", "--epochs", "1", "--storage", db_url, "--study", "words"])  # fmt: skip
+    assert s["n_complete"] == 2
+    assert_usage_error(
+        invoke(["search", "--data", "mnist1d", "--space", "seq-cnn", "--storage", db_url]),
+        "--space seq-cnn embeds token codes",
+        "langid-words",
+        "mlp or cnn",
+    )

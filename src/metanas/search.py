@@ -69,8 +69,9 @@ __all__ = [
 DEFAULT_STRATEGY = "random"
 DEFAULT_SEED = 0
 DEFAULT_METRIC = "valid_accuracy"
-#: Spaces whose architectures can be built and trained (``data=`` searches).
-TRAINABLE_SPACES = ("mlp", "cnn", "nb201")
+#: Spaces whose architectures can be built and trained (``data=`` searches); the ``seq-``
+#: spaces read token codes (the text tasks: ``langid-words``, ``Task.from_texts`` ...).
+TRAINABLE_SPACES = ("mlp", "cnn", "nb201", "seq-cnn", "seq-rnn", "seq-attn", "seq-ngram")
 #: Spaces with a supernet (one-shot searches).
 ONESHOT_SPACES = ("nb201", "cnn")
 _DEFAULT_EPOCHS = 30
@@ -388,6 +389,7 @@ def _prepare_training(
     the_seed = DEFAULT_SEED if seed is None else seed
     the_task = load_task(data, target=target, seed=the_seed, **reader)
     search_space = create_space(space)
+    _check_token_codes(the_task, space, search_space)
     if fidelity is not None:
         # The scheduler's full budget is the trainer's epochs (one LR schedule for both).
         fidelity[1].setdefault("max_budget", epochs or _DEFAULT_EPOCHS)
@@ -438,6 +440,28 @@ def _prepare_training(
         n_new=max(0, n_trials - study.n_finished), task=the_task, timeout_s=timeout_s,
         n_jobs=n_jobs,
     )  # fmt: skip
+
+
+def _check_token_codes(task: Task, name: str, space: SearchSpace) -> None:
+    """A ``seq-`` space embeds token codes: refuse data that holds anything else."""
+    import numpy as np
+
+    vocab = getattr(space, "vocab_size", None)
+    if not name.startswith("seq-") or vocab is None:
+        return
+    X = np.asarray(task.X_train)
+    if X.size and (
+        not np.all(np.isfinite(X))
+        or not np.array_equal(X, np.round(X))
+        or X.min() < 0
+        or X.max() >= vocab
+    ):
+        raise ValueError(
+            f"--space {name} embeds token codes (integers 0 .. {vocab - 1}); the data "
+            f"{task.name!r} holds other values (from {X.min():g} to {X.max():g}). Use a text "
+            "task (langid-words, langid-sentences, fortune-topics, or Task.from_texts for your "
+            "own), or a space for numbers: mlp or cnn."
+        )
 
 
 def _csv_reader(data: str, encoding: str | None) -> dict[str, str]:
