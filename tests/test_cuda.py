@@ -137,30 +137,13 @@ def test_oneshot_darts_searches_and_retrains_on_the_gpu() -> None:
     from metanas.oneshot import run_oneshot
 
     space = CNNSpace(max_blocks=2, stem_channels=16)
-    result = run_oneshot(
-        _task(),
-        space,
-        "darts",
-        epochs=3,
-        retrain_epochs=12,
-        seed=0,
-        device="cuda",
-        storage="sqlite://",
-        study_name="gpu-darts-a",
+    settings = {"epochs": 3, "retrain_epochs": 12, "seed": 0, "device": "cuda"}
+    first, again = (
+        run_oneshot(_task(), space, "darts", storage="sqlite://", study_name=name, **settings)
+        for name in ("gpu-darts-a", "gpu-darts-b")
     )
-    assert result.valid_accuracy > 0.5
-    again = run_oneshot(
-        _task(),
-        space,
-        "darts",
-        epochs=3,
-        retrain_epochs=12,
-        seed=0,
-        device="cuda",
-        storage="sqlite://",
-        study_name="gpu-darts-b",
-    )
-    assert again.arch == result.arch  # same seed, same derived network on the GPU
+    assert first.valid_accuracy > 0.5
+    assert again.arch == first.arch  # same seed, same derived network on the GPU
 
 
 def test_fewshot_learner_meta_trains_on_the_gpu() -> None:
