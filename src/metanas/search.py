@@ -21,6 +21,7 @@ Examples
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -508,12 +509,17 @@ def _resumed_evaluator(
         return evaluator  # stored by hand or an old version: nothing to compare with (its
         # checkpoint_dir is this run's already)
     fix = f"Drop the option to resume study {study.name!r}, or pass a new --study name."
+    # A setting the stored ones leave out (augment when there is none, one added since the
+    # study was made) is the constructor's default: from_settings rebuilds it that way.
+    defaults = {
+        name: param.default
+        for name, param in inspect.signature(TrainEvaluator).parameters.items()
+        if param.default is not inspect.Parameter.empty
+    }
     for option, (key, value) in given.items():
-        if key == "augment" and value is not None and key not in stored:
-            # settings leave augment out when there is none: a study made without it
-            stored = {**stored, key: None}
-        if value is not None and key in stored and jsonable(stored[key]) != jsonable(value):
-            was = f"without {option}" if stored[key] is None else f"with {option} {stored[key]}"
+        before = stored.get(key, defaults.get(key))
+        if value is not None and jsonable(before) != jsonable(value):
+            was = f"without {option}" if before is None else f"with {option} {before}"
             raise ValueError(
                 f"Study {study.name!r} was created {was}, not {option} {value}; one study "
                 f"measures every trial the same way. {fix}"
