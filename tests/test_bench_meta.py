@@ -208,3 +208,29 @@ def test_numpy_scalars_become_the_spaces_choices() -> None:
     assert type(got) is int
     assert h._as_choice((True, False), np.bool_(False)) is False
     assert h._as_choice((1, True), True) is True
+
+
+def test_growing_verdict_counts_a_fall_to_the_floor_and_not_noise(suite: h.Suite) -> None:
+    """A memory that takes most runs to regret 0 falls; equal distributions do not."""
+    args = meta_growing.parse_args(["--table", suite.path or "", "--n-trials", "20"])
+    bench = {t: suite.bench(t) for t in TASKS}
+    best = {t: float(np.nanmax(bench[t].values(h.METRIC))) for t in TASKS}
+    rng = np.random.default_rng(0)
+
+    def runs(regret: dict[int, list[float]]) -> list[h.Run]:
+        out = []
+        for k, values in regret.items():
+            for i, r in enumerate(values):
+                t = TASKS[i % len(TASKS)]
+                out.append(h.Run(t, "meta", 0, i, np.full(20, best[t] - r), 0.0, 100, TASKS[:k]))
+        return out
+
+    # Half the empty-memory runs already at 0: the first row's interval starts at the floor.
+    cold = [0.0] * 20 + list(0.01 + 0.02 * rng.random(20))
+    lines, numbers = meta_growing.report(h.Summary(suite, runs({0: cold, 1: [0.0] * 40}), 20), args)
+    assert numbers["falls"]
+    assert not numbers["intervals_apart"]
+    assert numbers["p_mannwhitney"] < 0.05
+    assert "overlap at the floor" in "\n".join(lines)
+    _, same = meta_growing.report(h.Summary(suite, runs({0: cold, 1: cold}), 20), args)
+    assert not same["falls"]
