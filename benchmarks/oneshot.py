@@ -27,6 +27,13 @@ own train/validation split) while the derived network, like every baseline, is r
 the full task, as DARTS searched on half of CIFAR-10 and retrained on all of it;
 ``--retrain-batch-size`` and ``--retrain-time-s`` set the retraining recipe shared by every
 network. Reading the data is timed apart (``data_load_s``) and named in the target line.
+``--retrain-deadline-s D`` bounds a subset search and its retraining together: the derived
+network trains for the epochs that fit in what the search left of D seconds (``retrain_budget_s``;
+the evaluator times the first epoch and spreads its cosine schedule over the epochs that fit),
+and ``--retrain-augment`` names TrainEvaluator's augmentation (``shift-flip`` for clothes).
+``--seed-list 0-1`` with ``--append`` runs some seeds and merges them into the ``--raw`` file by
+(method, seed, draw), so a long run is queued in chunks that share their settings (a chunk with
+other settings is refused) and the table covers every stored seed.
 
 Issue 7's target: the retrained DARTS network reaches >= 95 % test accuracy
 in <= 1/3 of the wall time the black-box search of ``benchmarks/real_training.py``
@@ -84,6 +91,9 @@ BASELINES = ("random-ops", "all-conv3", "blackbox")
 #: The skeleton of ``darts-latency-wide``: few multiply-adds before the first stride and no
 #: residual projections (at batch 1 on a CPU, every layer call costs about as much as its
 #: arithmetic); the widths and identity blocks are searched.
+#: ``retrain_budget_s``: seconds kept for the latency and test passes, and the factor for the
+#: per-epoch validation passes the evaluator's epoch timing leaves out.
+_DEADLINE_RESERVE_S, _DEADLINE_FACTOR = 20.0, 1.1
 LATENCY_SKELETON = (
     '{"channels_1": 64, "channels_2": 64, "channels_3": 64, "channels_4": 64, '
     '"stride_1": 2, "stride_2": 2, "stride_3": 1, "stride_4": 1, "residual": false}'
@@ -109,6 +119,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--retrain-batch-size", type=int, default=None,
         help="retraining batch (default: --batch-size, else TrainEvaluator's)",
+    )  # fmt: skip
+    p.add_argument(
+        "--retrain-augment", default=None,
+        help="training-time augmentation of every retrained network (TrainEvaluator's "
+        "augment, e.g. shift or shift-flip for images; default: none)",
+    )  # fmt: skip
+    p.add_argument(
+        "--retrain-deadline-s", type=float, default=None,
+        help="with --search-n-train: search and retraining of a searched network end within "
+        "this many seconds; retraining gets the time the search left (see retrain_budget_s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--seed-list", default=None,
+        help="seeds to run, e.g. 0-1 or 2 (default: 0..--seeds-1); with --append the runs are "
+        "merged into the --raw file by (method, seed, draw), so a long run can be queued in chunks",
     )  # fmt: skip
     p.add_argument(
         "--skeleton", default=None, help="JSON skeleton of the cnn supernet (default: its own)"
@@ -164,7 +189,89 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.raw = REPO / "benchmarks" / "results" / f"{stem}.json"
     if args.quick:
         args.seeds, args.epochs, args.retrain_epochs, args.num_samples = 1, 1, 2, 1000
+    if args.seed_list is not None:
+        try:
+            args.seed_list = parse_seeds(args.seed_list)
+        except ValueError as exc:
+            p.error(str(exc))
+    if args.retrain_deadline_s is not None and (
+        args.search_n_train is None or not args.retrain_deadline_s > 0
+    ):
+        p.error(
+            f"--retrain-deadline-s {args.retrain_deadline_s}: give a positive number of seconds "
+            "together with --search-n-train (the deadline covers that search and retraining)"
+        )
     return args
+
+
+def parse_seeds(text: str) -> list[int]:
+    """Seeds from ``"0-2"``, ``"1,3"`` or ``"0-1,7"`` (sorted, without repeats)."""
+    seeds: set[int] = set()
+    for part in (x.strip() for x in text.split(",")):
+        if not part:
+            continue
+        lo, sep, hi = part.partition("-")
+        try:
+            first, last = (int(lo), int(hi)) if sep else (int(part), int(part))
+        except ValueError:
+            raise ValueError(
+                f"--seed-list: cannot read {part!r}; write seeds and ranges like 0-2,7"
+            ) from None
+        if first < 0 or last < first:
+            raise ValueError(
+                f"--seed-list: bad range {part!r}; write low-high with 0 <= low <= high"
+            )
+        seeds.update(range(first, last + 1))
+    if not seeds:
+        raise ValueError(f"--seed-list: no seed in {text!r}; write seeds and ranges like 0-2,7")
+    return sorted(seeds)
+
+
+def seeds_of(args: argparse.Namespace) -> list[int]:
+    """The seeds this invocation runs: ``--seed-list``, else ``0 .. --seeds - 1``."""
+    return list(args.seed_list) if args.seed_list is not None else list(range(args.seeds))
+
+
+def run_key(row: dict[str, Any]) -> tuple[str, int, int]:
+    """A stored run's identity: method, seed and (random-ops) draw."""
+    return (str(row["method"]), int(row["seed"]), int(row.get("draw", -1)))
+
+
+def merge_runs(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``old`` with ``new`` added; a new run replaces a stored one of the same :func:`run_key`."""
+    keys = {run_key(r) for r in new}
+    kept = [r for r in old if run_key(r) not in keys]
+    order = list(METHOD_NAMES)
+    return sorted(
+        kept + new,
+        key=lambda r: (order.index(r["method"]) if r["method"] in order else len(order),
+                       *run_key(r)[1:]),
+    )  # fmt: skip
+
+
+def recipe(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings a run's numbers depend on; chunks merged into one file must share them."""
+    return {
+        "task": args.task, "space": args.space, "skeleton": args.skeleton,
+        "n_train": args.n_train, "downsample": args.downsample,
+        "search_n_train": args.search_n_train, "epochs": args.epochs,
+        "retrain_epochs": args.retrain_epochs, "threads": args.threads,
+        "batch_size": args.batch_size, "retrain_deadline_s": args.retrain_deadline_s,
+        **_evaluator_settings(args),
+    }  # fmt: skip
+
+
+def retrain_budget_s(deadline_s: float, search_s: float) -> float:
+    """TrainEvaluator's ``time_budget_s`` for a retraining that starts ``search_s`` into a run
+    which must end within ``deadline_s`` seconds.
+
+    The evaluator fits its epochs (and so its cosine schedule) to the budget after timing the
+    first epoch's training steps, which leave out each epoch's validation pass (about a tenth
+    of an epoch's training time on Fashion-MNIST's 48k/12k split) and the latency and test
+    passes around the training (a few seconds): hence the reserve and the factor. At least one
+    second (one epoch) when the search used up the deadline.
+    """
+    return max(1.0, (deadline_s - search_s - _DEADLINE_RESERVE_S) / _DEADLINE_FACTOR)
 
 
 _TASKS: dict[tuple[int, bool], Task] = {}
@@ -201,6 +308,8 @@ def _evaluator_settings(args: argparse.Namespace) -> dict[str, Any]:
         out["batch_size"] = batch
     if args.retrain_time_s is not None:
         out["time_budget_s"] = args.retrain_time_s
+    if args.retrain_augment is not None:
+        out["augment"] = args.retrain_augment
     return out
 
 
@@ -234,10 +343,14 @@ def _search_on_subset(method: str, seed: int, args: argparse.Namespace) -> dict[
     history = search.fit(args.fast_epochs if fast else args.epochs)
     arch = search.derive()
     search_s = time.perf_counter() - start
+    budget = None
+    if args.retrain_deadline_s is not None:
+        budget = retrain_budget_s(args.retrain_deadline_s, search_s)
     metrics, retrain_s = _retrain(
-        arch, seed, args, epochs=args.fast_retrain_epochs if fast else None
+        arch, seed, args, epochs=args.fast_retrain_epochs if fast else None, time_budget_s=budget
     )
     return {
+        "retrain_time_budget_s": budget,
         "arch": space.format(arch), "search_s": search_s, "retrain_s": retrain_s,
         "search_data": small.summary(), "search_valid_accuracy": history[-1]["valid_accuracy"],
         "estimated_latency_ms": None, "max_latency_ms": None, "meets_limit": None,
@@ -299,15 +412,26 @@ def one_run(method: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _retrain(
-    arch: Any, seed: int, args: argparse.Namespace, *, epochs: int | None = None
+    arch: Any,
+    seed: int,
+    args: argparse.Namespace,
+    *,
+    epochs: int | None = None,
+    time_budget_s: float | None = None,
 ) -> tuple[dict[str, Any], float]:
-    """Train ``arch`` with the recipe of the derived networks; its metrics and wall time."""
+    """Train ``arch`` with the recipe of the derived networks; its metrics and wall time.
+
+    ``time_budget_s`` overrides ``--retrain-time-s`` (a deadline's remaining time).
+    """
     from metanas.evaluation.train import TrainEvaluator
 
     task = get_task(seed, args)
+    settings = _evaluator_settings(args)
+    if time_budget_s is not None:
+        settings["time_budget_s"] = time_budget_s
     ev = TrainEvaluator(
         task, create_space(args.space), max_epochs=epochs or args.retrain_epochs, seed=seed,
-        threads=args.threads, device="cpu", **_evaluator_settings(args),
+        threads=args.threads, device="cpu", **settings,
     )  # fmt: skip
     start = time.perf_counter()
     res = ev.evaluate(arch)
@@ -315,6 +439,7 @@ def _retrain(
         "valid_accuracy": float(res.metrics.get("valid_accuracy", math.nan)),
         "test_accuracy": float(res.test_metrics.get("test_accuracy", math.nan)),
         "latency_ms": float(res.metrics.get("latency_ms", math.nan)),
+        "retrain_epochs_done": float(res.metrics.get("epochs", math.nan)),
     }, time.perf_counter() - start
 
 
@@ -342,8 +467,9 @@ def baseline_rows(
         print(f"{method} seed {seed}: test {r['test_accuracy']:.4f}  {r['arch']}", flush=True)
         return r
 
+    seeds = seeds_of(args)
     if method == "all-conv3":
-        for seed in range(args.seeds):
+        for seed in seeds:
             net = nets(seed)
             k = [ops.index("conv3") for _, ops in net.decisions]
             arch = net.architecture(k)
@@ -351,7 +477,7 @@ def baseline_rows(
             out.append(row(seed, arch, metrics, 0.0, t))
     elif method == "random-ops":
         for j in range(args.random_draws):
-            seed = j % args.seeds
+            seed = seeds[j % len(seeds)]
             net = nets(seed)
             allowed = net.derivable().cpu().numpy()
             rng = np.random.default_rng([18, j])
@@ -362,7 +488,7 @@ def baseline_rows(
     elif method == "blackbox":
         darts = [r["search_s"] for r in rows if r["method"] == "darts"]
         budget = statistics.median(darts) if darts else 60.0
-        for seed in range(args.seeds):
+        for seed in seeds:
             net = nets(seed)
             allowed = net.derivable().cpu().numpy()
             rng = np.random.default_rng([19, seed])
@@ -379,6 +505,24 @@ def baseline_rows(
             spent = time.perf_counter() - start
             out.append(row(seed, best[1], best[2], spent, 0.0, budget_s=budget, n_trained=n))
     return out
+
+
+def check_mergeable(
+    old: list[dict[str, Any]], methods: list[str], args: argparse.Namespace
+) -> None:
+    """Refuse to merge runs of ``methods`` made with another :func:`recipe` into one table.
+
+    Runs stored before the recipe was recorded carry none and are merged as before.
+    """
+    now = recipe(args)
+    for r in old:
+        if r["method"] in methods and r.get("settings", now) != now:
+            changed = sorted(k for k in now if r["settings"].get(k) != now[k])
+            raise SystemExit(
+                f"--append: the stored {r['method']} run of seed {r['seed']} in {args.raw} was "
+                f"made with other settings ({', '.join(changed)}); pass another --raw file, or "
+                "the same settings, to merge chunks of one run."
+            )
 
 
 def bootstrap_diff(
@@ -503,8 +647,23 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, ref: float | 
                         if args.retrain_time_s is None
                         else f" or {args.retrain_time_s:g} s of training"
                     )
+                    + (
+                        ""
+                        if args.retrain_deadline_s is None
+                        else f", searched networks' epochs fitted to what is left of "
+                        f"{args.retrain_deadline_s:g} s after the search (retrain_budget_s: "
+                        f"(deadline - search - {_DEADLINE_RESERVE_S:g} s) / {_DEADLINE_FACTOR:g} "
+                        "of training, cosine schedule over the fitted epochs)"
+                    )
                     + f" (TrainEvaluator, early stopping; {_evaluator_settings(args)}), "
-                    f"{args.seeds} seeds, {args.threads} torch thread(s)"
+                    f"{len({r['seed'] for r in rows}) or len(seeds_of(args))} seeds, "
+                    f"{args.threads} torch thread(s)"
+                    + (
+                        ""
+                        if not args.append
+                        else "; runs of several invocations (--seed-list chunks) merged by "
+                        "(method, seed, draw) from the --raw file, all with the same settings"
+                    )
                 ),
                 "latency machine": hardware_name("cpu"),
             },
@@ -554,7 +713,7 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, ref: float | 
             acc = statistics.median(r["test_accuracy"] for r in darts)
             tot = statistics.median(r["search_s"] + r["retrain_s"] for r in darts)
             load = [r["data_load_s"] for r in darts if r.get("data_load_s") is not None]
-            met = "met" if acc >= FASHION_TARGET and tot <= FASHION_LIMIT_S else "not met"
+            verdict = "met" if acc >= FASHION_TARGET and tot <= FASHION_LIMIT_S else "not met"
             lines.append(
                 f"**Target** (one-shot DARTS >= 91 % test accuracy within 10 minutes): "
                 f"`{variant}` reaches a median {100 * acc:.1f} % in a median {tot:.0f} s "
@@ -564,7 +723,7 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, ref: float | 
                     if load
                     else ""
                 )
-                + f"): {met}."
+                + f"): {verdict}."
             )
     lat = [r for r in rows if r["method"].startswith("darts-latency")]
     if lat:
@@ -603,15 +762,19 @@ def main(argv: list[str] | None = None) -> None:
         earlier = json.loads(args.load.read_text())
         rows, total = earlier["runs"], float(earlier["total_s"])
     else:
-        rows = []
+        old: list[dict[str, Any]] = []
         if args.append and args.raw.exists():
-            earlier = json.loads(args.raw.read_text())
-            rows = [r for r in earlier["runs"] if r["method"] not in methods]
+            old = json.loads(args.raw.read_text())["runs"]
+            check_mergeable(old, methods, args)
+        new: list[dict[str, Any]] = []
         for m in methods:
             if m in BASELINES:
-                rows += baseline_rows(m, args, rows)
+                new += baseline_rows(m, args, merge_runs(old, new))
             else:
-                rows += [one_run(m, seed, args) for seed in range(args.seeds)]
+                new += [one_run(m, seed, args) for seed in seeds_of(args)]
+        for r in new:
+            r["settings"] = recipe(args)
+        rows = merge_runs(old, new)
         total = time.perf_counter() - start
     print(f"all runs: {total:.0f} s", flush=True)
     ref = black_box_reference(args.reference)
