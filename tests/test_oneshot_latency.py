@@ -190,3 +190,154 @@ def test_inherited_accuracy_scores_sub_networks_and_leaves_the_supernet_alone(ta
     assert accs == inherited_accuracy(net, task, choices)  # deterministic
     after = net.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+# ------------------------------------------------------------------ width-aware tables
+def _width_table(seed: int, n_dec: int = 4) -> LatencyTable:
+    """A made-up width-aware table: 3 widths, candidates 0-3 set a width, 4-5 keep it."""
+    rng = np.random.default_rng(seed)
+    widths = (8, 16, 32)
+    out = np.tile(np.array([8, 16, 32, 16, 0, 0]), (n_dec, 1))
+    # Cost grows with the input width: a block after a narrow one is cheaper.
+    wt = rng.uniform(0.05, 0.2, size=(n_dec, 3, 6)) * np.array([1.0, 2.0, 4.0])[None, :, None]
+    wt[:, :, 4:] *= 0.1
+    wt[1, :, 3] = np.nan  # masked in decision 1
+    table_ms = wt[:, 1, :].copy()
+    return LatencyTable(
+        decisions=tuple(f"d{i}" for i in range(n_dec)),
+        candidates=tuple(tuple(f"o{k}" for k in range(6)) for _ in range(n_dec)),
+        table_ms=table_ms, base_ms=0.3, scale=1.2, widths=widths, width_table_ms=wt,
+        out_widths=out, start_width=16,
+    )  # fmt: skip
+
+
+def _walk(table: LatencyTable, choice: list[int]) -> float:
+    """The width-aware estimate written out: each entry read at the width entering it."""
+    assert table.widths is not None
+    assert table.width_table_ms is not None
+    assert table.out_widths is not None
+    w, total = table.start_width, 0.0
+    for d, k in enumerate(choice):
+        total += table.width_table_ms[d, table.widths.index(w), k]
+        w = int(table.out_widths[d, k]) or w
+    return table.base_ms + table.scale * total
+
+
+def test_width_aware_estimate_follows_the_widths_along_the_chain() -> None:
+    table = _width_table(0)
+    assert table.width_aware
+    allowed = ~np.isnan(table.table_ms)
+    opts = [np.flatnonzero(a) for a in allowed]
+    combos = [list(c) for c in itertools.product(*opts)]
+    est = [table.estimate(c) for c in combos]
+    assert est == pytest.approx([_walk(table, c) for c in combos])
+    # Not the width-blind sum: a narrow block makes the next cheaper than at width 16.
+    blind = LatencyTable(table.decisions, table.candidates, table.table_ms, 0.3, 1.2)
+    assert table.estimate([0, 0, 0, 0]) < blind.estimate([0, 0, 0, 0])
+    assert table.estimate([2, 2, 2, 2]) > blind.estimate([2, 2, 2, 2])
+    # The fastest allowed network is the shortest path over the widths.
+    assert table.estimate(table.fastest(allowed)) == pytest.approx(min(est))
+    # A masked candidate is never affordable.
+    assert table.estimate([0, 3, 0, 0]) == float("inf")
+
+
+def test_width_aware_expected_latency_is_the_exact_expectation() -> None:
+    table = _width_table(1, n_dec=3)
+    allowed = ~np.isnan(table.table_ms)
+    rng = np.random.default_rng(2)
+    p = rng.dirichlet(np.ones(6), size=3) * allowed
+    p /= p.sum(axis=1, keepdims=True)
+    probs = torch.tensor(p, dtype=torch.float64, requires_grad=True)
+    got = table.expected(probs)
+    want = sum(
+        float(np.prod([p[d, k] for d, k in enumerate(c)])) * _walk(table, list(c))
+        for c in itertools.product(*[np.flatnonzero(a) for a in allowed])
+    )
+    assert float(got.detach()) == pytest.approx(want, rel=1e-9)
+    got.backward()
+    assert probs.grad is not None
+    assert torch.isfinite(probs.grad).all()
+    assert float(probs.grad.abs().sum()) > 0
+
+
+def test_width_aware_constrained_choices_match_brute_force_exact_and_beam() -> None:
+    table = _width_table(3)
+    rng = np.random.default_rng(4)
+    scores = np.log(rng.dirichlet(np.ones(6), size=4))
+    allowed = ~np.isnan(table.table_ms)
+    scores[~allowed] = -np.inf
+    limit = table.estimate(table.fastest(allowed)) + 0.4
+    got = constrained_choices(scores, allowed, table, limit, k=5)
+    brute = _brute(scores, table, limit)
+    assert got == [r[2] for r in brute[:5]]
+    assert all(table.estimate(c) <= limit for c in got)
+    old = latency_mod._EXACT_LIMIT
+    try:
+        latency_mod._EXACT_LIMIT = 1
+        beam = constrained_choices(scores, allowed, table, limit, k=5)
+    finally:
+        latency_mod._EXACT_LIMIT = old
+    assert beam == got
+    fastest = table.estimate(table.fastest(allowed))
+    with pytest.raises(ValueError, match=f"estimated at {fastest:.4g} ms"):
+        constrained_choices(scores, allowed, table, fastest * 0.99)
+
+
+@pytest.fixture(scope="module")
+def wide128() -> tuple[object, LatencyTable]:
+    """A 2-block chain of 128 channels whose blocks are conv7 at width 16 or 128 only."""
+    space = CNNSpace(max_blocks=2, stem_channels=0)
+    skeleton = {"channels_1": 128, "channels_2": 128, "stride_1": 1, "stride_2": 1}
+    torch.set_num_threads(1)
+    net = build_supernet(
+        space, (1, 64), 3, seed=0, skeleton={**skeleton, "residual": False}, widths=(16, 128)
+    )
+    names = net.decisions[0][1]
+    keep = torch.tensor([n in ("conv7x16", "conv7x128") for n in names])
+    net.mask &= keep  # type: ignore[operator]
+    table = latency_mod.measure_latency_table(net, repeats=7, warmup=2)
+    return net, table
+
+
+def test_width_aware_table_predicts_a_narrow_networks_latency_better(
+    wide128: tuple[object, LatencyTable],
+) -> None:
+    from metanas.evaluation.hardware import measure_latency_ms
+
+    net, table = wide128
+    names = net.decisions[0][1]  # type: ignore[attr-defined]
+    narrow, wide = names.index("conv7x16"), names.index("conv7x128")
+    assert table.width_aware
+    assert table.widths == (1, 16, 128)
+    # The block after a 16-channel block is timed on 16 input channels, and that is cheaper.
+    assert table.width_table_ms[1, 1, wide] < table.width_table_ms[1, 2, wide]  # type: ignore[index]
+    choice = [narrow, wide]
+    model = net.space.build_model(net.architecture(choice), (1, 64), 3, seed=0)  # type: ignore[attr-defined]
+    real = measure_latency_ms(model, (1, 64), 1, repeats=15, warmup=2)
+    blind = LatencyTable(
+        table.decisions, table.candidates, table.table_ms, table.base_ms, table.scale
+    )
+    assert abs(table.estimate(choice) - real) < abs(blind.estimate(choice) - real)
+
+
+def test_darts_derivation_with_a_width_aware_table_stays_within_the_limit(
+    wide128: tuple[object, LatencyTable],
+) -> None:
+    net, table = wide128
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(24, 1, 64)).astype(np.float32)
+    small = Task.from_arrays(X, rng.integers(0, 3, size=24), name="noise", seed=0)
+    names = net.decisions[0][1]  # type: ignore[attr-defined]
+    narrow, wide = names.index("conv7x16"), names.index("conv7x128")
+    slow = table.estimate([wide, wide])
+    limit = (table.estimate([narrow, wide]) + slow) / 2
+    search = DartsSearch(net, small, latency=table, max_latency_ms=limit, batch_size=8)  # type: ignore[arg-type]
+    with torch.no_grad():
+        net.alphas.zero_()  # type: ignore[attr-defined]
+        net.alphas[:, wide] = 2.0  # type: ignore[attr-defined]
+        net.alphas[1, wide] = 3.0  # type: ignore[attr-defined]
+    assert slow > limit  # the most likely network is over the limit
+    arch = search.derive()
+    choice = net.choice_of(arch)  # type: ignore[attr-defined]
+    assert table.estimate(choice) <= limit
+    assert choice == [narrow, wide]  # the likelier block keeps its width

@@ -260,8 +260,7 @@ class DartsSearch(OneShotSearch):
         if self.latency.estimate(start) <= self.latency_target_ms:
             return net.architecture(start)
         allowed = net.derivable()
-        lat = np.where(allowed.cpu().numpy(), self.latency.table_ms, np.nan)
-        fastest = [int(np.nanargmin(row)) for row in lat]
+        fastest = self.latency.fastest(allowed.cpu().numpy())
         if self.latency.estimate(fastest) > self.latency_target_ms:
             # Nothing fits: the fastest network is the closest (the caller reports the miss).
             return net.architecture(fastest)
