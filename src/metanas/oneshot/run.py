@@ -355,10 +355,7 @@ def run_oneshot(
 
 def _check_limit(table: Any, supernet: Any, max_latency_ms: float) -> None:
     """Warn when even the fastest derivable network's table estimate is over the limit."""
-    import numpy as np
-
-    lat = np.where(supernet.derivable().cpu().numpy(), table.table_ms, np.nan)
-    fastest = [int(np.nanargmin(row)) for row in lat]
+    fastest = table.fastest(supernet.derivable().cpu().numpy())
     estimate = table.estimate(fastest)
     if estimate > max_latency_ms:
         _logger.warning(
