@@ -109,3 +109,42 @@ def test_median_ci_brackets_the_median() -> None:
     assert lo <= m <= hi
     assert lo >= 0.97
     assert hi <= 0.99
+
+
+def test_every_multifidelity_arm_builds_its_scheduler_and_strategy() -> None:
+    assert mfr.ARMS[0] == "bo"
+    assert set(mfr.ARMS[1:]) == set(mfr.MF_ARMS)
+    assert mfr.arm_setup("bo", 15, 0) == ("bo", None)
+    for arm, (sched, strategy, first) in mfr.MF_ARMS.items():
+        got_strategy, scheduler = mfr.arm_setup(arm, 15, 0)
+        assert got_strategy == strategy
+        assert type(scheduler).registered_name == sched
+        assert scheduler.rungs[0] == first
+        assert scheduler.rungs[-1] == 15
+    # The first runs' arms keep their settings (their stored runs stay in the table).
+    assert mfr.MF_ARMS["asha"] == ("asha", "random", 1)
+    assert mfr.MF_ARMS["asha+curve"] == ("curve", "random", 1)
+
+
+def test_a_later_arm_is_tabled_paired_and_its_tuning_summarised(
+    chunked: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import multifidelity_real_tune as tune
+
+    c = chunked
+    monkeypatch.setattr(tune, "rank_diagnosis", lambda: [(1, 0.4, 0.55), (5, 0.93, 1.0)])
+    tuning = tmp_path / "tuning.json"
+    row = {"horizon_full": 25.0, "task": "mnist1d-shear", "seed": 100, "n_full": 5}
+    tuning.write_text(json.dumps({"rows": [
+        {**row, "candidate": "asha+bo@5", "regret": 0.0, "test": 0.95},
+        {**row, "candidate": "asha+random@1", "regret": 0.01, "test": 0.94},
+    ]}))  # fmt: skip
+    new = next(a for a, spec in mfr.MF_ARMS.items() if spec[2] != mfr.MIN_EPOCHS)
+    common = [*c["common"], "--tuning", str(tuning)]
+    assert mfr.main([*common, "--arms", f"bo,{new}", "--seed-list", "0-1"]) == 0
+    text = c["doc"].read_text()
+    assert f"| mnist1d | 3 | 98.5 % | {new} | 2 |" in text
+    assert f"{new} minus bo @3x (paired by seed, 2 seed(s)): -0.40" in text
+    assert "epoch 1: Spearman 0.40, 55 % of the final top 10 % in the top third" in text
+    assert "| 25 | asha+bo@5 | 1 | 0.00 | 95.00 |" in text
+    assert "| 25 | asha+random@1 | 1 | 1.00 | 94.00 |" in text

@@ -505,3 +505,21 @@ def test_pinned_asks_of_a_seeded_study() -> None:
     study.optimize(bench, n_trials=15)
     asks = [tuple(t.arch[k] for k in ("link", "op1", "op2", "op3", "op4")) for t in study.trials]
     assert asks == PINNED_BO_ASKS
+
+
+def test_a_trial_told_again_replaces_its_earlier_result(small_space: SearchSpace) -> None:
+    # A scheduler resumes a stopped trial (promote_stopped): the study tells the strategy its
+    # result at the stop and again when it settles at the higher budget. A resumed study
+    # replays each trial once, with its last result; the uninterrupted run must hold the same.
+    rng = np.random.default_rng(0)
+    archs = [small_space.sample(rng) for _ in range(3)]
+    bo = BOStrategy(small_space, seed=0)
+    for i, a in enumerate(archs):
+        _tell(bo, a, 0.1 * i, number=i)
+    _tell(bo, archs[0], 0.9, number=0)
+    assert bo.history == [(archs[0], 0.9), (archs[1], 0.1), (archs[2], 0.2)]
+    assert len(bo._features) == 3
+    # Results without a trial number (warm starts from plain data) are all kept.
+    _tell(bo, archs[1], 0.5)
+    _tell(bo, archs[1], 0.6)
+    assert len(bo.history) == len(bo._features) == 5

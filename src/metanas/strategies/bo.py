@@ -183,6 +183,7 @@ class BOStrategy(Strategy):
         self.history: list[tuple[Architecture, float]] = []
         self._features: list[np.ndarray] = []
         self._fits: dict[int, GPParams] = {}
+        self._told: dict[int, int] = {}  # trial number -> its index in history
 
     # ------------------------------------------------------------------ model
     @staticmethod
@@ -382,5 +383,15 @@ class BOStrategy(Strategy):
         self.mark_seen(obs.arch)
         if obs.score is None or not math.isfinite(obs.score):
             return
+        at = self._told.get(obs.number) if obs.number >= 0 else None
+        if at is not None:
+            # A trial settles again when a scheduler resumes it after a stop: its result at
+            # the higher budget replaces the earlier one, as a resumed study (which replays
+            # each trial once, with its last result) would hold it.
+            self.history[at] = (obs.arch, float(obs.score))
+            self._fits = {}  # fitted on the old result
+            return
+        if obs.number >= 0:
+            self._told[obs.number] = len(self.history)
         self.history.append((obs.arch, float(obs.score)))
         self._features.append(self._encode(obs.arch))
