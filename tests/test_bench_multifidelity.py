@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 import multifidelity as mf
-import scipy.stats  # noqa: F401  (imported once here: the Wilcoxon test is then fast)
+import scipy.stats  # imported once here: the Wilcoxon test is then fast
 
 TASKS = ("mnist1d", "digits")
 
@@ -87,6 +87,32 @@ def test_paired_ratio_and_wilcoxon() -> None:
     assert mf.paired_ratio(censored, censored, cap=100.0, n_boot=50)[-1] == "?"
 
 
+@pytest.mark.parametrize("arm", ["synetune-asha", "synetune-asha-space"])
+def test_synetune_asha_trains_each_listed_architecture_from_scratch_once(
+    table_path: str, arm: str
+) -> None:
+    pytest.importorskip("syne_tune")
+    table = mf.load_table("mnist1d", table_path)
+    clock = mf.run_synetune(arm, table, 0, horizon_s=math.inf)
+    started = [row for _, row, epoch in clock.events if epoch == 1]
+    # Every run starts from scratch; no architecture is started twice while any is untrained.
+    assert started == list(dict.fromkeys(started))
+    assert clock.finished
+
+
+def test_synetune_asha_draws_the_listed_architectures_uniformly(table_path: str) -> None:
+    pytest.importorskip("syne_tune")
+    table = mf.load_table("mnist1d", table_path)
+    # The first architecture of each seed's run: uniform over the 16 listed ones, whereas a
+    # projection from the decision space favours some (the bias synetune-asha avoids).
+    firsts = [
+        next(row for _, row, _ in mf.run_synetune("synetune-asha", table, s, 1e-9).events)
+        for s in range(96)
+    ]
+    counts = np.bincount(firsts, minlength=len(table.archs))
+    assert scipy.stats.chisquare(counts).pvalue > 0.001
+
+
 @pytest.mark.slow
 def test_quick_run_writes_section_and_results(table_path: str, tmp_path: Path) -> None:
     out, results = tmp_path / "benchmarks.md", tmp_path / "mf.json"
@@ -141,6 +167,11 @@ def test_curve_settings_are_chosen_on_the_other_tasks_and_kept_runs_are_reported
     # A rerun of another arm keeps these runs and reports both.
     assert mf.main([*common, "--arms", "asha", "--keep-from", str(first),
                     "--results", str(results)]) == 0  # fmt: skip
-    runs = json.loads(results.read_text())["runs"]
+    payload = json.loads(results.read_text())
+    runs = payload["runs"]
     assert sorted({r["arm"] for r in runs}) == ["asha", "curve+memory"]
     assert "kept (not rerun) from first.json" in out.read_text()
+    # The kept curve+memory runs are reported with the settings chosen for them then.
+    assert payload["curve_tuning"]["chosen"] == tuning["chosen"]
+    assert payload["curve_tuning"]["runs"] == tuning["runs"]
+    assert "setting chosen (on the other tasks)" in out.read_text()
