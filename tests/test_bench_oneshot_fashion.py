@@ -127,3 +127,20 @@ def test_merge_runs_keeps_random_draws_apart() -> None:
     new = [{"method": "random-ops", "seed": 0, "draw": 1, "new": True}]
     merged = ob.merge_runs(old, new)
     assert [(r["draw"], "new" in r) for r in merged] == [(0, False), (1, True), (2, False)]
+
+
+def test_recipe_note_reads_the_validation_comparison(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recipes = tmp_path / "recipes.json"
+    recipes.write_text(
+        json.dumps(
+            {"retrain": [{"augment": None, "valid": 0.917}, {"augment": "shift", "valid": 0.9}]}
+        )
+    )
+    monkeypatch.setattr(ob, "RECIPES", recipes)
+    monkeypatch.setattr(ob, "REPO", tmp_path)
+    args = ob.parse_args(["--task", "fashion-mnist", "--search-n-train", "800",
+                          "--retrain-deadline-s", "570"])  # fmt: skip
+    assert "no augmentation 91.70 %, shift 90.00 %" in ob.recipe_note(args)[1]
+    assert ob.recipe_note(ob.parse_args(["--task", "fashion-mnist"])) == []  # no deadline run
