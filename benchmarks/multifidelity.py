@@ -399,6 +399,19 @@ def run_optuna(arm: str, table: Table, seed: int, horizon_s: float) -> Clock:
 
 
 def run_synetune(arm: str, table: Table, seed: int, horizon_s: float) -> Clock:
+    # Syne Tune's random searcher samples from numpy's global generator (``Domain.sample()``
+    # without its ``random_state``), so ``random_seed`` alone does not make a run repeatable
+    # and forked workers would share one stream: the run gets that generator seeded, and the
+    # caller's state back afterwards.
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        return _run_synetune(arm, table, seed, horizon_s)
+    finally:
+        np.random.set_state(state)
+
+
+def _run_synetune(arm: str, table: Table, seed: int, horizon_s: float) -> Clock:
     import datetime
     import logging
     import warnings

@@ -100,6 +100,19 @@ def test_synetune_asha_trains_each_listed_architecture_from_scratch_once(
     assert clock.finished
 
 
+def test_synetune_runs_repeat_with_their_seed_and_leave_numpys_global_state(
+    table_path: str,
+) -> None:
+    pytest.importorskip("syne_tune")
+    table = mf.load_table("mnist1d", table_path)
+    np.random.seed(123)
+    before = np.random.get_state()[1].copy()
+    runs = [mf.run_synetune("synetune-asha", table, s, math.inf).events for s in (4, 4, 5)]
+    assert runs[0] == runs[1]
+    assert runs[0] != runs[2]
+    assert (np.random.get_state()[1] == before).all()
+
+
 def test_synetune_asha_draws_the_listed_architectures_uniformly(table_path: str) -> None:
     pytest.importorskip("syne_tune")
     table = mf.load_table("mnist1d", table_path)
