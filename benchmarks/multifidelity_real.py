@@ -2,7 +2,7 @@
 
 For MNIST-1D (``load_task("mnist1d")``, its default generation) and Fashion-MNIST
 (``load_task("fashion-mnist")``, Debian's ``dataset-fashion-mnist`` read offline), the ``cnn``
-space, a 2-worker local process pool and ``--seeds`` seeds, three arms search for a fixed wall
+space, a 2-worker local process pool and ``--seeds`` seeds, the arms search for a fixed wall
 time each:
 
 * ``bo``: full fidelity (every trial trains ``--max-epochs`` epochs), given ``--bo-factor`` x
@@ -32,7 +32,7 @@ and its test accuracy at the fixed wall time. The search sees validation accurac
         --seed-list 0-4 --budget-minutes 15
 
 The full run (5 seeds; Fashion-MNIST 20 min per multi-fidelity arm and 60 min for bo; MNIST-1D
-3 and 9 min) takes about 8.5 hours on 2 cores.
+3 and 9 min) takes about 10 hours on 2 cores with the four arms.
 """
 
 from __future__ import annotations
