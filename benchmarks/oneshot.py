@@ -146,6 +146,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="latency methods: networks within the limit scored with inherited weights "
         "(DartsSearch's derive_candidates; 1: the most likely, unscored)",
     )  # fmt: skip
+    p.add_argument(
+        "--measure-candidates", type=int, default=0,
+        help="latency methods: time the k most likely networks near the limit and derive the "
+        "first that really meets it (DartsSearch's measure_candidates; 0: off)",
+    )  # fmt: skip
     p.add_argument("--random-draws", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=None, help="search and retrain batch")
     p.add_argument("--seeds", type=int, default=3)
@@ -384,6 +389,7 @@ def one_run(method: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     search: dict[str, Any] = {} if args.batch_size is None else {"batch_size": args.batch_size}
     if latency:
         search["derive_candidates"] = args.derive_candidates
+        search["measure_candidates"] = args.measure_candidates
     start = time.perf_counter()
     r = run_oneshot(
         task, args.space, method.removesuffix("-fast").split("-latency")[0],

@@ -341,3 +341,42 @@ def test_darts_derivation_with_a_width_aware_table_stays_within_the_limit(
     choice = net.choice_of(arch)  # type: ignore[attr-defined]
     assert table.estimate(choice) <= limit
     assert choice == [narrow, wide]  # the likelier block keeps its width
+
+
+def test_measured_candidates_take_the_likeliest_network_that_really_meets_the_limit(
+    wide128: tuple[object, LatencyTable],
+) -> None:
+    net, table = wide128
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(24, 1, 64)).astype(np.float32)
+    small = Task.from_arrays(X, rng.integers(0, 3, size=24), name="noise", seed=0)
+    names = net.decisions[0][1]  # type: ignore[attr-defined]
+    narrow, wide = names.index("conv7x16"), names.index("conv7x128")
+    mid = table.estimate([narrow, wide])
+    limit = mid * 0.97  # [narrow, wide] is just over the limit by the table
+    assert table.estimate([narrow, narrow]) <= limit < mid <= limit * DartsSearch.MEASURE_MARGIN
+    timed: list[str] = []
+
+    def fake(real: float) -> object:
+        def measure(arch: object) -> float:
+            timed.append(net.space.format(arch))  # type: ignore[attr-defined]
+            return 0.0 if net.choice_of(arch) == [narrow, narrow] else real  # type: ignore[attr-defined]
+
+        return measure
+
+    with torch.no_grad():
+        net.alphas.zero_()  # type: ignore[attr-defined]
+        net.alphas[:, wide] = 2.0  # type: ignore[attr-defined]
+        net.alphas[1, wide] = 3.0  # type: ignore[attr-defined]
+    for real, want in ((limit * 0.9, [narrow, wide]), (limit * 1.1, [narrow, narrow])):
+        timed.clear()
+        search = DartsSearch(
+            net, small, latency=table, max_latency_ms=limit, batch_size=8,  # type: ignore[arg-type]
+            measure_candidates=4, measure_latency=fake(real),  # type: ignore[arg-type]
+        )  # fmt: skip
+        assert net.choice_of(search.derive()) == want  # type: ignore[attr-defined]
+        # Best first: the over-the-table [narrow, wide] network is timed before the others.
+        assert timed[0] == net.space.format(net.architecture([narrow, wide]))  # type: ignore[attr-defined]
+        assert search.derivation[0]["measured_latency_ms"] == pytest.approx(real)
+    with pytest.raises(ValueError, match="measure_candidates must be an int >= 0"):
+        DartsSearch(net, small, measure_candidates=-1)  # type: ignore[arg-type]

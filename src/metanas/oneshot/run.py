@@ -280,8 +280,6 @@ def run_oneshot(
                 f"One-shot method {method!r} made a {type(search).__name__}, not a OneShotSearch."
             )
         weight = search.latency_weight
-        search.fit(epochs)
-        arch = search.derive()
 
         def latency_of(a: Architecture) -> float:
             model = the_space.build_model(a, task.input_shape, task.n_classes, seed=0)
@@ -289,6 +287,10 @@ def run_oneshot(
                 model, task.input_shape, 1, repeats=_LATENCY_REPEATS, warmup=3
             )
 
+        if getattr(search, "measure_candidates", 0) and search.measure_latency is None:  # type: ignore[attr-defined]
+            search.measure_latency = latency_of  # type: ignore[attr-defined]
+        search.fit(epochs)
+        arch = search.derive()
         latency = latency_of(arch)
         for attempt in range(latency_retries if max_latency_ms is not None else 0):
             limit = float(max_latency_ms)  # type: ignore[arg-type]
