@@ -431,10 +431,11 @@ def _run_synetune(arm: str, table: Table, seed: int, horizon_s: float) -> Clock:
     # ASHA's searcher is random search. In the decision space (2.4e9 configurations, 200 in
     # the table) each draw is projected onto the closest listed architecture, which weights
     # an architecture by how many configurations lie closest to it: 4-block networks get 45 %
-    # of the draws for 27 % of the table, better ones on every task. That prior comes from
-    # this script, not from Syne Tune; metanas's random strategy draws the listed
-    # architectures uniformly. So synetune-asha searches the table's list (one categorical),
-    # as metanas does, and synetune-asha-space keeps the projection for comparison.
+    # of the draws for 27 % of the table, and the mean final accuracy of a draw is higher than
+    # the table's on every task. That prior comes from this script, not from Syne Tune;
+    # metanas's random strategy draws the listed architectures uniformly. So synetune-asha
+    # searches the table's list (one categorical), as metanas does, and synetune-asha-space
+    # keeps the projection for comparison.
     by_index = arm == "synetune-asha"
     if by_index:
         config_space = {"arch": choice([str(i) for i in range(len(table.archs))])}
@@ -1056,26 +1057,27 @@ def make_report(
         "best architecture (by validation accuracy after epoch 15) has been trained to epoch "
         "15 or the horizon passes. *Time to top*: simulated seconds until an architecture in "
         f"the task's top {args.top_fraction * 100:g} % by final validation accuracy has been "
-        "trained to epoch 15 (`>horizon` when the median run never got there). *Regret @f*: "
-        "the table's best final validation accuracy minus the best final validation accuracy "
-        "of the architectures trained to epoch 15 by simulated time f x (time to train every "
-        "architecture once), in accuracy points (before any full training: the table's best "
-        "minus its worst). *Test acc*: test accuracy after epoch 15 of the best-validating "
-        "fully trained architecture at the end of the run. Ratios are of medians over seeds, "
-        "with a bootstrap 90 % interval (seeds resampled in pairs); p values are one-sided "
-        "Wilcoxon signed-rank tests paired by seed (censored runs ranked at the horizon). "
-        "Optuna, Syne Tune's BOHB and `synetune-asha-space` propose architectures in the "
-        "space's decisions; a proposal the table lacks (or one already trained) is replaced "
-        "by the closest untrained listed architecture (fewest differing decisions, ties at "
-        "random), and that is what they are told. That projection weights an architecture by "
-        "the share of the decision space closest to it (4-block networks: 45 % of random "
-        "draws, 27 % of the table, and better on every task), a prior of this script, not of "
-        "the peer; so `synetune-asha` (Syne Tune's ASHA with its random searcher, the target's "
-        "peer) searches the table's list as one categorical, drawn uniformly as metanas's "
-        "random strategy draws it (a repeat: an untrained listed architecture, uniformly). "
-        "Syne Tune's ASHA and BOHB run through their scheduler API (`suggest`, "
-        "`on_trial_add`, `on_trial_result`, `on_trial_complete`) on this script's clock, not "
-        "its simulator backend, so every arm is charged by the same code.",
+        "trained to epoch 15 (`>horizon` when the median run never got there). *Regret @f*: the "
+        "table's best final validation accuracy minus the best final validation accuracy of the "
+        "architectures trained to epoch 15 by simulated time f x (time to train every architecture "
+        "once), in accuracy points (before any full training: the table's best minus its worst). "
+        "*Test acc*: test accuracy after epoch 15 of the best-validating fully trained architecture"
+        " at the end of the run. Ratios are of medians over seeds, with a bootstrap 90 % interval "
+        "(seeds resampled in pairs); p values are one-sided Wilcoxon signed-rank tests paired by "
+        "seed (censored runs ranked at the horizon). Optuna, Syne Tune's BOHB and "
+        "`synetune-asha-space` propose architectures in the space's decisions; a proposal the table"
+        " lacks (or one already trained) is replaced by the closest untrained listed architecture "
+        "(fewest differing decisions, ties at random), and that is what they are told. That "
+        "projection weights an architecture by the share of the decision space closest to it "
+        "(4-block networks: 45 % of random draws, 27 % of the table; a draw's mean final accuracy "
+        "is above the table's on every task), a prior of this script, not of the peer; so "
+        "`synetune-asha` (Syne Tune's ASHA with its random searcher, the target's peer) searches "
+        "the table's list as one categorical, drawn uniformly as metanas's random strategy draws it"
+        " (a repeat: an untrained listed architecture, uniformly). Syne Tune's random searcher "
+        "draws from numpy's global generator, not its `random_seed`: each Syne Tune run seeds that "
+        "generator with its seed. Syne Tune's ASHA and BOHB run through their scheduler API "
+        "(`suggest`, `on_trial_add`, `on_trial_result`, `on_trial_complete`) on this script's "
+        "clock, not its simulator backend, so every arm is charged by the same code.",
         "",
         "### Targets",
         "",
