@@ -57,6 +57,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="seq-cnn, seq-rnn, seq-attn or seq-ngram (hashed character n-grams) (seq-cnn)",
     )
     p.add_argument("--seeds", type=int, default=None, help="override every task's seeds")
+    p.add_argument(
+        "--seed-list",
+        default=None,
+        help="run only these seeds (e.g. 1,2); runs of other seeds stored in --results with the "
+        "same settings are kept and reported with them",
+    )
+    p.add_argument(
+        "--task-args",
+        default=None,
+        help='JSON of load_task arguments for every task, e.g. {"n_per_class": 12000}',
+    )
     p.add_argument("--minutes", type=float, default=None, help="override every task's minutes")
     p.add_argument("--max-epochs", type=int, default=9, help="full fidelity (9)")
     p.add_argument("--n-jobs", type=int, default=2, help="workers of the local pool (2)")
@@ -79,6 +90,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if a not in ARMS:
             p.error(f"unknown arm {a!r}; choose from {', '.join(ARMS)}")
     args.small = args.quick
+    try:
+        args.task_kw = json.loads(args.task_args) if args.task_args else {}
+    except json.JSONDecodeError as exc:
+        p.error(f"--task-args: not JSON ({exc}); write e.g. '{{\"n_per_class\": 12000}}'")
+    if not isinstance(args.task_kw, dict):
+        p.error("--task-args: give a JSON object of load_task arguments")
+    args.seed_only = None
+    if args.seed_list is not None:
+        try:
+            args.seed_only = sorted({int(x) for x in args.seed_list.split(",") if x.strip()})
+        except ValueError:
+            p.error(f"--seed-list: cannot read {args.seed_list!r}; write seeds like 0,2")
     if args.quick:
         args.seeds = 1
         args.minutes = 0.3 if args.minutes is None else args.minutes
@@ -89,7 +112,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def load(task_name: str, seed: int, args: argparse.Namespace) -> Any:
     from metanas.tasks import load_task
 
-    kw = dict(TASKS[task_name]["args"])
+    kw = {**TASKS[task_name]["args"], **args.task_kw}
     if args.small:
         kw["n_per_class"] = 100
     return load_task(task_name, seed=seed, **kw)
@@ -126,8 +149,14 @@ def tfidf_baseline(task: Any) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def one_search(task: Any, arm: str, seed: int, minutes: float, args: argparse.Namespace) -> dict:
-    """One timed search; the chosen network's (seconds, valid, test) after each improvement."""
+def one_search(
+    task: Any, arm: str, seed: int, minutes: float, args: argparse.Namespace, load_s: float = 0.0
+) -> dict:
+    """One timed search; the chosen network's (seconds, valid, test) after each improvement.
+
+    The clock starts ``load_s`` seconds before the search (reading the task counts): the search
+    gets what is left of ``minutes`` and its curve's times include ``load_s``.
+    """
     import metanas
     from metanas.evaluation.train import TrainEvaluator
 
@@ -149,7 +178,7 @@ def one_search(task: Any, arm: str, seed: int, minutes: float, args: argparse.Na
     )  # fmt: skip
     curve: list[tuple[float, float, float, str]] = []
     best = -1.0
-    start = time.perf_counter()
+    start = time.perf_counter() - load_s
 
     def on_trial(_study: Any, trial: Any) -> None:
         nonlocal best
@@ -160,11 +189,15 @@ def one_search(task: Any, arm: str, seed: int, minutes: float, args: argparse.Na
             test = float(trial.test_metrics["test_accuracy"])
             curve.append((time.perf_counter() - start, best, test, space.format(trial.arch)))
 
-    study.optimize(ev, timeout_s=minutes * 60.0, n_jobs=args.n_jobs, callbacks=[on_trial])
+    study.optimize(
+        ev, timeout_s=max(1.0, minutes * 60.0 - load_s), n_jobs=args.n_jobs,
+        callbacks=[on_trial],
+    )  # fmt: skip
     trials = study.trials
     study.storage.delete_study(study.name)
     return {
         "arm": arm, "seed": seed, "minutes": minutes, "wall_s": time.perf_counter() - start,
+        "load_s": load_s,
         "n_trials": len(trials),
         "n_full": sum(
             t.state is metanas.TrialState.COMPLETE
@@ -188,9 +221,11 @@ def markdown(runs: list[dict[str, Any]], args: argparse.Namespace, wall_s: float
     settings = {
         "runs": (
             "; ".join(
-                f"{t}: {_seeds(t, args)} seed(s), {_minutes(t, args):g} min per arm"
+                f"{t}: {len({r['seed'] for r in runs if r['task'] == t})} seed(s), "
+                f"{_minutes(t, args):g} min per arm (reading the task included)"
                 for t in args.tasks
             )
+            + (f"; load_task arguments {json.dumps(args.task_kw)}" if args.task_kw else "")
             + f"; {args.n_jobs} workers; {wall_s / 60:.1f} min wall time in all"
         ),
         "settings": (
@@ -264,7 +299,62 @@ def markdown(runs: list[dict[str, Any]], args: argparse.Namespace, wall_s: float
                 f"{statistics.median([r['n_trials'] for r in rs]):g} ({full:g}) | "
                 f"`{chosen.replace('|', '/')}` |"
             )
+    verdicts = []
+    for task in args.tasks:
+        target = TASKS[task]["target"]
+        for arm in args.arms:
+            rs = [r for r in runs if r["task"] == task and r["arm"] == arm]
+            if target is None or not rs:
+                continue
+            mark = _minutes(task, args) * 60.0
+            at = [at_mark(r, mark) for r in rs]
+            med = statistics.median(x if x is not None else 0.0 for x in at)
+            verdicts.append(
+                f"- {task}, {arm}: target >= {target:.0%} test accuracy within "
+                f"{mark / 60:g} min; the best-by-validation fully trained network at the "
+                f"{mark / 60:g}-minute mark (reading the task included; trials in flight then not "
+                f"counted) has median test accuracy **{100 * med:.2f} %** over {len(rs)} seed(s) "
+                "(per seed "
+                + ", ".join(
+                    f"{r['seed']}: " + ("—" if x is None else f"{100 * x:.2f} %")
+                    for r, x in zip(rs, at, strict=True)
+                )
+                + f"): **{'met' if med >= target else 'missed'}**."
+            )
+    if verdicts:
+        lines += ["", *verdicts]
     return "\n".join(lines) + "\n"
+
+
+def at_mark(run: dict[str, Any], seconds: float) -> float | None:
+    """Test accuracy of the run's chosen network at ``seconds`` on its clock (None: none yet)."""
+    points = [pt for pt in run["curve"] if pt[0] <= seconds]
+    return float(points[-1][2]) if points else None
+
+
+#: Settings that runs kept from an earlier sitting must share with this one.
+SAME = ("space", "max_epochs", "n_jobs", "minutes", "task_kw", "small")
+
+
+def kept_runs(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Runs of an earlier sitting (``--seed-list``) with these settings, not rerun now."""
+    if args.seed_only is None or not args.results.is_file():
+        return []
+    saved = json.loads(args.results.read_text())
+    mine = _settings(args)
+    if any(saved["settings"].get(k) != mine[k] for k in SAME):
+        print(f"{args.results} holds runs with other settings: not kept", file=sys.stderr)
+        return []
+    return [
+        r for r in saved["runs"]
+        if r["task"] in args.tasks and r["seed"] not in args.seed_only
+        and r["arm"] in ("tfidf", *args.arms)
+    ]  # fmt: skip
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    out = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    return json.loads(json.dumps(out))
 
 
 def _seeds(task: str, args: argparse.Namespace) -> int:
@@ -277,11 +367,23 @@ def _minutes(task: str, args: argparse.Namespace) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    runs: list[dict[str, Any]] = []
+    runs: list[dict[str, Any]] = kept_runs(args)
+    if runs:
+        print(f"{len(runs)} runs kept from {args.results}", file=sys.stderr)
     start = time.perf_counter()
+
+    def save() -> None:
+        if not args.no_write:
+            args.results.parent.mkdir(parents=True, exist_ok=True)
+            body = {"settings": _settings(args), "runs": runs}
+            args.results.write_text(json.dumps(body, indent=1) + "\n")
+
     for task_name in args.tasks:
-        for seed in range(_seeds(task_name, args)):
+        seeds = args.seed_only if args.seed_only is not None else range(_seeds(task_name, args))
+        for seed in seeds:
+            t_load = time.perf_counter()
             task = load(task_name, seed, args)
+            load_s = time.perf_counter() - t_load
             base = tfidf_baseline(task)
             runs.append({"task": task_name, "arm": "tfidf", "seed": seed, **base})
             print(
@@ -290,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             for arm in args.arms:
-                r = one_search(task, arm, seed, _minutes(task_name, args), args)
+                r = one_search(task, arm, seed, _minutes(task_name, args), args, load_s)
                 r["task"] = task_name
                 last = r["curve"][-1] if r["curve"] else None
                 print(
@@ -300,6 +402,8 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
                 runs.append(r)
+                save()
+    runs.sort(key=lambda r: (r["task"], r["seed"], r["arm"]))
     wall_s = time.perf_counter() - start
     text = markdown(runs, args, wall_s)
     print(text)
@@ -307,9 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from metanas.benchmarking import write_section
 
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-    args.results.write_text(json.dumps({"settings": settings, "runs": runs}, indent=1) + "\n")
+    save()
     write_section(args.output, args.section, text)
     print(f"Wrote section {args.section!r} of {args.output} and {args.results}.")
     return 0
