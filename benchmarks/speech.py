@@ -24,8 +24,8 @@ Searches select by validation accuracy; the best-by-validation network's test ac
 reported. The target's verdict reads each search's best-by-validation network at the 15-minute
 mark (reading the task included; trials in flight then finish later and do not count).
 ``--merge a.json,b.json`` reports the searches of several sittings with the same settings
-together, running nothing. Every method runs on every seed (the seed sets the split of the networks' weights
-and the search; the data and its voice split are fixed by ``data_seed=0``).
+together, running nothing. Every method runs on every seed (the seed sets the split of the
+networks' weights and the search; the data and its voice split are fixed by ``data_seed=0``).
 
     python benchmarks/speech.py                         # everything, 3 seeds (~17 min)
     python benchmarks/speech.py --quick --no-write      # smoke run (< 1 min)
