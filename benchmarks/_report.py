@@ -73,3 +73,26 @@ def relpath(target: Path, start: Path) -> str:
 def md_code(text: str) -> str:
     """``text`` as inline code that is safe inside a Markdown table cell (``|`` escaped)."""
     return "`" + str(text).replace("|", "\\|") + "`"
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``--seed-list`` seeds from ``"0-4"``, ``"1,3"`` or ``"0-2,7"`` (sorted, without repeats)."""
+    seeds: set[int] = set()
+    for part in (x.strip() for x in text.split(",")):
+        if not part:
+            continue
+        lo, sep, hi = part.partition("-")
+        try:
+            first, last = (int(lo), int(hi)) if sep else (int(part), int(part))
+        except ValueError:
+            raise ValueError(
+                f"--seed-list: cannot read {part!r}; write seeds and ranges like 0-4,7"
+            ) from None
+        if first < 0 or last < first:
+            raise ValueError(
+                f"--seed-list: bad range {part!r}; write low-high with 0 <= low <= high"
+            )
+        seeds.update(range(first, last + 1))
+    if not seeds:
+        raise ValueError(f"--seed-list: no seed in {text!r}; write seeds and ranges like 0-4,7")
+    return sorted(seeds)

@@ -47,7 +47,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import REPO, header
+from _report import REPO, header, parse_seeds
 
 SECTION = "multifidelity-real"
 MIN_EPOCHS, ETA = 1, 3
@@ -131,29 +131,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.bo_factor = 1.0
         args.fashion_train = args.fashion_train or 2000
     return args
-
-
-def parse_seeds(text: str) -> list[int]:
-    """Seeds from ``"0-4"``, ``"1,3"`` or ``"0-2,7"`` (sorted, without repeats)."""
-    seeds: set[int] = set()
-    for part in (x.strip() for x in text.split(",")):
-        if not part:
-            continue
-        lo, sep, hi = part.partition("-")
-        try:
-            first, last = (int(lo), int(hi)) if sep else (int(part), int(part))
-        except ValueError:
-            raise ValueError(
-                f"--seed-list: cannot read {part!r}; write seeds and ranges like 0-4,7"
-            ) from None
-        if first < 0 or last < first:
-            raise ValueError(
-                f"--seed-list: bad range {part!r}; write low-high with 0 <= low <= high"
-            )
-        seeds.update(range(first, last + 1))
-    if not seeds:
-        raise ValueError(f"--seed-list: no seed in {text!r}; write seeds and ranges like 0-4,7")
-    return sorted(seeds)
 
 
 def seeds_of(args: argparse.Namespace) -> list[int]:

@@ -64,7 +64,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
-from _report import REPO, header
+from _report import REPO, header, parse_seeds
 
 from metanas.benchmarking import write_section
 from metanas.oneshot import build_supernet, run_oneshot
@@ -208,29 +208,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             "together with --search-n-train (the deadline covers that search and retraining)"
         )
     return args
-
-
-def parse_seeds(text: str) -> list[int]:
-    """Seeds from ``"0-2"``, ``"1,3"`` or ``"0-1,7"`` (sorted, without repeats)."""
-    seeds: set[int] = set()
-    for part in (x.strip() for x in text.split(",")):
-        if not part:
-            continue
-        lo, sep, hi = part.partition("-")
-        try:
-            first, last = (int(lo), int(hi)) if sep else (int(part), int(part))
-        except ValueError:
-            raise ValueError(
-                f"--seed-list: cannot read {part!r}; write seeds and ranges like 0-2,7"
-            ) from None
-        if first < 0 or last < first:
-            raise ValueError(
-                f"--seed-list: bad range {part!r}; write low-high with 0 <= low <= high"
-            )
-        seeds.update(range(first, last + 1))
-    if not seeds:
-        raise ValueError(f"--seed-list: no seed in {text!r}; write seeds and ranges like 0-2,7")
-    return sorted(seeds)
 
 
 def seeds_of(args: argparse.Namespace) -> list[int]:
