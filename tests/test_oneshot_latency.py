@@ -320,13 +320,18 @@ def test_width_aware_table_predicts_a_narrow_networks_latency_better(
     assert abs(table.estimate(choice) - real) < abs(blind.estimate(choice) - real)
 
 
+def _noise_task() -> Task:
+    """24 random (1, 64) sequences of 3 classes: enough for a DartsSearch to be built."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(24, 1, 64)).astype(np.float32)
+    return Task.from_arrays(X, rng.integers(0, 3, size=24), name="noise", seed=0)
+
+
 def test_darts_derivation_with_a_width_aware_table_stays_within_the_limit(
     wide128: tuple[object, LatencyTable],
 ) -> None:
     net, table = wide128
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(24, 1, 64)).astype(np.float32)
-    small = Task.from_arrays(X, rng.integers(0, 3, size=24), name="noise", seed=0)
+    small = _noise_task()
     names = net.decisions[0][1]  # type: ignore[attr-defined]
     narrow, wide = names.index("conv7x16"), names.index("conv7x128")
     slow = table.estimate([wide, wide])
@@ -347,9 +352,7 @@ def test_measured_candidates_take_the_likeliest_network_that_really_meets_the_li
     wide128: tuple[object, LatencyTable],
 ) -> None:
     net, table = wide128
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(24, 1, 64)).astype(np.float32)
-    small = Task.from_arrays(X, rng.integers(0, 3, size=24), name="noise", seed=0)
+    small = _noise_task()
     names = net.decisions[0][1]  # type: ignore[attr-defined]
     narrow, wide = names.index("conv7x16"), names.index("conv7x128")
     mid = table.estimate([narrow, wide])
