@@ -446,8 +446,15 @@ def test_evolution_keeps_at_most_population_size_and_drops_the_oldest(
     for i, arch in enumerate(archs[:12]):
         _tell(evo, arch, 1.0 - i / 100, number=i)
         assert len(evo._population) == min(i + 1, 5)
-    assert [a for a, _ in evo._population] == archs[7:12]
-    assert [s for _, s in evo._population] == pytest.approx([0.93, 0.92, 0.91, 0.90, 0.89])
+    assert [a for a, _, _ in evo._population] == archs[7:12]
+    assert [s for _, s, _ in evo._population] == pytest.approx([0.93, 0.92, 0.91, 0.90, 0.89])
+    # A trial told again (a scheduler promoted it after stopping it) keeps its one place,
+    # with the newer score; a trial that aged out joins again as the youngest.
+    _tell(evo, archs[8], 0.5, number=8)
+    assert [n for _, _, n in evo._population] == [7, 8, 9, 10, 11]
+    assert [s for _, s, _ in evo._population][1] == pytest.approx(0.5)
+    _tell(evo, archs[0], 0.7, number=0)
+    assert [n for _, _, n in evo._population] == [8, 9, 10, 11, 0]
 
 
 def test_evolution_mutates_the_tournament_winner_of_the_young_population() -> None:

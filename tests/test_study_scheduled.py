@@ -577,6 +577,46 @@ class _Cut(LateBloomer):
         return super().evaluate(arch, budget=budget, resume_from=resume_from)
 
 
+def _told(strategy: Strategy) -> list[tuple[str, int, float | None, float | None]]:
+    assert isinstance(strategy, Recorder)
+    return [("tell", o.number, o.budget, o.score) for o in strategy.told]
+
+
+@pytest.mark.parametrize("cut_after", [1, 2, 3])
+def test_a_resumed_strategy_is_told_what_the_uninterrupted_one_was_in_its_order(
+    cut_after: int,
+) -> None:
+    # ASHA promotes stopped trials once the small space is used up: each is told at its stop
+    # and again when it settles. The replay on resume must tell the same, in the same order.
+    metanas.register_strategy("test-recorder")(Recorder)
+    opts = {"min_budget": 1, "max_budget": 9, "eta": 3}
+
+    def make() -> metanas.Study:
+        return metanas.create_study(
+            space=SMALL, storage="sqlite://", seed=0, strategy="test-recorder",
+            scheduler="asha", scheduler_settings=opts,
+        )  # fmt: skip
+
+    straight = make()
+    straight.optimize(LateBloomer(), n_trials=12)
+    expected = _told(straight.strategy)
+    numbers = [n for _, n, _, _ in expected]
+    assert len(numbers) > len(set(numbers)), "no trial was told twice"
+    events = _events(straight)
+    promotes = [i for i, e in enumerate(events) if e[1] == "promote"]
+    cut_at = promotes[min(cut_after, len(promotes)) - 1] + 1
+    n_results = sum(1 for e in events[:cut_at] if e[1] == "result")
+    study = make()
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(_Cut(n_results + 1), n_trials=12)
+    reopened = metanas.load_study(study.name, storage=study.storage)
+    told = _told(reopened.strategy)
+    assert told == expected[: len(told)]
+    reopened.optimize(LateBloomer(), max_total_trials=12)
+    assert _told(reopened.strategy) == expected
+    assert _events(reopened) == events
+
+
 @pytest.mark.slow
 def test_cli_search_keeps_stopped_trials_checkpoints_in_checkpoint_dir(tmp_path: Path) -> None:
     import json

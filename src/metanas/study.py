@@ -225,11 +225,25 @@ class Study:
                 getattr(strategy, "memory_max_tasks", None),
             )
             strategy.set_memory(past, descriptors=descriptors, task=record.task.name)
+        replay: list[tuple[str, Observation]] = []
         if scheduler is not None:
-            self._start_scheduler(scheduler)
-        history = [self._observation(t) for t in self._trials if t.state.finished]
+            replay = self._start_scheduler(scheduler)
+        # Finished trials no stored scheduler event settles (told through ask/tell, or failed
+        # by a dead worker) come first, by number; then a scheduled study's tells in the
+        # order its live loop made them (see _start_scheduler).
+        settled = {obs.number for call, obs in replay if call == "tell"}
+        history = [
+            self._observation(t)
+            for t in self._trials
+            if t.state.finished and t.number not in settled
+        ]
         if history:
             strategy.warm_start(history)
+        for call, obs in replay:
+            if call == "tell":
+                strategy.tell(obs)
+            else:
+                strategy.tell_intermediate(obs)
 
     # ------------------------------------------------------------ properties
     @property
@@ -990,7 +1004,7 @@ class Study:
         raise KeyError(number)  # pragma: no cover - every asked trial is in self._trials
 
     # ------------------------------------------------------------ the scheduled loop
-    def _start_scheduler(self, scheduler: Scheduler) -> None:
+    def _start_scheduler(self, scheduler: Scheduler) -> list[tuple[str, Observation]]:
         """Give the scheduler its memory, then replay the stored events into it.
 
         Each stored result is handed to :meth:`Scheduler.on_result` and each promotion taken
@@ -998,15 +1012,42 @@ class Study:
         scheduler is where it was when the study stopped. What the study does next follows
         the stored decisions; a scheduler that now decides otherwise (its code changed) is
         logged.
+
+        Returns the strategy's calls the live loop made, in its order: ``("intermediate",
+        obs)`` for each segment's result and ``("tell", obs)`` each time a trial settled. A
+        trial stopped, then promoted (ASHA's ``promote_stopped``) and settled again was told
+        twice, first with the result it was stopped at; replaying that keeps a resumed
+        strategy (evolution's population, for one) where the uninterrupted run had it.
         """
         if scheduler.uses_memory:
             self._give_scheduler_memory(scheduler)
         state = self._sched
         trials = {t.number: t for t in self._trials}
+        events = self.storage.get_events(self._record.id)
         differ = 0
         stopped: set[int] = set()  # trials whose last result stopped them (promote_stopped)
-        for ev in self.storage.get_events(self._record.id):
+        calls: list[tuple[str, Observation]] = []
+        # (position in calls, trial, its result event then): a settle, its observation made
+        # once it is known whether it was the trial's last
+        settles: list[tuple[int, int, SchedulerEvent | None]] = []
+        last_result: dict[int, SchedulerEvent] = {}
+        last_settle: dict[int, int] = {}  # trial -> index in settles
+        promoted_after: set[int] = set()  # trials promoted after their last settle
+        pending: int | None = None  # settled by its result: told after the stops that follow
+
+        def settle(n: int) -> None:
+            if n not in trials:
+                return
+            last_settle[n] = len(settles)
+            promoted_after.discard(n)
+            settles.append((len(calls), n, last_result.get(n)))
+            calls.append(("tell", Observation(arch=trials[n].arch, score=None, number=n)))
+
+        for ev in events:
             n = ev.number
+            if ev.kind != "stop" and pending is not None:
+                settle(pending)
+                pending = None
             if ev.kind == "result":
                 decision, _ = scheduler.on_result(n, ev.budget, ev.score)
                 stopped.discard(n)
@@ -1021,16 +1062,24 @@ class Study:
                     state.ready[n] = (ev.next_budget, ev.budget)
                 elif ev.decision == Decision.PAUSE.value:
                     state.paused.add(n)
+                last_result[n] = ev
                 if n in trials:
-                    self.strategy.tell_intermediate(
-                        Observation(
-                            arch=trials[n].arch,
-                            score=ev.score,
-                            scores=None if ev.score is None else (ev.score,),
-                            number=n,
-                            budget=ev.budget,
+                    calls.append(
+                        (
+                            "intermediate",
+                            Observation(
+                                arch=trials[n].arch,
+                                score=ev.score,
+                                scores=None if ev.score is None else (ev.score,),
+                                number=n,
+                                budget=ev.budget,
+                            ),
                         )
                     )
+                if ev.score is None or ev.decision in (
+                    Decision.STOP.value, Decision.COMPLETE.value
+                ):  # fmt: skip
+                    pending = n
             elif ev.kind == "promote":
                 if n in stopped:
                     stopped.discard(n)
@@ -1041,8 +1090,13 @@ class Study:
                 state.paused.discard(n)
                 if ev.next_budget is not None:
                     state.ready[n] = (ev.next_budget, ev.budget)
-            else:  # "stop"
+                if n in last_settle:
+                    promoted_after.add(n)
+            else:  # "stop": a paused trial stopped, settled at once
                 state.paused.discard(n)
+                settle(n)
+        if pending is not None:
+            settle(pending)
         if differ:
             _logger.warning(
                 "Study %s: replaying %d stored scheduler decision(s) gave a different answer; "
@@ -1053,6 +1107,36 @@ class Study:
             if n not in trials or trials[n].state.finished:
                 state.ready.pop(n, None)
                 state.paused.discard(n)
+        earlier = {n for i, (_, n, _) in enumerate(settles) if last_settle[n] != i}
+        earlier |= {n for n in promoted_after if not trials[n].state.finished}
+        steps = self.storage.get_values(self._record.id, sorted(earlier)) if earlier else {}
+        for i, (at, n, stop_ev) in enumerate(settles):
+            t = trials[n]
+            if last_settle[n] == i and n not in promoted_after and t.state.finished:
+                calls[at] = ("tell", self._observation(t))
+                continue
+            # Settled, then promoted: told the result it was stopped at (its stored step).
+            score = None if stop_ev is None else stop_ev.score
+            budget = None if stop_ev is None else stop_ev.budget
+            metrics = {
+                k: v
+                for step, values, _ in steps.get(n, [])
+                if budget is not None and step == budget
+                for k, v in values.items()
+                if math.isfinite(v)
+            }
+            calls[at] = (
+                "tell",
+                Observation(
+                    arch=t.arch,
+                    score=score,
+                    scores=None if score is None else (score,),
+                    metrics=metrics,
+                    number=n,
+                    budget=budget,
+                ),
+            )
+        return calls
 
     def _give_scheduler_memory(self, scheduler: Scheduler) -> None:
         from metanas.meta.curves import memory_curves

@@ -109,9 +109,13 @@ class Strategy(abc.ABC):
     def tell_intermediate(self, obs: Observation) -> None:
         """Record one segment's result of a scheduled trial (``obs.budget`` set).
 
-        A scheduled study calls this at every rung a trial reaches, and :meth:`tell` once
-        when the trial settles (COMPLETE or PRUNED). A strategy that models each fidelity
-        (BOHB-style) overrides it; the default ignores it.
+        A scheduled study calls this at every rung a trial reaches, and :meth:`tell` each
+        time the trial settles (COMPLETE, PRUNED or FAILED): twice for a trial the scheduler
+        stopped and later promoted (ASHA's ``promote_stopped``), the second time with the
+        same ``obs.number`` and the higher budget's result, which should replace the first
+        (``bo`` and ``evolution`` do). A resumed study replays both calls in the order they
+        were made. A strategy that models each fidelity (BOHB-style) overrides this; the
+        default ignores it.
         """
         return
 

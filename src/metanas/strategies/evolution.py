@@ -55,7 +55,11 @@ class EvolutionStrategy(Strategy):
                 f"sample_size must be <= population_size; got sample_size={sample_size}, "
                 f"population_size={population_size}. Lower sample_size or raise population_size."
             )
-        self._population: deque[tuple[Architecture, float]] = deque(maxlen=self.population_size)
+        # (architecture, score, trial number): the number lets a trial told again replace
+        # its entry instead of joining the population twice.
+        self._population: deque[tuple[Architecture, float, int]] = deque(
+            maxlen=self.population_size
+        )
         self._n_ok = 0
 
     def ask(self) -> Architecture:
@@ -81,5 +85,12 @@ class EvolutionStrategy(Strategy):
         self.mark_seen(obs.arch)
         if obs.score is None:
             return
-        self._population.append((obs.arch, float(obs.score)))
+        if obs.number >= 0:
+            # A scheduler promoted a stopped trial and it settled again, at a higher budget:
+            # its newer result replaces the one it was stopped with, where it still ages.
+            for i, (_, _, number) in enumerate(self._population):
+                if number == obs.number:
+                    self._population[i] = (obs.arch, float(obs.score), obs.number)
+                    return
+        self._population.append((obs.arch, float(obs.score), obs.number))
         self._n_ok += 1
