@@ -509,8 +509,8 @@ def test_pinned_asks_of_a_seeded_study() -> None:
 
 def test_a_trial_told_again_replaces_its_earlier_result(small_space: SearchSpace) -> None:
     # A scheduler resumes a stopped trial (promote_stopped): the study tells the strategy its
-    # result at the stop and again when it settles at the higher budget. A resumed study
-    # replays each trial once, with its last result; the uninterrupted run must hold the same.
+    # result at the stop and again when it settles at the higher budget; the later result
+    # replaces the earlier one, in the trial's place.
     rng = np.random.default_rng(0)
     archs = [small_space.sample(rng) for _ in range(3)]
     bo = BOStrategy(small_space, seed=0)

@@ -386,8 +386,8 @@ class BOStrategy(Strategy):
         at = self._told.get(obs.number) if obs.number >= 0 else None
         if at is not None:
             # A trial settles again when a scheduler resumes it after a stop: its result at
-            # the higher budget replaces the earlier one, as a resumed study (which replays
-            # each trial once, with its last result) would hold it.
+            # the higher budget replaces the one it was stopped at (a resumed study replays
+            # both tells, in order, so it ends the same).
             self.history[at] = (obs.arch, float(obs.score))
             self._fits = {}  # fitted on the old result
             return
