@@ -15,9 +15,12 @@ the report.
 Arms: full-fidelity ``random``, ``evolution`` and ``bo`` (15 epochs per trial); metanas
 schedulers ``sh``, ``asha``, ``hyperband`` (random proposals), ``asha+bohb``, ``median``,
 ``curve`` without a memory and ``curve+memory`` (a memory of the OTHER tasks' curves:
-leave-one-task-out); peers Optuna (TPESampler with HyperbandPruner or SuccessiveHalvingPruner,
-``trial.report`` per epoch) and Syne Tune (ASHA and BOHB driven through their scheduler API,
-``suggest``/``on_trial_result``, with this script's clock; ``synetune-asha`` draws the table's
+leave-one-task-out), ``asha+meta`` (ASHA with the ``meta`` strategy's proposals and a memory of
+the OTHER tasks' final accuracies: a 100-trial evolution search on each) and ``curve+meta`` (both
+memories: curve+memory's scheduler with asha+meta's proposals); peers Optuna
+(TPESampler with HyperbandPruner or SuccessiveHalvingPruner, ``trial.report`` per epoch) and
+Syne Tune (ASHA and BOHB driven through their scheduler API, ``suggest``/``on_trial_result``,
+with this script's clock; ``synetune-asha`` draws the table's
 architectures as one categorical, as metanas's random strategy draws them, and
 ``synetune-asha-space`` in the space's decisions, projected onto the table). Multi-fidelity
 settings for every arm: min 1 epoch, max 15, eta 3.
@@ -51,7 +54,15 @@ from metanas.spaces.architecture import Architecture
 SECTION = "multifidelity"
 MIN_EPOCHS, MAX_EPOCHS, ETA = 1, 15, 3
 FULL_ARMS = ("random", "evolution", "bo")
-METANAS_MF_ARMS = ("sh", "asha", "hyperband", "asha+bohb", "median", "curve", "curve+memory")
+METANAS_MF_ARMS = (
+    "sh", "asha", "hyperband", "asha+bohb", "median", "curve", "curve+memory", "asha+meta",
+    "curve+meta",
+)  # fmt: skip
+#: Arms run with curve+memory's scheduler settings (chosen by nested leave-one-task-out).
+CURVE_MEMORY_ARMS = ("curve+memory", "curve+meta")
+#: asha+meta's memory: per other task, one evolution search of this many trials (the
+#: meta-family benchmark's memory draw 0, the size its targets are checked on).
+META_MEMORY_TRIALS = 100
 PEER_ARMS = (
     "optuna-hyperband", "optuna-sha", "synetune-asha", "synetune-asha-space", "synetune-bohb",
 )  # fmt: skip
@@ -63,7 +74,7 @@ DEFAULT_ARMS = tuple(a for a in ALL_ARMS if a != "asha+bohb")
 TARGET_ARMS = ("evolution", "asha", "curve+memory", "optuna-hyperband", "synetune-asha")
 #: Arms no target compares that still run as many seeds: Syne Tune's ASHA proposing in the
 #: decision space (projected onto the table), reported next to the target's comparison.
-FULL_SEED_ARMS = (*TARGET_ARMS, "synetune-asha-space")
+FULL_SEED_ARMS = (*TARGET_ARMS, "synetune-asha-space", "asha+meta", "curve+meta")
 #: Times at which regret is reported, as fractions of the time to train every architecture once.
 CHECKPOINTS = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 
@@ -309,7 +320,7 @@ def run_metanas(
 
         name, _, strat = arm.partition("+")
         strategy = strat if strat and strat != "memory" else "random"
-        extra = dict(curve_settings or {}) if arm == "curve+memory" else {}
+        extra = dict(curve_settings or {}) if arm in CURVE_MEMORY_ARMS else {}
         kw["scheduler"] = create_scheduler(
             name, min_budget=MIN_EPOCHS, max_budget=MAX_EPOCHS, eta=ETA, seed=seed, **extra
         )
@@ -326,6 +337,18 @@ def run_metanas(
         # The study gave the scheduler the curves of its storage; this arm's memory is exactly
         # the other tasks' table curves (curve+memory) or nothing (curve).
         study.scheduler.set_memory(memory, groups=groups)
+    if strategy == "meta":
+        # The study gave the strategy the (empty) memory of its own storage; this arm's is
+        # the other tasks' final validation accuracies, as meta-family's memory draw 0 holds
+        # them (leave-one-task-out): never the searched task.
+        from _meta_harness import Suite, memory_for
+
+        suite = Suite("family", table.path)
+        past = [t for t in suite.tasks() if t != table.task]
+        study.strategy.set_memory(
+            memory_for(suite, past, 0, META_MEMORY_TRIALS),
+            descriptors=bench.task_descriptors(), task=bench.task_name,
+        )  # fmt: skip
     holder.append(study)
     clock.segments = evaluator.segments  # type: ignore[attr-defined]
     executor = InProcessExecutor(evaluator)
@@ -960,11 +983,19 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     chosen: dict[str, dict[str, Any]] = {}
     tuning: list[dict[str, Any]] = []
+    old_tuning: dict[str, Any] = {}
+    if args.keep_from is not None:
+        old_tuning = json.loads(args.keep_from.read_text()).get("curve_tuning", {})
     if "curve+memory" in arms:
+        chosen, tuning = tune_curve(tasks, path, args)
+    elif "curve+meta" in arms and old_tuning.get("chosen"):
+        # curve+memory's runs are kept: curve+meta runs with the settings chosen for them.
+        chosen = {t: g for t, g in old_tuning["chosen"].items() if t in tasks}
+    elif "curve+meta" in arms:
         chosen, tuning = tune_curve(tasks, path, args)
     jobs = [
         (task, arm, seed, path, args.horizon, args.top_fraction, args.memory_per_task,
-         chosen.get(task) if arm == "curve+memory" else None)
+         chosen.get(task) if arm in CURVE_MEMORY_ARMS else None)
         for task in tasks
         for arm in arms
         for seed in range(args.seeds if arm in FULL_SEED_ARMS else args.other_seeds)
@@ -979,9 +1010,8 @@ def main(argv: list[str] | None = None) -> int:
         args.kept_arms = [a for a in ALL_ARMS if any(r["arm"] == a for r in kept)]
         results += kept
         arms = [a for a in ALL_ARMS if a in arms or a in args.kept_arms]
-        if "curve+memory" in args.kept_arms and not chosen:
+        if "curve+memory" in args.kept_arms and (not chosen or not tuning):
             # Its kept runs used the settings chosen then: report those, with their tuning.
-            old_tuning = old.get("curve_tuning", {})
             chosen = {t: g for t, g in old_tuning.get("chosen", {}).items() if t in tasks}
             tuning = old_tuning.get("runs", [])
             args.curve_chosen = chosen
@@ -1108,7 +1138,7 @@ def make_report(
             *curve_tuning_lines(args),
         ]
     peers = [p for p in ("optuna-hyperband", "synetune-asha") if p in arms]
-    for arm in ("asha", "curve+memory"):
+    for arm in ("asha", "curve+memory", "asha+meta", "curve+meta"):
         if arm in arms and peers:
             rows, s = ahead_target(results, tasks, arm, peers)
             targets[f"{arm}_ahead_of_peers"] = s
@@ -1120,6 +1150,24 @@ def make_report(
                 f"({', '.join(f'{c:g}' for c in CHECKPOINTS)} x the time to train everything "
                 "once); cells: median averaged regret (points), p: Wilcoxon that "
                 f"{arm}'s is lower.",
+                *(
+                    [
+                        "",
+                        "asha+meta is metanas's memory at work: ASHA (the same settings) with the "
+                        "`meta` strategy's proposals, its memory the other tasks' results "
+                        f"(leave-one-task-out; per task a {META_MEMORY_TRIALS}-trial evolution "
+                        "search, meta-family's memory draw 0), `meta` with its library defaults "
+                        "(nothing chosen on this suite). The peers search without a memory.",
+                    ]
+                    if arm == "asha+meta"
+                    else [
+                        "",
+                        "curve+meta is curve+memory (the same scheduler, settings and curve "
+                        "memory) with asha+meta's proposals: both memories at once.",
+                    ]
+                    if arm == "curve+meta"
+                    else []
+                ),
                 "",
                 *rows,
                 "",

@@ -188,3 +188,27 @@ def test_curve_settings_are_chosen_on_the_other_tasks_and_kept_runs_are_reported
     assert payload["curve_tuning"]["chosen"] == tuning["chosen"]
     assert payload["curve_tuning"]["runs"] == tuning["runs"]
     assert "setting chosen (on the other tasks)" in out.read_text()
+
+
+@pytest.mark.parametrize("arm", ["asha+meta", "curve+meta"])
+def test_meta_arms_remember_the_other_tasks_only(
+    arm: str, table_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import _meta_harness
+
+    asked: list[tuple[str, ...]] = []
+    real = _meta_harness.memory_for
+
+    def recording(suite: object, past: tuple[str, ...], draw: int, n: int) -> object:
+        asked.append(tuple(past))
+        assert (draw, n) == (0, mf.META_MEMORY_TRIALS)
+        return real(suite, past, draw, n)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_meta_harness, "memory_for", recording)
+    table = mf.load_table("mnist1d", table_path)
+    settings = {"rule": "incumbent", "threshold": 0.1, "with_asha": True}
+    clock = mf.run_metanas(arm, table, 0, table.t_all, 0, settings if arm == "curve+meta" else None)
+    assert asked == [("digits",)]  # never the searched task
+    segments = clock.segments  # type: ignore[attr-defined]
+    assert segments
+    assert all(c == pytest.approx(table.cost(r, a, b)) for r, a, b, c in segments)
