@@ -210,6 +210,8 @@ def test_fit_to_latency_picks_the_most_likely_network_within_the_limit() -> None
     # Limit 5 ms: (x, y) = 1 + 3 + 1 is the most likely within it (0.6 * 0.5).
     assert fit_to_latency(log_p, allowed, table, 5.0, [0, 0]) == [0, 1]
     assert table.estimate([0, 1]) == 5.0
+    # A masked candidate never fits: infinite, not NaN (NaN > limit is False).
+    assert table.estimate([0, 2]) == np.inf
     # Out of reach: the fastest network.
     assert fit_to_latency(log_p, allowed, table, 0.5, [0, 0]) == [2, 1]
 

@@ -96,11 +96,11 @@ class LatencyTable:
         return self.width_table_ms is not None
 
     def estimate(self, choice: Sequence[int]) -> float:
-        """Estimated latency (ms) of the sub-network with one candidate index per decision."""
-        if self.width_aware:
-            ops = float(self.ops_ms(np.asarray([choice], dtype=np.int64))[0])
-        else:
-            ops = float(sum(self.table_ms[d, int(k)] for d, k in enumerate(choice)))
+        """Estimated latency (ms) of the sub-network with one candidate index per decision.
+
+        Infinite when the choice holds a masked candidate (a NaN entry): it never fits a limit.
+        """
+        ops = float(self.ops_ms(np.asarray([choice], dtype=np.int64))[0])
         return self.base_ms + self.scale * ops
 
     def ops_ms(self, combos: np.ndarray) -> np.ndarray:
