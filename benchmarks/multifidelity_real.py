@@ -71,7 +71,13 @@ MF_ARMS: dict[str, tuple[str, str, int]] = {
     "asha": ("asha", "random", MIN_EPOCHS),
     "asha+curve": ("curve", "random", MIN_EPOCHS),
     "asha+bo@5": ("asha", "bo", 5),
+    # asha+bo@5 with the memory proposing: ``meta`` (library defaults) remembers the task's
+    # "memory" tasks of the family table (a 100-trial evolution search on each, as the tabular
+    # benchmark's asha+meta), never the searched task.
+    "asha+meta@5": ("asha", "meta", 5),
 }
+#: Trials per past task in asha+meta@5's memory.
+META_MEMORY_TRIALS = 100
 ARMS = ("bo", *MF_ARMS)
 
 
@@ -226,6 +232,16 @@ def one_search(
         space=space, storage="sqlite://", strategy=strategy, seed=seed, task=task.name,
         **study_kw,
     )  # fmt: skip
+    if strategy == "meta":
+        # After create_study, which gave the strategy the memory of its own (empty) storage.
+        from _meta_harness import Suite, memory_for
+
+        suite = Suite("family", args.table)
+        past = [t for t in spec["memory"] if t in suite.tasks()]
+        study.strategy.set_memory(
+            memory_for(suite, past, 0, META_MEMORY_TRIALS),
+            descriptors=task.descriptors(), task=task.name,
+        )  # fmt: skip
     if study_kw and study.scheduler.uses_memory:
         # After create_study, which gave the scheduler the curves of its own (empty) storage.
         study.scheduler.set_memory(family_memory(spec["memory"], args.table))

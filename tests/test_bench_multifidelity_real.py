@@ -124,6 +124,9 @@ def test_every_multifidelity_arm_builds_its_scheduler_and_strategy() -> None:
     # The first runs' arms keep their settings (their stored runs stay in the table).
     assert mfr.MF_ARMS["asha"] == ("asha", "random", 1)
     assert mfr.MF_ARMS["asha+curve"] == ("curve", "random", 1)
+    # The memory arms remember other tasks only, never the one they search.
+    for task, spec in mfr.TASKS.items():
+        assert task not in spec["memory"]
 
 
 def test_a_later_arm_is_tabled_paired_and_its_tuning_summarised(
