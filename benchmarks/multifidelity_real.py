@@ -18,7 +18,9 @@ time each:
   ``asha+bo@3``: ASHA with the ``bo`` strategy's proposals, the first rung at 3 epochs; the
   study tells ``bo`` each settled trial's score at the highest rung it reached). Their settings
   were chosen by benchmarks/multifidelity_real_tune.py on the task family's other MNIST-1D
-  variants (simulated time, seeds >= 100), never on this script's tasks.
+  variants (simulated time, seeds >= 100), never on this script's tasks. ``asha+meta@5`` is
+  ``asha+bo@5`` with the ``meta`` strategy (library defaults) proposing from a memory of the
+  same related tasks' table results (a 100-trial evolution search on each).
 
 Reported per task and arm (median over seeds): wall time until the chosen architecture (best
 validation accuracy among the trials trained to the last epoch) reaches the stated test accuracy,
