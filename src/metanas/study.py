@@ -1067,13 +1067,7 @@ class Study:
                     calls.append(
                         (
                             "intermediate",
-                            Observation(
-                                arch=trials[n].arch,
-                                score=ev.score,
-                                scores=None if ev.score is None else (ev.score,),
-                                number=n,
-                                budget=ev.budget,
-                            ),
+                            _segment_observation(trials[n].arch, n, ev.score, ev.budget),
                         )
                     )
                 if ev.score is None or ev.decision in (
@@ -1107,15 +1101,19 @@ class Study:
             if n not in trials or trials[n].state.finished:
                 state.ready.pop(n, None)
                 state.paused.discard(n)
-        earlier = {n for i, (_, n, _) in enumerate(settles) if last_settle[n] != i}
-        earlier |= {n for n in promoted_after if not trials[n].state.finished}
+        # A trial's last settle is told its stored (final) state, unless it was promoted after
+        # it or is still open; every other settle, the result it was stopped at.
+        final = [
+            last_settle[n] == i and n not in promoted_after and trials[n].state.finished
+            for i, (_, n, _) in enumerate(settles)
+        ]
+        earlier = {n for (_, n, _), f in zip(settles, final, strict=True) if not f}
         steps = self.storage.get_values(self._record.id, sorted(earlier)) if earlier else {}
-        for i, (at, n, stop_ev) in enumerate(settles):
+        for (at, n, stop_ev), is_final in zip(settles, final, strict=True):
             t = trials[n]
-            if last_settle[n] == i and n not in promoted_after and t.state.finished:
+            if is_final:
                 calls[at] = ("tell", self._observation(t))
                 continue
-            # Settled, then promoted: told the result it was stopped at (its stored step).
             score = None if stop_ev is None else stop_ev.score
             budget = None if stop_ev is None else stop_ev.budget
             metrics = {
@@ -1125,17 +1123,7 @@ class Study:
                 for k, v in values.items()
                 if math.isfinite(v)
             }
-            calls[at] = (
-                "tell",
-                Observation(
-                    arch=t.arch,
-                    score=score,
-                    scores=None if score is None else (score,),
-                    metrics=metrics,
-                    number=n,
-                    budget=budget,
-                ),
-            )
+            calls[at] = ("tell", _segment_observation(t.arch, n, score, budget, metrics))
         return calls
 
     def _give_scheduler_memory(self, scheduler: Scheduler) -> None:
@@ -1356,14 +1344,7 @@ class Study:
                     t.number, self.name, budget, reason,
                 )  # fmt: skip
             self.strategy.tell_intermediate(
-                Observation(
-                    arch=t.arch,
-                    score=score,
-                    scores=None if score is None else (score,),
-                    metrics=metrics,
-                    number=t.number,
-                    budget=budget,
-                )
+                _segment_observation(t.arch, t.number, score, budget, metrics)
             )
             if new_state is TrialState.RUNNING:
                 if decision is Decision.CONTINUE and nxt is not None:
@@ -1580,6 +1561,20 @@ class Study:
         if desc and any(self._record.task.descriptors.get(k) != v for k, v in desc.items()):
             task = self.storage.get_or_create_task(self.task, desc)
             object.__setattr__(self._record, "task", task)
+
+
+def _segment_observation(
+    arch: Architecture,
+    number: int,
+    score: float | None,
+    budget: float | None,
+    metrics: Mapping[str, float] | None = None,
+) -> Observation:
+    """A scheduled trial's result at one budget (schedulers rank by one objective)."""
+    return Observation(
+        arch=arch, score=score, scores=None if score is None else (score,),
+        metrics=dict(metrics or {}), number=number, budget=budget,
+    )  # fmt: skip
 
 
 def _check_max_retries(value: object) -> int:
