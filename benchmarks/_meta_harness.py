@@ -211,6 +211,19 @@ def memory_for(
     return {suite.task_name(t): memory_search(suite, t, draw, n_trials) for t in past}
 
 
+#: Trials per past task of :func:`family_memory` (meta-family's reported memory size).
+FAMILY_MEMORY_TRIALS = 100
+
+
+def family_memory(path: str | None, tasks: Sequence[str]) -> dict[str, TaskHistory]:
+    """The memory the multi-fidelity benchmarks give ``meta``: the family table's ``tasks``
+    (those the table at ``path`` holds), each a :data:`FAMILY_MEMORY_TRIALS`-trial evolution
+    search, memory draw 0."""
+    suite = Suite("family", path)
+    held = suite.tasks()
+    return memory_for(suite, [t for t in tasks if t in held], 0, FAMILY_MEMORY_TRIALS)
+
+
 @lru_cache(maxsize=64)
 def _predictor(suite: Suite, task: str, past: tuple[str, ...], draw: int, n: int) -> Any:
     bench = suite.bench(task)

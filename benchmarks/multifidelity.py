@@ -60,9 +60,7 @@ METANAS_MF_ARMS = (
 )  # fmt: skip
 #: Arms run with curve+memory's scheduler settings (chosen by nested leave-one-task-out).
 CURVE_MEMORY_ARMS = ("curve+memory", "curve+meta")
-#: asha+meta's memory: per other task, one evolution search of this many trials (the
-#: meta-family benchmark's memory draw 0, the size its targets are checked on).
-META_MEMORY_TRIALS = 100
+
 PEER_ARMS = (
     "optuna-hyperband", "optuna-sha", "synetune-asha", "synetune-asha-space", "synetune-bohb",
 )  # fmt: skip
@@ -341,12 +339,11 @@ def run_metanas(
         # The study gave the strategy the (empty) memory of its own storage; this arm's is
         # the other tasks' final validation accuracies, as meta-family's memory draw 0 holds
         # them (leave-one-task-out): never the searched task.
-        from _meta_harness import Suite, memory_for
+        from _meta_harness import Suite, family_memory
 
-        suite = Suite("family", table.path)
-        past = [t for t in suite.tasks() if t != table.task]
+        past = [t for t in Suite("family", table.path).tasks() if t != table.task]
         study.strategy.set_memory(
-            memory_for(suite, past, 0, META_MEMORY_TRIALS),
+            family_memory(table.path, past),
             descriptors=bench.task_descriptors(), task=bench.task_name,
         )  # fmt: skip
     holder.append(study)
@@ -1138,6 +1135,8 @@ def make_report(
             *curve_tuning_lines(args),
         ]
     peers = [p for p in ("optuna-hyperband", "synetune-asha") if p in arms]
+    from _meta_harness import FAMILY_MEMORY_TRIALS
+
     for arm in ("asha", "curve+memory", "asha+meta", "curve+meta"):
         if arm in arms and peers:
             rows, s = ahead_target(results, tasks, arm, peers)
@@ -1155,7 +1154,7 @@ def make_report(
                         "",
                         "asha+meta is metanas's memory at work: ASHA (the same settings) with the "
                         "`meta` strategy's proposals, its memory the other tasks' results "
-                        f"(leave-one-task-out; per task a {META_MEMORY_TRIALS}-trial evolution "
+                        f"(leave-one-task-out; per task a {FAMILY_MEMORY_TRIALS}-trial evolution "
                         "search, meta-family's memory draw 0), `meta` with its library defaults "
                         "(nothing chosen on this suite). The peers search without a memory.",
                     ]

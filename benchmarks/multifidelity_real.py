@@ -78,8 +78,6 @@ MF_ARMS: dict[str, tuple[str, str, int]] = {
     # benchmark's asha+meta), never the searched task.
     "asha+meta@5": ("asha", "meta", 5),
 }
-#: Trials per past task in asha+meta@5's memory.
-META_MEMORY_TRIALS = 100
 ARMS = ("bo", *MF_ARMS)
 
 
@@ -236,12 +234,10 @@ def one_search(
     )  # fmt: skip
     if strategy == "meta":
         # After create_study, which gave the strategy the memory of its own (empty) storage.
-        from _meta_harness import Suite, memory_for
+        from _meta_harness import family_memory
 
-        suite = Suite("family", args.table)
-        past = [t for t in spec["memory"] if t in suite.tasks()]
         study.strategy.set_memory(
-            memory_for(suite, past, 0, META_MEMORY_TRIALS),
+            family_memory(args.table, spec["memory"]),
             descriptors=task.descriptors(), task=task.name,
         )  # fmt: skip
     if study_kw and study.scheduler.uses_memory:

@@ -201,7 +201,7 @@ def test_meta_arms_remember_the_other_tasks_only(
 
     def recording(suite: object, past: tuple[str, ...], draw: int, n: int) -> object:
         asked.append(tuple(past))
-        assert (draw, n) == (0, mf.META_MEMORY_TRIALS)
+        assert (draw, n) == (0, _meta_harness.FAMILY_MEMORY_TRIALS)
         return real(suite, past, draw, n)  # type: ignore[arg-type]
 
     monkeypatch.setattr(_meta_harness, "memory_for", recording)
