@@ -305,8 +305,7 @@ def test_width_aware_table_predicts_a_narrow_networks_latency_better(
     from metanas.evaluation.hardware import measure_latency_ms
 
     net, table = wide128
-    names = net.decisions[0][1]  # type: ignore[attr-defined]
-    narrow, wide = names.index("conv7x16"), names.index("conv7x128")
+    narrow, wide = _narrow_wide(net)
     assert table.width_aware
     assert table.widths == (1, 16, 128)
     # The block after a 16-channel block is timed on 16 input channels, and that is cheaper.
@@ -318,6 +317,20 @@ def test_width_aware_table_predicts_a_narrow_networks_latency_better(
         table.decisions, table.candidates, table.table_ms, table.base_ms, table.scale
     )
     assert abs(table.estimate(choice) - real) < abs(blind.estimate(choice) - real)
+
+
+def _narrow_wide(net: object) -> tuple[int, int]:
+    """Candidate indices of the 16- and the 128-channel conv7 in the ``wide128`` supernet."""
+    names = net.decisions[0][1]  # type: ignore[attr-defined]
+    return names.index("conv7x16"), names.index("conv7x128")
+
+
+def _favour_wide(net: object, wide: int) -> None:
+    """Alphas that make the wide conv7 the likeliest in both blocks, most in the second."""
+    with torch.no_grad():
+        net.alphas.zero_()  # type: ignore[attr-defined]
+        net.alphas[:, wide] = 2.0  # type: ignore[attr-defined]
+        net.alphas[1, wide] = 3.0  # type: ignore[attr-defined]
 
 
 def _noise_task() -> Task:
@@ -332,15 +345,11 @@ def test_darts_derivation_with_a_width_aware_table_stays_within_the_limit(
 ) -> None:
     net, table = wide128
     small = _noise_task()
-    names = net.decisions[0][1]  # type: ignore[attr-defined]
-    narrow, wide = names.index("conv7x16"), names.index("conv7x128")
+    narrow, wide = _narrow_wide(net)
     slow = table.estimate([wide, wide])
     limit = (table.estimate([narrow, wide]) + slow) / 2
     search = DartsSearch(net, small, latency=table, max_latency_ms=limit, batch_size=8)  # type: ignore[arg-type]
-    with torch.no_grad():
-        net.alphas.zero_()  # type: ignore[attr-defined]
-        net.alphas[:, wide] = 2.0  # type: ignore[attr-defined]
-        net.alphas[1, wide] = 3.0  # type: ignore[attr-defined]
+    _favour_wide(net, wide)
     assert slow > limit  # the most likely network is over the limit
     arch = search.derive()
     choice = net.choice_of(arch)  # type: ignore[attr-defined]
@@ -353,8 +362,7 @@ def test_measured_candidates_take_the_likeliest_network_that_really_meets_the_li
 ) -> None:
     net, table = wide128
     small = _noise_task()
-    names = net.decisions[0][1]  # type: ignore[attr-defined]
-    narrow, wide = names.index("conv7x16"), names.index("conv7x128")
+    narrow, wide = _narrow_wide(net)
     mid = table.estimate([narrow, wide])
     limit = mid * 0.97  # [narrow, wide] is just over the limit by the table
     assert table.estimate([narrow, narrow]) <= limit < mid <= limit * DartsSearch.MEASURE_MARGIN
@@ -367,10 +375,7 @@ def test_measured_candidates_take_the_likeliest_network_that_really_meets_the_li
 
         return measure
 
-    with torch.no_grad():
-        net.alphas.zero_()  # type: ignore[attr-defined]
-        net.alphas[:, wide] = 2.0  # type: ignore[attr-defined]
-        net.alphas[1, wide] = 3.0  # type: ignore[attr-defined]
+    _favour_wide(net, wide)
     for real, want in ((limit * 0.9, [narrow, wide]), (limit * 1.1, [narrow, narrow])):
         timed.clear()
         search = DartsSearch(
