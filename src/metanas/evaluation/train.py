@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from metanas.tasks import Task
 
 __all__ = [
+    "PRECISIONS",
     "RUNTIME_SETTINGS",
     "TrainEvaluator",
     "arch_seed",
@@ -61,6 +62,25 @@ _AUGMENT_KEY = 0x415547  # derive_seed key of the augmentation stream ("AUG")
 #: :meth:`TrainEvaluator.get_settings` keys that change how fast a trial runs, not what it
 #: measures: a resumed study may change them, and only them.
 RUNTIME_SETTINGS = frozenset({"device", "threads", "n_threads", "progress"})
+#: Arithmetic of :class:`TrainEvaluator`'s training steps (its ``precision``).
+PRECISIONS = ("fp32", "bf16", "auto")
+
+
+def bf16_native(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 in hardware (CPU: AVX512-BF16 or AMX; CUDA: Ampere+).
+
+    Without it, bfloat16 is emulated and slower than float32, so ``precision="auto"`` keeps
+    float32 there.
+    """
+    torch = _import_torch()
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        try:
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):  # a build without oneDNN
+            return False
+    return False
 
 
 def _import_torch() -> Any:
@@ -202,6 +222,16 @@ class TrainEvaluator(Evaluator):
         (copies never delete it). Pass a directory to keep checkpoints across processes that
         do not share this object (a resumed study); it is not part of :meth:`get_settings`
         (where the state is kept does not change what a trial measures).
+    precision
+        Arithmetic of the training steps: ``"fp32"`` (the default), ``"bf16"`` (the forward
+        pass under ``torch.autocast`` in bfloat16, the loss, the gradients' accumulation in the
+        weights and the optimiser in float32; on a CPU, image batches in channels-last layout,
+        the one oneDNN's bfloat16 convolutions are fast in) or ``"auto"`` (bfloat16 where the
+        device computes it in hardware, see :func:`bf16_native`, float32 elsewhere). On a CPU
+        with AVX512-BF16 a small 2-D CNN trains about 2.5x faster in bfloat16; accuracy after
+        training is usually within noise of float32, but the numbers differ, so it is part of
+        :meth:`get_settings` (only when not ``"fp32"``) and of a checkpoint's identity.
+        Validation, test and latency are always measured in float32.
     augment
         Training-time data augmentation (None: none, the default): the name of a registered
         policy (``available("augment")``: ``"specaugment"`` for sequence features such as
@@ -260,8 +290,14 @@ class TrainEvaluator(Evaluator):
         record_curve: bool | Literal["valid"] = False,
         checkpoint_dir: str | os.PathLike[str] | None = None,
         augment: str | AugmentPolicy | None = None,
+        precision: Literal["fp32", "bf16", "auto"] = "fp32",
     ) -> None:
         threads = check_threads(threads, n_threads, owner="TrainEvaluator")
+        if precision not in PRECISIONS:
+            raise ValueError(
+                f"precision must be one of {', '.join(map(repr, PRECISIONS))}; got "
+                f"{precision!r}. 'auto' uses bfloat16 where the hardware computes it."
+            )
         trainable = require_trainable(space, "TrainEvaluator")
         for name, value in (("max_epochs", max_epochs), ("batch_size", batch_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -308,6 +344,7 @@ class TrainEvaluator(Evaluator):
         self.record_curve: bool | Literal["valid"] = (
             "valid" if record_curve == "valid" else bool(record_curve)
         )
+        self.precision: Literal["fp32", "bf16", "auto"] = precision
         self.augment: str | None = None
         self._augment: AugmentPolicy | None = None
         if augment is not None:
@@ -330,8 +367,9 @@ class TrainEvaluator(Evaluator):
         """The keyword arguments of this evaluator (JSON-able), to rebuild it on the same task.
 
         ``TrainEvaluator(task, space, **ev.get_settings())`` trains exactly as
-        ``ev`` does (export and resumed studies rely on it). ``augment`` is there only when
-        given, so the settings of an evaluator without it read as before it existed.
+        ``ev`` does (export and resumed studies rely on it). ``augment`` and ``precision``
+        are there only when given, so the settings of an evaluator without them read as
+        before they existed.
         """
         settings: dict[str, Any] = {
             "max_epochs": self.max_epochs,
@@ -353,6 +391,8 @@ class TrainEvaluator(Evaluator):
         }
         if self.augment is not None:
             settings["augment"] = self.augment
+        if self.precision != "fp32":
+            settings["precision"] = self.precision
         return settings
 
     @classmethod
@@ -716,6 +756,12 @@ class TrainEvaluator(Evaluator):
         bar = _EpochBar(self.progress, max(0, epochs - first), task.name)
         rng_devices = [device] if device.type == "cuda" else []
         rng_state: dict[str, Any] = {}
+        bf16 = self.precision == "bf16" or (self.precision == "auto" and bf16_native(device))
+        # oneDNN's fast bfloat16 convolutions want channels-last images; its float32 ones
+        # are fast either way, so float32 keeps the layout it always had.
+        channels_last = bf16 and device.type == "cpu" and Xt.dim() == 4
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
         try:
             with seeded_init(seed, devices=rng_devices):
                 if saved is not None:
@@ -738,8 +784,12 @@ class TrainEvaluator(Evaluator):
                         xb = Xt[idx]
                         if self._augment is not None:
                             xb = self._augment(xb, aug_gen)
+                        if channels_last:
+                            xb = xb.contiguous(memory_format=torch.channels_last)
+                        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                            out = model(xb)
                         loss = functional.cross_entropy(
-                            model(xb), yt[idx], label_smoothing=self.label_smoothing
+                            out.float(), yt[idx], label_smoothing=self.label_smoothing
                         )
                         if not torch.isfinite(loss):
                             return model, Result(
