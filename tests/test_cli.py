@@ -958,6 +958,29 @@ def test_augment_errors_name_the_fix(db_url: str) -> None:
     )
 
 
+def test_search_data_with_precision_stores_it_and_resumes_only_with_the_same(db_url: str) -> None:
+    pytest.importorskip("torch")
+    base = ["search", "--data", "digits", "--space", "cnn", "--epochs", "1", "--storage", db_url,
+            "--study", "p", "--strategy", "random"]  # fmt: skip
+    assert invoke_json([*base, "--n-trials", "1", "--precision", "bf16"])["n_complete"] == 1
+    from metanas import load_study
+
+    assert load_study("p", storage=db_url).user_attrs["evaluator"]["precision"] == "bf16"
+    assert invoke_json([*base, "--n-trials", "2"])["n_complete"] == 2
+    assert_usage_error(
+        invoke([*base, "--n-trials", "3", "--precision", "fp32"]),
+        "was created with --precision bf16, not --precision fp32",
+    )
+    assert_usage_error(
+        invoke(["search", "--dataset", "cora", "--storage", db_url, "--precision", "bf16"]),
+        "--precision bf16 sets the arithmetic of networks trained on --data",
+    )
+    assert_usage_error(
+        invoke([*base[:-4], "--study", "p2", "--precision", "fp16"]),
+        "precision must be one of 'fp32', 'bf16', 'auto'; got 'fp16'",
+    )
+
+
 def test_search_data_trains_the_sequence_spaces_on_text_and_refuses_them_on_numbers(
     db_url: str,
 ) -> None:

@@ -181,6 +181,7 @@ def prepare_search(
     eta: float | None = None,
     checkpoint_dir: str | Path | None = None,
     augment: str | None = None,
+    precision: str | None = None,
 ) -> SearchRun:
     """Create or resume the study a search describes, without running a trial yet.
 
@@ -240,6 +241,11 @@ def prepare_search(
         (``available("augment")``, e.g. ``"specaugment"`` for spectrogram features,
         ``"shift-flip"`` for images); it is stored with the study, and a resumed study
         must be given the same one or none. Only with ``data``.
+    precision
+        Arithmetic of a ``data`` search's training steps: ``"fp32"`` (None: the default),
+        ``"bf16"`` or ``"auto"`` (bfloat16 where the hardware computes it), as
+        :class:`~metanas.evaluation.train.TrainEvaluator`'s ``precision``; stored with the
+        study like ``augment``. Only with ``data``.
 
     Returns
     -------
@@ -289,6 +295,11 @@ def prepare_search(
             f"--augment {augment} changes the training batches of networks trained on --data; "
             "a benchmark table trains nothing. Leave it out, or search --data."
         )
+    if precision is not None and data is None:
+        raise ValueError(
+            f"--precision {precision} sets the arithmetic of networks trained on --data; a "
+            "benchmark table trains nothing. Leave it out, or search --data."
+        )
     if data is not None:
         return _prepare_training(
             data=data, target=target, space=space, benchmark=benchmark, dataset=dataset,
@@ -298,7 +309,7 @@ def prepare_search(
             max_latency_ms=max_latency_ms, max_params=max_params, max_flops=max_flops,
             n_jobs=n_jobs, device=device, objectives_given=objectives_given, threads=threads,
             encoding=encoding, fidelity=fidelity, checkpoint_dir=checkpoint_dir,
-            augment=augment,
+            augment=augment, precision=precision,
         )  # fmt: skip
     if wanted is not None:  # the benchmark below only needs the metric names
         metric = ",".join(f"{m}:{d or 'max'}" for m, d in wanted)
@@ -365,6 +376,7 @@ def _prepare_training(
     fidelity: tuple[str, dict[str, Any]] | None = None,
     checkpoint_dir: str | Path | None = None,
     augment: str | None = None,
+    precision: str | None = None,
 ) -> SearchRun:
     """A study whose trials train networks on ``data``."""
     from metanas._torch import check_device
@@ -402,7 +414,7 @@ def _prepare_training(
         the_task, search_space, max_epochs=epochs or _DEFAULT_EPOCHS, seed=the_seed,
         device=device, max_latency_ms=max_latency_ms, max_params=max_params,
         max_flops=max_flops, threads=threads, progress=False, record_curve="valid",
-        checkpoint_dir=checkpoint_dir, augment=augment,
+        checkpoint_dir=checkpoint_dir, augment=augment, precision=precision or "fp32",  # type: ignore[arg-type]
     )  # fmt: skip
     if wanted is not None:
         spec = ",".join(f"{m}:{d or _metric_direction(m)}" for m, d in wanted)
@@ -433,7 +445,8 @@ def _prepare_training(
             study, the_task, search_space, evaluator,
             given={"--epochs": ("max_epochs", epochs), "--max-latency-ms": (
                 "max_latency_ms", max_latency_ms), "--max-params": ("max_params", max_params),
-                "--max-flops": ("max_flops", max_flops), "--augment": ("augment", augment)},
+                "--max-flops": ("max_flops", max_flops), "--augment": ("augment", augment),
+                "--precision": ("precision", precision)},
             checkpoint_dir=checkpoint_dir,
         )  # fmt: skip
     return SearchRun(

@@ -298,6 +298,16 @@ def search(
             rich_help_panel="Training",
         ),
     ] = None,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            "--precision", metavar="P",
+            help="--data: arithmetic of the training steps: fp32 (default), bf16 (bfloat16 "
+            "autocast; about 2.5x faster CNN training on CPUs with AVX512-BF16 or AMX) or auto "
+            "(bf16 where the hardware computes it). Stored with the study.",
+            rich_help_panel="Training",
+        ),
+    ] = None,
     time_budget_min: Annotated[
         float | None,
         typer.Option(
@@ -394,10 +404,11 @@ def search(
         timeout_min = c.renamed(timeout_min, time_budget_min, "--timeout-min", "--time-budget-min")
         settings = c.parse_settings(setting, "--setting")
         if strategy is not None and strategy in _oneshot.methods():
-            if augment is not None:
+            if augment is not None or precision is not None:
+                flag = "--augment" if augment is not None else "--precision"
                 raise ValueError(
-                    f"--augment is for black-box searches; --strategy {strategy} is a one-shot "
-                    "method. Drop --augment, or pick a black-box --strategy."
+                    f"{flag} is for black-box searches; --strategy {strategy} is a one-shot "
+                    f"method. Drop {flag}, or pick a black-box --strategy."
                 )
             typer.echo(
                 f"Deprecated: metanas search --strategy {strategy} is now metanas oneshot "
@@ -426,7 +437,7 @@ def search(
             max_latency_ms=max_latency_ms, max_params=max_params, max_flops=max_flops,
             n_jobs=n_jobs, device=device, threads=threads, encoding=encoding,
             scheduler=scheduler, min_epochs=min_epochs, max_epochs=max_epochs, eta=eta,
-            checkpoint_dir=checkpoint_dir, augment=augment,
+            checkpoint_dir=checkpoint_dir, augment=augment, precision=precision,
         )  # fmt: skip
         from metanas._progress import TrialProgress
 

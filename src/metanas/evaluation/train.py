@@ -761,7 +761,8 @@ class TrainEvaluator(Evaluator):
         # are fast either way, so float32 keeps the layout it always had.
         channels_last = bf16 and device.type == "cpu" and Xt.dim() == 4
         if channels_last:
-            model = model.to(memory_format=torch.channels_last)
+            # Module.to takes memory_format at run time; torch's stubs leave it out.
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         try:
             with seeded_init(seed, devices=rng_devices):
                 if saved is not None:
