@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _meta_harness import (
     COLD,
     NBG_DATASETS,
+    ORDER,
     SYNE_TUNE,
     ZERO_SHOT_K,
     Run,
@@ -252,16 +253,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "seeds, 30 queries, no Syne Tune quantile; writes nothing")  # fmt: skip
     p.add_argument("--no-write", action="store_true", help="print only")
     p.add_argument(
-        "--save", type=Path, default=REPO / "benchmarks" / "results" / "meta_lodo_runs.json.gz",
-        help="save the runs here (gzipped JSON) as they finish",
+        "--save", type=Path, default=None,
+        help="save the runs here (gzipped JSON) as they finish (default: "
+        "benchmarks/results/meta_lodo_runs.json.gz when the section is written; given "
+        "explicitly, also with --no-write)",
     )  # fmt: skip
     p.add_argument("--load", type=Path, default=None,
-                   help="report the runs saved by --save instead of running")  # fmt: skip
+                   help="report the runs saved by --save instead of running (several files: "
+                   "comma-separated)")  # fmt: skip
+    p.add_argument("--reuse", type=Path, default=None,
+                   help="add the runs saved in this file of every method not in --methods "
+                   "(e.g. rerun only meta after a change to it; the cold arms do not depend "
+                   "on it)")  # fmt: skip
     p.add_argument("--wall-s", type=float, default=float("nan"),
                    help="with --load: the wall time the runs took, for the report")  # fmt: skip
     p.add_argument("--output", type=Path, default=REPO / "docs" / "benchmarks.md")
     p.add_argument("--img", type=Path, default=REPO / "docs" / "img" / "meta_lodo.png")
     args = p.parse_args(argv)
+    args.explicit_save = args.save is not None
+    if args.save is None:
+        args.save = REPO / "benchmarks" / "results" / "meta_lodo_runs.json.gz"
     args.configs = json.loads(args.meta_configs)
     if not isinstance(args.configs, list) or not args.configs:
         p.error("--meta-configs must be a non-empty JSON list of settings dicts")
@@ -281,14 +292,26 @@ def main(argv: list[str] | None = None) -> int:
     seeds = list(range(args.seed_offset, args.seed_offset + args.seeds))
     jobs = make_jobs(datasets, methods, draws, seeds, args.budget, args.configs, args.slow_seeds)
     t0 = time.perf_counter()
+    save = args.save if args.explicit_save or not args.no_write else None
     if args.load is not None:
-        runs = load_runs(args.load)
+        runs = [r for path in str(args.load).split(",") for r in load_runs(Path(path))]
         wall = args.wall_s
         print(f"{len(runs)} of {len(jobs)} runs loaded from {args.load}", file=sys.stderr)
     else:
         print(f"{len(jobs)} runs on {args.n_jobs} process(es)", file=sys.stderr)
-        runs = run_all(jobs, args.n_jobs, save=None if args.no_write else args.save)
+        runs = run_all(jobs, args.n_jobs, save=save)
         wall = time.perf_counter() - t0
+    reused: list[Run] = []
+    if args.reuse is not None:
+        reused = [
+            r
+            for r in load_runs(args.reuse)
+            if r.method not in methods and len(r.values) == args.budget
+        ]
+        print(f"{len(reused)} runs of other methods reused from {args.reuse}", file=sys.stderr)
+        runs = reused + runs
+        if save is not None:
+            save_runs(save, runs)
     s = Summary(SUITE, runs, args.budget)
     target_lines, _numbers = targets(s, len(args.configs))
     body = [*target_lines, *table(s, sorted({5, 20, 50, s.budget}))]
@@ -302,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     print(f"wall time {wall:.0f} s", file=sys.stderr)
     if not args.no_write:
-        from _report import header, relpath
+        from _report import REPO, header, relpath
 
         from metanas.benchmarking import write_section
 
@@ -319,6 +342,19 @@ def main(argv: list[str] | None = None) -> int:
                 ),
                 "memory": f"per held-out data set: the stored trials of one {MEMORY_TRIALS}-"
                 "trial evolution search (seed 1000 + draw) on each of the 7 others",
+                **(
+                    {
+                        "reused": (
+                            f"{len(reused)} runs of "
+                            + ", ".join(sorted({r.method for r in reused}, key=ORDER.index))
+                            + f" from `{relpath(args.reuse, REPO)}` (an earlier run of the same "
+                            "jobs; these arms do not depend on what changed); the wall time is "
+                            f"that of the {', '.join(methods)} runs"
+                        )
+                    }
+                    if reused
+                    else {}
+                ),
             },
         )
         intro = (

@@ -64,18 +64,22 @@ _REMOVED = {
 }
 
 
-@dataclass
-class _PastModel:
-    """One past task: its GP on a shared scale, and its best architectures."""
+@dataclass(frozen=True)
+class _Scale:
+    """A GP's map to the shared scale: its means at the reference set, sorted, and the slope."""
 
-    task: str
-    metric: str
-    gp: HammingGP
     ref: np.ndarray  # the GP's means at the reference set, sorted
     slope: float  # d(normal score)/d(GP mean) around the reference set
-    best: list[Architecture]
-    observed: dict[Hashable, float]  # key -> the GP's training target (copula of its rank)
-    n: int
+
+    @classmethod
+    def of(cls, gp: HammingGP, ref_x: np.ndarray) -> _Scale:
+        """The scale of ``gp`` (conditioned on its data) on the reference features ``ref_x``."""
+        ref = np.sort(gp.predict_mean(ref_x))
+        n = len(ref)
+        z_ref = ndtri(np.arange(1, n + 1) / (n + 1.0))
+        spread_mean = float(ref.std())
+        slope = float(np.std(z_ref) / spread_mean) if spread_mean > 1e-12 else 1.0
+        return cls(ref, slope)
 
     def calibrate(self, mean: np.ndarray) -> np.ndarray:
         """GP means as normal scores of their percentile on the reference set."""
@@ -87,6 +91,27 @@ class _PastModel:
         hi, lo = float(ndtri(levels[-1])), float(ndtri(levels[0]))
         z = np.where(mean > self.ref[-1], hi + self.slope * (mean - self.ref[-1]), z)
         return np.where(mean < self.ref[0], lo + self.slope * (mean - self.ref[0]), z)
+
+
+@dataclass
+class _PastModel:
+    """One past task: its GP on a shared scale, and its best architectures."""
+
+    task: str
+    metric: str
+    gp: HammingGP
+    scale: _Scale
+    best: list[Architecture]
+    observed: dict[Hashable, float]  # key -> the GP's training target (copula of its rank)
+    n: int
+
+    @property
+    def slope(self) -> float:
+        return self.scale.slope
+
+    def calibrate(self, mean: np.ndarray) -> np.ndarray:
+        """GP means as normal scores of their percentile on the reference set."""
+        return self.scale.calibrate(mean)
 
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mean, std = self.gp.predict(x)
@@ -295,6 +320,7 @@ class MetaStrategy(BOStrategy):
         self._pool_stale = False
         self._whole_space = False
         self._obs_z: list[np.ndarray] = []  # past models' scores of each told architecture
+        self._ref_x = np.zeros((0, 0))  # features of the reference set (set with the memory)
         #: The study's task (None until the memory is set).
         self.task: str | None = None
         #: The past tasks the strategy learns from, in memory order.
@@ -364,6 +390,7 @@ class MetaStrategy(BOStrategy):
             valid = {n: rows for n, rows in valid.items() if n in keep}
         with single_threaded_blas():
             ref_x = self._reference()
+            self._ref_x = ref_x
             self._past = [
                 self._fit_past(name, past[name], rows, ref_x) for name, rows in valid.items()
             ]
@@ -424,14 +451,9 @@ class MetaStrategy(BOStrategy):
             sub[np.linspace(0, len(sub) - 1, min(len(sub), _PARAM_FIT_POINTS)).astype(int)]
         )
         gp.condition(x, y, gp.fit_params(x[sub], y[sub], maxiter=30))
-        ref = np.sort(gp.predict(ref_x)[0])
-        n = len(ref)
-        z_ref = ndtri(np.arange(1, n + 1) / (n + 1.0))
-        spread_mean = float(ref.std())
-        slope = float(np.std(z_ref) / spread_mean) if spread_mean > 1e-12 else 1.0
         best = [h.archs[rows[i]] for i in order[: self.n_past_best]]
         observed = {self.space.key(a): float(v) for a, v in zip(archs, y, strict=True)}
-        return _PastModel(name, h.metric, gp, ref, slope, best, observed, len(rows))
+        return _PastModel(name, h.metric, gp, _Scale.of(gp, ref_x), best, observed, len(rows))
 
     def _prior_weights(self, past: Mapping[str, TaskHistory]) -> np.ndarray:
         """Descriptor similarity of each past task (equal without descriptors), sum 1."""
@@ -705,34 +727,46 @@ class MetaStrategy(BOStrategy):
         )
         return self._pool_x[idx], self._pool_z[:, idx], self._pool_s[:, idx], items
 
+    def _condition_target(self) -> _Scale | None:
+        """Condition the new task's GP on its results; its map to the shared scale (None: < 2).
+
+        The target model is put on the past models' scale: its GP mean is shrunk towards 0
+        away from its few results, while each past model spans N(0, 1) over the space, so
+        mixed raw, the past models' preferences would decide the ask whatever the weights.
+        """
+        if len(self.history) < 2:
+            return None
+        x = np.vstack(self._features)
+        y_raw = np.array([s for _, s in self.history])
+        self._gp.condition(x, self._targets(y_raw), self._params(x, y_raw))
+        return _Scale.of(self._gp, self._ref_x)
+
     def _propose_meta(self) -> Architecture | None:
         xc, zc, sc, items = self._candidates()
         if not items:
             return None
         n = len(self.history)
         z_obs = self._observed_z()
-        mean_t = std_t = None
         loo = None
         fit_t = None
-        if n >= 2:
+        scale = self._condition_target()
+        if scale is not None:
             x = np.vstack(self._features)
             y_raw = np.array([s for _, s in self.history])
             y = self._targets(y_raw)
-            params = self._params(x, y_raw)
-            self._gp.condition(x, y, params)
             if n >= _MIN_LEARN:
-                loo = self._gp.loo_mean(x, y, params)
-            fit_t = self._gp.predict(x)[0]
+                loo = self._gp.loo_mean(x, y, self._params(x, y_raw))
+            fit_t = scale.calibrate(self._gp.predict_mean(x))
         else:
             y = np.zeros(n)
         w = self._task_weights(z_obs, loo, y)
         wp, wt = w[:-1], float(w[-1])
         mean = wp @ zc
         var = (wp**2) @ (sc**2)
-        if wt > 0:
+        if wt > 0 and scale is not None:
             mean_t, std_t = self._gp.predict(xc)
-            mean = mean + wt * mean_t
-            var = var + wt**2 * std_t**2
+            mean = mean + wt * scale.calibrate(mean_t)
+            var = var + wt**2 * (std_t * scale.slope) ** 2
         self.weights = {t: float(v) for t, v in zip(self.past_tasks, wp, strict=True)}
         self.weights[TARGET] = wt
         if n == 0:
@@ -754,6 +788,37 @@ class MetaStrategy(BOStrategy):
                 continue
             return arch
         return None
+
+    # ----------------------------------------------------------- inspection
+    def model_scores(self, archs: Sequence[Architecture]) -> dict[str, np.ndarray]:
+        """Each model's mean score of ``archs`` on the shared scale the ensemble mixes.
+
+        The scale is the normal score of the architecture's predicted percentile
+        among a fixed random reference set of the space (0: a median
+        architecture, 2: about the top 2 %). Keys: every past task, and
+        ``"<target>"`` (the new task's own model) once 2 results are told.
+        The ensemble's mean is ``sum(weights[k] * scores[k])`` with
+        :attr:`weights` of the last ask.
+
+        Raises
+        ------
+        RuntimeError
+            Without a memory (call :meth:`set_memory` first).
+        """
+        if not self._past:
+            raise RuntimeError(
+                "MetaStrategy.model_scores needs a memory: call set_memory(past) first."
+            )
+        if not len(archs):
+            empty = {m.task: np.zeros(0) for m in self._past}
+            return {**empty, TARGET: np.zeros(0)} if len(self.history) >= 2 else empty
+        x = np.vstack([self._encode(a) for a in archs])
+        with single_threaded_blas():
+            out = {m.task: m.predict_mean(x) for m in self._past}
+            scale = self._condition_target()
+            if scale is not None:
+                out[TARGET] = scale.calibrate(self._gp.predict_mean(x))
+        return out
 
     # -------------------------------------------------------------- ask/tell
     def ask(self) -> Architecture:
