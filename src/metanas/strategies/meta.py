@@ -150,7 +150,9 @@ class MetaStrategy(BOStrategy):
          prediction's percentile among the GP's predictions on a fixed
          random reference set of the space, as a normal score;
        * *target model*: :class:`~metanas.strategies.bo.BOStrategy`'s GP on
-         the copula of the new task's results;
+         the copula of the new task's results, put on the same shared scale
+         at every ask (its percentile map on the same reference set), so a
+         weight means the same for every model;
        * *weights* (RGPE): on ``n_bootstrap`` bootstrap samples of the new
          task's results (its best 50 and a spread of the rest), each model's
          ranking loss is the number of misordered pairs, the target model
@@ -160,8 +162,9 @@ class MetaStrategy(BOStrategy):
          that is no better than chance (half the pairs wrong) in more than
          half of the samples, gets weight 0. Before 3 results the weights
          are the descriptor prior and the target model is not used;
-       * ensemble mean ``sum_j w_j z_j(x) + w_t mu_t(x)``, variance
-         ``sum_j w_j^2 s_j(x)^2 + w_t^2 s_t(x)^2``.
+       * ensemble mean ``sum_j w_j z_j(x) + w_t z_t(x)``, variance
+         ``sum_j w_j^2 s_j(x)^2 + w_t^2 s_t(x)^2`` (:meth:`model_scores`
+         gives each model's ``z``).
 
        The pool is the whole space when it has at most 100,000 raw
        architectures and at most ``max_pool`` of them; otherwise the past
