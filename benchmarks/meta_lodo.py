@@ -306,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         reused = [
             r
             for r in load_runs(args.reuse)
-            if r.method not in methods and len(r.values) == args.budget
+            # (a search of another length is another job; zero-shot's runs are its 5 picks)
+            if r.method not in methods and (len(r.values) == args.budget or r.method == "zero-shot")
         ]
         print(f"{len(reused)} runs of other methods reused from {args.reuse}", file=sys.stderr)
         runs = reused + runs
