@@ -96,3 +96,16 @@ def parse_seeds(text: str) -> list[int]:
     if not seeds:
         raise ValueError(f"--seed-list: no seed in {text!r}; write seeds and ranges like 0-4,7")
     return sorted(seeds)
+
+
+def median_ci(values: list[float], *, n_boot: int = 10_000, seed: int = 0) -> tuple[float, ...]:
+    """Median and its 95 % percentile-bootstrap interval (NaNs for no value)."""
+    import numpy as np
+
+    if not values:
+        return (float("nan"),) * 3
+    x = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    boot = np.median(x[rng.integers(0, len(x), size=(n_boot, len(x)))], axis=1)
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    return float(np.median(x)), float(lo), float(hi)

@@ -49,7 +49,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import REPO, header, parse_seeds
+from _report import REPO, header, median_ci, parse_seeds
 
 SECTION = "multifidelity-real"
 MIN_EPOCHS, ETA = 1, 3
@@ -299,19 +299,6 @@ def acc_at(run: dict[str, Any], seconds: float) -> float:
     """:func:`at_time`, with a search that trained nothing fully by then counted as 0."""
     acc = at_time(run["curve"], seconds)
     return 0.0 if acc is None else float(acc)
-
-
-def median_ci(values: list[float], *, n_boot: int = 10_000, seed: int = 0) -> tuple[float, ...]:
-    """Median and its 95 % percentile-bootstrap interval (NaNs for no value)."""
-    import numpy as np
-
-    if not values:
-        return (float("nan"),) * 3
-    x = np.asarray(values, dtype=float)
-    rng = np.random.default_rng(seed)
-    boot = np.median(x[rng.integers(0, len(x), size=(n_boot, len(x)))], axis=1)
-    lo, hi = np.percentile(boot, [2.5, 97.5])
-    return float(np.median(x)), float(lo), float(hi)
 
 
 def pct_ci(values: list[float], points: bool = False) -> str:

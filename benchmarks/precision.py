@@ -22,7 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import REPO, header, md_code
+from _report import REPO, header, md_code, median_ci
 
 SECTION = "precision"
 #: (task, load_task arguments, networks of the ``cnn`` space without a stem)
@@ -71,15 +71,6 @@ def train_once(task: Any, space: Any, arch: Any, seed: int, precision: str, args
         "test_accuracy": res.test_metrics["test_accuracy"],
         "valid_accuracy": res.metrics["valid_accuracy"],
     }
-
-
-def median_ci(x: list[float], seed: int = 0) -> tuple[float, float, float]:
-    import numpy as np
-
-    a = np.asarray(x, dtype=float)
-    boot = np.median(a[np.random.default_rng(seed).integers(0, len(a), (10_000, len(a)))], axis=1)
-    lo, hi = np.percentile(boot, [2.5, 97.5])
-    return float(np.median(a)), float(lo), float(hi)
 
 
 def main(argv: list[str] | None = None) -> int:
