@@ -118,3 +118,17 @@ def test_a_bad_precision_names_the_choices() -> None:
         ValueError, match=r"precision must be one of 'fp32', 'bf16', 'auto'; got 'fp16'"
     ):
         TrainEvaluator(task, space, **FAST, precision="fp16")  # type: ignore[arg-type]
+
+
+def test_a_search_checks_the_precision_before_it_loads_the_data(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import metanas.tasks
+    from metanas.search import prepare_search
+
+    def no_load(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the data was loaded before the precision was checked")
+
+    monkeypatch.setattr(metanas.tasks, "load_task", no_load)
+    with pytest.raises(ValueError, match="precision must be one of 'fp32', 'bf16', 'auto'"):
+        prepare_search(data="digits", space="cnn", storage="sqlite://", precision="fp16")

@@ -300,6 +300,10 @@ def prepare_search(
             f"--precision {precision} sets the arithmetic of networks trained on --data; a "
             "benchmark table trains nothing. Leave it out, or search --data."
         )
+    if precision is not None:
+        from metanas.evaluation.train import check_precision
+
+        check_precision(precision)  # before the data loads
     if data is not None:
         return _prepare_training(
             data=data, target=target, space=space, benchmark=benchmark, dataset=dataset,
@@ -380,7 +384,7 @@ def _prepare_training(
 ) -> SearchRun:
     """A study whose trials train networks on ``data``."""
     from metanas._torch import check_device
-    from metanas.evaluation.train import TrainEvaluator
+    from metanas.evaluation.train import TrainEvaluator, check_precision
     from metanas.spaces.base import create_space
     from metanas.study import parse_objectives
     from metanas.tasks import load_task
@@ -414,7 +418,8 @@ def _prepare_training(
         the_task, search_space, max_epochs=epochs or _DEFAULT_EPOCHS, seed=the_seed,
         device=device, max_latency_ms=max_latency_ms, max_params=max_params,
         max_flops=max_flops, threads=threads, progress=False, record_curve="valid",
-        checkpoint_dir=checkpoint_dir, augment=augment, precision=precision or "fp32",  # type: ignore[arg-type]
+        checkpoint_dir=checkpoint_dir, augment=augment,
+        precision=check_precision(precision or "fp32"),
     )  # fmt: skip
     if wanted is not None:
         spec = ",".join(f"{m}:{d or _metric_direction(m)}" for m, d in wanted)

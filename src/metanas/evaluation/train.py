@@ -51,6 +51,7 @@ __all__ = [
     "RUNTIME_SETTINGS",
     "TrainEvaluator",
     "arch_seed",
+    "check_precision",
     "classification_metrics",
     "predict_proba",
 ]
@@ -64,6 +65,19 @@ _AUGMENT_KEY = 0x415547  # derive_seed key of the augmentation stream ("AUG")
 RUNTIME_SETTINGS = frozenset({"device", "threads", "n_threads", "progress"})
 #: Arithmetic of :class:`TrainEvaluator`'s training steps (its ``precision``).
 PRECISIONS = ("fp32", "bf16", "auto")
+
+
+def check_precision(precision: object) -> Literal["fp32", "bf16", "auto"]:
+    """``precision`` if it is one of :data:`PRECISIONS`; else ValueError naming the choices.
+
+    Callers that load data first (``metanas search --data``) check it before they do.
+    """
+    if precision == "fp32" or precision == "bf16" or precision == "auto":
+        return precision
+    raise ValueError(
+        f"precision must be one of {', '.join(map(repr, PRECISIONS))}; got "
+        f"{precision!r}. 'auto' uses bfloat16 where the hardware computes it."
+    )
 
 
 def bf16_native(device: torch.device) -> bool:
@@ -228,7 +242,8 @@ class TrainEvaluator(Evaluator):
         weights and the optimiser in float32; on a CPU, image batches in channels-last layout,
         the one oneDNN's bfloat16 convolutions are fast in) or ``"auto"`` (bfloat16 where the
         device computes it in hardware, see :func:`bf16_native`, float32 elsewhere). On a CPU
-        with AVX512-BF16 a small 2-D CNN trains about 2.5x faster in bfloat16; accuracy after
+        with AVX512-BF16 small 2-D CNNs trained 1.9 to 2.6x faster per epoch in bfloat16
+        (``benchmarks/precision.py``), 1-D CNNs about 1.2x; accuracy after
         training is usually within noise of float32, but the numbers differ, so it is part of
         :meth:`get_settings` (only when not ``"fp32"``) and of a checkpoint's identity.
         Validation, test and latency are always measured in float32.
@@ -293,11 +308,7 @@ class TrainEvaluator(Evaluator):
         precision: Literal["fp32", "bf16", "auto"] = "fp32",
     ) -> None:
         threads = check_threads(threads, n_threads, owner="TrainEvaluator")
-        if precision not in PRECISIONS:
-            raise ValueError(
-                f"precision must be one of {', '.join(map(repr, PRECISIONS))}; got "
-                f"{precision!r}. 'auto' uses bfloat16 where the hardware computes it."
-            )
+        precision = check_precision(precision)
         trainable = require_trainable(space, "TrainEvaluator")
         for name, value in (("max_epochs", max_epochs), ("batch_size", batch_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
