@@ -27,6 +27,7 @@ from metanas._json import jsonable
 from metanas.exceptions import MetanasError, StudyNotFoundError
 
 if TYPE_CHECKING:
+    from metanas.spaces import SearchSpace
     from metanas.study import Study
 
 _ERRORS = (MetanasError, ValueError, TypeError, FileNotFoundError, ImportError)
@@ -238,7 +239,24 @@ def open_study(name: str, storage: str) -> Study:
             f"No study named {name!r}: storage {display_url(storage)!r} does not exist. "
             "Check --storage (or $METANAS_STORAGE)."
         )
-    return metanas.load_study(name, storage=storage)
+    return metanas.load_study(name, storage=storage, space=builtin_table_space(name, storage))
+
+
+def builtin_table_space(name: str, storage: str) -> SearchSpace | None:
+    """The space of a study that searched a built-in benchmark's table, else None.
+
+    A table's architectures are not stored with its study, so ``load_study`` cannot rebuild a
+    ``-b task-family`` study's space on its own; a built-in table is reloaded by its stored
+    name (``task-family/digits``) instead.
+    """
+    config = metanas.storage.get_storage(storage).get_study(name).space
+    if config.get("type") != "table":
+        return None
+    bench, _, dataset = str(config.get("table", "")).partition("/")
+    if bench not in benchmark_names() or not dataset:
+        return None
+    space: SearchSpace = metanas.benchmarks.load_benchmark(bench, dataset).space
+    return space
 
 
 def choices(kind: str) -> list[str]:

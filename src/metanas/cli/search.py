@@ -78,8 +78,8 @@ def search(
         str | None,
         typer.Option(
             "--benchmark", "-b",
-            help=f"Built-in tabular benchmark: {', '.join(c.benchmark_names())} (the default when "
-            "--dataset is set).",
+            help=f"Built-in tabular benchmark: {', '.join(c.benchmark_names())} (default "
+            "nas-bench-graph when --dataset is set).",
             rich_help_panel="Task",
         ),
     ] = None,
@@ -88,7 +88,9 @@ def search(
         typer.Option(
             "--dataset", "-d",
             help="Data set of the benchmark: cora, citeseer, pubmed, cs, physics, photo, "
-            "computers, arxiv, proteins.",
+            "computers, arxiv, proteins (nas-bench-graph); mnist1d, mnist1d-iid-noise, "
+            "mnist1d-corr-noise, mnist1d-shear, mnist1d-scale, mnist1d-small, mnist1d-5class, "
+            "digits, fashion-7x7, fashion-7x7-tops (task-family).",
             rich_help_panel="Task",
         ),
     ] = None,
@@ -343,7 +345,7 @@ def search(
         str | None,
         typer.Option(
             "--executor", help="Where trials run: inprocess, local (--n-jobs processes) or ray "
-            "(--n-jobs Ray tasks at once; pip install \"metanas[ray]\"). Default: local with "
+            "(--n-jobs Ray tasks at once; pip install \"metanas\\[ray]\"). Default: local with "
             "--n-jobs > 1, else inprocess.", rich_help_panel="Execution",
         ),
     ] = None,

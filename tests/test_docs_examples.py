@@ -1,0 +1,38 @@
+"""What README.md and docs/ show a user works as written (the doc audit's regressions)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from metanas.cli import app
+
+runner = CliRunner()
+
+
+def test_search_help_names_the_ray_extra() -> None:
+    # Rich reads "[ray]" as markup and dropped it: the help said `pip install "metanas"`.
+    result = runner.invoke(app, ["search", "--help"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    assert 'pip install "metanas[ray]"' in result.output
+
+
+def test_studies_show_and_export_open_a_task_family_study(tmp_path: Path) -> None:
+    # docs/multifidelity.md: search -b task-family ... then `metanas studies show NAME`.
+    url = f"sqlite:///{tmp_path / 'mf.db'}"
+    args = ["search", "-b", "task-family", "-d", "digits", "--scheduler", "asha"]
+    result = runner.invoke(app, [*args, "-n", "4", "--storage", url, "--json", "-q"])
+    assert result.exit_code == 0, result.output
+    name = json.loads(result.stdout)["study"]
+
+    shown = runner.invoke(app, ["studies", "show", name, "--storage", url, "--json"])
+    assert shown.exit_code == 0, shown.output
+    info = json.loads(shown.stdout)
+    assert info["task"] == "task-family/digits"
+    assert info["n_trials"] == 4
+
+    exported = runner.invoke(app, ["studies", "export", name, "--storage", url])
+    assert exported.exit_code == 0, exported.output
+    assert len(exported.stdout.strip().splitlines()) == 1 + 4
