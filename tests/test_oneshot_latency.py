@@ -178,6 +178,72 @@ def test_darts_derivation_within_the_limit_scores_candidates_with_inherited_weig
         DartsSearch(net, task, latency=table, max_latency_ms=1.0, derive_candidates=0)
 
 
+def test_darts_derivation_can_score_candidates_by_training_them(task: Task) -> None:
+    net = _wide_net(task)
+    table = _cost_table(net)
+    limit = 0.05 + 0.03  # binding: the unconstrained network is over it
+    assert table.estimate(net.derive_indices()) > limit
+    seen: list[object] = []
+
+    def train(arch: object) -> dict[str, float]:
+        seen.append(arch)
+        text = net.space.format(arch)  # type: ignore[attr-defined]
+        if len(seen) == 1:  # the likeliest candidate: over the limit when timed
+            return {"measured_latency_ms": 1.0}
+        return {"measured_latency_ms": 0.01, "valid_accuracy": text.count("pool") / 10 + 0.5}
+
+    search = DartsSearch(
+        net, task, batch_size=16, seed=0, latency=table, max_latency_ms=limit,
+        derive_candidates=3, candidate_score="trained", train_candidate=train,
+    )  # fmt: skip
+    search.fit(1)
+    arch = search.derive()
+    rec = search.derivation
+    assert len(seen) == len(rec) > 1
+    assert "inherited_valid_accuracy" not in rec[0]
+    assert "valid_accuracy" not in rec[0]  # ineligible: never derived while others are
+    best = max(rec[1:], key=lambda r: r["valid_accuracy"])
+    assert net.choice_of(arch) == best["choice"]
+    assert arch != seen[0]
+    assert all(r["estimated_latency_ms"] <= limit for r in rec)
+    assert search.get_settings()["candidate_score"] == "trained"
+    search.train_candidate = None
+    with pytest.raises(RuntimeError, match="needs train_candidate"):
+        search.derive()
+    with pytest.raises(ValueError, match="candidate_score must be one of 'inherited', 'trained'"):
+        DartsSearch(net, task, candidate_score="retrained")
+
+
+def test_run_oneshot_trains_the_candidates_and_reuses_the_chosen_ones_training(
+    task: Task, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from metanas.evaluation import hardware
+    from metanas.oneshot import run_oneshot
+
+    # A made-up table (a real one is timed, so a binding limit would be flaky) and a clock
+    # that times every network at 0.07 ms: within the 0.08 ms limit.
+    monkeypatch.setattr(latency_mod, "measure_latency_table", _cost_table)
+    monkeypatch.setattr(hardware, "measure_latency_ms", lambda *a, **k: 0.07)
+    result = run_oneshot(
+        task, CNNSpace(max_blocks=2, stem_channels=32), "darts", epochs=1, seed=0,
+        storage="sqlite://", study_name="trained-candidates", retrain_epochs=2,
+        max_latency_ms=0.08, supernet_settings={"widths": (16, 32)},
+        search_settings={
+            "batch_size": 16, "derive_candidates": 2, "candidate_score": "trained",
+        },
+    )  # fmt: skip
+    rec = result.derivation
+    assert len(rec) > 1
+    assert all(r["measured_latency_ms"] == 0.07 for r in rec)
+    best = max(rec, key=lambda r: r["valid_accuracy"])
+    assert result.arch_string == best["arch"]
+    # The chosen candidate's training is its retraining: same accuracy, no second run.
+    assert result.valid_accuracy == best["valid_accuracy"]
+    assert result.retrain_s < 0.5
+    assert result.latency_ms == 0.07
+    assert result.meets_limit is True
+
+
 def test_inherited_accuracy_scores_sub_networks_and_leaves_the_supernet_alone(task: Task) -> None:
     net = _wide_net(task)
     DartsSearch(net, task, batch_size=16, seed=0).fit(1)

@@ -182,7 +182,12 @@ def run_oneshot(
         (search the width of every convolution too), ``channels``, ``n_cells`` for ``nb201``.
     search_settings
         Keyword arguments of :class:`~metanas.oneshot.DartsSearch` or
-        :class:`~metanas.oneshot.EnasSearch` (``batch_size``, ``arch_lr``, ...).
+        :class:`~metanas.oneshot.EnasSearch` (``batch_size``, ``arch_lr``, ...). With a
+        latency limit, ``{"derive_candidates": k, "candidate_score": "trained"}`` trains the
+        candidates of the derivation with the retraining recipe (each timed first; one over
+        the limit is not trained) and derives the best by validation accuracy; that
+        training counts in ``search_s``, and the derived network's is reused as its
+        retraining.
     evaluator_settings
         Keyword arguments of :class:`~metanas.evaluation.TrainEvaluator` for
         the retraining (``patience``, ``lr``, ...).
@@ -289,9 +294,31 @@ def run_oneshot(
 
         if getattr(search, "measure_candidates", 0) and search.measure_latency is None:  # type: ignore[attr-defined]
             search.measure_latency = latency_of  # type: ignore[attr-defined]
+        # Candidates trained during the derivation (candidate_score="trained"): the chosen
+        # one's training is the retraining (same recipe and seed), and its latency is the one
+        # it was judged by, so neither is repeated.
+        trained: dict[Architecture, tuple[float, Result | None]] = {}
+
+        def train_candidate(a: Architecture) -> dict[str, float]:
+            if a not in trained:
+                ms = latency_of(a)
+                over = max_latency_ms is not None and ms > max_latency_ms
+                trained[a] = (ms, None if over else _retrain(evaluator, a))
+            ms, res = trained[a]
+            rec = {"measured_latency_ms": ms}
+            if res is not None:
+                rec["valid_accuracy"] = float(res.metrics.get("valid_accuracy", math.nan))
+            return rec
+
+        if getattr(search, "candidate_score", None) == "trained" and search.train_candidate is None:  # type: ignore[attr-defined]
+            search.train_candidate = train_candidate  # type: ignore[attr-defined]
+
+        def measured(a: Architecture) -> float:
+            return trained[a][0] if a in trained else latency_of(a)
+
         search.fit(epochs)
         arch = search.derive()
-        latency = latency_of(arch)
+        latency = measured(arch)
         for attempt in range(latency_retries if max_latency_ms is not None else 0):
             limit = float(max_latency_ms)  # type: ignore[arg-type]
             if latency <= limit:
@@ -306,7 +333,7 @@ def run_oneshot(
                 latency, limit, attempt + 1, search.latency_target_ms,
             )  # fmt: skip
             arch = search.derive()
-            latency = latency_of(arch)
+            latency = measured(arch)
         if table is not None:
             estimate = table.estimate(supernet.choice_of(arch))
     search_s = time.perf_counter() - start
@@ -317,7 +344,8 @@ def run_oneshot(
     name = study_name or f"{task.name}-{space_name}-{method}-s{the_seed}"
     meets = None if max_latency_ms is None else bool(latency <= max_latency_ms)
     retrain_start = time.perf_counter()
-    result = _retrain(evaluator, arch)
+    done = trained.get(arch, (latency, None))[1]
+    result = _retrain(evaluator, arch) if done is None else done
     retrain_s = time.perf_counter() - retrain_start
     stored = store_run(
         storage=storage, name=name, kind="oneshot", method=method, task=task.name,
