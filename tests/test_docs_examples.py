@@ -36,3 +36,12 @@ def test_studies_show_and_export_open_a_task_family_study(tmp_path: Path) -> Non
     exported = runner.invoke(app, ["studies", "export", name, "--storage", url])
     assert exported.exit_code == 0, exported.output
     assert len(exported.stdout.strip().splitlines()) == 1 + 4
+
+
+def test_oneshot_and_fewshot_threads_help_names_no_missing_option() -> None:
+    # Their --threads help said "per worker with --n-jobs", an option neither command has.
+    for command in ("oneshot", "fewshot"):
+        result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "400"})
+        assert result.exit_code == 0, result.output
+        assert "--n-jobs" not in result.output
+        assert "Torch CPU threads of the run" in result.output

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from metanas._torch import DEFAULT_THREADS, THREADS_HELP
+from metanas._torch import DEFAULT_THREADS
 from metanas.cli import _console as c
 
 __all__ = ["EPILOG", "fewshot"]
@@ -26,6 +26,11 @@ EPILOG = c.examples(
      "metanas fewshot --data digits --method metanas --storage sqlite:///runs.db "
      "--study digits-metanas && metanas studies show digits-metanas --storage sqlite:///runs.db"),
 )  # fmt: skip
+
+# This command trains in one process: its threads are the whole run's (no --n-jobs here).
+_THREADS_HELP = (
+    "Torch CPU threads of the run; default 1, which never oversubscribes a shared machine."
+)
 
 
 def _classes(classes: tuple[int, ...]) -> str:
@@ -73,7 +78,7 @@ def fewshot(
         int, typer.Option("--image-size", min=8, help="Side of the glyph images in pixels.")
     ] = 28,
     seed: Annotated[int, typer.Option("--seed", help="Seed of split, episodes, weights.")] = 0,
-    threads: Annotated[int, typer.Option("--threads", min=1, help=THREADS_HELP)] = DEFAULT_THREADS,
+    threads: Annotated[int, typer.Option("--threads", min=1, help=_THREADS_HELP)] = DEFAULT_THREADS,
     device: Annotated[
         str | None, typer.Option("--device", help="Torch device (default: cuda if available).")
     ] = None,

@@ -11,10 +11,15 @@ from typing import Annotated, Any
 
 import typer
 
-from metanas._torch import DEFAULT_THREADS, THREADS_HELP
+from metanas._torch import DEFAULT_THREADS
 from metanas.cli import _console as c
 
 __all__ = ["EPILOG", "ONESHOT_METHODS", "oneshot", "run"]
+
+# This command trains in one process: its threads are the whole run's (no --n-jobs here).
+_THREADS_HELP = (
+    "Torch CPU threads of the run; default 1, which never oversubscribes a shared machine."
+)
 
 
 def methods() -> list[str]:
@@ -114,7 +119,7 @@ def oneshot(
     device: Annotated[
         str, typer.Option("--device", help="auto (CUDA when present, else CPU), cpu or cuda.")
     ] = "auto",
-    threads: Annotated[int, typer.Option("--threads", min=1, help=THREADS_HELP)] = DEFAULT_THREADS,
+    threads: Annotated[int, typer.Option("--threads", min=1, help=_THREADS_HELP)] = DEFAULT_THREADS,
     encoding: Annotated[
         str | None,
         typer.Option("--encoding", help="Text encoding of a --data CSV file (default utf-8)."),
