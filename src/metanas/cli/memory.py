@@ -29,7 +29,7 @@ class OnConflict(StrEnum):
 app = typer.Typer(
     help=(
         "The experience memory: every stored task with its studies and trials. List it, "
-        "and share it as a file (export, import)."
+        "share it as a file (export, import), and see what a new search would draw on (plan)."
     ),
     rich_markup_mode="rich",
     no_args_is_help=True,

@@ -25,7 +25,7 @@ class ExportFormat(StrEnum):
 
 
 app = typer.Typer(
-    help="List, show, export and delete stored studies.",
+    help="List, show, export, plot and delete stored studies.",
     rich_markup_mode="rich",
     no_args_is_help=True,
     context_settings=c.CONTEXT,
