@@ -265,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
             for t in args.tasks for s in range(args.seeds) for a in ARMS
         ]  # fmt: skip
         runs = []
+        n_kept = 0
         if args.save.exists() and not args.fresh:
             # A run cut off by a session keeps its finished searches: pick up after them.
             saved = json.loads(args.save.read_text())["runs"]
@@ -272,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
             runs = [r for r in saved if (r["task"], r["seed"], r["arm"]) in wanted]
             done = {(r["task"], r["seed"], r["arm"]) for r in runs}
             jobs = [j for j in jobs if (j["task"], j["seed"], j["arm"]) not in done]
+            n_kept = len(runs)
             print(f"{len(runs)} searches kept from {args.save}", file=sys.stderr)
         print(f"{len(jobs)} searches on {args.n_jobs} process(es)", file=sys.stderr)
         with ProcessPoolExecutor(args.n_jobs) as pool:
@@ -298,8 +300,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"settings, training seed 10000 + seed, one torch thread), {args.seeds} seeds, "
                 f"{args.n_jobs} searches side by side; "
                 + (
-                    f"{wall:.0f} s wall time in the last sitting (searches saved by earlier "
-                    "sittings kept)"
+                    f"{wall:.0f} s wall time in the last sitting"
+                    + (
+                        f" ({n_kept} searches saved by earlier sittings kept)"
+                        if n_kept
+                        else " (every search run in it)"
+                    )
                     if args.load is None
                     else f"reported from {args.load.name}: the {numbers['pairs']} pairs that "
                     "finished (a run cut off keeps the searches it finished)"
