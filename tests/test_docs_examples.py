@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from metanas.cli import app
@@ -19,6 +20,7 @@ def test_search_help_names_the_ray_extra() -> None:
     assert 'pip install "metanas[ray]"' in result.output
 
 
+@pytest.mark.slow
 def test_studies_show_and_export_open_a_task_family_study(tmp_path: Path) -> None:
     # docs/multifidelity.md: search -b task-family ... then `metanas studies show NAME`.
     url = f"sqlite:///{tmp_path / 'mf.db'}"
@@ -45,3 +47,14 @@ def test_oneshot_and_fewshot_threads_help_names_no_missing_option() -> None:
         assert result.exit_code == 0, result.output
         assert "--n-jobs" not in result.output
         assert "Torch CPU threads of the run" in result.output
+
+
+def test_sh_below_its_cohort_says_how_many_trials_fill_it(tmp_path: Path) -> None:
+    # `sh` pauses every trial until its cohort is full (docs/multifidelity.md); with fewer
+    # trials nothing completes, and the one error line said only "0 failed".
+    url = f"sqlite:///{tmp_path / 'sh.db'}"
+    args = ["search", "-b", "task-family", "-d", "digits", "--scheduler", "sh", "-n", "3"]
+    result = runner.invoke(app, [*args, "--storage", url, "-q"])
+    assert result.exit_code == 1, result.output
+    assert "3 trial(s) wait, paused, for a full cohort of 27 trials (sh)" in result.stderr
+    assert "--n-trials 27 or more" in result.stderr

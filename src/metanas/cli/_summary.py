@@ -23,6 +23,15 @@ def finish_search(summary: dict[str, Any], json_output: bool) -> None:
     if summary["n_complete"] == 0:
         first = summary.get("first_error")
         reason = f" Trial {first[0]} failed with: {first[1]}" if first else ""
+        n_open = summary.get("n_trials", 0) - summary["n_finished"]
+        scheduler = summary.get("scheduler") or {}
+        if not first and n_open > 0 and scheduler.get("n_cohort"):
+            # A promotion scheduler (sh) pauses every trial until its cohort is full.
+            cohort = scheduler["n_cohort"]
+            reason = (
+                f" {n_open} trial(s) wait, paused, for a full cohort of {cohort} trials "
+                f"({scheduler.get('name')}): run again with --n-trials {cohort} or more."
+            )
         c.fail(
             f"No trial of study {summary['study']!r} completed ({summary['n_failed']} "
             f"failed).{reason}",
