@@ -719,10 +719,17 @@ def test_time_budget_min_is_a_deprecated_alias_of_timeout_min(db_url: str) -> No
     result = invoke(["search", "--dataset", "cora", "--time-budget-min", "1", "--storage", db_url])
     lines = result.stderr.strip().splitlines()
     assert lines[0] == "Deprecated: --time-budget-min is now --timeout-min."
-    assert lines[1:] == [
+    # The error names the option the user typed, not its new spelling.
+    fix = "e.g. --data digits --space mlp."
+    assert lines[1:] == [f"Error: --time-budget-min goes with --data (real training), {fix}"]
+    assert result.exit_code == 2
+    new = invoke(["search", "--dataset", "cora", "--timeout-min", "1", "--storage", db_url])
+    assert new.stderr.strip().splitlines() == [
         "Error: --timeout-min goes with --data (real training), e.g. --data digits --space mlp."
     ]
-    assert result.exit_code == 2
+    darts = invoke(["search", "--strategy", "darts", "--data", "iris", "--time-budget-min", "1"])
+    assert darts.exit_code == 2
+    assert "Error: --time-budget-min does not go with --strategy darts" in darts.stderr
 
 
 def test_search_strategy_darts_forwards_to_oneshot(

@@ -404,6 +404,8 @@ def search(
     with c.errors(url), c.logging_to(err, c.log_level(quiet, verbose)):
         n_trials = c.renamed(n_trials, budget, "--n-trials", "--budget")
         timeout_min = c.renamed(timeout_min, time_budget_min, "--timeout-min", "--time-budget-min")
+        # Errors about the time limit name the spelling the user typed, not its new name.
+        timeout_option = "--timeout-min" if time_budget_min is None else "--time-budget-min"
         settings = c.parse_settings(setting, "--setting")
         if strategy is not None and strategy in _oneshot.methods():
             if augment is not None or precision is not None:
@@ -422,9 +424,14 @@ def search(
                 max_latency_ms=max_latency_ms, url=url, study_name=study_name, device=device,
                 settings=settings, json_output=json_output, objectives_spec=objectives_spec,
                 max_params=max_params, max_flops=max_flops, timeout_min=timeout_min,
-                threads=threads, encoding=encoding,
+                timeout_option=timeout_option, threads=threads, encoding=encoding,
             )  # fmt: skip
             return
+        if timeout_min is not None and data is None:
+            raise ValueError(
+                f"{timeout_option} goes with --data (real training), e.g. --data digits "
+                "--space mlp."
+            )
         from metanas.search import prepare_search
 
         run = prepare_search(
@@ -494,6 +501,7 @@ def _forward_oneshot(
     max_params: int | None,
     max_flops: int | None,
     timeout_min: float | None,
+    timeout_option: str = "--timeout-min",
     **kwargs: Any,
 ) -> None:
     """``search --strategy darts`` -> ``oneshot --method darts``, refusing what it cannot take."""
@@ -506,7 +514,7 @@ def _forward_oneshot(
         )
     for option, value in (
         ("--objectives", objectives_spec), ("--max-params", max_params),
-        ("--max-flops", max_flops), ("--timeout-min", timeout_min),
+        ("--max-flops", max_flops), (timeout_option, timeout_min),
     ):  # fmt: skip
         if value is not None:
             raise ValueError(
