@@ -770,6 +770,28 @@ def test_oneshot_rejects_an_unknown_method_and_a_space_without_supernet() -> Non
     )
 
 
+def test_oneshot_data_help_lists_every_builtin_task_and_fashion_mnist_parses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from metanas.tasks import available_tasks
+
+    help_text = " ".join(invoke(["oneshot", "--help"], env={"COLUMNS": "200"}).stdout.split())
+    assert f"Data to train on: {', '.join(available_tasks())}, or a CSV" in help_text
+    assert "fashion-mnist" in available_tasks()
+    loaded: list[str] = []
+
+    def stop(name: str, **kwargs: Any) -> Any:  # no training: only how far the options get
+        loaded.append(name)
+        raise ValueError("stopped before loading the data")
+
+    monkeypatch.setattr("metanas.tasks.load_task", stop)
+    result = invoke(
+        ["oneshot", "--data", "fashion-mnist", "--space", "cnn", "--storage", "sqlite://"]
+    )
+    assert "Error: stopped before loading the data" in result.stderr
+    assert loaded == ["fashion-mnist"]
+
+
 def _no_optimize(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
 

@@ -269,3 +269,10 @@ def choices(kind: str) -> list[str]:
 def benchmark_names() -> list[str]:
     """Names of the built-in tabular benchmarks."""
     return choices("benchmark")
+
+
+def task_names() -> list[str]:
+    """Names of the built-in tasks (``metanas.tasks.available_tasks``), for ``--data`` help."""
+    from metanas.tasks import available_tasks
+
+    return available_tasks()

@@ -81,8 +81,8 @@ def oneshot(
     data: Annotated[
         str,
         typer.Option(
-            "--data", "-d", help="Data to train on: mnist1d, digits, wine, breast_cancer, iris, "
-            "or a CSV file (with --target).",
+            "--data", "-d", help=f"Data to train on: {', '.join(c.task_names())}, or a CSV "
+            "file (with --target).",
         ),
     ] = "mnist1d",
     space: Annotated[

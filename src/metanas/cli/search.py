@@ -227,8 +227,8 @@ def search(
     data: Annotated[
         str | None,
         typer.Option(
-            "--data", help="Train real networks on data: mnist1d, fashion-mnist, digits, wine, "
-            "breast_cancer, iris, or a CSV file (with --target); --space is then "
+            "--data", help=f"Train real networks on data: {', '.join(c.task_names())}, or a "
+            "CSV file (with --target); --space is then "
             f"{', '.join(TRAINABLE_SPACES)}.",
             rich_help_panel="Training",
         ),
