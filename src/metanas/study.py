@@ -32,6 +32,7 @@ from metanas.execution import (
 from metanas.schedulers.base import Decision, Scheduler, create_scheduler
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace, space_from_config
+from metanas.spaces.table import table_space_from_config
 from metanas.storage.rdb import (
     RDBStorage,
     SchedulerEvent,
@@ -1869,7 +1870,10 @@ def load_study(
     """Re-open a stored study; its strategy is rebuilt from the stored trials.
 
     ``optimize()`` on the returned study adds trials after the stored ones.
-    Pass ``space`` when the space has constraints (they are code, not stored).
+    Pass ``space`` when the space has constraints (they are code, not stored). A
+    :class:`~metanas.spaces.TableSpace` read by ``TabularBenchmark.from_csv`` is read again
+    from the CSV its study recorded (:func:`~metanas.spaces.table_space_from_config`; a
+    moved, changed or unrecorded file raises :class:`~metanas.spaces.TableSourceError`).
     ``memory`` replaces the stored experience memory of a strategy that reads
     one (``"meta"``) for this session; it is not stored. ``max_retries``: times a
     trial whose worker died is queued again before it is FAILED, for the dead
@@ -1877,7 +1881,10 @@ def load_study(
     """
     store = get_storage(storage)
     record = store.get_study(name)
-    if space is None:
+    if space is None and record.space.get("type") == "table":
+        # A table's architectures are not stored: read them again from the CSV it recorded.
+        space = table_space_from_config(record.space)
+    elif space is None:
         space = space_from_config(record.space)
     else:
         stored = dict(record.space)

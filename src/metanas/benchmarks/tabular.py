@@ -213,7 +213,7 @@ class TabularBenchmark(Evaluator):
                 f"Cannot read CSV {str(p)!r}: {first}. Expected a header row and one "
                 "comma-separated row per architecture."
             ) from exc
-        return cls.from_dataframe(
+        bench = cls.from_dataframe(
             df,
             space=space,
             arch_column=arch_column,
@@ -224,6 +224,10 @@ class TabularBenchmark(Evaluator):
             minimize=minimize,
             restrict=restrict,
         )
+        if isinstance(bench.space, TableSpace):
+            # Recorded in the space's config: a study of it can read the architectures again.
+            bench.space.source = {"path": str(p.resolve()), "arch_column": arch_column}
+        return bench
 
     # ------------------------------------------------------------ look-ups
     def __len__(self) -> int:

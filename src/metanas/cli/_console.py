@@ -38,6 +38,9 @@ STORAGE_OPTION = typer.Option(
     help="SQLAlchemy URL of the store, e.g. sqlite:///runs.db; default: the user's store.",
 )  # fmt: skip
 JSON_OPTION = typer.Option("--json", help="Print JSON on stdout.")
+TABLE_OPTION = typer.Option(
+    "--table", help="The CSV a `search --table` study searched, when it has moved since.",
+)  # fmt: skip
 VERBOSE_OPTION = typer.Option("--verbose", "-v", help="Log more (INFO).")
 #: ``--budget`` counted trials before ``budget`` came to mean fidelity only; kept as an alias.
 BUDGET_OPTION = typer.Option(
@@ -233,30 +236,49 @@ def sqlite_file_missing(url: str) -> bool:
     return not Path(database).expanduser().exists()
 
 
-def open_study(name: str, storage: str) -> Study:
+def open_study(name: str, storage: str, table: Path | None = None) -> Study:
+    """Load study ``name``; ``table``: the CSV a ``search --table`` study searched, if moved."""
     if sqlite_file_missing(storage):
         raise StudyNotFoundError(
             f"No study named {name!r}: storage {display_url(storage)!r} does not exist. "
             "Check --storage (or $METANAS_STORAGE)."
         )
-    return metanas.load_study(name, storage=storage, space=builtin_table_space(name, storage))
+    space = table_space(name, storage, table)
+    return metanas.load_study(name, storage=storage, space=space)
 
 
-def builtin_table_space(name: str, storage: str) -> SearchSpace | None:
-    """The space of a study that searched a built-in benchmark's table, else None.
+def table_space(name: str, storage: str, table: Path | None = None) -> SearchSpace | None:
+    """The space of a study that searched a table, else None (``load_study`` rebuilds it).
 
-    A table's architectures are not stored with its study, so ``load_study`` cannot rebuild a
-    ``-b task-family`` study's space on its own; a built-in table is reloaded by its stored
-    name (``task-family/digits``) instead.
+    A table's architectures are not stored with its study: a built-in benchmark's table is
+    reloaded by its stored name (``task-family/digits``), a CSV from the path its study
+    recorded, or from ``table`` (``--table PATH``) when the file has moved. The error of a
+    CSV that cannot be read again names the file and ``--table``.
     """
+    from metanas.spaces import TableSourceError, table_space_from_config
+
     config = metanas.storage.get_storage(storage).get_study(name).space
     if config.get("type") != "table":
+        if table is not None:
+            raise ValueError(
+                f"--table {str(table)!r} is for studies that searched a CSV table; study "
+                f"{name!r} searched space {config.get('type')!r}. Leave --table out."
+            )
         return None
     bench, _, dataset = str(config.get("table", "")).partition("/")
-    if bench not in benchmark_names() or not dataset:
-        return None
-    space: SearchSpace = metanas.benchmarks.load_benchmark(bench, dataset).space
-    return space
+    if table is None and "source" not in config and bench in benchmark_names() and dataset:
+        space: SearchSpace = metanas.benchmarks.load_benchmark(bench, dataset).space
+        return space
+    try:
+        return table_space_from_config(config, path=table)
+    except TableSourceError as exc:
+        fix = (
+            "Pass --table PATH.csv, the table this study searched."
+            if table is None
+            else "Pass --table the CSV file this study searched."
+        )
+        exc.cli_message = f"{exc.problem} {fix}"
+        raise
 
 
 def choices(kind: str) -> list[str]:

@@ -105,12 +105,13 @@ def studies_show(
         ),
     ] = None,
     storage: Annotated[str | None, c.STORAGE_OPTION] = None,
+    table_csv: Annotated[Path | None, c.TABLE_OPTION] = None,
     json_output: Annotated[bool, c.JSON_OPTION] = False,
 ) -> None:  # fmt: skip
     """Show a study's configuration, its best trials and one trial's learning curve."""
     url = c.storage_url(storage)
     with c.errors():
-        study = c.open_study(name, url)
+        study = c.open_study(name, url, table_csv)
         record = study.storage.get_study(name)
         trials = study.trials
         complete = [t for t in trials if t.state is metanas.TrialState.COMPLETE]
@@ -267,11 +268,12 @@ def studies_export(
         Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
     ] = None,
     storage: Annotated[str | None, c.STORAGE_OPTION] = None,
+    table_csv: Annotated[Path | None, c.TABLE_OPTION] = None,
 ) -> None:  # fmt: skip
     """Export every trial of a study, one row per trial (CSV, or JSON records)."""
     url = c.storage_url(storage)
     with c.errors():
-        study = c.open_study(name, url)
+        study = c.open_study(name, url, table_csv)
         df = study.trials_dataframe()
         if fmt is None:
             is_json = output is not None and output.suffix.lower() == ".json"

@@ -13,7 +13,7 @@ from metanas.spaces.base import (
 from metanas.spaces.nasbenchgraph import NasBenchGraphSpace
 from metanas.spaces.nb201 import NB201Space
 from metanas.spaces.sequence import SeqAttnSpace, SeqCNNSpace, SeqNgramSpace, SeqRNNSpace
-from metanas.spaces.table import TableSpace
+from metanas.spaces.table import TableSourceError, TableSpace, table_space_from_config
 from metanas.spaces.trainable import CNNSpace, MLPSpace, TrainableSpace
 
 __all__ = [
@@ -30,10 +30,12 @@ __all__ = [
     "SeqCNNSpace",
     "SeqNgramSpace",
     "SeqRNNSpace",
+    "TableSourceError",
     "TableSpace",
     "TrainableSpace",
     "available_spaces",
     "create_space",
     "register_space",
     "space_from_config",
+    "table_space_from_config",
 ]

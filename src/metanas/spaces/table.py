@@ -2,16 +2,40 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator, Sequence
+import hashlib
+import os
+from collections.abc import Hashable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from metanas.exceptions import InvalidArchitectureError
+from metanas.exceptions import InvalidArchitectureError, MetanasError
 from metanas.spaces.architecture import Architecture, Choice
-from metanas.spaces.base import SearchSpace
+from metanas.spaces.base import SearchSpace, space_from_config
 
-__all__ = ["TableSpace"]
+__all__ = ["TableSourceError", "TableSpace", "table_space_from_config"]
+
+_LOAD_STUDY_FIX = (
+    "Pass space=table.space (the same TabularBenchmark, e.g. TabularBenchmark.from_csv of "
+    "the table's CSV) to load_study."
+)
+
+
+class TableSourceError(MetanasError, ValueError):
+    """A stored table space cannot be rebuilt: no CSV was recorded, or it moved or changed.
+
+    ``problem`` says what is wrong without the fix, so a caller (the command line) can
+    add its own; ``path`` is the file looked for (None when none was recorded).
+    """
+
+    #: The same problem with a command-line fix (``--table PATH``), set by the CLI.
+    cli_message: str | None = None
+
+    def __init__(self, problem: str, path: str | None) -> None:
+        super().__init__(f"{problem} {_LOAD_STUDY_FIX}")
+        self.problem = problem
+        self.path = path
 
 
 class TableSpace(SearchSpace):
@@ -33,14 +57,26 @@ class TableSpace(SearchSpace):
         The architectures, each valid in ``base``; repeats (same key) are dropped.
     name
         Name of the table, used in messages.
+    source
+        Where the architectures were read from, ``{"path": absolute CSV path,
+        "arch_column": column}`` (:meth:`TabularBenchmark.from_csv
+        <metanas.benchmarks.TabularBenchmark.from_csv>` sets it). It is stored in
+        :meth:`to_config` with a digest of the architectures, so that a study that
+        searched this space can be reopened (:func:`table_space_from_config`).
     """
 
     def __init__(
-        self, base: SearchSpace, archs: Sequence[Architecture], name: str = "table"
+        self,
+        base: SearchSpace,
+        archs: Sequence[Architecture],
+        name: str = "table",
+        *,
+        source: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(base.decisions, constraints=base.constraints)
         self.base = base
         self.table_name = name
+        self.source = None if source is None else dict(source)
         keys: dict[Hashable, int] = {}
         unique: list[Architecture] = []
         for a in archs:
@@ -134,16 +170,82 @@ class TableSpace(SearchSpace):
     def parse(self, text: str) -> Architecture:
         return self.validate(self.base.parse(text))
 
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the listed architectures in order (canonical JSON, one per line)."""
+        text = "\n".join(a.to_string() for a in self._archs)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
     def to_config(self) -> dict[str, Any]:
-        return {
+        config: dict[str, Any] = {
             "type": "table",
             "base": self.base.to_config(),
             "table": self.table_name,
             "n_architectures": len(self._archs),
         }
+        if self.source is not None:
+            config["source"] = {**self.source, "digest": self.digest}
+        return config
 
     def choices_of(self, decision: str) -> tuple[Choice, ...]:
         """The choices of ``decision`` that some listed architecture uses."""
         d = self.decision(decision)
         used = set(self._index_matrix[:, self.decisions.index(d)].tolist())
         return tuple(c for i, c in enumerate(d.choices) if i in used)
+
+
+def table_space_from_config(
+    config: Mapping[str, Any], path: str | os.PathLike[str] | None = None
+) -> TableSpace:
+    """Rebuild a :class:`TableSpace` from its :meth:`~TableSpace.to_config`.
+
+    A table's architectures are not stored with a study; they are read again from the CSV
+    recorded in ``config["source"]``, or from ``path`` (the same table, moved). The
+    rebuilt list must be the recorded one (same digest; for a config recorded without a
+    source, the same number of architectures, read from column ``arch``).
+
+    Raises
+    ------
+    TableSourceError
+        No CSV recorded and no ``path``; the file is missing; or it lists other
+        architectures now (the message names the file).
+    """
+    name = str(config.get("table", "table"))
+    source = config.get("source")
+    if source is None and path is None:
+        raise TableSourceError(
+            f"This study searched the architectures of table {name!r}, which are not stored "
+            "with it, and no CSV file was recorded to read them from.",
+            None,
+        )
+    recorded = source or {}
+    the_path = Path(path if path is not None else recorded["path"]).expanduser()
+    if not the_path.is_file():
+        raise TableSourceError(
+            f"This study searched the architectures of table {name!r}, read from "
+            f"{str(the_path)!r}, which does not exist any more.",
+            str(the_path),
+        )
+    import pandas as pd
+
+    base = space_from_config(config["base"])
+    column = str(recorded.get("arch_column", "arch"))
+    n_expected = config.get("n_architectures")
+    changed = (
+        f"The table file {str(the_path)!r} no longer lists the {n_expected} architectures "
+        f"of table {name!r} that this study searched (it was changed or is another file)."
+    )
+    try:
+        texts = pd.read_csv(the_path, index_col=False)[column].tolist()
+        archs = [base.parse(str(text)) for text in texts]
+    except (KeyError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise TableSourceError(f"{changed} Reading it: {exc}.", str(the_path)) from exc
+    space = TableSpace(
+        base, archs, name, source={"path": str(the_path.resolve()), "arch_column": column}
+    )
+    digest = recorded.get("digest")
+    if (digest is not None and space.digest != digest) or (
+        digest is None and n_expected is not None and space.size != n_expected
+    ):
+        raise TableSourceError(changed, str(the_path))
+    return space
