@@ -39,7 +39,8 @@ STORAGE_OPTION = typer.Option(
 )  # fmt: skip
 JSON_OPTION = typer.Option("--json", help="Print JSON on stdout.")
 TABLE_OPTION = typer.Option(
-    "--table", help="The CSV a `search --table` study searched, when it has moved since.",
+    "--table", help="The CSV a search --table study searched, if it has moved (default: the "
+    "path the study recorded).",
 )  # fmt: skip
 VERBOSE_OPTION = typer.Option("--verbose", "-v", help="Log more (INFO).")
 #: ``--budget`` counted trials before ``budget`` came to mean fidelity only; kept as an alias.
