@@ -79,6 +79,15 @@ def test_a_moved_table_is_named_and_found_again_with_table_option(
         ]
         found = invoke(["studies", command, "t", "--storage", db_url, "--table", str(moved)])
         assert found.exit_code == 0, found.output
+    typo = invoke(["studies", "show", "t", "--storage", db_url, "--table", "nope.csv"])
+    assert typo.stderr.strip().splitlines() == [
+        "Error: No CSV file at 'nope.csv', given as table 't' of this study. Pass --table the "
+        "CSV file this study searched."
+    ]
+    _rows().rename(columns={"cell": "arch"}).to_csv(moved, index=False)
+    renamed = invoke(["studies", "show", "t", "--storage", db_url, "--table", str(moved)])
+    assert renamed.exit_code == 2
+    assert "Reading it: it has no column 'cell'. Pass --table" in renamed.stderr
 
 
 def test_a_changed_table_is_refused_with_one_line(csv_study: Path, db_url: str) -> None:

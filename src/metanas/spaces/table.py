@@ -220,6 +220,11 @@ def table_space_from_config(
         )
     recorded = source or {}
     the_path = Path(path if path is not None else recorded["path"]).expanduser()
+    if not the_path.is_file() and path is not None:
+        raise TableSourceError(
+            f"No CSV file at {str(the_path)!r}, given as table {name!r} of this study.",
+            str(the_path),
+        )
     if not the_path.is_file():
         raise TableSourceError(
             f"This study searched the architectures of table {name!r}, read from "
@@ -236,13 +241,16 @@ def table_space_from_config(
         f"of table {name!r} that this study searched (it was changed or is another file)."
     )
     try:
-        texts = pd.read_csv(the_path, index_col=False)[column].tolist()
-        archs = [base.parse(str(text)) for text in texts]
-    except (KeyError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise TableSourceError(f"{changed} Reading it: {exc}.", str(the_path)) from exc
-    space = TableSpace(
-        base, archs, name, source={"path": str(the_path.resolve()), "arch_column": column}
-    )
+        df = pd.read_csv(the_path, index_col=False)
+        if column not in df.columns:
+            raise ValueError(f"it has no column {column!r}")
+        archs = [base.parse(str(text)) for text in df[column].tolist()]
+        space = TableSpace(
+            base, archs, name, source={"path": str(the_path.resolve()), "arch_column": column}
+        )
+    except (ValueError, UnicodeDecodeError) as exc:  # pandas' parser errors are ValueErrors
+        reason = str(exc).rstrip(".")
+        raise TableSourceError(f"{changed} Reading it: {reason}.", str(the_path)) from exc
     digest = recorded.get("digest")
     if (digest is not None and space.digest != digest) or (
         digest is None and n_expected is not None and space.size != n_expected
