@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -426,7 +427,18 @@ def test_darts_derivation_with_a_width_aware_table_stays_within_the_limit(
 def test_measured_candidates_take_the_likeliest_network_that_really_meets_the_limit(
     wide128: tuple[object, LatencyTable],
 ) -> None:
-    net, table = wide128
+    net, measured = wide128
+    # The wide128 table's own timings, with every entry replaced by a fixed cost that grows with
+    # the widths: on a loaded machine [narrow, narrow] and [narrow, wide] were timed within 2 %
+    # of each other, and this test is about the measured candidates, not the table.
+    widths = np.asarray(measured.widths, dtype=float)[None, :, None]
+    out = np.asarray(measured.out_widths, dtype=float)[:, None, :]
+    table = dataclasses.replace(
+        measured,
+        width_table_ms=np.where(
+            np.isnan(measured.width_table_ms), np.nan, 0.01 + 1e-5 * widths * out
+        ),
+    )
     small = _noise_task()
     narrow, wide = _narrow_wide(net)
     mid = table.estimate([narrow, wide])
