@@ -366,3 +366,22 @@ def test_a_memory_strategy_lists_the_past_tasks_it_learns_from(tmp_path: Path) -
     assert [t for t, _s in ranked] == ["past-1", "past-2"]
     plain = _data.StudyView(store.get_study("past-1"), [], [])
     assert _data.warm_start_tasks(store, plain) == []
+
+
+def test_a_table_studys_architectures_print_in_its_base_spaces_notation(tmp_path: Path) -> None:
+    from metanas.benchmarks import TabularBenchmark
+    from metanas.dashboard import _data
+
+    space = NB201Space()
+    rng = np.random.default_rng(0)
+    archs = list({space.format(space.sample(rng)) for _ in range(12)})
+    csv = tmp_path / "table.csv"
+    csv.write_text("arch,acc\n" + "".join(f"{a},{0.5 + i / 100}\n" for i, a in enumerate(archs)))
+    bench = TabularBenchmark.from_csv(csv, space=space, metrics=["acc"], restrict=True)
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    study = metanas.create_study(storage=url, name="t", space=bench.space, metric="acc", seed=0)
+    study.optimize(bench, n_trials=3)
+    csv.unlink()  # the rows cannot be read again: the notation still comes from the base space
+    view = _data.load_study_view(get_storage(url), "t")
+    assert view.arch_text == [space.format(t.arch) for t in study.trials]
+    assert all(text.startswith("|") for text in view.arch_text)

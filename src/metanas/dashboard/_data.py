@@ -85,10 +85,14 @@ class StudyView:
 def _format_all(record: StudyRecord, trials: Sequence[Trial]) -> list[str]:
     from metanas.spaces.base import space_from_config
 
+    config = record.space
+    if config.get("type") == "table" and isinstance(config.get("base"), dict):
+        # A table's rows are not stored, but its architectures print as its base space's do.
+        config = config["base"]
     try:
-        space = space_from_config(record.space)
+        space = space_from_config(config)
     except (ValueError, TypeError, KeyError) as exc:
-        # A table space (or one no longer registered) is not stored with the study.
+        # A space no longer registered (a plug-in not imported) cannot be rebuilt.
         _logger.debug(
             "study %r: space not rebuilt (%s); raw architecture strings", record.name, exc
         )
