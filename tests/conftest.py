@@ -115,6 +115,18 @@ def raw_rows() -> Callable[..., list[tuple[Any, ...]]]:
 
 
 # ---------------------------------------------------------------- spaces, benchmarks
+def nb201_cells(n: int, seed: int = 0) -> list[str]:
+    """``n`` distinct NAS-Bench-201 cells in the space's notation, in sampling order."""
+    space = NB201Space()
+    rng = np.random.default_rng(seed)
+    cells: list[str] = []
+    while len(cells) < n:
+        text = space.format(space.sample(rng))
+        if text not in cells:
+            cells.append(text)
+    return cells
+
+
 def make_small_space() -> SearchSpace:
     """A 3 x 3 x 2 x 2 = 36 architecture dict space with int, str, float and bool choices."""
     return SearchSpace(

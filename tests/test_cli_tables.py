@@ -8,12 +8,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 import metanas
+from conftest import nb201_cells
 from metanas.benchmarks import TabularBenchmark
 from metanas.cli import app
 from metanas.spaces import NB201Space, TableSourceError, TableSpace
@@ -27,13 +27,7 @@ def invoke(args: list[str]) -> Any:
 
 def _rows(n: int = 30) -> pd.DataFrame:
     """``n`` distinct NAS-Bench-201 cells (a partial table) with a synthetic ``acc``."""
-    space = NB201Space()
-    rng = np.random.default_rng(0)
-    archs: list[str] = []
-    while len(archs) < n:
-        text = space.format(space.sample(rng))
-        if text not in archs:
-            archs.append(text)
+    archs = nb201_cells(n)
     return pd.DataFrame({"cell": archs, "acc": [0.5 + i / 100 for i in range(n)]})
 
 

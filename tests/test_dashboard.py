@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import metanas
+from conftest import nb201_cells
 from metanas._stored_runs import store_run
 from metanas.benchmarks import NasBenchGraph
 from metanas.evaluation import Result
@@ -373,8 +374,7 @@ def test_a_table_studys_architectures_print_in_its_base_spaces_notation(tmp_path
     from metanas.dashboard import _data
 
     space = NB201Space()
-    rng = np.random.default_rng(0)
-    archs = list({space.format(space.sample(rng)) for _ in range(12)})
+    archs = nb201_cells(12)
     csv = tmp_path / "table.csv"
     csv.write_text("arch,acc\n" + "".join(f"{a},{0.5 + i / 100}\n" for i, a in enumerate(archs)))
     bench = TabularBenchmark.from_csv(csv, space=space, metrics=["acc"], restrict=True)

@@ -12,6 +12,7 @@ import pytest
 from nas_bench_graph import light_read
 
 import metanas
+from conftest import nb201_cells
 from metanas import InvalidArchitectureError, UnknownNameError
 from metanas._registry import available
 from metanas.benchmarks import (
@@ -33,13 +34,7 @@ N_ROWS = 40
 
 def _nb201_rows(n: int = N_ROWS) -> pd.DataFrame:
     """``n`` distinct NAS-Bench-201 cells with synthetic metrics (row i has acc 0.5 + i/100)."""
-    space = NB201Space()
-    rng = np.random.default_rng(0)
-    archs: list[str] = []
-    while len(archs) < n:
-        text = space.format(space.sample(rng))
-        if text not in archs:
-            archs.append(text)
+    archs = nb201_cells(n)
     return pd.DataFrame(
         {
             "arch": archs,
