@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from metanas._progress import TrialProgress
 from metanas._rng import derive_seed, resolve_seed
@@ -23,6 +23,7 @@ from metanas.evaluation.base import Evaluator, Result, as_evaluator
 from metanas.exceptions import MetanasError
 from metanas.execution import (
     Executor,
+    InProcessExecutor,
     LocalExecutor,
     MainGuardError,
     RayExecutor,
@@ -636,6 +637,7 @@ class Study:
         heartbeat_grace_s: float | None = None,
         max_retries: int | None = None,
         trial_timeout_s: float | None = None,
+        in_flight: Literal["finish", "cancel"] = "finish",
     ) -> Trial | None:
         """Run ``n_trials`` more trials (or until ``timeout_s`` seconds pass).
 
@@ -650,7 +652,8 @@ class Study:
             study counts its own, as in Optuna). See ``max_total_trials`` for a
             limit on the study as a whole.
         timeout_s
-            Stop starting new trials after this many seconds; trials in flight finish.
+            Stop starting new trials after this many seconds; what happens to the trials
+            in flight then is ``in_flight``'s choice.
         callbacks
             ``fn(study, trial)`` after every finished trial, in trial order; may
             call :meth:`stop`.
@@ -706,6 +709,21 @@ class Study:
             its worker process and starting a fresh one. Evaluations then run on the local
             process pool (``executor="local"``, ``n_jobs`` workers, even one), or on Ray
             with ``executor="ray"`` (the task is cancelled).
+        in_flight
+            What ``timeout_s`` does to the trials still running when it passes (ignored
+            without ``timeout_s``). ``"finish"``: they finish and are stored, so ``optimize``
+            returns up to one evaluation later. ``"cancel"``: it returns at ``timeout_s``,
+            for a hard wall-time budget. Trials that finished are stored first; each one
+            still running is cut off as Ctrl-C cuts it (WAITING again with its number and
+            architecture, not told to the strategy; the next ``optimize`` or a resumed study
+            runs it first) and its worker is stopped: the executor is closed without
+            waiting (a process pool kills its workers, Ray cancels its tasks), including an
+            :class:`~metanas.execution.Executor` instance passed in, which then cannot be
+            used again. With a scheduler only the segment cut off is lost: the rungs it
+            finished stay stored and its trial continues from there. An evaluation in this
+            process cannot be stopped, so ``"cancel"`` with ``n_jobs=1`` runs it on the
+            local process pool of one worker (the evaluator must be picklable), as
+            ``trial_timeout_s`` does, and refuses ``executor="inprocess"``.
 
         Returns
         -------
@@ -757,6 +775,12 @@ class Study:
             isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or timeout_s <= 0
         ):
             raise ValueError(f"timeout_s must be a number of seconds > 0; got {timeout_s!r}.")
+        if in_flight not in ("finish", "cancel"):
+            raise ValueError(
+                f"in_flight must be 'finish' (trials running at timeout_s finish) or 'cancel' "
+                f"(they are cut off and queued again); got {in_flight!r}."
+            )
+        cancel = in_flight == "cancel" and timeout_s is not None
         grace_s = _GRACE_BEATS * heartbeat_s if heartbeat_grace_s is None else heartbeat_grace_s
         for name, value in (("heartbeat_s", heartbeat_s), ("heartbeat_grace_s", grace_s)):
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
@@ -779,7 +803,7 @@ class Study:
             self._catch_up()
         try:
             pool, owned = self._executor(
-                evaluator, executor, resolve_n_jobs(n_jobs), trial_timeout_s
+                evaluator, executor, resolve_n_jobs(n_jobs), trial_timeout_s, cancel=cancel
             )
         except MainGuardError:
             self._discard_if_unused()
@@ -796,10 +820,17 @@ class Study:
             for cb in callbacks:
                 cb(self, finished)
 
+        cut = False  # trials were cut off at timeout_s: their workers must not be waited for
+
+        def close_pool(exc_type: type[BaseException] | None, *exc: object) -> None:
+            # Closing without waiting is what stops a cut-off trial's worker; a caller's
+            # executor is closed only then (it is left open otherwise, as always).
+            if owned or cut:
+                pool.close(wait=exc_type is None and not cut)
+
         try:
             with contextlib.ExitStack() as stack:
-                if owned:
-                    stack.enter_context(pool)
+                stack.push(close_pool)
                 self._check_task(pool.evaluator)
                 # An in-memory store is one connection that no other process sees: a
                 # heartbeat there would only race the loop's own writes on it.
@@ -809,16 +840,16 @@ class Study:
                     else stack.enter_context(_Heartbeat(self.storage, heartbeat_s))
                 )
                 if self.scheduler is not None:
-                    self._run_scheduled(
+                    cut = self._run_scheduled(
                         pool, n_trials=n_trials, timeout_s=timeout_s, catch=catch,
                         on_finished=on_finished, limit=max_total_trials, beat=beat,
-                        grace_s=grace_s,
+                        grace_s=grace_s, cancel=cancel,
                     )  # fmt: skip
                 else:
-                    self._run(
+                    cut = self._run(
                         pool, n_trials=n_trials, timeout_s=timeout_s, budget=budget,
                         catch=catch, on_finished=on_finished, limit=max_total_trials, beat=beat,
-                        grace_s=grace_s,
+                        grace_s=grace_s, cancel=cancel,
                     )  # fmt: skip
         finally:
             progress.close()
@@ -847,8 +878,17 @@ class Study:
         executor: str | Executor | None,
         n_jobs: int,
         trial_timeout_s: float | None = None,
+        *,
+        cancel: bool = False,
     ) -> tuple[Executor, bool]:
         """The executor ``optimize`` runs on, and whether this call built it (and closes it)."""
+        if cancel and (executor == "inprocess" or isinstance(executor, InProcessExecutor)):
+            raise ValueError(
+                "in_flight='cancel' stops the evaluations running at timeout_s, but "
+                f"executor={executor!r} evaluates in this process, which cannot be stopped "
+                "mid-evaluation. Leave executor out (n_jobs=1 then runs on a process pool of "
+                "one worker), pass 'local' or 'ray', or use in_flight='finish'."
+            )
         if trial_timeout_s is not None and executor not in (None, "local", "ray"):
             raise ValueError(
                 f"trial_timeout_s={trial_timeout_s!r} needs the local process pool or Ray, "
@@ -875,7 +915,7 @@ class Study:
                 "function arch -> metrics, or an executor instance that holds one."
             )
         if executor is None:
-            executor = "local" if n_jobs > 1 else "inprocess"
+            executor = "local" if n_jobs > 1 or cancel else "inprocess"
         elif not isinstance(executor, str):
             raise TypeError(
                 "executor must be a registered executor name ('inprocess', 'local') or a "
@@ -900,17 +940,20 @@ class Study:
         limit: int | None = None,
         beat: _Heartbeat | None = None,
         grace_s: float | None = None,
-    ) -> None:
-        """The one evaluation loop, for one worker or many.
+        cancel: bool = False,
+    ) -> bool:
+        """The one evaluation loop, for one worker or many; True when it cut trials off.
 
         Up to ``executor.n_workers`` trials are in flight. Each is stored the moment its
         future finishes, but the strategy is told in the order the trials were asked, and
         trial ``k`` is asked only after trials ``0 .. k - n_workers`` were told. The strategy
         therefore sees the same tells and asks whatever the workers' timing: a seeded study
         gives the same trials for the same number of workers, and a resumed study replays
-        the tells in that order.
+        the tells in that order. With ``cancel``, the trials still running at ``timeout_s``
+        are abandoned (see :meth:`_abandon`) once those finished are stored and told.
         """
         start = time.monotonic()
+        deadline = None if not cancel or timeout_s is None else start + timeout_s
         ev_name = type(executor.evaluator).__name__
         in_flight: dict[int, Trial] = {}  # asked, not yet told to the strategy; in ask order
         futures: dict[int, Future[Result]] = {}  # submitted, not yet stored
@@ -958,16 +1001,20 @@ class Study:
                     n_started += 1
                     futures[trial.number] = executor.submit(trial.arch, budget)
                 if not in_flight:
-                    return
+                    return False
                 oldest = next(iter(in_flight))
                 while oldest not in stored:
-                    done, _ = wait(list(futures.values()), return_when=FIRST_COMPLETED)
+                    left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                    wait(list(futures.values()), timeout=left, return_when=FIRST_COMPLETED)
                     for number, future in list(futures.items()):
-                        if future in done:
+                        if future.done():
                             del futures[number]
                             if beat is not None:
                                 beat.discard(in_flight[number])
                             stored[number] = store(in_flight[number], future)
+                    if deadline is not None and oldest not in stored and left == 0.0:
+                        self._cut_off(in_flight, futures, stored, beat, on_finished)
+                        return True
                 del in_flight[oldest]
                 told = stored.pop(oldest)
                 self.strategy.tell(self._observation(told))
@@ -983,6 +1030,34 @@ class Study:
                 else:
                     self.strategy.tell(self._observation(current))
             raise
+
+    def _cut_off(
+        self,
+        in_flight: Mapping[int, Trial],
+        futures: Mapping[int, Future[Result]],
+        stored: Mapping[int, Trial],
+        beat: _Heartbeat | None,
+        on_finished: Callable[[Trial], None],
+    ) -> None:
+        """End ``_run`` at its deadline: tell what finished, abandon what still runs.
+
+        In ask order, as an interrupt settles them; the executor is then closed without
+        waiting, which stops the abandoned trials' workers.
+        """
+        for number, trial in in_flight.items():
+            if number in stored:
+                told = stored[number]
+                self.strategy.tell(self._observation(told))
+                on_finished(told)
+                continue
+            futures[number].cancel()
+            if beat is not None:
+                beat.discard(trial)
+            self._abandon(trial)
+            _logger.info(
+                "Trial %d of study %s was running at timeout_s and was cut off: queued again.",
+                number, self.name,
+            )  # fmt: skip
 
     def _abandon(self, trial: Trial) -> None:
         """Settle a trial cut off by an interrupt (Ctrl-C, or another trial's error).
@@ -1154,7 +1229,8 @@ class Study:
         limit: int | None = None,
         beat: _Heartbeat | None = None,
         grace_s: float | None = None,
-    ) -> None:
+        cancel: bool = False,
+    ) -> bool:
         """The evaluation loop of a study with a scheduler: segments, not whole trials.
 
         When a worker is free: a trial the scheduler sent on (CONTINUE, or cut off by an
@@ -1167,13 +1243,16 @@ class Study:
         RUNNING and the next ``optimize`` continues them. ``n_workers + queue_ahead``
         segments are kept submitted, so each is decided while the one before it on its
         worker still runs. With several workers the decisions depend on the order results
-        arrive.
+        arrive. With ``cancel``, the segments still running at ``timeout_s`` are cut off
+        as by an interrupt (see ``put_back``) once those finished are stored; returns True
+        then.
         """
         sched = self.scheduler
         if sched is None:  # pragma: no cover - optimize calls this only with a scheduler
             raise RuntimeError("no scheduler")
         state = self._sched
         start = time.monotonic()
+        deadline = None if not cancel or timeout_s is None else start + timeout_s
         ev_name = type(executor.evaluator).__name__
         resumes = bool(getattr(type(executor.evaluator), "supports_resume", False))
         grace = grace_s if beat is not None else None
@@ -1394,11 +1473,21 @@ class Study:
                     for future in [f for f in futures if f.cancel()]:
                         put_back(*futures.pop(future))
                 if not futures:
-                    return
-                done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
-                for future in [f for f in futures if f in done]:
+                    return False
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                wait(list(futures), timeout=left, return_when=FIRST_COMPLETED)
+                for future in [f for f in futures if f.done()]:
                     t, b, r = futures.pop(future)
                     segment_done(self._stored_trial(t.number), b, r, future)
+                if deadline is not None and futures and left == 0.0:
+                    # The executor is closed without waiting next, which stops these workers.
+                    for future, (t, b, r) in list(futures.items()):
+                        future.cancel()
+                        del futures[future]
+                        if beat is not None:
+                            beat.discard(t)
+                        put_back(t, b, r)
+                    return True
         except BaseException:
             # Segments cut off run again on resume (see put_back).
             cut = [*futures.values(), *([submitting] if submitting is not None else [])]

@@ -17,6 +17,7 @@ import queue
 import signal
 import sys
 import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -351,8 +352,16 @@ class LocalExecutor(Executor):
             return
         # The pool has no public way to stop a running evaluation; without it Ctrl-C would
         # wait for every running trial (minutes of training) before the process could exit.
-        processes = list(getattr(self._pool, "_processes", None) or {}) if not wait else []
+        processes = (
+            list((getattr(self._pool, "_processes", None) or {}).values()) if not wait else []
+        )
         self._pool.shutdown(wait=wait, cancel_futures=True)
-        for pid in processes:
+        for process in processes:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGTERM)
+                os.kill(process.pid, signal.SIGTERM)
+        # Reaped before returning: a caller that cut a trial off at its deadline (optimize's
+        # in_flight="cancel") returns with no worker left behind, not even a zombie.
+        until = time.monotonic() + 5
+        for process in processes:
+            while process.exitcode is None and time.monotonic() < until:
+                process.join(timeout=0.05)
