@@ -814,6 +814,19 @@ def test_timeout_min_reaches_optimize_in_seconds(
     assert (seen["timeout_s"], seen["n_jobs"], seen["max_total_trials"]) == (120.0, 2, 3)
 
 
+def test_cancel_at_timeout_reaches_optimize_and_needs_a_timeout(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _no_optimize(monkeypatch)
+    args = ["search", "--data", "iris", "--epochs", "1", "--n-trials", "3", "--storage", db_url]
+    invoke([*args, "--timeout-min", "2", "--cancel-at-timeout"])
+    invoke([*args, "--timeout-min", "2", "--study", "other"])
+    assert [c["in_flight"] for c in calls] == ["cancel", "finish"]
+    result = invoke([*args, "--cancel-at-timeout"])
+    assert result.exit_code != 0
+    assert "give the limit with --timeout-min M, or drop --cancel-at-timeout" in result.stderr
+
+
 # --- issue 13 (part 1): threads, training resume, encodings, early checks, README --------------
 
 

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from metanas._json import jsonable
 from metanas._torch import DEFAULT_THREADS, check_threads
@@ -102,6 +102,8 @@ class SearchRun:
     extra: dict[str, Any] = field(default_factory=dict)
     #: Where the trials run (built by the caller, e.g. a RayExecutor); None: n_jobs decides.
     executor: Executor | None = None
+    #: What ``timeout_s`` does to the trials still running (see :meth:`Study.optimize`).
+    in_flight: Literal["finish", "cancel"] = "finish"
 
     def run(self, callbacks: Sequence[Callable[..., Any]] = ()) -> dict[str, Any]:
         """Evaluate the missing trials, then return :func:`search_summary` of the study."""
@@ -118,7 +120,7 @@ class SearchRun:
                 self.study.optimize(
                     self.evaluator, max_total_trials=self.n_trials, callbacks=list(callbacks),
                     n_jobs=self.n_jobs if self.executor is None else 1, timeout_s=self.timeout_s,
-                    executor=self.executor,
+                    executor=self.executor, in_flight=self.in_flight,
                 )  # fmt: skip
         wall_s = time.perf_counter() - start
         self.study.refresh()

@@ -251,6 +251,15 @@ def search(
             rich_help_panel="Training",
         ),
     ] = None,
+    cancel_at_timeout: Annotated[
+        bool,
+        typer.Option(
+            "--cancel-at-timeout", help="With --timeout-min: end the search at the limit, "
+            "cutting off the trials still training (they are queued again and run first when "
+            "the study is resumed); without it they finish, which can take one more training.",
+            rich_help_panel="Training",
+        ),
+    ] = False,
     scheduler: Annotated[
         str | None,
         typer.Option(
@@ -406,6 +415,11 @@ def search(
         timeout_min = c.renamed(timeout_min, time_budget_min, "--timeout-min", "--time-budget-min")
         # Errors about the time limit name the spelling the user typed, not its new name.
         timeout_option = "--timeout-min" if time_budget_min is None else "--time-budget-min"
+        if cancel_at_timeout and timeout_min is None:
+            raise ValueError(
+                "--cancel-at-timeout cuts off the trials running at the time limit: give the "
+                "limit with --timeout-min M, or drop --cancel-at-timeout."
+            )
         settings = c.parse_settings(setting, "--setting")
         if strategy is not None and strategy in _oneshot.methods():
             if augment is not None or precision is not None:
@@ -451,6 +465,8 @@ def search(
         from metanas._progress import TrialProgress
 
         run.executor = _build_executor(executor, address, run.evaluator, n_jobs, run.n_new > 0)
+        if cancel_at_timeout:
+            run.in_flight = "cancel"
         show = c.interactive(quiet)
         if run.n_new and show and run.task is not None:
             err.print(f"[bold]{run.task.summary()}[/]")
