@@ -128,6 +128,22 @@ def test_a_trial_past_its_timeout_fails_and_the_others_go_on(
     assert [s for s, _ in states[1:]] == [TrialState.COMPLETE, TrialState.COMPLETE]
 
 
+def test_cancel_at_the_deadline_cancels_the_ray_task_and_requeues_its_trial(
+    ray_cluster: Any, study_name: str
+) -> None:
+    study = metanas.create_study(name=study_name, space=SPACE, storage="sqlite://", metric="score")
+    study.enqueue({"a": 2, "hang": True})
+    start = time.monotonic()
+    study.optimize(score, n_trials=1, executor="ray", timeout_s=1.0, in_flight="cancel")
+    assert time.monotonic() - start < 10  # not the 60 s the evaluation sleeps
+    assert [t.state for t in study.trials] == [TrialState.WAITING]
+    # The task was cancelled, not left sleeping: Ray has its CPU back.
+    deadline = time.monotonic() + 10
+    while ray_cluster.available_resources().get("CPU", 0) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ray_cluster.available_resources().get("CPU", 0) == 2
+
+
 def test_an_evaluator_error_fails_its_trial_with_the_error_itself(ray_cluster: Any) -> None:
     with RayExecutor(Failing(), n_workers=2) as ex:
         future = ex.submit(SPACE.validate({"a": 3, "hang": False}), budget=None)
