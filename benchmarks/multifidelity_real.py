@@ -68,11 +68,6 @@ TASKS: dict[str, dict[str, Any]] = {
         "args": {}, "minutes": 20.0, "target": 0.92,
         "memory": ("fashion-7x7", "fashion-7x7-tops"),
         "precision": "bf16", "max_mflops": 10.0,
-        # The cap above was sized on the tutorial CNN as a stem-free network (7.7 MFLOPs); the
-        # default 32-channel stem makes the first block read 32 channels at 28x28, which puts
-        # that same network at 22 MFLOPs and over the cap (the runs before 2026-11-27 13:00
-        # had it). No stem, as benchmarks/fashion.py's search.
-        "stem_channels": 0,
     },
 }  # fmt: skip
 #: Multi-fidelity arms: (scheduler, proposal strategy, first rung in epochs). ``asha`` and
@@ -114,6 +109,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--fashion-train", type=int, default=None,
         help="Fashion-MNIST training images (default: all 60,000)",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-mflops", type=float, default=None,
+        help="reject networks over this many forward MFLOPs (default: the task's; Fashion 10)",
+    )  # fmt: skip
+    p.add_argument(
+        "--stem-channels", type=int, default=None,
+        help="the cnn space's stem channels (default: the space's, 32)",
+    )  # fmt: skip
+    p.add_argument(
+        "--augment", default=None,
+        help="training augmentation policy, e.g. shift-flip (default: none)",
     )  # fmt: skip
     p.add_argument("--quick", action="store_true", help="1 seed, 0.5 min, small Fashion subset")
     p.add_argument("--output", type=Path, default=REPO / "docs" / "benchmarks.md")
@@ -166,10 +173,35 @@ def run_settings(task: str, arm: str, args: argparse.Namespace) -> dict[str, Any
         "fashion_train": args.fashion_train if task == "fashion-mnist" else None,
     }  # fmt: skip
     # Only where set, so the runs stored before these settings existed still match.
-    for key in ("precision", "max_mflops", "stem_channels"):
-        if key in TASKS[task]:
-            out[key] = TASKS[task][key]
+    spec = task_spec(task, args)
+    for key in ("precision", "max_mflops", "stem_channels", "augment"):
+        if key in spec:
+            out[key] = spec[key]
     return out
+
+
+def task_settings(spec: dict[str, Any]) -> str:
+    """A task's training settings in words, for the section's header."""
+    out = f"precision {spec.get('precision', 'fp32')}"
+    if "stem_channels" in spec:
+        out += f", cnn stem of {spec['stem_channels']} channels"
+    if "augment" in spec:
+        out += f", augmentation {spec['augment']}"
+    if "max_mflops" in spec:
+        out += (
+            f", networks over {spec['max_mflops']:g} forward MFLOPs rejected before training "
+            "(a failed trial)"
+        )
+    return out
+
+
+def task_spec(task: str, args: argparse.Namespace) -> dict[str, Any]:
+    """``TASKS[task]`` with this invocation's overrides (--max-mflops, --stem-channels, ...)."""
+    spec = dict(TASKS[task])
+    for key in ("max_mflops", "stem_channels", "augment"):
+        if getattr(args, key, None) is not None:
+            spec[key] = getattr(args, key)
+    return spec
 
 
 def load_runs(path: Path) -> list[dict[str, Any]]:
@@ -223,11 +255,6 @@ def arm_setup(arm: str, max_epochs: int, seed: int) -> tuple[str, Any]:
     )
 
 
-def _space_kw(spec: dict[str, Any]) -> dict[str, Any]:
-    """``create_space("cnn", ...)`` arguments of a task (the space's defaults where unset)."""
-    return {"stem_channels": spec["stem_channels"]} if "stem_channels" in spec else {}
-
-
 def one_search(
     task_name: str, arm: str, seed: int, minutes: float, args: argparse.Namespace
 ) -> dict[str, Any]:
@@ -236,16 +263,19 @@ def one_search(
     from metanas.evaluation.train import TrainEvaluator
     from metanas.tasks import load_task
 
-    spec = TASKS[task_name]
+    spec = task_spec(task_name, args)
     kw = dict(spec["args"])
     if task_name == "fashion-mnist" and args.fashion_train:
         kw.update(n_train=args.fashion_train, n_test=max(1000, args.fashion_train // 2))
     task = load_task(task_name, seed=seed, **kw)
-    space = metanas.spaces.create_space("cnn", **_space_kw(spec))
+    space = metanas.spaces.create_space(
+        "cnn", **({"stem_channels": spec["stem_channels"]} if "stem_channels" in spec else {})
+    )
     max_flops = int(spec["max_mflops"] * 1e6) if "max_mflops" in spec else None
     ev = TrainEvaluator(
         task, space, seed=seed, max_epochs=args.max_epochs, patience=None, threads=1,
         record_curve="valid", precision=spec.get("precision", "fp32"), max_flops=max_flops,
+        augment=spec.get("augment"),
     )  # fmt: skip
     strategy, scheduler = arm_setup(arm, args.max_epochs, seed)
     study_kw: dict[str, Any] = {} if scheduler is None else {"scheduler": scheduler}
@@ -276,7 +306,12 @@ def one_search(
             best = (float(v), float(trial.test_metrics["test_accuracy"]))
             curve.append((time.perf_counter() - start, best[0], best[1]))
 
-    study.optimize(ev, timeout_s=minutes * 60.0, n_jobs=args.n_jobs, callbacks=[on_trial])
+    # in_flight="cancel": what a trial would finish after the deadline never counts, so the
+    # run ends at it instead of waiting minutes for the trainings in flight.
+    study.optimize(
+        ev, timeout_s=minutes * 60.0, n_jobs=args.n_jobs, callbacks=[on_trial],
+        in_flight="cancel",
+    )  # fmt: skip
     trials = study.trials
     study.storage.delete_study(study.name)  # the in-memory database is shared by the runs
     return {
@@ -364,18 +399,7 @@ def markdown(runs: list[dict[str, Any]], args: argparse.Namespace) -> str:
                 else ""
             )
             + "".join(
-                f"; {t}: precision {TASKS[t].get('precision', 'fp32')}"
-                + (
-                    f", cnn stem of {TASKS[t]['stem_channels']} channels"
-                    if "stem_channels" in TASKS[t]
-                    else ""
-                )
-                + (
-                    f", networks over {TASKS[t]['max_mflops']:g} forward MFLOPs rejected "
-                    "before training (a failed trial)"
-                    if "max_mflops" in TASKS[t]
-                    else ""
-                )
+                f"; {t}: {task_settings(task_spec(t, args))}"
                 for t in TASKS
                 if any(r["task"] == t for r in runs)
             )
