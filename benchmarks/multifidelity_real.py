@@ -33,6 +33,10 @@ and its test accuracy at the fixed wall time. The search sees validation accurac
     python benchmarks/multifidelity_real.py --tasks mnist1d --arms asha,asha+curve \
         --seed-list 0-4 --budget-minutes 15
 
+``--max-mflops``, ``--stem-channels`` and ``--augment`` override a task's settings for a
+tuning run (they are stored with each run, so such runs never mix with the reported ones).
+Each search ends at its deadline (``optimize(in_flight="cancel")``).
+
 The full run (5 seeds; Fashion-MNIST 20 min per multi-fidelity arm and 60 min for bo; MNIST-1D
 3 and 9 min) takes about 10 hours on 2 cores with the four arms.
 """
