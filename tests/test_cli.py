@@ -827,6 +827,21 @@ def test_cancel_at_timeout_reaches_optimize_and_needs_a_timeout(
     assert "give the limit with --timeout-min M, or drop --cancel-at-timeout" in result.stderr
 
 
+def test_the_summary_counts_the_trials_cut_off_at_the_time_limit(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def cut_one_off(self: metanas.Study, *args: Any, **kwargs: Any) -> None:
+        # What optimize(in_flight="cancel") leaves of a trial it cut off: WAITING, queued.
+        self.enqueue(self.space.sample(np.random.default_rng(0)))
+
+    monkeypatch.setattr(metanas.Study, "optimize", cut_one_off)
+    args = ["search", "--data", "iris", "--epochs", "1", "--n-trials", "3", "--storage", db_url]
+    text = invoke([*args, "--timeout-min", "1", "--cancel-at-timeout"], env={"COLUMNS": "200"})
+    assert "1 not finished (the same command continues them)" in text.stdout
+    out = json.loads(invoke([*args, "--study", "j", "--timeout-min", "1", "--json"]).stdout)
+    assert out["n_open"] == 1
+
+
 # --- issue 13 (part 1): threads, training resume, encodings, early checks, README --------------
 
 

@@ -906,6 +906,8 @@ def search_summary(
         "n_complete": len(complete),
         "n_failed": len(failed),
         "n_pruned": sum(1 for t in trials if t.state is TrialState.PRUNED),
+        # WAITING or RUNNING: cut off at a time limit, or a scheduled trial between segments.
+        "n_open": sum(1 for t in trials if t.state in (TrialState.WAITING, TrialState.RUNNING)),
         "scheduler": None
         if study.scheduler is None
         else {"name": study.scheduler.registered_name, **study.scheduler.settings()},

@@ -50,7 +50,12 @@ def _print_summary(s: Mapping[str, Any]) -> None:
         "Trials",
         f"{s['n_finished']} finished: {s['n_complete']} complete, "
         + (f"{s['n_pruned']} pruned, " if s.get("n_pruned") else "")
-        + f"{s['n_failed']} failed (target {s['budget']})",
+        + f"{s['n_failed']} failed (target {s['budget']})"
+        + (
+            f"; {s['n_open']} not finished (the same command continues them)"
+            if s.get("n_open")
+            else ""
+        ),
     )
     best = s["best"]
     if best is not None:
