@@ -33,8 +33,11 @@ and its test accuracy at the fixed wall time. The search sees validation accurac
     python benchmarks/multifidelity_real.py --tasks mnist1d --arms asha,asha+curve \
         --seed-list 0-4 --budget-minutes 15
 
-``--max-mflops``, ``--stem-channels`` and ``--augment`` override a task's settings for a
-tuning run (they are stored with each run, so such runs never mix with the reported ones).
+``--memory-storage URL`` gives ``asha+meta@5`` the studies of that storage as its memory
+(benchmarks/fashion_memory.py writes one for Fashion-MNIST: searches of class-subset tasks in
+the same space). ``--max-mflops``, ``--stem-channels`` and ``--augment`` override a task's
+settings for a tuning run (they are stored with each run, so such runs never mix with the
+reported ones).
 Each search ends at its deadline (``optimize(in_flight="cancel")``).
 
 The full run (5 seeds; Fashion-MNIST 20 min per multi-fidelity arm and 60 min for bo; MNIST-1D
@@ -126,6 +129,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--augment", default=None,
         help="training augmentation policy, e.g. shift-flip (default: none)",
     )  # fmt: skip
+    p.add_argument(
+        "--memory-storage", default=None,
+        help="asha+meta@5's memory: the studies of this storage (benchmarks/fashion_memory.py "
+        "writes one) instead of the task-family table's tasks",
+    )  # fmt: skip
     p.add_argument("--quick", action="store_true", help="1 seed, 0.5 min, small Fashion subset")
     p.add_argument("--output", type=Path, default=REPO / "docs" / "benchmarks.md")
     p.add_argument(
@@ -181,6 +189,8 @@ def run_settings(task: str, arm: str, args: argparse.Namespace) -> dict[str, Any
     for key in ("precision", "max_mflops", "stem_channels", "augment"):
         if key in spec:
             out[key] = spec[key]
+    if arm == "asha+meta@5" and args.memory_storage:
+        out["memory_storage"] = args.memory_storage
     return out
 
 
@@ -291,10 +301,13 @@ def one_search(
         # After create_study, which gave the strategy the memory of its own (empty) storage.
         from _meta_harness import family_memory
 
-        study.strategy.set_memory(
-            family_memory(args.table, spec["memory"]),
-            descriptors=task.descriptors(), task=task.name,
-        )  # fmt: skip
+        if args.memory_storage:
+            from metanas.meta import ExperienceMemory
+
+            memory = ExperienceMemory(args.memory_storage).memory_for(task.name, space=space)
+        else:
+            memory = family_memory(args.table, spec["memory"])
+        study.strategy.set_memory(memory, descriptors=task.descriptors(), task=task.name)
     if study_kw and study.scheduler.uses_memory:
         # After create_study, which gave the scheduler the curves of its own (empty) storage.
         study.scheduler.set_memory(family_memory(spec["memory"], args.table))
