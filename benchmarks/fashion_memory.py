@@ -16,7 +16,7 @@ stored. Their images come from the same training file, so some of them are among
 the 10-class search validates on; none is from the test file's images the reported accuracy
 is measured on (the memory's own test splits are measured and never used).
 
-    python benchmarks/fashion_memory.py                   # about 25 min on 2 cores
+    python benchmarks/fashion_memory.py                   # about 23 min on 2 cores
     python benchmarks/fashion_memory.py --minutes 0.5 --n-train 1000 \
         --storage sqlite:////tmp/fm.db                    # a smoke test
 
@@ -46,7 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--storage", default=DEFAULT_STORAGE, help="where the studies are stored")
     p.add_argument("--tasks", default=",".join(MEMORY_TASKS), help="comma-separated")
-    p.add_argument("--minutes", type=float, default=12.0, help="wall time per task (12)")
+    p.add_argument("--minutes", type=float, default=11.0, help="wall time per task (11)")
     p.add_argument("--n-train", type=int, default=12000, help="images per task (12000)")
     p.add_argument("--max-epochs", type=int, default=15)
     p.add_argument("--max-mflops", type=float, default=10.0)
