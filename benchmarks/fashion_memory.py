@@ -33,6 +33,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import REPO
+from multifidelity_real import TASKS
+
+#: The Fashion-MNIST search's trainer settings (precision, FLOPs cap), so the memory's
+#: searches train as it does.
+FASHION = TASKS["fashion-mnist"]
 
 #: Memory task -> Fashion-MNIST class codes (see metanas.tasks._fashion.FASHION_CLASSES).
 MEMORY_TASKS: dict[str, tuple[int, ...]] = {
@@ -49,7 +54,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--minutes", type=float, default=11.0, help="wall time per task (11)")
     p.add_argument("--n-train", type=int, default=12000, help="images per task (12000)")
     p.add_argument("--max-epochs", type=int, default=15)
-    p.add_argument("--max-mflops", type=float, default=10.0)
+    p.add_argument(
+        "--max-mflops", type=float, default=FASHION["max_mflops"],
+        help=f"networks over this many forward MFLOPs fail ({FASHION['max_mflops']:g}, as the "
+        "Fashion-MNIST search)",
+    )  # fmt: skip
     p.add_argument("--n-jobs", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -73,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         space = metanas.spaces.create_space("cnn")
         ev = TrainEvaluator(
             task, space, seed=args.seed, max_epochs=args.max_epochs, patience=None, threads=1,
-            record_curve="valid", precision="bf16", max_flops=int(args.max_mflops * 1e6),
+            record_curve="valid", precision=FASHION["precision"],
+            max_flops=int(args.max_mflops * 1e6),
         )  # fmt: skip
         study = metanas.create_study(
             space=space, storage=args.storage, name=f"fashion-memory-{name}", strategy="bo",
