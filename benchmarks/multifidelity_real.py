@@ -75,6 +75,16 @@ TASKS: dict[str, dict[str, Any]] = {
         "args": {}, "minutes": 20.0, "target": 0.92,
         "memory": ("fashion-7x7", "fashion-7x7-tops"),
         "precision": "bf16", "max_mflops": 10.0,
+        # With a memory the search trains few networks, so it can afford larger ones: chosen on
+        # tuning seed 100 (validation only; benchmarks/results/
+        # multifidelity_real_fashion_tuning.json), the memory built by
+        # benchmarks/fashion_memory.py --max-mflops 25.
+        "arm_settings": {
+            "asha+meta@5": {
+                "max_mflops": 25.0,
+                "memory_storage": "benchmarks/results/fashion_memory_cap25.db",
+            },
+        },
     },
 }  # fmt: skip
 #: Multi-fidelity arms: (scheduler, proposal strategy, first rung in epochs). ``asha`` and
@@ -185,13 +195,27 @@ def run_settings(task: str, arm: str, args: argparse.Namespace) -> dict[str, Any
         "fashion_train": args.fashion_train if task == "fashion-mnist" else None,
     }  # fmt: skip
     # Only where set, so the runs stored before these settings existed still match.
-    spec = task_spec(task, args)
+    spec = task_spec(task, args, arm)
     for key in ("precision", "max_mflops", "stem_channels", "augment"):
         if key in spec:
             out[key] = spec[key]
-    if arm == "asha+meta@5" and args.memory_storage:
-        out["memory_storage"] = args.memory_storage
+    if arm == "asha+meta@5" and memory_storage(spec, args):
+        out["memory_storage"] = memory_storage(spec, args)
     return out
+
+
+def memory_storage(spec: dict[str, Any], args: argparse.Namespace) -> str | None:
+    """The storage whose studies are asha+meta@5's memory (None: the task-family table's).
+
+    ``--memory-storage`` wins; a task's own ``memory_storage`` is a path under the repository
+    (stored as given, so runs on another checkout still match).
+    """
+    return args.memory_storage or spec.get("memory_storage")
+
+
+def storage_url(name: str) -> str:
+    """A URL for :func:`memory_storage`'s value (a bare path is the repository's file)."""
+    return name if "://" in name else f"sqlite:///{REPO / name}"
 
 
 def task_settings(spec: dict[str, Any]) -> str:
@@ -209,9 +233,13 @@ def task_settings(spec: dict[str, Any]) -> str:
     return out
 
 
-def task_spec(task: str, args: argparse.Namespace) -> dict[str, Any]:
-    """``TASKS[task]`` with this invocation's overrides (--max-mflops, --stem-channels, ...)."""
+def task_spec(task: str, args: argparse.Namespace, arm: str | None = None) -> dict[str, Any]:
+    """``TASKS[task]`` with ``arm``'s own settings and this invocation's overrides.
+
+    The overrides (--max-mflops, --stem-channels, ...) apply to every arm.
+    """
     spec = dict(TASKS[task])
+    spec.update(spec.pop("arm_settings", {}).get(arm, {}))
     for key in ("max_mflops", "stem_channels", "augment"):
         if getattr(args, key, None) is not None:
             spec[key] = getattr(args, key)
@@ -277,7 +305,7 @@ def one_search(
     from metanas.evaluation.train import TrainEvaluator
     from metanas.tasks import load_task
 
-    spec = task_spec(task_name, args)
+    spec = task_spec(task_name, args, arm)
     kw = dict(spec["args"])
     if task_name == "fashion-mnist" and args.fashion_train:
         kw.update(n_train=args.fashion_train, n_test=max(1000, args.fashion_train // 2))
@@ -301,10 +329,11 @@ def one_search(
         # After create_study, which gave the strategy the memory of its own (empty) storage.
         from _meta_harness import family_memory
 
-        if args.memory_storage:
+        stored = memory_storage(spec, args)
+        if stored:
             from metanas.meta import ExperienceMemory
 
-            memory = ExperienceMemory(args.memory_storage).memory_for(task.name, space=space)
+            memory = ExperienceMemory(storage_url(stored)).memory_for(task.name, space=space)
         else:
             memory = family_memory(args.table, spec["memory"])
         study.strategy.set_memory(memory, descriptors=task.descriptors(), task=task.name)
@@ -419,6 +448,17 @@ def markdown(runs: list[dict[str, Any]], args: argparse.Namespace) -> str:
                 f"; {t}: {task_settings(task_spec(t, args))}"
                 for t in TASKS
                 if any(r["task"] == t for r in runs)
+            )
+            + "".join(
+                f"; {t} {a} instead: {task_settings(task_spec(t, args, a))}"
+                + (
+                    f", memory: the studies of {memory_storage(task_spec(t, args, a), args)}"
+                    if memory_storage(task_spec(t, args, a), args)
+                    else ""
+                )
+                for t in TASKS
+                for a in TASKS[t].get("arm_settings", {})
+                if any(r["task"] == t and r["arm"] == a for r in runs)
             )
         ),
     }

@@ -151,3 +151,21 @@ def test_a_later_arm_is_tabled_paired_and_its_tuning_summarised(
     assert "epoch 1: Spearman 0.40, 55 % of the final top 10 % in the top third" in text
     assert "| 25 | asha+bo@5 | 1 | 0.00 | 95.00 |" in text
     assert "| 25 | asha+random@1 | 1 | 1.00 | 94.00 |" in text
+
+
+def test_arm_settings_apply_to_their_arm_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = dict(mfr.TASKS["fashion-mnist"])
+    spec["arm_settings"] = {"asha+meta@5": {"max_mflops": 25.0, "memory_storage": "m.db"}}
+    monkeypatch.setitem(mfr.TASKS, "fashion-mnist", spec)
+    args = mfr.parse_args(["--tasks", "fashion-mnist"])
+    meta = mfr.run_settings("fashion-mnist", "asha+meta@5", args)
+    bo = mfr.run_settings("fashion-mnist", "asha+bo@5", args)
+    assert (meta["max_mflops"], meta["memory_storage"]) == (25.0, "m.db")
+    assert bo["max_mflops"] == mfr.TASKS["fashion-mnist"]["max_mflops"]
+    assert "memory_storage" not in bo
+    # The stored value is the bare path (it matches on any checkout); the URL is the repo's file.
+    assert mfr.storage_url("m.db") == f"sqlite:///{mfr.REPO / 'm.db'}"
+    assert mfr.storage_url("sqlite:////x.db") == "sqlite:////x.db"
+    # A command-line override still applies to every arm, the memory included.
+    args = mfr.parse_args(["--tasks", "fashion-mnist", "--max-mflops", "12"])
+    assert mfr.run_settings("fashion-mnist", "asha+meta@5", args)["max_mflops"] == 12.0
