@@ -265,7 +265,7 @@ def matching(runs: list[dict[str, Any]], args: argparse.Namespace) -> list[dict[
     return [r for r in runs if r.get("settings") == run_settings(r["task"], r["arm"], args)]
 
 
-def family_memory(tasks: tuple[str, ...], table: str | None) -> list[list[float]]:
+def family_curves(tasks: tuple[str, ...], table: str | None) -> list[list[float]]:
     """Validation curves of the task-family tasks ``tasks`` (those the table holds)."""
     import numpy as np
 
@@ -339,7 +339,7 @@ def one_search(
         study.strategy.set_memory(memory, descriptors=task.descriptors(), task=task.name)
     if study_kw and study.scheduler.uses_memory:
         # After create_study, which gave the scheduler the curves of its own (empty) storage.
-        study.scheduler.set_memory(family_memory(spec["memory"], args.table))
+        study.scheduler.set_memory(family_curves(spec["memory"], args.table))
     curve: list[tuple[float, float, float]] = []  # (seconds, chosen valid, its test)
     best = (-1.0, float("nan"))
     start = time.perf_counter()
@@ -412,6 +412,31 @@ def paired(
         for r in runs
         if r["task"] == task and r["arm"] == arm and r["seed"] in bo
     ]
+
+
+#: (arm, reference): the same scheduler with and without the memory proposing.
+MEMORY_PAIRS = (("asha+meta@5", "asha+bo@5"),)
+
+
+def paired_arms(
+    runs: list[dict[str, Any]], arm: str, ref: str, seconds: float
+) -> list[tuple[int, float]]:
+    """Per seed held by both: ``arm``'s test accuracy at ``seconds`` minus ``ref``'s."""
+    other = {r["seed"]: r for r in runs if r["arm"] == ref}
+    return [
+        (r["seed"], acc_at(r, seconds) - acc_at(other[r["seed"]], seconds))
+        for r in sorted(runs, key=lambda r: r["seed"])
+        if r["arm"] == arm and r["seed"] in other
+    ]
+
+
+def wilcoxon_text(diffs: list[float]) -> str:
+    """``; Wilcoxon signed-rank p = ...`` (two-sided), or nothing with fewer than 5 pairs."""
+    if len(diffs) < 5 or not any(diffs):
+        return ""
+    from scipy.stats import wilcoxon
+
+    return f"; Wilcoxon signed-rank p = {float(wilcoxon(diffs).pvalue):.3f} (two-sided)"
 
 
 def markdown(runs: list[dict[str, Any]], args: argparse.Namespace) -> str:
@@ -516,6 +541,15 @@ def markdown(runs: list[dict[str, Any]], args: argparse.Namespace) -> str:
                         f"- {task}, {arm} minus bo @{at:g}x (paired by seed, {len(d)} seed(s)): "
                         f"{pct_ci([x for _, x in d], points=True)} points (per seed {per_seed})"
                     )
+        for arm, ref in MEMORY_PAIRS:
+            d = paired_arms(task_runs, arm, ref, base * 60)
+            if d:
+                per_seed = ", ".join(f"{s}: {x * 100:+.2f}" for s, x in d)
+                lines.append(
+                    f"- {task}, {arm} minus {ref} at {base:g} min (what the memory adds; paired by "
+                    f"seed, {len(d)} seed(s)): {pct_ci([x for _, x in d], points=True)} points "
+                    f"(per seed {per_seed}){wilcoxon_text([x for _, x in d])}"
+                )
         for arm in MF_ARMS:
             rs = [r for r in task_runs if r["arm"] == arm]
             if not rs:

@@ -169,3 +169,38 @@ def test_arm_settings_apply_to_their_arm_only(monkeypatch: pytest.MonkeyPatch) -
     # A command-line override still applies to every arm, the memory included.
     args = mfr.parse_args(["--tasks", "fashion-mnist", "--max-mflops", "12"])
     assert mfr.run_settings("fashion-mnist", "asha+meta@5", args)["max_mflops"] == 12.0
+
+
+def test_memory_pair_is_read_at_the_same_time_per_seed() -> None:
+    def run(arm: str, seed: int, points: list[tuple[float, float]]) -> dict[str, Any]:
+        return {"arm": arm, "seed": seed, "curve": [(t, 0.9, acc) for t, acc in points]}
+
+    runs = [
+        run("asha+meta@5", 0, [(100, 0.92), (700, 0.95)]),  # 0.95 comes after the mark
+        run("asha+bo@5", 0, [(300, 0.91)]),
+        run("asha+meta@5", 1, []),  # nothing trained fully: counts as 0
+        run("asha+bo@5", 1, [(50, 0.90)]),
+        run("asha+meta@5", 2, [(10, 0.93)]),  # no asha+bo@5 run of seed 2: left out
+    ]
+    d = mfr.paired_arms(runs, "asha+meta@5", "asha+bo@5", 600)
+    assert [s for s, _ in d] == [0, 1]
+    assert d[0][1] == pytest.approx(0.01)
+    assert d[1][1] == pytest.approx(-0.90)
+    assert mfr.wilcoxon_text([0.01, -0.9]) == ""  # fewer than 5 pairs: no test
+    assert "p = 0.062" in mfr.wilcoxon_text([0.01, 0.02, 0.03, 0.04, 0.05])
+
+
+def test_curve_arm_gets_the_family_curves(monkeypatch: pytest.MonkeyPatch) -> None:
+    # asha+curve once died with UnboundLocalError: a function-level import of the meta arm's
+    # helper shadowed the curve helper's name in every arm.
+    given: list[bool] = []
+    import metanas
+
+    def optimize(self: Any, *a: Any, **kw: Any) -> None:
+        given.append(self.scheduler.model is not None)
+
+    monkeypatch.setattr(metanas.Study, "optimize", optimize)
+    args = mfr.parse_args(["--quick", "--tasks", "mnist1d"])
+    run = mfr.one_search("mnist1d", "asha+curve", 0, 0.01, args)
+    assert run["n_trials"] == 0
+    assert given == [True]  # the model was fitted on the family's curves: not plain ASHA
