@@ -546,8 +546,9 @@ def markdown(runs: list[dict[str, Any]], args: argparse.Namespace) -> str:
             if d:
                 per_seed = ", ".join(f"{s}: {x * 100:+.2f}" for s, x in d)
                 lines.append(
-                    f"- {task}, {arm} minus {ref} at {base:g} min (what the memory adds; paired by "
-                    f"seed, {len(d)} seed(s)): {pct_ci([x for _, x in d], points=True)} points "
+                    f"- {task}, {arm} minus {ref} at {base:g} min (the memory and the arm's own "
+                    f"settings in the header, if any; paired by seed, {len(d)} seed(s)): "
+                    f"{pct_ci([x for _, x in d], points=True)} points "
                     f"(per seed {per_seed}){wilcoxon_text([x for _, x in d])}"
                 )
         for arm in MF_ARMS:
