@@ -199,8 +199,9 @@ def run_settings(task: str, arm: str, args: argparse.Namespace) -> dict[str, Any
     for key in ("precision", "max_mflops", "stem_channels", "augment"):
         if key in spec:
             out[key] = spec[key]
-    if arm == "asha+meta@5" and memory_storage(spec, args):
-        out["memory_storage"] = memory_storage(spec, args)
+    stored = memory_storage(spec, args)
+    if arm == "asha+meta@5" and stored:
+        out["memory_storage"] = stored
     return out
 
 
@@ -231,6 +232,13 @@ def task_settings(spec: dict[str, Any]) -> str:
             "(a failed trial)"
         )
     return out
+
+
+def arm_settings_text(task: str, arm: str, args: argparse.Namespace) -> str:
+    """:func:`task_settings` of ``arm``'s own settings, with its memory storage if any."""
+    spec = task_spec(task, args, arm)
+    stored = memory_storage(spec, args)
+    return task_settings(spec) + (f", memory: the studies of {stored}" if stored else "")
 
 
 def task_spec(task: str, args: argparse.Namespace, arm: str | None = None) -> dict[str, Any]:
@@ -406,12 +414,8 @@ def paired(
 ) -> list[tuple[int, float]]:
     """Per seed held by both: ``arm``'s test accuracy at its end minus bo's at ``bo_at`` x."""
     base = base_minutes(task, args) * 60.0
-    bo = {r["seed"]: r for r in runs if r["task"] == task and r["arm"] == "bo"}
-    return [
-        (r["seed"], acc_at(r, base) - acc_at(bo[r["seed"]], bo_at * base))
-        for r in runs
-        if r["task"] == task and r["arm"] == arm and r["seed"] in bo
-    ]
+    task_runs = [r for r in runs if r["task"] == task]
+    return paired_arms(task_runs, arm, "bo", base, ref_seconds=bo_at * base)
 
 
 #: (arm, reference): the same scheduler with and without the memory proposing.
@@ -419,12 +423,18 @@ MEMORY_PAIRS = (("asha+meta@5", "asha+bo@5"),)
 
 
 def paired_arms(
-    runs: list[dict[str, Any]], arm: str, ref: str, seconds: float
+    runs: list[dict[str, Any]],
+    arm: str,
+    ref: str,
+    seconds: float,
+    ref_seconds: float | None = None,
 ) -> list[tuple[int, float]]:
-    """Per seed held by both: ``arm``'s test accuracy at ``seconds`` minus ``ref``'s."""
+    """Per seed held by both: ``arm``'s test accuracy at ``seconds`` minus ``ref``'s at
+    ``ref_seconds`` (default: the same time)."""
+    at = seconds if ref_seconds is None else ref_seconds
     other = {r["seed"]: r for r in runs if r["arm"] == ref}
     return [
-        (r["seed"], acc_at(r, seconds) - acc_at(other[r["seed"]], seconds))
+        (r["seed"], acc_at(r, seconds) - acc_at(other[r["seed"]], at))
         for r in sorted(runs, key=lambda r: r["seed"])
         if r["arm"] == arm and r["seed"] in other
     ]
@@ -475,12 +485,7 @@ def markdown(runs: list[dict[str, Any]], args: argparse.Namespace) -> str:
                 if any(r["task"] == t for r in runs)
             )
             + "".join(
-                f"; {t} {a} instead: {task_settings(task_spec(t, args, a))}"
-                + (
-                    f", memory: the studies of {memory_storage(task_spec(t, args, a), args)}"
-                    if memory_storage(task_spec(t, args, a), args)
-                    else ""
-                )
+                f"; {t} {a} instead: {arm_settings_text(t, a, args)}"
                 for t in TASKS
                 for a in TASKS[t].get("arm_settings", {})
                 if any(r["task"] == t and r["arm"] == a for r in runs)
