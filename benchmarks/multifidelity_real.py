@@ -20,7 +20,9 @@ time each:
   were chosen by benchmarks/multifidelity_real_tune.py on the task family's other MNIST-1D
   variants (simulated time, seeds >= 100), never on this script's tasks. ``asha+meta@5`` is
   ``asha+bo@5`` with the ``meta`` strategy (library defaults) proposing from a memory of the
-  same related tasks' table results (a 100-trial evolution search on each).
+  same related tasks' table results (a 100-trial evolution search on each); on Fashion-MNIST
+  it instead proposes from the class-subset searches of benchmarks/fashion_memory.py, under a
+  25-MFLOP cap (the task's ``arm_settings``).
 
 Reported per task and arm (median over seeds): wall time until the chosen architecture (best
 validation accuracy among the trials trained to the last epoch) reaches the stated test accuracy,
@@ -97,7 +99,8 @@ MF_ARMS: dict[str, tuple[str, str, int]] = {
     "asha+bo@5": ("asha", "bo", 5),
     # asha+bo@5 with the memory proposing: ``meta`` (library defaults) remembers the task's
     # "memory" tasks of the family table (a 100-trial evolution search on each, as the tabular
-    # benchmark's asha+meta), never the searched task.
+    # benchmark's asha+meta), never the searched task; a task's ``arm_settings`` may give it
+    # a stored memory instead (Fashion-MNIST: benchmarks/fashion_memory.py's searches).
     "asha+meta@5": ("asha", "meta", 5),
 }
 ARMS = ("bo", *MF_ARMS)
