@@ -452,6 +452,14 @@ def wilcoxon_text(diffs: list[float]) -> str:
     return f"; Wilcoxon signed-rank p = {float(wilcoxon(diffs).pvalue):.3f} (two-sided)"
 
 
+def verdict(ok: bool, n_seeds: int, needed: int = 5) -> str:
+    """A target's verdict; on fewer than ``needed`` seeds the target is not decided either way."""
+    word = "met" if ok else "missed"
+    if n_seeds >= needed:
+        return f"**{word}**"
+    return f"**not established** (fewer than {needed} seeds; {word} on these {n_seeds})"
+
+
 def markdown(runs: list[dict[str, Any]], args: argparse.Namespace) -> str:
     """The section, from ``runs`` (every stored run made with this invocation's settings)."""
     f = args.bo_factor
@@ -564,21 +572,19 @@ def markdown(runs: list[dict[str, Any]], args: argparse.Namespace) -> str:
             if not rs:
                 continue
             m = median_ci([acc_at(r, base * 60) for r in rs])[0]
-            enough = len(rs) >= 5
-            verdict = "met" if m >= spec["target"] else "missed"
             lines.append(
                 f"- Target {task}, {arm}: >= {spec['target'] * 100:g} % test accuracy within "
-                f"{base:g} min (median of >= 5 seeds): **{verdict}**, median {m * 100:.2f} % "
-                f"over {len(rs)} seed(s)" + ("" if enough else " (fewer than 5 seeds)")
+                f"{base:g} min (median of >= 5 seeds): "
+                f"{verdict(m >= spec['target'], len(rs))}, median {m * 100:.2f} % "
+                f"over {len(rs)} seed(s)"
             )
             d = paired(task_runs, task, arm, args, f)
             if d:
                 dm = median_ci([x for _, x in d])[0]
                 lines.append(
                     f"- Target {task}, {arm}: final test accuracy within 0.3 points of bo given "
-                    f"{f:g}x the time: **{'met' if dm >= -0.003 else 'missed'}**, median paired "
+                    f"{f:g}x the time: {verdict(dm >= -0.003, len(d))}, median paired "
                     f"difference {dm * 100:+.2f} points over {len(d)} seed(s)"
-                    + ("" if len(d) >= 5 else " (fewer than 5 seeds)")
                 )
             else:
                 lines.append(

@@ -71,9 +71,13 @@ def test_chunks_merge_by_task_arm_seed_and_skip_stored_runs(chunked: dict[str, A
     assert "| mnist1d | 9 | 98.5 % | bo | 3 |" in text
     # bo is 0.4 points better on every seed: the paired difference says so, and misses 0.3.
     assert "asha minus bo @3x (paired by seed, 3 seed(s)): -0.40" in text
-    assert "within 0.3 points of bo given 3x the time: **missed**" in text
+    # Three seeds decide neither target: the verdict says so, and what these seeds show.
+    assert (
+        "within 0.3 points of bo given 3x the time: **not established** "
+        "(fewer than 5 seeds; missed on these 3)" in text
+    )
     # asha's median over seeds 0-2 is 98.1 %: below 98.5 %, on too few seeds.
-    assert "**missed**, median 98.10 % over 3 seed(s) (fewer than 5 seeds)" in text
+    assert "(fewer than 5 seeds; missed on these 3), median 98.10 % over 3 seed(s)" in text
     assert "**fashion-mnist: not run**" in text
     assert "seeds per task and arm: mnist1d bo: 3, mnist1d asha: 3" in text
     c["calls"].clear()
@@ -204,3 +208,12 @@ def test_curve_arm_gets_the_family_curves(monkeypatch: pytest.MonkeyPatch) -> No
     run = mfr.one_search("mnist1d", "asha+curve", 0, 0.01, args)
     assert run["n_trials"] == 0
     assert given == [True]  # the model was fitted on the family's curves: not plain ASHA
+
+
+def test_verdict_needs_five_seeds_to_decide() -> None:
+    assert mfr.verdict(True, 5) == "**met**"
+    assert mfr.verdict(False, 7) == "**missed**"
+    # Two seeds that meet a target do not meet it yet: the line must not read "met".
+    two = mfr.verdict(True, 2)
+    assert two.startswith("**not established**")
+    assert "met on these 2" in two
