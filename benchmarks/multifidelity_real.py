@@ -7,6 +7,8 @@ time each:
 
 * ``bo``: full fidelity (every trial trains ``--max-epochs`` epochs), given ``--bo-factor`` x
   the wall time of the others, so its best at 1x and at that factor are both read off its curve;
+  its results are told as they arrive (``optimize(tell_order="finish")``), so neither worker
+  waits for the other's trial, as in the schedulers' loop of the other arms;
 * ``asha``: random proposals, ASHA (min 1 epoch, max ``--max-epochs``, eta 3), continued runs
   resumed from the trainer's checkpoints;
 * ``asha+curve``: the ``curve`` scheduler with a memory of related tasks' learning curves: the
@@ -197,6 +199,10 @@ def run_settings(task: str, arm: str, args: argparse.Namespace) -> dict[str, Any
         "bo_factor": args.bo_factor if arm == "bo" else None, "n_jobs": args.n_jobs,
         "fashion_train": args.fashion_train if task == "fashion-mnist" else None,
     }  # fmt: skip
+    if arm == "bo":
+        # Told as results arrive, as the schedulers' loop does for the other arms: in trial
+        # order a worker sat idle while the oldest trial trained (runs made so are redone).
+        out["tell_order"] = "finish"
     # Only where set, so the runs stored before these settings existed still match.
     spec = task_spec(task, args, arm)
     for key in ("precision", "max_mflops", "stem_channels", "augment"):
@@ -364,10 +370,12 @@ def one_search(
             curve.append((time.perf_counter() - start, best[0], best[1]))
 
     # in_flight="cancel": what a trial would finish after the deadline never counts, so the
-    # run ends at it instead of waiting minutes for the trainings in flight.
+    # run ends at it instead of waiting minutes for the trainings in flight. tell_order=
+    # "finish" (used by bo; the schedulers' loop always works so): no worker waits for
+    # another's trial.
     study.optimize(
         ev, timeout_s=minutes * 60.0, n_jobs=args.n_jobs, callbacks=[on_trial],
-        in_flight="cancel",
+        in_flight="cancel", tell_order="finish",
     )  # fmt: skip
     trials = study.trials
     study.storage.delete_study(study.name)  # the in-memory database is shared by the runs

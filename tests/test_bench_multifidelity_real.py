@@ -217,3 +217,11 @@ def test_verdict_needs_five_seeds_to_decide() -> None:
     two = mfr.verdict(True, 2)
     assert two.startswith("**not established**")
     assert "met on these 2" in two
+
+
+def test_bo_is_told_results_as_they_arrive() -> None:
+    args = mfr.parse_args([])
+    # A bo run made with trial-order tells (a worker idle behind the oldest trial) no longer
+    # matches, so it is run again.
+    assert mfr.run_settings("mnist1d", "bo", args)["tell_order"] == "finish"
+    assert "tell_order" not in mfr.run_settings("mnist1d", "asha", args)

@@ -827,6 +827,19 @@ def test_cancel_at_timeout_reaches_optimize_and_needs_a_timeout(
     assert "give the limit with --timeout-min M, or drop --cancel-at-timeout" in result.stderr
 
 
+def test_tell_order_reaches_optimize_and_is_checked(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _no_optimize(monkeypatch)
+    args = ["search", "--data", "iris", "--epochs", "1", "--n-trials", "3", "--storage", db_url]
+    invoke([*args, "--n-jobs", "2", "--tell-order", "finish"])
+    invoke([*args, "--n-jobs", "2", "--study", "other"])
+    assert [c["tell_order"] for c in calls] == ["finish", "trial"]
+    result = invoke([*args, "--tell-order", "random"])
+    assert result.exit_code != 0
+    assert "--tell-order must be 'trial' or 'finish'; got 'random'" in result.stderr
+
+
 def test_the_summary_counts_the_trials_cut_off_at_the_time_limit(
     db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

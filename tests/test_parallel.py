@@ -57,6 +57,51 @@ def test_parallel_study_is_reproducible_and_stores_every_trial() -> None:
     assert again.ask().arch == b.ask().arch
 
 
+def long_first(arch: Architecture) -> dict[str, float]:
+    # The enqueued first architecture trains long, every other one briefly.
+    time.sleep(2.5 if (arch["a"], arch["b"], arch["c"]) == (0, 0, "x") else 0.02)
+    return {"score": float(arch["a"] + arch["b"])}
+
+
+def _long_first(tell_order: str) -> tuple[metanas.Study, list[int]]:
+    study = metanas.create_study(
+        space=SPACE, storage="sqlite://", strategy="random", seed=0, metric="score"
+    )
+    study.enqueue({"a": 0, "b": 0, "c": "x"})
+    told: list[int] = []
+    study.optimize(
+        long_first, n_trials=8, n_jobs=2, tell_order=tell_order,  # type: ignore[arg-type]
+        callbacks=[lambda _s, t: told.append(t.number)],
+    )  # fmt: skip
+    return study, told
+
+
+@pytest.mark.slow
+def test_tell_order_finish_keeps_every_worker_busy() -> None:
+    ordered, told_ordered = _long_first("trial")
+    free, told_free = _long_first("finish")
+    assert told_ordered == list(range(8))
+    # In trial order, trial 2 may start only once trial 0 (the long one) was told: the second
+    # worker ran trial 1, then sat idle.
+    t = {tr.number: tr for tr in ordered.trials}
+    assert t[2].started_at is not None
+    assert t[0].finished_at is not None
+    assert t[2].started_at >= t[0].finished_at
+    # Told as they finish, the second worker ran the 7 short trials while trial 0 trained,
+    # and the strategy heard of trial 0 last.
+    t = {tr.number: tr for tr in free.trials}
+    assert told_free[-1] == 0
+    assert sorted(told_free) == list(range(8))
+    assert all(t[n].finished_at < t[0].finished_at for n in range(1, 8))  # type: ignore[operator]
+    assert all(tr.state is TrialState.COMPLETE for tr in free.trials)
+
+
+def test_bad_tell_order_names_both_choices() -> None:
+    study = metanas.create_study(space=SPACE, storage="sqlite://", seed=0, metric="score")
+    with pytest.raises(ValueError, match=r"tell_order must be 'trial'.*or 'finish'"):
+        study.optimize(slow_score, n_trials=1, tell_order="random")  # type: ignore[arg-type]
+
+
 def test_parallel_rejects_unpicklable_evaluator() -> None:
     study = metanas.create_study(space=SPACE, storage="sqlite://", seed=0, metric="score")
     with pytest.raises(TypeError, match="cannot be pickled"):

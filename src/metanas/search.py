@@ -104,6 +104,8 @@ class SearchRun:
     executor: Executor | None = None
     #: What ``timeout_s`` does to the trials still running (see :meth:`Study.optimize`).
     in_flight: Literal["finish", "cancel"] = "finish"
+    #: When the strategy hears of a result with several workers (see :meth:`Study.optimize`).
+    tell_order: Literal["trial", "finish"] = "trial"
 
     def run(self, callbacks: Sequence[Callable[..., Any]] = ()) -> dict[str, Any]:
         """Evaluate the missing trials, then return :func:`search_summary` of the study."""
@@ -121,6 +123,7 @@ class SearchRun:
                     self.evaluator, max_total_trials=self.n_trials, callbacks=list(callbacks),
                     n_jobs=self.n_jobs if self.executor is None else 1, timeout_s=self.timeout_s,
                     executor=self.executor, in_flight=self.in_flight,
+                    tell_order=self.tell_order,
                 )  # fmt: skip
         wall_s = time.perf_counter() - start
         self.study.refresh()

@@ -638,6 +638,7 @@ class Study:
         max_retries: int | None = None,
         trial_timeout_s: float | None = None,
         in_flight: Literal["finish", "cancel"] = "finish",
+        tell_order: Literal["trial", "finish"] = "trial",
     ) -> Trial | None:
         """Run ``n_trials`` more trials (or until ``timeout_s`` seconds pass).
 
@@ -669,9 +670,8 @@ class Study:
             one per core); each worker starts with ``cores // n_jobs`` threads, and
             an evaluator with its own thread count (``TrainEvaluator(threads=...)``,
             default 1) uses that while it evaluates. The evaluator must be picklable.
-            Trials are stored as they finish and told to the strategy in trial
-            order, so a seeded study gives the same trials for the same ``n_jobs``
-            (though not the same as with another ``n_jobs``).
+            Trials are stored as they finish; ``tell_order`` decides when the
+            strategy hears of them.
         executor
             Where evaluations run: a registered name (``"inprocess"``, the default
             for ``n_jobs=1``; ``"local"``, the default for ``n_jobs > 1``), built
@@ -724,6 +724,18 @@ class Study:
             process cannot be stopped, so ``"cancel"`` with ``n_jobs=1`` runs it on the
             local process pool of one worker (the evaluator must be picklable), as
             ``trial_timeout_s`` does, and refuses ``executor="inprocess"``.
+        tell_order
+            How results reach the strategy when several trials run at once (without a
+            scheduler; a scheduler's loop always tells results as they arrive).
+            ``"trial"``: in trial order, and trial ``k`` is asked only after trials
+            ``0 .. k - n_jobs`` were told, so a seeded study gives the same trials for the
+            same ``n_jobs`` (though not the same as with another ``n_jobs``); the price is
+            that a worker whose trial finished waits, idle, while the oldest trial in
+            flight still runs (with trainings of very different lengths, a large share of
+            the workers' time). ``"finish"``: each result is told as it arrives and a free
+            worker gets a new trial at once, so no worker waits; which trials a seeded study
+            runs then depends on the order results arrive (with ``n_jobs=1`` the two are
+            the same).
 
         Returns
         -------
@@ -779,6 +791,12 @@ class Study:
             raise ValueError(
                 f"in_flight must be 'finish' (trials running at timeout_s finish) or 'cancel' "
                 f"(they are cut off and queued again); got {in_flight!r}."
+            )
+        if tell_order not in ("trial", "finish"):
+            raise ValueError(
+                f"tell_order must be 'trial' (results told in trial order: reproducible, a "
+                f"worker may wait for the oldest trial) or 'finish' (told as they arrive: no "
+                f"worker waits); got {tell_order!r}."
             )
         cancel = in_flight == "cancel" and timeout_s is not None
         grace_s = _GRACE_BEATS * heartbeat_s if heartbeat_grace_s is None else heartbeat_grace_s
@@ -849,7 +867,7 @@ class Study:
                     cut = self._run(
                         pool, n_trials=n_trials, timeout_s=timeout_s, budget=budget,
                         catch=catch, on_finished=on_finished, limit=max_total_trials, beat=beat,
-                        grace_s=grace_s, cancel=cancel,
+                        grace_s=grace_s, cancel=cancel, ordered=tell_order == "trial",
                     )  # fmt: skip
         finally:
             progress.close()
@@ -941,16 +959,20 @@ class Study:
         beat: _Heartbeat | None = None,
         grace_s: float | None = None,
         cancel: bool = False,
+        ordered: bool = True,
     ) -> bool:
         """The one evaluation loop, for one worker or many; True when it cut trials off.
 
-        Up to ``executor.n_workers`` trials are in flight. Each is stored the moment its
-        future finishes, but the strategy is told in the order the trials were asked, and
-        trial ``k`` is asked only after trials ``0 .. k - n_workers`` were told. The strategy
-        therefore sees the same tells and asks whatever the workers' timing: a seeded study
-        gives the same trials for the same number of workers, and a resumed study replays
-        the tells in that order. With ``cancel``, the trials still running at ``timeout_s``
-        are abandoned (see :meth:`_abandon`) once those finished are stored and told.
+        Up to ``executor.n_workers`` trials run at once. Each is stored the moment its
+        future finishes. ``ordered``: the strategy is told in the order the trials were
+        asked, and trial ``k`` is asked only after trials ``0 .. k - n_workers`` were told.
+        The strategy therefore sees the same tells and asks whatever the workers' timing: a
+        seeded study gives the same trials for the same number of workers, and a resumed
+        study replays the tells in that order. Otherwise every finished trial is told at
+        once (several finished together: in ask order) and a free worker is given a new
+        trial without waiting for older ones. With ``cancel``, the trials still running at
+        ``timeout_s`` are abandoned (see :meth:`_abandon`) once those finished are stored and
+        told.
         """
         start = time.monotonic()
         deadline = None if not cancel or timeout_s is None else start + timeout_s
@@ -988,7 +1010,11 @@ class Study:
 
         try:
             while True:
-                while len(in_flight) < executor.n_workers and may_start():
+                while (
+                    len(futures) < executor.n_workers
+                    and (not ordered or len(in_flight) < executor.n_workers)
+                    and may_start()
+                ):
                     asked = self._ask(limit, grace_s if beat is not None else None)
                     if asked is None:
                         at_limit = True
@@ -1003,7 +1029,8 @@ class Study:
                 if not in_flight:
                     return False
                 oldest = next(iter(in_flight))
-                while oldest not in stored:
+                # ordered: the oldest trial must be told first; otherwise any finished one will do
+                while (oldest not in stored) if ordered else not stored:
                     left = None if deadline is None else max(0.0, deadline - time.monotonic())
                     wait(list(futures.values()), timeout=left, return_when=FIRST_COMPLETED)
                     for number, future in list(futures.items()):
@@ -1012,13 +1039,15 @@ class Study:
                             if beat is not None:
                                 beat.discard(in_flight[number])
                             stored[number] = store(in_flight[number], future)
-                    if deadline is not None and oldest not in stored and left == 0.0:
+                    nothing = (oldest not in stored) if ordered else not stored
+                    if deadline is not None and nothing and left == 0.0:
                         self._cut_off(in_flight, futures, stored, beat, on_finished)
                         return True
-                del in_flight[oldest]
-                told = stored.pop(oldest)
-                self.strategy.tell(self._observation(told))
-                on_finished(told)
+                for number in [oldest] if ordered else [n for n in in_flight if n in stored]:
+                    del in_flight[number]
+                    told = stored.pop(number)
+                    self.strategy.tell(self._observation(told))
+                    on_finished(told)
         except BaseException:
             # Settle every trial still in flight, in ask order, then re-raise.
             for number, trial in in_flight.items():

@@ -260,6 +260,16 @@ def search(
             rich_help_panel="Training",
         ),
     ] = False,
+    tell_order: Annotated[
+        str,
+        typer.Option(
+            "--tell-order", help="With --n-jobs > 1 and no scheduler: 'trial' tells the "
+            "strategy results in trial order (a seeded search is reproducible, but a worker "
+            "whose trial finished waits for the oldest one still training); 'finish' tells "
+            "each result as it arrives and never leaves a worker idle (the trials then depend "
+            "on the order results arrive).", rich_help_panel="Execution",
+        ),
+    ] = "trial",
     scheduler: Annotated[
         str | None,
         typer.Option(
@@ -415,6 +425,8 @@ def search(
         timeout_min = c.renamed(timeout_min, time_budget_min, "--timeout-min", "--time-budget-min")
         # Errors about the time limit name the spelling the user typed, not its new name.
         timeout_option = "--timeout-min" if time_budget_min is None else "--time-budget-min"
+        if tell_order not in ("trial", "finish"):
+            raise ValueError(f"--tell-order must be 'trial' or 'finish'; got {tell_order!r}.")
         if cancel_at_timeout and timeout_min is None:
             raise ValueError(
                 "--cancel-at-timeout cuts off the trials running at the time limit: give the "
@@ -467,6 +479,7 @@ def search(
         run.executor = _build_executor(executor, address, run.evaluator, n_jobs, run.n_new > 0)
         if cancel_at_timeout:
             run.in_flight = "cancel"
+        run.tell_order = "finish" if tell_order == "finish" else "trial"
         show = c.interactive(quiet)
         if run.n_new and show and run.task is not None:
             err.print(f"[bold]{run.task.summary()}[/]")
