@@ -77,9 +77,22 @@ def _long_first(tell_order: str) -> tuple[metanas.Study, list[int]]:
 
 
 @pytest.mark.slow
-def test_tell_order_finish_keeps_every_worker_busy() -> None:
-    ordered, told_ordered = _long_first("trial")
-    free, told_free = _long_first("finish")
+def test_tell_order_finish_keeps_every_worker_busy(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import metanas.study as study_module
+
+    # The hint is for long runs; here the idle second worker's share is about a quarter.
+    monkeypatch.setattr(study_module, "_IDLE_HINT_MIN_S", 0.0)
+    monkeypatch.setattr(study_module, "_IDLE_HINT_SHARE", 0.1)
+    with caplog.at_level("WARNING", logger="metanas.study"):
+        ordered, told_ordered = _long_first("trial")
+    assert "workers sat idle for" in caplog.text
+    assert "tell_order='finish'" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="metanas.study"):
+        free, told_free = _long_first("finish")
+    assert "sat idle" not in caplog.text
     assert told_ordered == list(range(8))
     # In trial order, trial 2 may start only once trial 0 (the long one) was told: the second
     # worker ran trial 1, then sat idle.

@@ -50,6 +50,10 @@ if TYPE_CHECKING:
 __all__ = ["Study", "create_study", "curve_steps", "load_study", "parse_objectives"]
 
 _logger = logging.getLogger(__name__)
+#: optimize() warns when, in trial order, free workers waited for at least this share of the
+#: workers' time, in a run of at least this many seconds (shorter runs: too noisy to tell).
+_IDLE_HINT_SHARE = 0.25
+_IDLE_HINT_MIN_S = 60.0
 
 Callback = Callable[["Study", Trial], None]
 #: Seconds between two heartbeats of a trial in flight (``optimize(heartbeat_s=...)``).
@@ -982,11 +986,26 @@ class Study:
         stored: dict[int, Trial] = {}  # stored, not yet told
         n_started = 0
         at_limit = False  # the study holds max_total_trials trials
+        idle_s = 0.0  # worker-seconds a free worker waited for the oldest trial (ordered)
 
         def may_start() -> bool:
             if self._stop or at_limit or (n_trials is not None and n_started >= n_trials):
                 return False
             return timeout_s is None or time.monotonic() - start < timeout_s
+
+        def hint_idle() -> None:
+            # Users pick n_jobs for speed: say so when the trial order cost much of it.
+            wall = time.monotonic() - start
+            n = executor.n_workers
+            if n > 1 and wall >= _IDLE_HINT_MIN_S and idle_s >= _IDLE_HINT_SHARE * n * wall:
+                _logger.warning(
+                    "Study %s: workers sat idle for %.0f %% of their time, each waiting for "
+                    "the oldest trial in flight (results are told in trial order, so that a "
+                    "seeded search is reproducible). optimize(tell_order='finish') (metanas "
+                    "search --tell-order finish) tells each result as it arrives and keeps "
+                    "every worker busy.",
+                    self.name, 100.0 * idle_s / (n * wall),
+                )  # fmt: skip
 
         def store(trial: Trial, future: Future[Result]) -> Trial:
             exc = future.exception()
@@ -1027,12 +1046,16 @@ class Study:
                     n_started += 1
                     futures[trial.number] = executor.submit(trial.arch, budget)
                 if not in_flight:
+                    hint_idle()
                     return False
                 oldest = next(iter(in_flight))
                 # ordered: the oldest trial must be told first; otherwise any finished one will do
                 while (oldest not in stored) if ordered else not stored:
                     left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                    free = executor.n_workers - len(futures) if ordered and may_start() else 0
+                    waited = time.monotonic()
                     wait(list(futures.values()), timeout=left, return_when=FIRST_COMPLETED)
+                    idle_s += free * (time.monotonic() - waited)
                     for number, future in list(futures.items()):
                         if future.done():
                             del futures[number]
@@ -1042,6 +1065,7 @@ class Study:
                     nothing = (oldest not in stored) if ordered else not stored
                     if deadline is not None and nothing and left == 0.0:
                         self._cut_off(in_flight, futures, stored, beat, on_finished)
+                        hint_idle()
                         return True
                 for number in [oldest] if ordered else [n for n in in_flight if n in stored]:
                     del in_flight[number]
