@@ -623,7 +623,8 @@ def tuning_lines(path: Path) -> list[str]:
         )
         + ". A 1-epoch rung drops about half of the best architectures; from 5 epochs on the "
         "ranking is nearly the final one. 2 workers finish about 25 full (15-epoch) MNIST-1D "
-        "trainings in 3 minutes (bo's stored runs: 65 to 86 in 9 minutes).",
+        "trainings in 3 minutes (bo's runs at the time of the choice, told in trial order: "
+        "65 to 86 in 9 minutes).",
     ]
     if not path.exists():
         return [*lines, "", f"(No tuning runs stored in {path.name}.)"]

@@ -6,12 +6,12 @@ MNIST-1D variants other than the family's ``mnist1d`` (``mnist1d-iid-noise``, ``
 (benchmarks/multifidelity.py's clock: the table's training seconds of every epoch trained, a
 continued run paying only its extra epochs). The horizon is ``--n-full`` full trainings' worth
 of the task's mean 15-epoch time: the number of 15-epoch MNIST-1D trainings 2 workers finish in
-3 minutes (bo's stored runs: 65 to 86 in 9 minutes, so about 25 in 3). The ``curve`` candidates
-get a memory of the other variants' curves (leave-one-task-out, never ``mnist1d``). Scores
-per run: the valid regret (the table's best 15-epoch validation accuracy minus that of the
-chosen architecture, the best validation accuracy among the trials trained to 15 epochs) and
-the chosen architecture's test accuracy on the variant's own test split. Rows are kept in
-``--results`` by (horizon, candidate, task, seed); :func:`summary` averages them.
+3 minutes (bo's runs then, told in trial order: 65 to 86 in 9 minutes, so about 25 in 3). The
+``curve`` candidates get a memory of the other variants' curves (leave-one-task-out, never
+``mnist1d``). Scores per run: the valid regret (the table's best 15-epoch validation accuracy
+minus that of the chosen architecture, the best validation accuracy among the trials trained to
+15 epochs) and the chosen architecture's test accuracy on the variant's own test split. Rows are
+kept in ``--results`` by (horizon, candidate, task, seed); :func:`summary` averages them.
 
 The choice of ``asha+bo@5`` (multifidelity_real.py's new arm) was made from the stored rows:
 the 25-full-training horizon on mnist1d-shear, -scale and -5class, seeds 100-101, and the
