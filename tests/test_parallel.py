@@ -82,7 +82,7 @@ def test_tell_order_finish_keeps_every_worker_busy(
 ) -> None:
     import metanas.study as study_module
 
-    # The hint is for long runs; here the idle second worker's share is about a quarter.
+    # The hint is for long runs; here the idle second worker's share is about a fifth.
     monkeypatch.setattr(study_module, "_IDLE_HINT_MIN_S", 0.0)
     monkeypatch.setattr(study_module, "_IDLE_HINT_SHARE", 0.1)
     with caplog.at_level("WARNING", logger="metanas.study"):

@@ -1007,6 +1007,14 @@ class Study:
                     self.name, 100.0 * idle_s / (n * wall),
                 )  # fmt: skip
 
+        def ready() -> list[int]:
+            """The trials to tell now: the oldest in flight once stored (``ordered``), else
+            every stored one, in ask order."""
+            if ordered:
+                oldest = next(iter(in_flight))
+                return [oldest] if oldest in stored else []
+            return [n for n in in_flight if n in stored]
+
         def store(trial: Trial, future: Future[Result]) -> Trial:
             exc = future.exception()
             if exc is None:
@@ -1048,9 +1056,8 @@ class Study:
                 if not in_flight:
                     hint_idle()
                     return False
-                oldest = next(iter(in_flight))
-                # ordered: the oldest trial must be told first; otherwise any finished one will do
-                while (oldest not in stored) if ordered else not stored:
+                to_tell = ready()
+                while not to_tell:
                     left = None if deadline is None else max(0.0, deadline - time.monotonic())
                     free = executor.n_workers - len(futures) if ordered and may_start() else 0
                     waited = time.monotonic()
@@ -1062,12 +1069,12 @@ class Study:
                             if beat is not None:
                                 beat.discard(in_flight[number])
                             stored[number] = store(in_flight[number], future)
-                    nothing = (oldest not in stored) if ordered else not stored
-                    if deadline is not None and nothing and left == 0.0:
+                    to_tell = ready()
+                    if deadline is not None and not to_tell and left == 0.0:
                         self._cut_off(in_flight, futures, stored, beat, on_finished)
                         hint_idle()
                         return True
-                for number in [oldest] if ordered else [n for n in in_flight if n in stored]:
+                for number in to_tell:
                     del in_flight[number]
                     told = stored.pop(number)
                     self.strategy.tell(self._observation(told))
