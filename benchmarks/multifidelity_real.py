@@ -460,6 +460,12 @@ def wilcoxon_text(diffs: list[float]) -> str:
     return f"; Wilcoxon signed-rank p = {float(wilcoxon(diffs).pvalue):.3f} (two-sided)"
 
 
+def pairs_text(d: list[tuple[int, float]]) -> str:
+    """``median [lo, hi] points (per seed s: x, ...)`` of per-seed paired differences."""
+    per_seed = ", ".join(f"{s}: {x * 100:+.2f}" for s, x in d)
+    return f"{pct_ci([x for _, x in d], points=True)} points (per seed {per_seed})"
+
+
 def verdict(ok: bool, n_seeds: int, needed: int = 5) -> str:
     """A target's verdict; on fewer than ``needed`` seeds the target is not decided either way."""
     word = "met" if ok else "missed"
@@ -560,20 +566,17 @@ def markdown(runs: list[dict[str, Any]], args: argparse.Namespace) -> str:
             for at in (f, 1.0):
                 d = paired(task_runs, task, arm, args, at)
                 if d:
-                    per_seed = ", ".join(f"{s}: {x * 100:+.2f}" for s, x in d)
                     lines.append(
                         f"- {task}, {arm} minus bo @{at:g}x (paired by seed, {len(d)} seed(s)): "
-                        f"{pct_ci([x for _, x in d], points=True)} points (per seed {per_seed})"
+                        f"{pairs_text(d)}"
                     )
         for arm, ref in MEMORY_PAIRS:
             d = paired_arms(task_runs, arm, ref, base * 60)
             if d:
-                per_seed = ", ".join(f"{s}: {x * 100:+.2f}" for s, x in d)
                 lines.append(
                     f"- {task}, {arm} minus {ref} at {base:g} min (the memory and the arm's own "
                     f"settings in the header, if any; paired by seed, {len(d)} seed(s)): "
-                    f"{pct_ci([x for _, x in d], points=True)} points "
-                    f"(per seed {per_seed}){wilcoxon_text([x for _, x in d])}"
+                    f"{pairs_text(d)}{wilcoxon_text([x for _, x in d])}"
                 )
         for arm in MF_ARMS:
             rs = [r for r in task_runs if r["arm"] == arm]
