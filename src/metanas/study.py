@@ -81,6 +81,11 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _seconds_left(deadline: float | None) -> float | None:
+    """Seconds until ``deadline`` (a ``time.monotonic()`` instant), at least 0; None: none."""
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
 def parse_objectives(
     metric: str | Sequence[str], direction: str | Sequence[str]
 ) -> tuple[tuple[str, str], ...]:
@@ -1058,7 +1063,7 @@ class Study:
                     return False
                 to_tell = ready()
                 while not to_tell:
-                    left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                    left = _seconds_left(deadline)
                     free = executor.n_workers - len(futures) if ordered and may_start() else 0
                     waited = time.monotonic()
                     wait(list(futures.values()), timeout=left, return_when=FIRST_COMPLETED)
@@ -1534,7 +1539,7 @@ class Study:
                         put_back(*futures.pop(future))
                 if not futures:
                     return False
-                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                left = _seconds_left(deadline)
                 wait(list(futures), timeout=left, return_when=FIRST_COMPLETED)
                 for future in [f for f in futures if f.done()]:
                     t, b, r = futures.pop(future)
