@@ -716,18 +716,6 @@ def bootstrap_ratio(
     return ratio_of_medians(a, b), float(lo), float(hi)
 
 
-def wilcoxon_p(a: np.ndarray, b: np.ndarray) -> float:
-    """Two-sided Wilcoxon signed-rank p-value of paired ``a - b`` (1.0 when all equal)."""
-    from scipy.stats import wilcoxon
-
-    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    if not np.any(d != 0):
-        return 1.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(wilcoxon(d, zero_method="zsplit").pvalue)
-
-
 # ----------------------------------------------------------------------- analysis
 def regret_curve(suite: Suite, run: Run, budget: int) -> np.ndarray:
     """Valid regret after each query (accuracy points x 100), held flat after a short run."""

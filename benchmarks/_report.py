@@ -7,6 +7,7 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from metanas.benchmarking import machine_info
 
@@ -109,3 +110,24 @@ def median_ci(values: list[float], *, n_boot: int = 10_000, seed: int = 0) -> tu
     boot = np.median(x[rng.integers(0, len(x), size=(n_boot, len(x)))], axis=1)
     lo, hi = np.percentile(boot, [2.5, 97.5])
     return float(np.median(x)), float(lo), float(hi)
+
+
+def wilcoxon_p(a: Any, b: Any, *, alternative: str = "two-sided") -> float:
+    """Wilcoxon signed-rank p of the paired differences ``a - b``; 1.0 when every pair ties.
+
+    Pairs whose difference is not finite are dropped. Zero differences are split between
+    the two signs (``zero_method="zsplit"``): regrets tie at 0 often, and dropping the ties
+    (scipy's default) would test only the pairs that differ. Every section uses this one.
+    """
+    import warnings
+
+    import numpy as np
+    from scipy.stats import wilcoxon
+
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    d = d[np.isfinite(d)]
+    if len(d) == 0 or not np.any(d != 0):
+        return 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scipy warns on small samples; the p is still exact
+        return float(wilcoxon(d, alternative=alternative, zero_method="zsplit").pvalue)

@@ -44,8 +44,8 @@ from _meta_harness import (
     regret_table,
     run_all,
     select_config,
-    wilcoxon_p,
 )
+from _report import wilcoxon_p
 
 SECTION = "meta-family"
 MAIN_SIZE = 100  # the memory size the targets are checked on (a user's 100-trial searches)

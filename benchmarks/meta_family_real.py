@@ -41,8 +41,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _meta_harness import Suite, memory_for, wilcoxon_p
-from _report import REPO, header
+from _meta_harness import Suite, memory_for
+from _report import REPO, header, wilcoxon_p
 
 SECTION = "meta-family-real"
 #: Every third task of the family (a rule fixed before any run, not a choice by result).

@@ -56,8 +56,8 @@ from _meta_harness import (
     run_all,
     save_runs,
     select_config,
-    wilcoxon_p,
 )
+from _report import wilcoxon_p
 
 SECTION = "meta-lodo"
 FULL_OPS = NBG_DATASETS

@@ -46,7 +46,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import REPO, header
+from _report import REPO, header, wilcoxon_p
 
 from metanas.evaluation.base import Evaluator, Result
 from metanas.spaces.architecture import Architecture
@@ -659,17 +659,6 @@ def paired_ratio(
     return point, float(lo), float(hi), seeds, kind
 
 
-def wilcoxon_less(x: np.ndarray, y: np.ndarray) -> float:
-    """One-sided Wilcoxon signed-rank p that x < y (paired); 1.0 when every pair ties."""
-    from scipy.stats import wilcoxon
-
-    d = x - y
-    d = d[np.isfinite(d)]
-    if len(d) == 0 or np.all(d == 0):
-        return 1.0
-    return float(wilcoxon(d, alternative="less", zero_method="zsplit").pvalue)
-
-
 def _log_times(t: dict[int, float], seeds: list[int], cap: float) -> np.ndarray:
     # Censored runs are ranked at the horizon (their time is at least that).
     return np.log(np.array([min(t[s], cap) for s in seeds]))
@@ -707,7 +696,8 @@ def ratio_target(
         horizon = max(r["horizon_s"] for r in results if r["task"] == task)
         cap = horizon * 1.0001
         point, lo, hi, seeds, kind = paired_ratio(a, b, cap)
-        p = wilcoxon_less(_log_times(a, seeds, cap), _log_times(b, seeds, cap) + math.log(bound))
+        la, lb = _log_times(a, seeds, cap), _log_times(b, seeds, cap)
+        p = wilcoxon_p(la, lb + math.log(bound), alternative="less")
         ma, mb = np.median([a[s] for s in seeds]), np.median([b[s] for s in seeds])
         # A lower bound or two censored medians make no claim that the target is met.
         ok = kind in ("=", "<=") and point <= bound
@@ -757,7 +747,7 @@ def ahead_target(
             seeds = sorted(set(a) & set(b))
             xa, xb = np.array([a[s] for s in seeds]), np.array([b[s] for s in seeds])
             ahead = float(np.median(xa)) < float(np.median(xb))
-            p = wilcoxon_less(xa, xb)
+            p = wilcoxon_p(xa, xb, alternative="less")
             wins[peer] += ahead
             cells.append(f"{np.median(xb) * 100:.3f}{' (behind)' if not ahead else ''} p={p:.2g}")
             detail[task][peer] = {"ahead": ahead, "p": p}

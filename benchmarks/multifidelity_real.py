@@ -60,7 +60,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import REPO, header, median_ci, parse_seeds
+from _report import REPO, header, median_ci, parse_seeds, wilcoxon_p
 
 SECTION = "multifidelity-real"
 MIN_EPOCHS, ETA = 1, 3
@@ -455,9 +455,7 @@ def wilcoxon_text(diffs: list[float]) -> str:
     """``; Wilcoxon signed-rank p = ...`` (two-sided), or nothing with fewer than 5 pairs."""
     if len(diffs) < 5 or not any(diffs):
         return ""
-    from scipy.stats import wilcoxon
-
-    return f"; Wilcoxon signed-rank p = {float(wilcoxon(diffs).pvalue):.3f} (two-sided)"
+    return f"; Wilcoxon signed-rank p = {wilcoxon_p(diffs, 0.0):.3f} (two-sided)"
 
 
 def pairs_text(d: list[tuple[int, float]]) -> str:

@@ -29,6 +29,11 @@ class Direction(StrEnum):
     minimize = "minimize"
 
 
+class TellOrder(StrEnum):
+    trial = "trial"
+    finish = "finish"
+
+
 def _strategies() -> str:
     return ", ".join(c.choices("strategy"))
 
@@ -261,7 +266,7 @@ def search(
         ),
     ] = False,
     tell_order: Annotated[
-        str,
+        TellOrder,
         typer.Option(
             "--tell-order", help="With --n-jobs > 1 and no scheduler: 'trial' tells the "
             "strategy results in trial order (a seeded search is reproducible, but a worker "
@@ -269,7 +274,7 @@ def search(
             "each result as it arrives and never leaves a worker idle (the trials then depend "
             "on the order results arrive).", rich_help_panel="Execution",
         ),
-    ] = "trial",
+    ] = TellOrder.trial,
     scheduler: Annotated[
         str | None,
         typer.Option(
@@ -425,8 +430,6 @@ def search(
         timeout_min = c.renamed(timeout_min, time_budget_min, "--timeout-min", "--time-budget-min")
         # Errors about the time limit name the spelling the user typed, not its new name.
         timeout_option = "--timeout-min" if time_budget_min is None else "--time-budget-min"
-        if tell_order not in ("trial", "finish"):
-            raise ValueError(f"--tell-order must be 'trial' or 'finish'; got {tell_order!r}.")
         if cancel_at_timeout and timeout_min is None:
             raise ValueError(
                 "--cancel-at-timeout cuts off the trials running at the time limit: give the "
@@ -479,7 +482,7 @@ def search(
         run.executor = _build_executor(executor, address, run.evaluator, n_jobs, run.n_new > 0)
         if cancel_at_timeout:
             run.in_flight = "cancel"
-        run.tell_order = "finish" if tell_order == "finish" else "trial"
+        run.tell_order = "finish" if tell_order is TellOrder.finish else "trial"
         show = c.interactive(quiet)
         if run.n_new and show and run.task is not None:
             err.print(f"[bold]{run.task.summary()}[/]")
