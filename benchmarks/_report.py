@@ -129,5 +129,5 @@ def wilcoxon_p(a: Any, b: Any, *, alternative: str = "two-sided") -> float:
     if len(d) == 0 or not np.any(d != 0):
         return 1.0
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # scipy warns on small samples; the p is still exact
+        warnings.simplefilter("ignore")  # scipy warns on small samples and ties; its p is kept
         return float(wilcoxon(d, alternative=alternative, zero_method="zsplit").pvalue)

@@ -875,7 +875,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--other-seeds", type=int, default=20,
         help="seeds of the arms no target compares (20, as reported; fewer for a quicker "
-        "look: at 20 they take about 10 of the full run's minutes on 2 cores)",
+        "look: at 20 they take about 13 of the full run's minutes on 2 cores)",
     )  # fmt: skip
     p.add_argument(
         "--horizon", type=float, default=1.0,
