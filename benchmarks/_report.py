@@ -117,7 +117,8 @@ def wilcoxon_p(a: Any, b: Any, *, alternative: str = "two-sided") -> float:
 
     Pairs whose difference is not finite are dropped. Zero differences are split between
     the two signs (``zero_method="zsplit"``): regrets tie at 0 often, and dropping the ties
-    (scipy's default) would test only the pairs that differ. Every section uses this one.
+    (scipy's default) would test only the pairs that differ. Every benchmark section's
+    Wilcoxon test is this one.
     """
     import warnings
 

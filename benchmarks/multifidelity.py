@@ -9,7 +9,7 @@ arm trains: a full-fidelity trial pays ``train_time(15)``, a trial stopped after
 does from a checkpoint). Every arm sees validation accuracy only; test accuracy is looked up for
 the report.
 
-    python benchmarks/multifidelity.py                       # the full run, ~35 min
+    python benchmarks/multifidelity.py                       # full run, ~35 min (parts timed)
     python benchmarks/multifidelity.py --quick --no-write    # 2 tasks x 3 seeds
 
 Arms: full-fidelity ``random``, ``evolution`` and ``bo`` (15 epochs per trial); metanas
