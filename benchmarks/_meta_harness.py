@@ -458,8 +458,15 @@ def _syne_tune(
 
             def tell(i: int, c: dict[str, Any], v: float) -> None:
                 trial = Trial(trial_id=i, config=c, creation_time=dt.datetime.now())
-                sched.on_trial_add(trial)
-                sched.on_trial_complete(trial, {METRIC: v})
+                try:
+                    sched.on_trial_add(trial)
+                    sched.on_trial_complete(trial, {METRIC: v})
+                except AssertionError:
+                    # An architecture outside the box (a suggestion projected onto the
+                    # table, or a random pick after repeats) cannot be cast to the box's
+                    # space, and Syne Tune 0.16 asserts. The box's random search does not
+                    # learn from results, so leaving it untold changes none of its asks.
+                    pass
         else:
             from syne_tune.optimizer.schedulers.transfer_learning.quantile_based.quantile_based_searcher import (  # noqa: E501
                 QuantileBasedSurrogateSearcher,

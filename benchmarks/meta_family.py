@@ -30,7 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _meta_harness import (
     COLD,
     FULL,
+    ORDER,
     SYNE_TUNE,
+    Run,
     Suite,
     Summary,
     bootstrap_ratio,
@@ -43,6 +45,7 @@ from _meta_harness import (
     met,
     regret_table,
     run_all,
+    save_runs,
     select_config,
 )
 from _report import wilcoxon_p
@@ -147,7 +150,9 @@ def report(s: Summary, args: argparse.Namespace) -> tuple[list[str], dict[str, A
         + ", ".join(f"{t} {chosen[t]}" for t in s.tasks)
         + ")"
         if n_cfg > 1
-        else "meta ran with its default settings (no setting was tuned)"
+        else "meta ran with its library defaults; one of them, portfolio_noise = 1.0, was chosen "
+        "on this table with memory draws 5-9 and search seeds 100-101, which no run reported "
+        'here uses (docs/meta.md, "The portfolio\'s noise"); nothing was chosen on these runs'
     )
     lines = [
         "### Targets",
@@ -223,6 +228,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--no-write", action="store_true", help="print only")
     p.add_argument("--load", type=Path, default=None, help="report saved runs instead")
+    p.add_argument("--wall-s", type=float, default=float("nan"),
+                   help="with --load: the wall time the runs took, for the report")  # fmt: skip
+    p.add_argument("--reuse", type=Path, default=None,
+                   help="add the runs saved in this file of every method not in --methods "
+                   "(e.g. rerun only meta and oracle after a change to meta; the other arms "
+                   "do not depend on it)")  # fmt: skip
     p.add_argument(
         "--save", type=Path, default=REPO / "benchmarks" / "results" / "meta_family.json.gz"
     )
@@ -248,14 +259,28 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick and not args.tasks:
         tasks = tasks[:3]
     jobs = make_jobs(args, suite, tasks)
+    reused: list[Run] = []
+    if args.reuse is not None:
+        # Read before running: the run saves as it goes, possibly to this very file.
+        reused = [
+            r
+            for r in load_runs(args.reuse)
+            # (a search of another length is another job)
+            if r.method not in args.methods and len(r.values) == args.budget
+        ]
+        print(f"{len(reused)} runs of other methods reused from {args.reuse}", file=sys.stderr)
     t0 = time.perf_counter()
     if args.load is not None:
         runs = load_runs(args.load)
-        wall = math.nan
+        wall = args.wall_s
     else:
         print(f"{len(jobs)} runs on {args.n_jobs} process(es)", file=sys.stderr)
         runs = run_all(jobs, args.n_jobs, save=None if args.no_write else args.save)
         wall = time.perf_counter() - t0
+    if reused:
+        runs = reused + runs
+        if not args.no_write:
+            save_runs(args.save, runs)
     s = Summary(suite, runs, args.budget)
     target_lines, _ = report(s, args)
     secs = {m: float(np.median([r.seconds for r in runs if r.method == m])) for m in s.methods}
@@ -270,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     print(f"wall time {wall:.0f} s", file=sys.stderr)
     if not args.no_write:
-        from _report import header
+        from _report import REPO, header, relpath
 
         from metanas.benchmarking import write_section
 
@@ -284,11 +309,29 @@ def main(argv: list[str] | None = None) -> int:
                     f"arms {args.draws} draws x {args.seeds} seeds (oracle: 1 draw, its memory "
                     f"is the full tables); {args.budget} queries; {args.n_jobs} processes; "
                     f"{wall:.0f} s wall time"
+                    + (
+                        f" (reported from the runs saved in `{relpath(args.load, REPO)}`)"
+                        if args.load is not None
+                        else ""
+                    )
                 ),
                 "memory": f"per held-out task: one evolution search of M trials (seed 1000 + "
                 f"draw) on each other task, M in {args.sizes} (M < {MAIN_SIZE}: "
                 f"{min(args.small_seeds, args.seeds)} seeds, for time); naive, similar and "
                 f"Syne Tune arms get M = {MAIN_SIZE}",
+                **(
+                    {
+                        "reused": (
+                            f"{len(reused)} runs of "
+                            + ", ".join(sorted({r.method for r in reused}, key=ORDER.index))
+                            + f" from `{relpath(args.reuse, REPO)}` (an earlier run of the same "
+                            "jobs; these arms do not depend on what changed); the wall time is "
+                            f"that of the {', '.join(args.methods)} runs"
+                        )
+                    }
+                    if reused
+                    else {}
+                ),
             },
         )
         intro = (

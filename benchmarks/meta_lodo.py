@@ -140,7 +140,9 @@ def targets(s: Summary, n_configs: int = 1) -> tuple[list[str], dict[str, Any]]:
     cfg = (
         f"meta's setting chosen per held-out data set by nested leave-one-data-set-out among "
         f"{n_configs} candidates (chosen: " + ", ".join(f"{d} {c}" for d, c in chosen.items()) + ")"
-        if n_configs > 1 else "meta ran with its default settings (no setting was tuned)"
+        if n_configs > 1 else "meta ran with its library defaults (nothing was chosen on these "
+        "tables; portfolio_noise = 1.0, used by meta and zero-shot, was chosen on the task "
+        "family, docs/meta.md)"
     )  # fmt: skip
     lines = [
         "### Targets",
@@ -291,6 +293,16 @@ def main(argv: list[str] | None = None) -> int:
     draws = list(range(args.draw_offset, args.draw_offset + args.draws))
     seeds = list(range(args.seed_offset, args.seed_offset + args.seeds))
     jobs = make_jobs(datasets, methods, draws, seeds, args.budget, args.configs, args.slow_seeds)
+    reused: list[Run] = []
+    if args.reuse is not None:
+        # Read before running: the run saves as it goes, possibly to this very file.
+        reused = [
+            r
+            for r in load_runs(args.reuse)
+            # (a search of another length is another job; zero-shot's runs are its 5 picks)
+            if r.method not in methods and (len(r.values) == args.budget or r.method == "zero-shot")
+        ]
+        print(f"{len(reused)} runs of other methods reused from {args.reuse}", file=sys.stderr)
     t0 = time.perf_counter()
     save = args.save if args.explicit_save or not args.no_write else None
     if args.load is not None:
@@ -301,15 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(jobs)} runs on {args.n_jobs} process(es)", file=sys.stderr)
         runs = run_all(jobs, args.n_jobs, save=save)
         wall = time.perf_counter() - t0
-    reused: list[Run] = []
-    if args.reuse is not None:
-        reused = [
-            r
-            for r in load_runs(args.reuse)
-            # (a search of another length is another job; zero-shot's runs are its 5 picks)
-            if r.method not in methods and (len(r.values) == args.budget or r.method == "zero-shot")
-        ]
-        print(f"{len(reused)} runs of other methods reused from {args.reuse}", file=sys.stderr)
+    if reused:
         runs = reused + runs
         if save is not None:
             save_runs(save, runs)

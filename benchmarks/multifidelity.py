@@ -1146,7 +1146,9 @@ def make_report(
                         "`meta` strategy's proposals, its memory the other tasks' results "
                         f"(leave-one-task-out; per task a {FAMILY_MEMORY_TRIALS}-trial evolution "
                         "search, meta-family's memory draw 0), `meta` with its library defaults "
-                        "(nothing chosen on this suite). The peers search without a memory.",
+                        "(nothing chosen on these runs; its portfolio_noise was chosen on this "
+                        "table with other memory draws and seeds, docs/meta.md). The peers search "
+                        "without a memory.",
                     ]
                     if arm == "asha+meta"
                     else [

@@ -16,10 +16,12 @@ from metanas.benchmarks import NasBenchGraph
 from metanas.benchmarks.nasbenchgraph import NBG_GRAPH_STATS
 from metanas.cli import app
 from metanas.meta import (
+    PORTFOLIO_NOISE,
     NotFittedError,
     TaskHistory,
     TransferPredictor,
     descriptor_similarity,
+    greedy_portfolio,
     rank_correlation,
     suggest,
 )
@@ -119,6 +121,24 @@ def test_suggest_is_deterministic_diverse_and_better_than_the_median(
     bench = NasBenchGraph("computers")
     median = float(np.median(bench.values("valid_accuracy")))
     assert max(bench.query(s.arch, "valid_accuracy") for s in a) > median
+
+
+def test_suggest_builds_its_portfolio_with_the_given_noise(past: dict[str, TaskHistory]) -> None:
+    """suggest(noise=...) is greedy_portfolio on the predictor's per-task means and weights."""
+    space = NasBenchGraphSpace()
+    desc = NasBenchGraph("computers").task_descriptors()
+    model = TransferPredictor(space).fit(past)
+    pool = model.candidates(seed=0)
+    mu = model.predict_tasks(pool)[0]
+    w = np.array(list(model.task_weights(desc).values()))
+    for noise in (0.0, 1.0, 3.0):
+        picks = model.suggest(desc, 5, candidates=pool, noise=noise)
+        expected = greedy_portfolio(mu, w, 5, noise=noise)
+        assert [space.key(s.arch) for s in picks] == [space.key(pool[i]) for i in expected]
+    # The default is the documented one.
+    assert [s.arch for s in model.suggest(desc, 5, candidates=pool)] == [
+        s.arch for s in model.suggest(desc, 5, candidates=pool, noise=PORTFOLIO_NOISE)
+    ]
 
 
 def test_suggest_never_learns_from_the_task_itself(past: dict[str, TaskHistory]) -> None:

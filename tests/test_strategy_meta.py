@@ -70,7 +70,8 @@ def test_registered_with_its_settings(nbg_space: metanas.SearchSpace) -> None:
     assert MetaStrategy.uses_memory
     assert meta.get_settings() == {
         "n_warm": 5, "n_initial": 10, "n_mutations": 300, "n_random": 200,
-        "top_k": 5, "n_past_best": 10, "max_pool": 30_000, "n_bootstrap": 50,
+        "top_k": 5, "n_past_best": 10, "portfolio_noise": 1.0, "max_pool": 30_000,
+        "n_bootstrap": 50,
         "max_past_points": 150, "max_past_tasks": 50, "memory_metrics": None,
         "remember": True,
     }  # fmt: skip
@@ -84,6 +85,8 @@ def test_registered_with_its_settings(nbg_space: metanas.SearchSpace) -> None:
         ({"n_mutations": 0, "n_random": 0}, r"n_mutations \+ n_random must be >= 1"),
         ({"n_past_best": 0}, r"n_past_best must be an int >= 1; got 0\."),
         ({"n_bootstrap": 0}, r"n_bootstrap must be an int >= 1; got 0\."),
+        ({"portfolio_noise": -0.5}, r"portfolio_noise must be a finite number >= 0"),
+        ({"portfolio_noise": float("nan")}, r"portfolio_noise must be a finite number >= 0"),
         ({"remember": "yes"}, r"remember must be True or False; got 'yes'\."),
         ({"memory_metrics": [""]}, r"memory_metrics must hold non-empty metric names"),
     ],
@@ -164,25 +167,31 @@ def test_a_memory_strategy_instance_takes_memory_and_stores_it(
 
 # The first 15 asks of a seed-11 meta study of cs whose memory is 30 table architectures of
 # each of citeseer, pubmed and photo: 5 zero-shot picks, then the RGPE ensemble. Re-recorded
-# for meta v2 (issue #14: no random phase) and again when the new task's own model joined the
-# past models' scale; any change to how the memory reaches the strategy must leave them exactly
-# as they are.
+# for meta v2 (issue #14: no random phase), when the new task's own model joined the past
+# models' scale, and when the portfolio's noise (1.0) replaced the literal cover; any change to
+# how the memory reaches the strategy must leave them exactly as they are.
 PINNED_META_ASKS = [
     ("0112", "gat", "gcn", "sage", "fc"),
     ("0000", "gat", "gat", "gcn", "fc"),
     ("0112", "fc", "cheb", "cheb", "gcn"),
     ("0000", "graph", "gat", "gin", "sage"),
-    ("0012", "gat", "gat", "gcn", "gat"),
+    ("0111", "sage", "fc", "gcn", "cheb"),
     ("0001", "gat", "gat", "gcn", "fc"),
-    ("0111", "gat", "gat", "gcn", "fc"),
-    ("0013", "gat", "gat", "gcn", "fc"),
     ("0012", "gat", "gat", "gcn", "fc"),
-    ("0011", "gat", "gat", "gcn", "fc"),
+    ("0111", "gat", "gat", "gcn", "fc"),
     ("0000", "gat", "gat", "gcn", "gcn"),
     ("0000", "gat", "gat", "gcn", "skip"),
     ("0000", "gat", "gat", "gcn", "sage"),
+    ("0000", "gat", "gat", "gcn", "gat"),
+    ("0011", "gat", "gat", "gcn", "fc"),
     ("0112", "gat", "gat", "gcn", "fc"),
-    ("0000", "gat", "gat", "fc", "fc"),
+    ("0013", "gat", "gat", "gcn", "fc"),
+]
+# The same study's portfolio with portfolio_noise=0 (the literal cover, the default before):
+# the same first four, then another task's best instead of a close second.
+PINNED_COVER_ASKS = [
+    *PINNED_META_ASKS[:4],
+    ("0012", "gat", "gat", "gcn", "gat"),
 ]
 
 
@@ -219,6 +228,13 @@ def test_pinned_asks_from_the_own_storage_and_from_a_memory_url(tmp_path: Path) 
         study.optimize(bench, n_trials=15)
         assert study.strategy.past_tasks == [_task(d) for d in MEMORY_DATA]
         assert _asks(study) == PINNED_META_ASKS
+    cover = metanas.create_study(
+        name="cover", storage=memory, space=bench.space, strategy="meta", seed=11,
+        task=_task("cs"), task_descriptors=bench.task_descriptors(),
+        strategy_settings={"portfolio_noise": 0.0},
+    )  # fmt: skip
+    cover.optimize(bench, n_trials=5)
+    assert _asks(cover) == PINNED_COVER_ASKS
 
 
 # ================================================================= the memory
@@ -246,6 +262,24 @@ def test_first_asks_are_the_zero_shot_portfolio(memory_url: str, db_url: str) ->
     bests = {space.key(a) for h in past.values() for a in h.best_architectures(10)}
     assert {space.key(t.arch) for t in study.trials} <= bests
     assert len({space.key(t.arch) for t in study.trials}) == 4
+
+
+@pytest.mark.slow
+def test_descriptors_the_evaluator_brings_reach_the_first_study(
+    memory_url: str, tmp_path: Path
+) -> None:
+    """The first study of a task learns its descriptors from optimize(bench), before its first
+    trial: it asks what a second study (which reads them from the storage) asks."""
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    bench = NasBenchGraph("photo")
+    first = _meta_study(url, "photo", memory_url, seed=3, name="first")
+    assert first.task_descriptors == {}
+    first.optimize(bench, n_trials=5)
+    assert dict(first.task_descriptors) == dict(bench.task_descriptors())
+    second = _meta_study(url, "photo", memory_url, seed=3, name="second")
+    assert dict(second.task_descriptors) == dict(bench.task_descriptors())
+    second.optimize(bench, n_trials=5)
+    assert _asks(second) == _asks(first)
 
 
 @pytest.mark.slow

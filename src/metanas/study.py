@@ -226,16 +226,7 @@ class Study:
         _check_stored_archs(space, record.name, self._trials)
         self._n_waiting = self._count_waiting()
         if strategy.uses_memory:
-            # The strategy gets past tasks as plain data, never the storage: the study reads them.
-            past, descriptors = _read_memory(
-                storage,
-                record,
-                space,
-                memory,
-                getattr(strategy, "memory_rows_per_task", None),
-                getattr(strategy, "memory_max_tasks", None),
-            )
-            strategy.set_memory(past, descriptors=descriptors, task=record.task.name)
+            self._set_memory()
         replay: list[tuple[str, Observation]] = []
         if scheduler is not None:
             replay = self._start_scheduler(scheduler)
@@ -1702,6 +1693,19 @@ class Study:
             if t.state.finished and t.number not in told:
                 self.strategy.tell(self._observation(t))
 
+    def _set_memory(self) -> None:
+        """Hand the strategy its past tasks (read from the memory) and the task's descriptors."""
+        # The strategy gets past tasks as plain data, never the storage: the study reads them.
+        past, descriptors = _read_memory(
+            self.storage,
+            self._record,
+            self.space,
+            self.memory,
+            getattr(self.strategy, "memory_rows_per_task", None),
+            getattr(self.strategy, "memory_max_tasks", None),
+        )
+        self.strategy.set_memory(past, descriptors=descriptors, task=self._record.task.name)
+
     def _check_task(self, ev: Evaluator) -> None:
         name = getattr(ev, "task_name", None)
         if name and self.task != self.name and name != self.task:
@@ -1716,6 +1720,11 @@ class Study:
         if desc and any(self._record.task.descriptors.get(k) != v for k, v in desc.items()):
             task = self.storage.get_or_create_task(self.task, desc)
             object.__setattr__(self._record, "task", task)
+            if self.strategy.uses_memory and not self._trials:
+                # Before the first trial the strategy can still take the descriptors the
+                # evaluator brought, so this study asks what a re-opened one (which reads them
+                # from the storage) would ask.
+                self._set_memory()
 
 
 def _segment_observation(

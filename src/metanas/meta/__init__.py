@@ -8,7 +8,8 @@ histories, and moves a memory between stores as a versioned file;
 :mod:`metanas.meta.similarity` says which past tasks resemble a new one, by
 their descriptors and by how they rank the architectures both evaluated;
 :class:`TransferPredictor` predicts a new task's results from the memory and
-:func:`suggest` proposes architectures for it before any result (zero-shot).
+:func:`suggest` proposes architectures for it before any result (zero-shot), a
+portfolio built by :func:`greedy_portfolio`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from metanas.meta._memory import ExperienceMemory
 from metanas.meta._memory_file import FORMAT, FORMAT_VERSION, MemoryFileError
 from metanas.meta._records import ExportSummary, ImportReport, PastTask, TaskHistory, TaskInfo
 from metanas.meta.curves import MIN_CURVES, LearningCurveModel, memory_curves
+from metanas.meta.portfolio import PORTFOLIO_NOISE, greedy_portfolio
 from metanas.meta.predictor import NotFittedError, Suggestion, TransferPredictor, suggest
 from metanas.meta.similarity import (
     Similarity,
@@ -34,6 +36,7 @@ __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "MIN_CURVES",
+    "PORTFOLIO_NOISE",
     "ExperienceMemory",
     "ExportSummary",
     "ImportReport",
@@ -48,6 +51,7 @@ __all__ = [
     "TaskInfo",
     "TransferPredictor",
     "descriptor_similarity",
+    "greedy_portfolio",
     "prior_ranking",
     "prior_task_weights",
     "memory_curves",

@@ -14,8 +14,10 @@ nothing).
 yet ("predict, then refine": a search evaluates them first, then goes on).
 The ``k`` are a *portfolio*: each past task is a scenario of what the new one
 might be like, and architectures are added greedily to maximise the weighted
-mean, over scenarios, of the best predicted score in the set (Wistuba et al.
-2015), so the set covers tasks that disagree instead of repeating one region.
+mean, over scenarios, of the expected best predicted score in the set, the new
+task's score allowed to stray from the scenario's by normal noise (Wistuba et
+al. 2015, with :func:`~metanas.meta.greedy_portfolio`'s noise), so the set covers
+tasks that disagree instead of repeating one region.
 
 References
 ----------
@@ -42,6 +44,7 @@ import numpy as np
 from metanas.exceptions import MetanasError
 from metanas.meta._memory import ExperienceMemory
 from metanas.meta._records import TaskHistory
+from metanas.meta.portfolio import PORTFOLIO_NOISE, greedy_portfolio
 from metanas.meta.similarity import descriptor_similarity, rank_correlation
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace
@@ -366,13 +369,15 @@ class TransferPredictor:
         candidates: Sequence[Architecture] | None = None,
         exclude: Sequence[Architecture] = (),
         seed: int | None = 0,
+        noise: float = PORTFOLIO_NOISE,
     ) -> list[Suggestion]:
         """A diversified top-``k`` for a task with these descriptors (no result of it needed).
 
-        Greedy portfolio: each pick maximises ``sum_t w_t max(best_t, mu_t(a))``
+        Greedy portfolio (:func:`~metanas.meta.greedy_portfolio`): each pick
+        maximises ``sum_t w_t E[max over the set of mu_t(a) + noise * e_a]``
         over past tasks ``t`` (``w_t`` the descriptor weights, ``mu_t`` task
-        ``t``'s predicted score, ``best_t`` the best ``mu_t`` picked so far);
-        the first pick is the best weighted mean. Ties go to the earlier
+        ``t``'s predicted score, ``e_a`` independent standard normal); the
+        first pick is the best weighted mean. Ties go to the earlier
         candidate, so the result depends only on the memory, the descriptors,
         the candidates and ``seed`` (which draws the pool when ``candidates``
         is None).
@@ -389,6 +394,9 @@ class TransferPredictor:
             Architectures not to suggest (by ``space.key``).
         seed
             Seed of the candidate pool.
+        noise
+            How far (sd, normal-score units) the new task's score may stray
+            from a past task's (0: the literal cover).
 
         Returns
         -------
@@ -410,17 +418,7 @@ class TransferPredictor:
         w = np.array(list(weights.values()))
         mu = self.predict_tasks(pool)[0]
         mean = w @ mu
-        chosen: list[int] = []
-        best_t = np.full(len(self.models), -np.inf)
-        for _ in range(min(k, len(pool))):
-            if not chosen:
-                gain = mean.copy()
-            else:
-                gain = w @ np.maximum(best_t[:, None], mu)
-                gain[chosen] = -np.inf
-            i = int(np.argmax(gain))
-            chosen.append(i)
-            best_t = np.maximum(best_t, mu[:, i])
+        chosen = greedy_portfolio(mu, w, k, noise=noise)
         return [
             Suggestion(
                 pool[i],
@@ -441,6 +439,7 @@ def suggest(
     metric: str = "valid_accuracy",
     direction: str | None = None,
     seed: int | None = 0,
+    noise: float = PORTFOLIO_NOISE,
 ) -> list[Suggestion]:
     """Zero-shot top-``k`` architectures for a task from the experience memory.
 
@@ -467,6 +466,8 @@ def suggest(
         What the past tasks' results are read as.
     seed
         Seed of the candidate pool.
+    noise
+        The portfolio's noise (:meth:`TransferPredictor.suggest`).
 
     Returns
     -------
@@ -515,4 +516,4 @@ def suggest(
         "Suggesting %d architecture(s) for %s from %d past task(s); bandwidth %s",
         k, task, len(model.models), model.bandwidth_,
     )  # fmt: skip
-    return model.suggest(desc, k, seed=seed)
+    return model.suggest(desc, k, seed=seed, noise=noise)
