@@ -125,7 +125,8 @@ def wilcoxon_p(a: Any, b: Any, *, alternative: str = "two-sided") -> float:
     import numpy as np
     from scipy.stats import wilcoxon
 
-    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    with np.errstate(invalid="ignore"):  # inf - inf is NaN: such a pair is dropped below
+        d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
     d = d[np.isfinite(d)]
     if len(d) == 0 or not np.any(d != 0):
         return 1.0
