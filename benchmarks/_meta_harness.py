@@ -665,6 +665,38 @@ def load_runs(path: Path) -> list[Run]:
     ]  # fmt: skip
 
 
+def reused_runs(path: Path, methods: Sequence[str], budget: int) -> list[Run]:
+    """The runs saved in ``path`` of every method not in ``methods`` (rerun only those).
+
+    Read them before running: a run saves as it goes, possibly to this very file. A search
+    of another length is another job (zero-shot's runs are its 5 picks, whatever the budget).
+    """
+    reused = [
+        r
+        for r in load_runs(path)
+        if r.method not in methods and (len(r.values) == budget or r.method == "zero-shot")
+    ]
+    print(f"{len(reused)} runs of other methods reused from {path}", file=sys.stderr)
+    return reused
+
+
+def reused_header(reused: Sequence[Run], path: Path, methods: Sequence[str]) -> dict[str, str]:
+    """The section header's row that names the reused runs (none without any)."""
+    if not reused:
+        return {}
+    from _report import REPO, relpath
+
+    return {
+        "reused": (
+            f"{len(reused)} runs of "
+            + ", ".join(sorted({r.method for r in reused}, key=ORDER.index))
+            + f" from `{relpath(path, REPO)}` (an earlier run of the same jobs; these arms do "
+            f"not depend on what changed); the wall time is that of the {', '.join(methods)} "
+            "runs"
+        )
+    }
+
+
 # ----------------------------------------------------------------------- statistics
 def expected_best_of_random(values: np.ndarray, k: int) -> float:
     """Exact expected maximum of ``k`` picks drawn uniformly without replacement from ``values``.

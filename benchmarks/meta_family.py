@@ -30,9 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _meta_harness import (
     COLD,
     FULL,
-    ORDER,
     SYNE_TUNE,
-    Run,
     Suite,
     Summary,
     bootstrap_ratio,
@@ -44,6 +42,8 @@ from _meta_harness import (
     load_runs,
     met,
     regret_table,
+    reused_header,
+    reused_runs,
     run_all,
     save_runs,
     select_config,
@@ -259,16 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick and not args.tasks:
         tasks = tasks[:3]
     jobs = make_jobs(args, suite, tasks)
-    reused: list[Run] = []
-    if args.reuse is not None:
-        # Read before running: the run saves as it goes, possibly to this very file.
-        reused = [
-            r
-            for r in load_runs(args.reuse)
-            # (a search of another length is another job)
-            if r.method not in args.methods and len(r.values) == args.budget
-        ]
-        print(f"{len(reused)} runs of other methods reused from {args.reuse}", file=sys.stderr)
+    reused = [] if args.reuse is None else reused_runs(args.reuse, args.methods, args.budget)
     t0 = time.perf_counter()
     if args.load is not None:
         runs = load_runs(args.load)
@@ -319,19 +310,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"draw) on each other task, M in {args.sizes} (M < {MAIN_SIZE}: "
                 f"{min(args.small_seeds, args.seeds)} seeds, for time); naive, similar and "
                 f"Syne Tune arms get M = {MAIN_SIZE}",
-                **(
-                    {
-                        "reused": (
-                            f"{len(reused)} runs of "
-                            + ", ".join(sorted({r.method for r in reused}, key=ORDER.index))
-                            + f" from `{relpath(args.reuse, REPO)}` (an earlier run of the same "
-                            "jobs; these arms do not depend on what changed); the wall time is "
-                            f"that of the {', '.join(args.methods)} runs"
-                        )
-                    }
-                    if reused
-                    else {}
-                ),
+                **reused_header(reused, args.reuse, args.methods),
             },
         )
         intro = (

@@ -38,7 +38,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _meta_harness import (
     COLD,
     NBG_DATASETS,
-    ORDER,
     SYNE_TUNE,
     ZERO_SHOT_K,
     Run,
@@ -53,6 +52,8 @@ from _meta_harness import (
     load_runs,
     met,
     regret_table,
+    reused_header,
+    reused_runs,
     run_all,
     save_runs,
     select_config,
@@ -293,16 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     draws = list(range(args.draw_offset, args.draw_offset + args.draws))
     seeds = list(range(args.seed_offset, args.seed_offset + args.seeds))
     jobs = make_jobs(datasets, methods, draws, seeds, args.budget, args.configs, args.slow_seeds)
-    reused: list[Run] = []
-    if args.reuse is not None:
-        # Read before running: the run saves as it goes, possibly to this very file.
-        reused = [
-            r
-            for r in load_runs(args.reuse)
-            # (a search of another length is another job; zero-shot's runs are its 5 picks)
-            if r.method not in methods and (len(r.values) == args.budget or r.method == "zero-shot")
-        ]
-        print(f"{len(reused)} runs of other methods reused from {args.reuse}", file=sys.stderr)
+    reused = [] if args.reuse is None else reused_runs(args.reuse, methods, args.budget)
     t0 = time.perf_counter()
     save = args.save if args.explicit_save or not args.no_write else None
     if args.load is not None:
@@ -330,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     print(f"wall time {wall:.0f} s", file=sys.stderr)
     if not args.no_write:
-        from _report import REPO, header, relpath
+        from _report import header, relpath
 
         from metanas.benchmarking import write_section
 
@@ -347,19 +339,7 @@ def main(argv: list[str] | None = None) -> int:
                 ),
                 "memory": f"per held-out data set: the stored trials of one {MEMORY_TRIALS}-"
                 "trial evolution search (seed 1000 + draw) on each of the 7 others",
-                **(
-                    {
-                        "reused": (
-                            f"{len(reused)} runs of "
-                            + ", ".join(sorted({r.method for r in reused}, key=ORDER.index))
-                            + f" from `{relpath(args.reuse, REPO)}` (an earlier run of the same "
-                            "jobs; these arms do not depend on what changed); the wall time is "
-                            f"that of the {', '.join(methods)} runs"
-                        )
-                    }
-                    if reused
-                    else {}
-                ),
+                **reused_header(reused, args.reuse, methods),
             },
         )
         intro = (
