@@ -198,6 +198,22 @@ def test_cli_suggest_prints_k_architectures(memory_url: str) -> None:
     assert "Zero-shot suggestions for my-graph" in table.stdout
 
 
+def test_cli_suggest_takes_the_portfolio_noise(memory_url: str) -> None:
+    desc = NasBenchGraph("computers").task_descriptors()
+    space = NasBenchGraphSpace()
+    base = ["suggest", "-t", "my-graph", "-b", "nas-bench-graph", "-d", "computers", "-k", "4",
+            "--memory", memory_url, "--json"]  # fmt: skip
+    for noise, extra in ((0.0, ["--noise", "0"]), (PORTFOLIO_NOISE, [])):
+        res = runner.invoke(app, base + extra)
+        assert res.exit_code == 0, res.output
+        got = [s["arch"] for s in json.loads(res.stdout)["suggestions"]]
+        api = suggest(memory_url, space, "my-graph", descriptors=desc, k=4, noise=noise)
+        assert got == [space.format(s.arch) for s in api]
+    bad = runner.invoke(app, [*base, "--noise", "-1"])
+    assert bad.exit_code == 2
+    assert "Error: noise must be a finite number >= 0" in bad.output
+
+
 @pytest.mark.parametrize(
     ("args", "match"),
     [

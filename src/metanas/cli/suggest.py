@@ -89,6 +89,14 @@ def suggest(
         str, typer.Option("--metric", help="Metric the past results are read as.")
     ] = "valid_accuracy",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the candidate pool.")] = 0,
+    noise: Annotated[
+        float | None,
+        typer.Option(
+            "--noise",
+            help="How far the task may stray from each past task, in the portfolio "
+            "(normal-score sd; 0: the literal cover; default: the library's, 1.0).",
+        ),
+    ] = None,
     json_output: Annotated[bool, c.JSON_OPTION] = False,
 ) -> None:  # fmt: skip
     """Suggest K architectures for a task from what past tasks taught (zero-shot).
@@ -124,9 +132,11 @@ def suggest(
             the_space = create_space(space)
         else:
             the_space = _memory_space(mem_url, task)
+        from metanas.meta import PORTFOLIO_NOISE
+
         picks = _suggest(
             ExperienceMemory(mem_url), the_space, task, descriptors=descriptors, k=k,
-            metric=metric, seed=seed,
+            metric=metric, seed=seed, noise=PORTFOLIO_NOISE if noise is None else noise,
         )  # fmt: skip
     rows = [{"rank": i + 1, **p.to_dict(the_space)} for i, p in enumerate(picks)]
     if len(rows) < k:
