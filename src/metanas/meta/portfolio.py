@@ -28,16 +28,20 @@ ICDM 2015.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from scipy.special import ndtr
+
+from metanas._checks import check_nonnegative_float
 
 __all__ = ["PORTFOLIO_NOISE", "greedy_portfolio"]
 
 #: Default ``noise`` (normal-score units): chosen on the task-family table with memory draws
 #: that no reported number uses (docs/meta.md, "The portfolio's noise").
 PORTFOLIO_NOISE = 1.0
+#: What a bad noise's error adds: what the value means.
+NOISE_FIX = (
+    " It is the sd of how far the new task may stray from a past task; 0 is the literal cover."
+)
 #: Candidates scored at once: bounds the (tasks x candidates x grid) work array.
 _CHUNK = 512
 #: Quadrature points per scenario, and how far (in units of ``noise``) the grid reaches.
@@ -99,10 +103,7 @@ def greedy_portfolio(
         )
     if np.any(~np.isfinite(w)) or np.any(w < 0):
         raise ValueError(f"weights must be finite and >= 0; got {w.tolist()}.")
-    if isinstance(noise, bool) or not isinstance(noise, int | float) or not noise >= 0:
-        raise ValueError(f"noise must be a finite number >= 0; got {noise!r}.")
-    if not math.isfinite(noise):
-        raise ValueError(f"noise must be a finite number >= 0; got {noise!r}.")
+    sd = check_nonnegative_float("noise", noise, NOISE_FIX)
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be an int >= 1; got {k!r}.")
     n_cand = z.shape[1]
@@ -112,9 +113,8 @@ def greedy_portfolio(
         w = np.ones_like(w)
     # -inf, not NaN, so a failed candidate loses every comparison instead of poisoning a sum.
     z = np.where(np.isfinite(z), z, -np.inf)
-    if noise == 0 or not np.isfinite(z).any():
+    if sd == 0 or not np.isfinite(z).any():
         return _cover(z, w, min(k, n_cand))
-    sd = float(noise)
     chosen: list[int] = []
     taken = np.zeros(n_cand, dtype=bool)
     grid = cdf = step_h = np.zeros(0)
@@ -125,20 +125,19 @@ def greedy_portfolio(
             gain = np.full(n_cand, -np.inf)
             for lo in range(0, n_cand, _CHUNK):
                 hi = min(lo + _CHUNK, n_cand)
-                with np.errstate(invalid="ignore"):  # -inf scores: a factor of 1, no change
-                    f = cdf[:, None, :] * ndtr((grid[:, None, :] - z[:, lo:hi, None]) / sd)
+                # A -inf score is a factor of 1 (ndtr(inf)): it changes nothing.
+                f = cdf[:, None, :] * ndtr((grid[:, None, :] - z[:, lo:hi, None]) / sd)
                 # E[max] = top - integral of its distribution function (trapezoid rule).
                 area = (f.sum(axis=2) - 0.5 * (f[:, :, 0] + f[:, :, -1])) * step_h[:, None]
                 gain[lo:hi] = w @ (grid[:, -1, None] - area)
-        gain = np.where(np.isnan(gain) | taken, -np.inf, gain)
+        gain[taken] = -np.inf
         i = int(np.argmax(gain))
         chosen.append(i)
         taken[i] = True
         if step == 0:
             grid, step_h = _grids(z, i, sd)
             cdf = np.ones_like(grid)
-        with np.errstate(invalid="ignore"):
-            cdf = cdf * ndtr((grid - z[:, i, None]) / sd)
+        cdf = cdf * ndtr((grid - z[:, i, None]) / sd)
     return chosen
 
 
@@ -166,8 +165,7 @@ def _cover(z: np.ndarray, w: np.ndarray, k: int) -> list[int]:
     best = np.full(z.shape[0], -np.inf)
     taken = np.zeros(z.shape[1], dtype=bool)
     for _ in range(k):
-        with np.errstate(invalid="ignore"):
-            gain = np.nan_to_num(w @ np.maximum(best[:, None], z), nan=-np.inf)
+        gain = w @ np.maximum(best[:, None], z)
         gain[taken] = -np.inf
         i = int(np.argmax(gain))
         chosen.append(i)

@@ -41,10 +41,11 @@ from typing import Any
 
 import numpy as np
 
+from metanas._checks import check_nonnegative_float
 from metanas.exceptions import MetanasError
 from metanas.meta._memory import ExperienceMemory
 from metanas.meta._records import TaskHistory
-from metanas.meta.portfolio import PORTFOLIO_NOISE, greedy_portfolio
+from metanas.meta.portfolio import NOISE_FIX, PORTFOLIO_NOISE, greedy_portfolio
 from metanas.meta.similarity import descriptor_similarity, rank_correlation
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace
@@ -477,9 +478,11 @@ def suggest(
     Raises
     ------
     ValueError
-        No descriptors for the task (neither given nor stored), or no past
-        task of this space and metric in the memory.
+        No descriptors for the task (neither given nor stored), no past
+        task of this space and metric in the memory, or a negative or
+        non-finite ``noise``.
     """
+    check_nonnegative_float("noise", noise, NOISE_FIX)  # before the memory is read and fitted
     if isinstance(memory, Mapping):
         past = {t: h for t, h in memory.items() if t != task}
         # The task's own entry gives its descriptors, never its results.

@@ -18,10 +18,10 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.special import ndtri
 
-from metanas._checks import check_positive_int
+from metanas._checks import check_nonnegative_float, check_positive_int
 from metanas.meta import TaskHistory, prior_ranking, prior_task_weights
 from metanas.meta._records import check_memory_metrics
-from metanas.meta.portfolio import PORTFOLIO_NOISE, greedy_portfolio
+from metanas.meta.portfolio import NOISE_FIX, PORTFOLIO_NOISE, greedy_portfolio
 from metanas.spaces.architecture import Architecture
 from metanas.spaces.base import SearchSpace
 from metanas.strategies.base import Observation, register_strategy
@@ -308,16 +308,9 @@ class MetaStrategy(BOStrategy):
         )  # fmt: skip
         self.n_warm = check_positive_int("n_warm", n_warm, 0)
         self.n_past_best = check_positive_int("n_past_best", n_past_best, 1)
-        if (
-            isinstance(portfolio_noise, bool)
-            or not isinstance(portfolio_noise, int | float)
-            or not 0 <= portfolio_noise < float("inf")
-        ):
-            raise ValueError(
-                f"portfolio_noise must be a finite number >= 0 (0: the literal cover); "
-                f"got {portfolio_noise!r}."
-            )
-        self.portfolio_noise = float(portfolio_noise)
+        self.portfolio_noise = check_nonnegative_float(
+            "portfolio_noise", portfolio_noise, NOISE_FIX
+        )
         self.max_pool = check_positive_int("max_pool", max_pool, 1)
         self.n_bootstrap = check_positive_int("n_bootstrap", n_bootstrap, 1)
         self.max_past_points = check_positive_int("max_past_points", max_past_points, 10)
