@@ -727,6 +727,14 @@ def expected_random_regret(bench: TabularBenchmark, k: int) -> float:
     return float((bench.optimum(METRIC) - expected_best_of_random(values, k)) * 100)
 
 
+def median_interval(ratios: Sequence[float], over: str) -> str:
+    """``[95 % bootstrap over <over> lo, hi]``: the interval of a median over held-out tasks."""
+    from _report import median_ci
+
+    _, lo, hi = median_ci(list(ratios))
+    return f"[95 % bootstrap over {over} {lo:.2f}, {hi:.2f}]"
+
+
 def ratio_of_medians(a: np.ndarray, b: np.ndarray) -> float:
     ma, mb = float(np.median(a)), float(np.median(b))
     if mb == 0:

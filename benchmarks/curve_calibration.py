@@ -64,8 +64,8 @@ def extrapolate_rows(curves: dict[str, np.ndarray]) -> tuple[list[str], dict[str
 
     sets = [*((tuple(range(1, k + 1)), f"first {k}") for k in KS), (RUNGS, "rungs 1, 3, 9")]
     cover: dict[str, list[float]] = {name: [] for _, name in sets}
-    err: dict[str, list[float]] = {name: [] for _, name in sets}
-    naive: dict[str, list[float]] = {name: [] for _, name in sets}
+    # Per held-out task: (sum of the model's absolute errors, the naive guess's, curves).
+    err: dict[str, list[tuple[float, float]]] = {name: [] for _, name in sets}
     per_task: dict[str, list[float]] = {name: [] for _, name in sets}
     for task, held in curves.items():
         past = np.vstack([c for t, c in curves.items() if t != task])
@@ -77,19 +77,26 @@ def extrapolate_rows(curves: dict[str, np.ndarray]) -> tuple[list[str], dict[str
             hit = np.abs(final - pred[:, 0]) <= Z90 * pred[:, 1]
             cover[name] += hit.tolist()
             per_task[name].append(float(hit.mean()))
-            err[name] += np.abs(final - pred[:, 0]).tolist()
-            naive[name] += np.abs(final - held[:, idx[-1]]).tolist()
+            err[name].append(
+                (np.abs(final - pred[:, 0]).sum(), np.abs(final - held[:, idx[-1]]).sum())
+            )
     lines = [
         "| epochs seen | 90 % interval covers (pooled) | lowest / highest task | MAE of the model "
-        '(points) | MAE of "final = last value" (points) | model / naive |',
+        '(points) | MAE of "final = last value" (points) | model / naive [90 % CI] |',
         "|---|---:|---:|---:|---:|---:|",
     ]
+    n_curves = len(cover[sets[0][1]])
+    rng = np.random.default_rng(0)
     for _, name in sets:
-        m, n = 100 * np.mean(err[name]), 100 * np.mean(naive[name])
+        e = np.array(err[name])
+        m, n = 100 * e[:, 0].sum() / n_curves, 100 * e[:, 1].sum() / n_curves
+        # Bootstrap over the held-out tasks (a task's curves share its model: one cluster).
+        boot = rng.integers(0, len(e), size=(2000, len(e)))
+        lo, hi = np.percentile(e[boot, 0].sum(axis=1) / e[boot, 1].sum(axis=1), [5, 95])
         lines.append(
             f"| {name} | {100 * np.mean(cover[name]):.1f} % | "
             f"{100 * min(per_task[name]):.1f} / {100 * max(per_task[name]):.1f} % | "
-            f"{m:.2f} | {n:.2f} | {m / n:.2f} |"
+            f"{m:.2f} | {n:.2f} | {m / n:.2f} [{lo:.2f}, {hi:.2f}] |"
         )
     return lines, {name: per_task[name] for _, name in sets}
 

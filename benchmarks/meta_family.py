@@ -40,6 +40,7 @@ from _meta_harness import (
     fmt_p,
     job,
     load_runs,
+    median_interval,
     met,
     regret_table,
     reused_header,
@@ -142,6 +143,7 @@ def report(s: Summary, args: argparse.Namespace) -> tuple[list[str], dict[str, A
         }  # fmt: skip
     n = len(top_ratios)
     med_top = float(np.median(top_ratios)) if top_ratios else math.nan
+    top_ci = median_interval(top_ratios, "tasks")
     need = math.ceil(0.75 * n)
     cfg_note = (
         f"meta's setting chosen per held-out task by nested leave-one-task-out among "
@@ -177,7 +179,7 @@ def report(s: Summary, args: argparse.Namespace) -> tuple[list[str], dict[str, A
         f"- Never worse than replaying the most similar past task at {t5} and {t20} queries "
         f"(median regret): on **{not_worse} of {n}**: {met(not_worse == n)}.",
         f"- Median queries to the top 0.5 % <= 1/3 of the best cold method's (median over "
-        f"held-out tasks of the per-task ratio): **{med_top:.2f}**, <= 1/3 on "
+        f"held-out tasks of the per-task ratio): **{med_top:.2f}** {top_ci}, <= 1/3 on "
         f"**{sum(r <= 1 / 3 for r in top_ratios)} of {n}**: {met(med_top <= 1 / 3)}.",
         "",
     ]

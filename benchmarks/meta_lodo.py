@@ -50,6 +50,7 @@ from _meta_harness import (
     fmt_p,
     job,
     load_runs,
+    median_interval,
     met,
     regret_table,
     reused_header,
@@ -138,6 +139,7 @@ def targets(s: Summary, n_configs: int = 1) -> tuple[list[str], dict[str, Any]]:
     n = len(r20s)
     med20 = float(np.median(r20s)) if r20s else math.nan
     medzs = float(np.median(zs_ratios)) if zs_ratios else math.nan
+    ci20, cizs = median_interval(r20s, "data sets"), median_interval(zs_ratios, "data sets")
     cfg = (
         f"meta's setting chosen per held-out data set by nested leave-one-data-set-out among "
         f"{n_configs} candidates (chosen: " + ", ".join(f"{d} {c}" for d, c in chosen.items()) + ")"
@@ -160,9 +162,9 @@ def targets(s: Summary, n_configs: int = 1) -> tuple[list[str], dict[str, Any]]:
         f"- No harm: regret at {t50} <= 1.05 x best cold on 8/8, interval-aware (the "
         f"interval's lower end <= 1.05): **{safe_ci} of {n}** (point ratio <= 1.05 on "
         f"{safe_point} of {n}): {met(safe_ci == n == 8)}.",
-        f"- Median ratio at {t20} queries <= 0.9: **{med20:.2f}**: {met(med20 <= 0.9)}.",
+        f"- Median ratio at {t20} queries <= 0.9: **{med20:.2f}** {ci20}: {met(med20 <= 0.9)}.",
         f"- Zero-shot top {ZERO_SHOT_K} against the exact best-of-{ZERO_SHOT_K}-random regret, "
-        f"median ratio <= 0.75: **{medzs:.2f}**: {met(medzs <= 0.75)}.",
+        f"median ratio <= 0.75: **{medzs:.2f}** {cizs}: {met(medzs <= 0.75)}.",
         "",
     ]
     numbers.update(median_ratio20=med20, safe_ci=safe_ci, safe_point=safe_point,
