@@ -142,3 +142,40 @@ def test_metanas_reptile_adapts_architecture_and_discretises(
     acc = learner.episode_accuracies(digits_sampler, 2)
     assert acc.shape == (2,)
     assert ((acc >= 0) & (acc <= 1)).all()
+
+
+def test_metanas_reptile_anneals_the_softmax_temperature(
+    digits_sampler: EpisodeSampler,
+) -> None:
+    torch = pytest.importorskip("torch")
+    from metanas.fewshot import MetaNASReptile
+
+    learner = MetaNASReptile(
+        hidden=4, ops=("skip", "conv3"), inner_steps=1, test_steps=1, discrete_steps=0,
+        temperature=(1.0, 0.2), seed=0,
+    )  # fmt: skip
+    seen: list[float] = []
+    learner.meta_train(
+        digits_sampler, 4, meta_batch=1, callback=lambda i, loss: seen.append(
+            learner.supernet.temperature
+        ),
+    )  # fmt: skip
+    np.testing.assert_allclose(seen, [1.0, 0.8, 0.6, 0.4])  # linear in the meta-updates
+    learner.episode_accuracies(digits_sampler, 1)
+    assert learner.supernet.temperature == pytest.approx(0.2)  # new tasks: the end value
+    net = learner.supernet
+    a = torch.randn_like(net.alphas)
+    np.testing.assert_allclose(
+        net.probabilities(a).detach().numpy(),
+        torch.softmax(a / 0.2, dim=-1).detach().numpy(),
+        rtol=1e-6,
+    )
+
+
+@pytest.mark.parametrize("bad", [(1.0,), (1.0, 0.0), (float("nan"), 0.1), 0.1])
+def test_metanas_reptile_refuses_a_bad_temperature(bad: object) -> None:
+    pytest.importorskip("torch")
+    from metanas.fewshot import MetaNASReptile
+
+    with pytest.raises(ValueError, match="temperature"):
+        MetaNASReptile(temperature=bad)  # type: ignore[arg-type]

@@ -251,6 +251,12 @@ class MetaNASReptile(_SuperNetMixin, Reptile):
     weight) and ``discrete_steps`` more steps fine-tune the operation weights of the
     discrete network on the support set before the queries are classified.
 
+    *Soft pruning*, as in the paper: the softmax temperature of the architecture weights is
+    annealed linearly from ``temperature[0]`` at the first meta-update to ``temperature[1]``
+    at the last, and a new task is adapted at ``temperature[1]``. The mixture is then close
+    to its strongest operation before it is discretised, so discretising changes the adapted
+    network less. ``temperature=(1.0, 1.0)`` turns it off.
+
     Parameters
     ----------
     hidden, n_cells, n_nodes, ops
@@ -259,6 +265,8 @@ class MetaNASReptile(_SuperNetMixin, Reptile):
         Inner step sizes of the operation weights and of the architecture weights.
     inner_steps, test_steps, discrete_steps
         Inner steps while meta-training, on a new task's support set, and after discretising.
+    temperature
+        ``(start, end)`` of the linear softmax-temperature schedule (the paper's 1.0 to 0.1).
     **kwargs
         See :class:`~metanas.fewshot.Reptile` (``outer_step``, ``use_query``, ``seed`` ...).
 
@@ -282,10 +290,19 @@ class MetaNASReptile(_SuperNetMixin, Reptile):
         inner_steps: int = 5,
         test_steps: int | None = 20,
         discrete_steps: int = 10,
+        temperature: tuple[float, float] = (1.0, 0.1),
         **kwargs: Any,
     ) -> None:
         if "backbone" in kwargs:
             raise TypeError("MetaNASReptile builds its own supernet; do not pass backbone.")
+        if not isinstance(temperature, tuple | list) or len(temperature) != 2:
+            raise ValueError(
+                f"temperature must be a pair (start, end), e.g. (1.0, 0.1); got {temperature!r}."
+            )
+        self.temperature = (
+            _check_positive_float("temperature[0]", temperature[0]),
+            _check_positive_float("temperature[1]", temperature[1]),
+        )
         self.alpha_inner_lr = _check_positive_float(
             "alpha_inner_lr", alpha_inner_lr, allow_zero=True
         )
@@ -332,6 +349,8 @@ class MetaNASReptile(_SuperNetMixin, Reptile):
         X, Y = (
             (torch.cat([SX, QX], dim=1), torch.cat([SY, QY], dim=1)) if self.use_query else (SX, SY)
         )
+        start, end = self.temperature
+        self.supernet.temperature = start + (end - start) * progress
         theta = {k: v.detach() for k, v in self._params().items()}
         phis = [self._sgd(theta, X[b], Y[b], self.inner_steps) for b in range(X.shape[0])]
         with torch.no_grad():
@@ -345,6 +364,7 @@ class MetaNASReptile(_SuperNetMixin, Reptile):
     def _adapt_batch(
         self, SX: torch.Tensor, SY: torch.Tensor, ways: int
     ) -> Callable[[torch.Tensor], torch.Tensor]:
+        self.supernet.temperature = self.temperature[1]
         theta = {k: v.detach() for k, v in self._params().items()}
         adapted = [
             self._discrete(self._sgd(theta, SX[b], SY[b], self.test_steps), SX[b], SY[b])
@@ -363,6 +383,7 @@ class MetaNASReptile(_SuperNetMixin, Reptile):
         self._check_episode_shape(sampler.input_shape, sampler.ways)
         with torch_threads(self.threads):
             SX, SY, _, _ = self._stack([sampler.episode(i) for i in range(n_episodes)])
+            self.supernet.temperature = self.temperature[1]
             theta = {k: v.detach() for k, v in self._params().items()}
             return torch.stack(
                 [self._sgd(theta, SX[b], SY[b], self.test_steps)["alphas"] for b in range(len(SX))]

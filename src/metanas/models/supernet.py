@@ -105,6 +105,9 @@ class SuperNet(nn.Module):
     mask: torch.Tensor
     alphas: nn.Parameter
     input_shape: tuple[int, ...]
+    #: Softmax temperature of the relaxed mode: below 1 sharpens the mixture towards the
+    #: strongest candidate (MetaNAS's soft pruning anneals it); 1 is plain DARTS.
+    temperature: float = 1.0
 
     def _init_arch(
         self,
@@ -135,9 +138,10 @@ class SuperNet(nn.Module):
         return [p for name, p in self.named_parameters() if name != "alphas"]
 
     def probabilities(self, alphas: torch.Tensor | None = None) -> torch.Tensor:
-        """``softmax(alpha)`` per decision over the allowed candidates (0 for masked ones)."""
+        """``softmax(alpha / temperature)`` per decision over the allowed candidates (0 for
+        masked ones)."""
         a = self.alphas if alphas is None else alphas
-        return torch.softmax(a.masked_fill(~self.mask, float("-inf")), dim=-1)
+        return torch.softmax(a.masked_fill(~self.mask, float("-inf")) / self.temperature, dim=-1)
 
     # ------------------------------------------------------------ forward
     def forward(
