@@ -361,11 +361,16 @@ class MetaNASReptile(_SuperNetMixin, Reptile):
                 p.add_(eps * (torch.stack([phi[k] for phi in phis]).mean(0) - p))
         return float(np.mean(losses))
 
+    def _new_task_params(self) -> Params:
+        """The meta-learned parameters to adapt a new task from, the supernet at the end of
+        the temperature schedule (where meta-training left it)."""
+        self.supernet.temperature = self.temperature[1]
+        return {k: v.detach() for k, v in self._params().items()}
+
     def _adapt_batch(
         self, SX: torch.Tensor, SY: torch.Tensor, ways: int
     ) -> Callable[[torch.Tensor], torch.Tensor]:
-        self.supernet.temperature = self.temperature[1]
-        theta = {k: v.detach() for k, v in self._params().items()}
+        theta = self._new_task_params()
         adapted = [
             self._discrete(self._sgd(theta, SX[b], SY[b], self.test_steps), SX[b], SY[b])
             for b in range(SX.shape[0])
@@ -383,8 +388,7 @@ class MetaNASReptile(_SuperNetMixin, Reptile):
         self._check_episode_shape(sampler.input_shape, sampler.ways)
         with torch_threads(self.threads):
             SX, SY, _, _ = self._stack([sampler.episode(i) for i in range(n_episodes)])
-            self.supernet.temperature = self.temperature[1]
-            theta = {k: v.detach() for k, v in self._params().items()}
+            theta = self._new_task_params()
             return torch.stack(
                 [self._sgd(theta, SX[b], SY[b], self.test_steps)["alphas"] for b in range(len(SX))]
             )
