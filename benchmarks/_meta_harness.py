@@ -71,10 +71,12 @@ MEMORY_SEED = 1000  # memory draw d is the evolution search with seed MEMORY_SEE
 # ----------------------------------------------------------------------- suites
 @dataclass(frozen=True)
 class Suite:
-    """Which tables: ``kind`` "nbg" (NAS-Bench-Graph) or "family" (the task family at ``path``)."""
+    """Which tables: ``kind`` "nbg" (NAS-Bench-Graph) or "family" (the task family at ``path``,
+    its first ``n_archs`` architectures; ``None``: all the table holds)."""
 
     kind: str
     path: str | None = None
+    n_archs: int | None = None
 
     def tasks(self) -> tuple[str, ...]:
         if self.kind == "nbg":
@@ -82,7 +84,7 @@ class Suite:
         return _family_tasks(self.path)
 
     def bench(self, task: str) -> TabularBenchmark:
-        return _bench(self.kind, self.path, task)
+        return _bench(self.kind, self.path, task, self.n_archs)
 
     def task_name(self, task: str) -> str:
         return f"{'nas-bench-graph' if self.kind == 'nbg' else 'task-family'}/{task}"
@@ -98,11 +100,11 @@ def _family_tasks(path: str | None) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=32)
-def _bench(kind: str, path: str | None, task: str) -> TabularBenchmark:
+def _bench(kind: str, path: str | None, task: str, n_archs: int | None = None) -> TabularBenchmark:
     if kind == "nbg":
         return NasBenchGraph(task)
     if kind == "family":
-        return TaskFamily(task, path=path)
+        return TaskFamily(task, path=path, n_archs=n_archs)
     raise ValueError(f"unknown suite kind {kind!r}; use 'nbg' or 'family'")
 
 
@@ -215,11 +217,13 @@ def memory_for(
 FAMILY_MEMORY_TRIALS = 100
 
 
-def family_memory(path: str | None, tasks: Sequence[str]) -> dict[str, TaskHistory]:
+def family_memory(
+    path: str | None, tasks: Sequence[str], n_archs: int | None = None
+) -> dict[str, TaskHistory]:
     """The memory the multi-fidelity benchmarks give ``meta``: the family table's ``tasks``
-    (those the table at ``path`` holds), each a :data:`FAMILY_MEMORY_TRIALS`-trial evolution
-    search, memory draw 0."""
-    suite = Suite("family", path)
+    (those the table at ``path`` holds, its first ``n_archs`` architectures), each a
+    :data:`FAMILY_MEMORY_TRIALS`-trial evolution search, memory draw 0."""
+    suite = Suite("family", path, n_archs)
     held = suite.tasks()
     return memory_for(suite, [t for t in tasks if t in held], 0, FAMILY_MEMORY_TRIALS)
 

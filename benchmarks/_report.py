@@ -66,6 +66,15 @@ def header(title: str, extra: dict[str, str] | None = None) -> str:
     return "\n".join(lines)
 
 
+def first_table(path: str | os.PathLike[str] | None) -> int | None:
+    """``n_archs`` for ``TaskFamily`` in the sections made before the family table grew: the
+    shipped table's first 200 architectures (what they ran on), or every architecture of a
+    table passed by path (a test's or a user's own)."""
+    from metanas.benchmarks.family import FIRST_TABLE_ARCHS
+
+    return FIRST_TABLE_ARCHS if path is None else None
+
+
 def relpath(target: Path, start: Path) -> str:
     """``target`` relative to the directory ``start``, with forward slashes (for Markdown)."""
     return Path(os.path.relpath(target, start)).as_posix()

@@ -62,6 +62,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tasks", default=",".join(FAMILY_TASKS), help="comma-separated task names")
     p.add_argument("--n-archs", type=int, default=N_ARCHS, help="size of the architecture list")
     p.add_argument("--max-archs", type=int, default=None, help="train only the first N")
+    p.add_argument(
+        "--first-arch",
+        type=int,
+        default=0,
+        help="train only the architectures from this index on (the list's first ones are in "
+        "--base-table): the list is the same prefix for every --n-archs, so a table can grow",
+    )
+    p.add_argument(
+        "--base-table",
+        type=Path,
+        default=None,
+        help="a table made earlier of the same list: the export keeps its rows for every "
+        "(task, seed, architecture) this run's studies do not hold",
+    )
     p.add_argument("--epochs", type=int, default=FAMILY_EPOCHS)
     p.add_argument(
         "--noise-every",
@@ -109,6 +123,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             p.error(f"--{name.replace('_', '-')} must be >= 1; got {getattr(args, name)}")
     if args.max_archs is not None and args.max_archs < 1:
         p.error(f"--max-archs must be >= 1; got {args.max_archs}")
+    if not 0 <= args.first_arch < min(args.n_archs, args.max_archs or args.n_archs):
+        p.error(f"--first-arch must be >= 0 and below --n-archs/--max-archs; got {args.first_arch}")
+    if args.base_table is not None and not args.base_table.is_file():
+        p.error(f"--base-table {str(args.base_table)!r} is not a file")
+    if args.base_table is not None and args.base_table.resolve() == args.out.resolve():
+        p.error("--base-table and --out are the same file: write the grown table elsewhere")
     if args.noise_every < 0:
         p.error(f"--noise-every must be >= 0 (0: no second seed); got {args.noise_every}")
     if args.storage is None:
@@ -122,7 +142,7 @@ def study_name(task: str, seed: int) -> str:
 
 def plan(args: argparse.Namespace) -> list[tuple[str, int, list[Architecture]]]:
     """(task, training seed, architectures) of every study of this run."""
-    archs = family_architectures(args.n_archs)[: args.max_archs]
+    archs = family_architectures(args.n_archs)[args.first_arch : args.max_archs]
     out = []
     for task in args.tasks:
         out.append((task, 0, archs))
@@ -235,6 +255,9 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
             "median_train_s": float(sorted(times)[len(times) // 2]) if times else math.nan,
         }
     df = pd.DataFrame(rows, columns=list(FAMILY_COLUMNS))
+    if args.base_table is not None:
+        df = pd.concat([merge_base(args.base_table, df, arch_ids), df], ignore_index=True)
+        summary["base_table"] = str(args.base_table)
     df = df.sort_values(["task", "seed", "arch_id", "epoch"], kind="stable")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     # mtime 0: the same table gives the same bytes.
@@ -248,6 +271,29 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
     summary["rows"] = len(df)
     summary["bytes"] = os.path.getsize(args.out)
     return summary
+
+
+def merge_base(base: Path, new: Any, arch_ids: dict[str, int]) -> Any:
+    """The rows of the earlier table ``base`` that ``new`` (this run's rows) does not hold.
+
+    Each base row's architecture must sit at the same ``arch_id`` in this run's list
+    (the list grows as a prefix), else the tables are of different lists and are refused.
+    """
+    from metanas.benchmarks.family import _read_table
+
+    old = _read_table(str(base))
+    wrong = old[[arch_ids.get(a) != i for a, i in zip(old["arch"], old["arch_id"], strict=True)]]
+    if not wrong.empty:
+        first = wrong.iloc[0]
+        raise SystemExit(
+            f"--base-table {str(base)!r} is not a table of this architecture list: its arch_id "
+            f"{int(first['arch_id'])} is {first['arch']!r}, which this list places at "
+            f"{arch_ids.get(str(first['arch']))}. Use the --n-archs list it was made with."
+        )
+    key = ["task", "seed", "arch_id"]
+    taken = set(map(tuple, new[key].drop_duplicates().itertuples(index=False)))
+    keep = [k not in taken for k in old[key].itertuples(index=False)]
+    return old[keep]
 
 
 def report(args: argparse.Namespace, summary: dict[str, Any]) -> str:

@@ -164,6 +164,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--table", default=None, help="the family table (default: the shipped one)")
+    p.add_argument(
+        "--n-archs",
+        type=int,
+        default=None,
+        help="search the first N architectures of the table's list (default: all it holds)",
+    )
     p.add_argument("--orders", type=int, default=10, help="random task orders (10)")
     p.add_argument("--seeds", type=int, default=4, help="search seeds per task and order (4)")
     p.add_argument("--positions", type=int, default=99, help="tasks searched per order (all)")
@@ -193,7 +199,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    suite = Suite("family", args.table)
+    suite = Suite("family", args.table, args.n_archs)
     jobs = make_jobs(args, suite)
     t0 = time.perf_counter()
     runs: list[Run]
@@ -229,10 +235,14 @@ def main(argv: list[str] | None = None) -> int:
                         else f"reported from the saved runs ({args.load})"
                     )
                 ),
+                "table": f"{len(suite.bench(suite.tasks()[0]).space.enumerate()):,} "
+                "architectures"
+                + ("" if args.n_archs is None else f" (the first {args.n_archs}: --n-archs)"),
                 "memory": f"the tasks before it in its order, each one {args.memory}-trial "
                 "evolution search (seed 1000 + order)",
                 "settings": json.dumps(args.settings or {}) + " (meta's defaults otherwise; "
-                "portfolio_noise = 1.0 was chosen on this table with memory draws 5-9, i.e. the "
+                "portfolio_noise = 1.0 was chosen on the first table (200 architectures, the first "
+                "200 of this one) with memory draws 5-9, i.e. the "
                 "evolution searches with seeds 1005-1009 that orders 5-9 here also use as "
                 "memories, and search seeds 100-101; docs/meta.md)",
             },

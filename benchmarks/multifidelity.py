@@ -46,7 +46,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import REPO, header, wilcoxon_p
+from _report import REPO, first_table, header, wilcoxon_p
 
 from metanas.evaluation.base import Evaluator, Result
 from metanas.spaces.architecture import Architecture
@@ -141,7 +141,9 @@ class Table:
 def load_table(task: str, path: str | None) -> Table:
     from metanas.benchmarks import TaskFamily
 
-    bench = TaskFamily(task, path=path)
+    # The section was made on the first table's 200 architectures; the grown table is a
+    # different benchmark, so the command in its header keeps reproducing it.
+    bench = TaskFamily(task, path=path, n_archs=first_table(path))
     space = bench.space
     archs = list(space.enumerate())
     curves = [bench.curve(a) for a in archs]
@@ -304,7 +306,7 @@ def run_metanas(
     from metanas.benchmarks import TaskFamily
     from metanas.execution.inprocess import InProcessExecutor
 
-    bench = TaskFamily(table.task, path=table.path)
+    bench = TaskFamily(table.task, path=table.path, n_archs=first_table(table.path))
     clock = Clock(table, horizon_s)
     holder: list[Any] = []
     if not getattr(type(bench), "supports_resume", False):
@@ -341,9 +343,13 @@ def run_metanas(
         # them (leave-one-task-out): never the searched task.
         from _meta_harness import Suite, family_memory
 
-        past = [t for t in Suite("family", table.path).tasks() if t != table.task]
+        past = [
+            t
+            for t in Suite("family", table.path, first_table(table.path)).tasks()
+            if t != table.task
+        ]
         study.strategy.set_memory(
-            family_memory(table.path, past),
+            family_memory(table.path, past, n_archs=first_table(table.path)),
             descriptors=bench.task_descriptors(), task=bench.task_name,
         )  # fmt: skip
     holder.append(study)

@@ -60,7 +60,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import REPO, header, median_ci, parse_seeds, wilcoxon_p
+from _report import REPO, first_table, header, median_ci, parse_seeds, wilcoxon_p
 
 SECTION = "multifidelity-real"
 MIN_EPOCHS, ETA = 1, 3
@@ -291,7 +291,8 @@ def family_curves(tasks: tuple[str, ...], table: str | None) -> list[list[float]
     curves: list[list[float]] = []
     for name in tasks:
         try:
-            bench = TaskFamily(name, path=table)
+            # The first table's 200 architectures: the section's memory (the table grew later).
+            bench = TaskFamily(name, path=table, n_archs=first_table(table))
         except (ValueError, FileNotFoundError) as exc:
             print(f"memory: skipping {name!r}: {exc}", file=sys.stderr)
             continue
@@ -352,7 +353,7 @@ def one_search(
 
             memory = ExperienceMemory(storage_url(stored)).memory_for(task.name, space=space)
         else:
-            memory = family_memory(args.table, spec["memory"])
+            memory = family_memory(args.table, spec["memory"], n_archs=first_table(args.table))
         study.strategy.set_memory(memory, descriptors=task.descriptors(), task=task.name)
     if study_kw and study.scheduler.uses_memory:
         # After create_study, which gave the scheduler the curves of its own (empty) storage.

@@ -39,7 +39,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import multifidelity as mf
-from _report import REPO
+from _report import REPO, first_table
 
 TUNE_TASKS = (
     "mnist1d-iid-noise", "mnist1d-corr-noise", "mnist1d-shear", "mnist1d-scale",
@@ -67,7 +67,8 @@ def run(task: str, candidate: str, seed: int, n_full: float) -> dict[str, Any]:
 
     table = mf.load_table(task, None)
     horizon = n_full * table.t_all / len(table.archs)
-    bench = TaskFamily(task)
+    # The first table's 200 architectures, which mf.load_table reads too.
+    bench = TaskFamily(task, n_archs=first_table(None))
     clock = mf.Clock(table, horizon)
     # Run to the horizon: the clock's early end (table's best trained) would favour no arm.
     clock._best = set()

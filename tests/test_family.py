@@ -308,6 +308,23 @@ def test_task_family_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         seed1.evaluate(family_space().parse(archs[3]))
 
 
+def test_task_family_first_n_architectures(tmp_path: Path) -> None:
+    archs = _tiny_table(tmp_path / "t.csv")
+    first = TaskFamily("mnist1d", path=tmp_path / "t.csv", n_archs=2)
+    assert len(first) == 2
+    assert [first.space.format(a) for a in first.space.enumerate()] == archs[:2]
+    # the first two's best is the second, not the whole table's best (the fourth)
+    assert first.space.format(first.best_architecture("valid_accuracy")) == archs[1]
+    assert first.optimum("valid_accuracy") == pytest.approx(0.22)
+    assert first.noise()["n_archs"] == 2  # the second seed's rows are cut the same way
+    assert len(TaskFamily("mnist1d", path=tmp_path / "t.csv", n_archs=4)) == 4
+    with pytest.raises(ValueError, match=r"n_archs=5 but .* holds only the first 4 .*--base-table"):
+        TaskFamily("mnist1d", path=tmp_path / "t.csv", n_archs=5)
+    for bad in (0, -1, True, 2.0):
+        with pytest.raises(ValueError, match="n_archs must be an int >= 1"):
+            TaskFamily("mnist1d", path=tmp_path / "t.csv", n_archs=bad)  # type: ignore[arg-type]
+
+
 # ------------------------------------------------------------------ the generator, end to end
 def _make_family() -> ModuleType:
     spec = importlib.util.spec_from_file_location(
@@ -355,6 +372,36 @@ def test_make_family_end_to_end_and_resumable(tmp_path: Path) -> None:
     assert 0.0 <= bench.evaluate(arch).metrics["valid_accuracy"] <= 1.0
     assert bench.noise()["n_archs"] == 2
     assert not math.isnan(bench.query(arch, "latency_ms"))
+
+    # Grow the table: train architectures 4 and 5 of the same list on digits only, keep the
+    # earlier table's rows (both tasks, both seeds) for everything this run does not hold.
+    grown = tmp_path / "grown.csv.gz"
+    more = [
+        "--tasks", "digits", "--n-archs", "200", "--first-arch", "4", "--max-archs", "6",
+        "--epochs", "2", "--noise-every", "0", "--work", str(tmp_path / "w2"),
+        "--out", str(grown), "--base-table", str(out),
+    ]  # fmt: skip
+    summary = make.main(more)
+    assert summary["family-digits-seed0"]["archs"] == 2
+    assert summary["rows"] == 2 * (4 + 2) * 2 + 2 * 2
+    wide = TaskFamily("digits", path=grown)
+    assert len(wide) == 6
+    narrow = TaskFamily("digits", path=grown, n_archs=4)
+    for a in bench.space.enumerate():  # the first four are the earlier table's, unchanged
+        assert (
+            narrow.curve(a)["valid_accuracy"].tolist() == bench.curve(a)["valid_accuracy"].tolist()
+        )
+    assert len(TaskFamily("mnist1d-small", path=grown)) == 4
+    with pytest.raises(ValueError, match="holds only the first 4"):
+        TaskFamily("mnist1d-small", path=grown, n_archs=6)
+    # a base table of another list is refused, naming the row that does not match
+    other = pd.read_csv(out)
+    other.loc[other["arch_id"] == 0, "arch_id"] = 9
+    other.to_csv(tmp_path / "other.csv.gz", index=False)
+    with pytest.raises(SystemExit, match="arch_id 9 is"):
+        make.main([*more, "--base-table", str(tmp_path / "other.csv.gz"), "--export-only"])
+    with pytest.raises(SystemExit):  # argparse: the grown table must not overwrite its base
+        make.main([*more[:-2], "--base-table", str(grown)])
 
 
 def test_task_family_resumes_at_a_higher_fidelity(tmp_path: Path) -> None:

@@ -41,6 +41,7 @@ __all__ = [
     "FAMILY_TABLE",
     "FAMILY_TASKS",
     "FAMILY_TRAINING",
+    "FIRST_TABLE_ARCHS",
     "CurveRecorder",
     "TaskFamily",
     "family_architectures",
@@ -85,6 +86,9 @@ FAMILY_COLUMNS = (
     "task", "seed", "arch_id", "arch", "epoch", "valid_accuracy", "test_accuracy",
     "train_time_s", "params", "flops", "latency_ms",
 )  # fmt: skip
+#: Architectures of the first shipped table (2026-11-26); the table has grown since, keeping
+#: them as its first rows: ``TaskFamily(task, n_archs=FIRST_TABLE_ARCHS)`` is that table.
+FIRST_TABLE_ARCHS = 200
 #: Where the shipped table lives (package data).
 FAMILY_TABLE = Path(__file__).with_name("data") / "family.csv.gz"
 _TABLE_ENV = "METANAS_FAMILY_TABLE"
@@ -248,6 +252,12 @@ class TaskFamily(TabularBenchmark):
     path
         The table (default ``$METANAS_FAMILY_TABLE`` or the shipped
         ``metanas/benchmarks/data/family.csv.gz``).
+    n_archs
+        Search only the first ``n_archs`` architectures of the family's list
+        (``arch_id < n_archs``); default ``None``: every architecture the table
+        holds. The list is the same prefix whatever its length, so
+        ``n_archs=FIRST_TABLE_ARCHS`` (200) gives exactly the first shipped table,
+        which the benchmark sections made before the table grew ran on.
 
     Raises
     ------
@@ -264,14 +274,37 @@ class TaskFamily(TabularBenchmark):
     tasks: ClassVar[tuple[str, ...]] = tuple(FAMILY_TASKS)
 
     def __init__(
-        self, task: str, *, seed: int = 0, path: str | os.PathLike[str] | None = None
+        self,
+        task: str,
+        *,
+        seed: int = 0,
+        path: str | os.PathLike[str] | None = None,
+        n_archs: int | None = None,
     ) -> None:
         self.task = _check_task_name(task)
         self.seed = seed
+        if n_archs is not None and (
+            isinstance(n_archs, bool) or not isinstance(n_archs, int) or n_archs < 1
+        ):
+            raise ValueError(
+                f"n_archs must be an int >= 1 (the first n architectures of the family's list) "
+                f"or None (every architecture in the table); got {n_archs!r}."
+            )
+        self.n_archs_limit = n_archs
         where = path if path is not None else os.environ.get(_TABLE_ENV) or FAMILY_TABLE
         self.path = os.fspath(where)
         df = _read_table(self.path)
         rows = df[(df["task"] == self.task) & (df["seed"] == seed)]
+        if n_archs is not None and not rows.empty:
+            have = int(rows["arch_id"].max()) + 1 if seed == 0 else n_archs
+            if have < n_archs:
+                raise ValueError(
+                    f"n_archs={n_archs} but the table {self.path!r} holds only the first {have} "
+                    f"architectures of task {self.task!r}. Pass n_archs <= {have}, or grow the "
+                    "table with benchmarks/make_family.py --n-archs N --first-arch K "
+                    "--base-table OLD."
+                )
+            rows = rows[rows["arch_id"] < n_archs]
         if rows.empty:
             have = sorted({(str(t), int(s)) for t, s in zip(df["task"], df["seed"], strict=True)})
             raise ValueError(
@@ -430,7 +463,9 @@ class TaskFamily(TabularBenchmark):
         """
         if metric not in ("valid_accuracy", "test_accuracy"):
             raise ValueError(f"metric must be 'valid_accuracy' or 'test_accuracy'; got {metric!r}.")
-        other = TaskFamily(self.task, seed=1 if self.seed == 0 else 0, path=self.path)
+        other = TaskFamily(
+            self.task, seed=1 if self.seed == 0 else 0, path=self.path, n_archs=self.n_archs_limit
+        )
         pairs = [
             (self.query(a, metric), other.query(a, metric))
             for a in other.space.enumerate()
