@@ -16,6 +16,7 @@ import pytest
 from metanas.benchmarks import TaskFamily, load_benchmark
 from metanas.benchmarks.family import (
     FAMILY_COLUMNS,
+    FAMILY_EPOCHS,
     FAMILY_TASKS,
     family_architectures,
     family_rows,
@@ -448,3 +449,30 @@ def test_task_family_curves_of_every_architecture(tmp_path: Path) -> None:
         values[0, 0] = 1.0  # the table's own array, read-only
     with pytest.raises(UnknownNameError, match="Unknown curve metric 'valid_acc'"):
         bench.curves("valid_acc")
+
+
+# ------------------------------------------------------------------ the shipped table
+def test_shipped_table_loads_offline_with_its_noise_figure() -> None:
+    """The table in the package: every task, every architecture of the family's list in
+    order, 15 epochs, and a second training that agrees with the first (the noise figure
+    docs/benchmarks.md gives: sd of one training 1.5-3.7 points, Spearman 0.95-0.99)."""
+    from metanas.benchmarks.family import FIRST_TABLE_ARCHS
+
+    first = TaskFamily(next(iter(FAMILY_TASKS)))
+    n = len(first)
+    assert n >= FIRST_TABLE_ARCHS
+    space = family_space()
+    expected = [space.key(a) for a in family_architectures(n)]
+    for task in FAMILY_TASKS:
+        bench = TaskFamily(task)
+        assert [space.key(a) for a in bench.space.enumerate()] == expected
+        assert bench.n_epochs == FAMILY_EPOCHS
+        _, curves = bench.curves()
+        assert np.isfinite(curves).all(), task
+        assert 0.1 <= float(np.median(curves[:, -1])) <= 0.95, task
+        noise = bench.noise()
+        assert noise["n_archs"] >= FIRST_TABLE_ARCHS // 4, task
+        assert 0.01 <= noise["sd"] <= 0.04, (task, noise)
+        assert noise["spearman"] >= 0.9, (task, noise)
+    old = TaskFamily(next(iter(FAMILY_TASKS)), n_archs=FIRST_TABLE_ARCHS)
+    assert len(old) == FIRST_TABLE_ARCHS
