@@ -306,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         from metanas.benchmarking import write_section
 
         head = header(
-            "Meta-learning: task family, leave one task out (meta-family)",
+            f"Meta-learning: task family, leave one task out ({args.section})",
             {
                 "runs": (
                     f"{len(runs)} searches; held out in turn: {', '.join(tasks)}; cold arms "
@@ -321,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
                         else ""
                     )
                 ),
-                "table": f"{len(suite.bench(tasks[0]).space.enumerate()):,} architectures "
+                "table": f"{len(suite.bench(tasks[0])):,} architectures "
                 + (
                     "(all the table holds)"
                     if args.n_archs is None

@@ -63,6 +63,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-write", action="store_true", help="print only")
     p.add_argument("--load", type=Path, default=None, help="report saved runs instead")
     p.add_argument(
+        "--wall-s",
+        type=float,
+        default=None,
+        help="with --load: the wall time the saved runs took, for the header",
+    )
+    p.add_argument(
         "--fresh", action="store_true", help="ignore the searches already in --save (resumed)"
     )
     p.add_argument(
@@ -217,11 +223,13 @@ def paired_time_to_level(
     p = wilcoxon_p(np.where(finite, t_meta, big), np.array(t_bo)) if len(r) else math.nan
     wmed = float(np.median(wall_ratios)) if wall_ratios else math.nan
     tmed = float(np.median(totals)) if totals else math.nan
+    wlo, whi = bootstrap_median(np.array(wall_ratios)) if wall_ratios else (math.nan, math.nan)
+    tlo, thi = bootstrap_median(np.array(totals)) if totals else (math.nan, math.nan)
     met = "**met**" if med <= 0.5 else "**not met**"
     numbers = {
         "median_ratio": med, "ci90": [lo, hi], "wilcoxon_p": p, "pairs": len(r),
         "not_reached": int((~finite).sum()), "median_wall_ratio": wmed,
-        "median_total_cpu_ratio": tmed,
+        "wall_ci90": [wlo, whi], "median_total_cpu_ratio": tmed, "total_ci90": [tlo, thi],
     }  # fmt: skip
     bullets = [
         f"- Time to reach cold `bo`'s final validation accuracy <= 0.5 x cold `bo`'s, median "
@@ -229,8 +237,9 @@ def paired_time_to_level(
         f"meta did not reach the level in {int((~finite).sum())} of {len(r)}; Wilcoxon "
         f"signed-rank p = {p:.3g} (paired times, not reached counted as slowest): {met}.",
         f"- The same ratio in wall-clock seconds (the machine was shared; CPU time is the "
-        f"figure above): median {wmed:.2f}.",
-        f"- The whole search ({n_trials} trainings): meta's CPU time over bo's, median {tmed:.2f}",
+        f"figure above): median {wmed:.2f} [90 % bootstrap interval {wlo:.2f}, {whi:.2f}].",
+        f"- The whole search ({n_trials} trainings): meta's CPU time over bo's, median {tmed:.2f} "
+        f"[90 % bootstrap interval {tlo:.2f}, {thi:.2f}]",
     ]
     return rows, numbers, bullets
 
@@ -316,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
                     if args.load is None
                     else f"reported from {args.load.name}: the {numbers['pairs']} pairs that "
                     "finished (a run cut off keeps the searches it finished)"
+                    + ("" if args.wall_s is None else f"; {args.wall_s:.0f} s wall time")
                 ),
             },
         )

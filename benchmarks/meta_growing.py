@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
                         else f"reported from the saved runs ({args.load})"
                     )
                 ),
-                "table": f"{len(suite.bench(suite.tasks()[0]).space.enumerate()):,} "
+                "table": f"{len(suite.bench(suite.tasks()[0])):,} "
                 "architectures"
                 + ("" if args.n_archs is None else f" (the first {args.n_archs}: --n-archs)"),
                 "memory": f"the tasks before it in its order, each one {args.memory}-trial "
