@@ -91,6 +91,22 @@ def test_memory_search_is_seeded_and_full_table_is_oracle(suite: h.Suite) -> Non
     assert full.best_value == pytest.approx(suite.bench(TASKS[0]).optimum(h.METRIC))
 
 
+def test_a_suite_of_the_first_n_architectures(suite: h.Suite) -> None:
+    first = h.Suite("family", suite.path, 12)
+    bench = first.bench(TASKS[0])
+    assert len(bench) == 12
+    keys = {bench.space.key(a) for a in family_architectures(12)}
+    assert {bench.space.key(a) for a in bench.space.enumerate()} == keys
+    full = h.memory_search(first, TASKS[1], 0, h.FULL)
+    assert len(full) == 12
+    assert set(full.keys) == keys
+    run = h.run_method(first, TASKS[0], "random", 0, 0, 12)
+    assert len(run.values) == 12  # every one of the 12, nothing outside them
+    # the exact best of 12 random picks out of 12 is the optimum of those 12: regret 0
+    assert h.expected_random_regret(bench, 12) == pytest.approx(0.0, abs=1e-12)
+    assert h.expected_random_regret(suite.bench(TASKS[0]), 12) > 0.0
+
+
 def test_naive_order_ranks_by_mean_percentile(suite: h.Suite) -> None:
     mem = h.memory_for(suite, TASKS[1:], 0, h.FULL)
     order = h.naive_order(mem, k=2)
