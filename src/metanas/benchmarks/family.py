@@ -296,11 +296,11 @@ class TaskFamily(TabularBenchmark):
         df = _read_table(self.path)
         rows = df[(df["task"] == self.task) & (df["seed"] == seed)]
         if n_archs is not None and not rows.empty:
-            have = int(rows["arch_id"].max()) + 1 if seed == 0 else n_archs
-            if have < n_archs:
+            held = int(rows["arch_id"].max()) + 1 if seed == 0 else n_archs
+            if held < n_archs:
                 raise ValueError(
-                    f"n_archs={n_archs} but the table {self.path!r} holds only the first {have} "
-                    f"architectures of task {self.task!r}. Pass n_archs <= {have}, or grow the "
+                    f"n_archs={n_archs} but the table {self.path!r} holds only the first {held} "
+                    f"architectures of task {self.task!r}. Pass n_archs <= {held}, or grow the "
                     "table with benchmarks/make_family.py --n-archs N --first-arch K "
                     "--base-table OLD."
                 )
