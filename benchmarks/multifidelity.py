@@ -306,7 +306,8 @@ def run_metanas(
     from metanas.benchmarks import TaskFamily
     from metanas.execution.inprocess import InProcessExecutor
 
-    bench = TaskFamily(table.task, path=table.path, n_archs=first_table(table.path))
+    n_archs = first_table(table.path)  # the architectures load_table read
+    bench = TaskFamily(table.task, path=table.path, n_archs=n_archs)
     clock = Clock(table, horizon_s)
     holder: list[Any] = []
     if not getattr(type(bench), "supports_resume", False):
@@ -343,13 +344,9 @@ def run_metanas(
         # them (leave-one-task-out): never the searched task.
         from _meta_harness import Suite, family_memory
 
-        past = [
-            t
-            for t in Suite("family", table.path, first_table(table.path)).tasks()
-            if t != table.task
-        ]
+        past = [t for t in Suite("family", table.path, n_archs).tasks() if t != table.task]
         study.strategy.set_memory(
-            family_memory(table.path, past, n_archs=first_table(table.path)),
+            family_memory(table.path, past, n_archs=n_archs),
             descriptors=bench.task_descriptors(), task=bench.task_name,
         )  # fmt: skip
     holder.append(study)
