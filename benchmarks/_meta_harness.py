@@ -598,9 +598,18 @@ _SLOW = {"optuna-gp": 0, "tpe": 1, "st-quantile": 2, "oracle": 3, "meta": 3, "bo
 
 
 def run_all(
-    jobs: list[dict[str, Any]], n_jobs: int, progress: bool = True, save: Path | None = None
+    jobs: list[dict[str, Any]],
+    n_jobs: int,
+    progress: bool = True,
+    save: Path | None = None,
+    kept: Sequence[Run] = (),
 ) -> list[Run]:
-    """Run the jobs, in a pool of ``n_jobs`` spawned processes (slowest kinds first)."""
+    """Run the jobs, in a pool of ``n_jobs`` spawned processes (slowest kinds first).
+
+    With ``save``, the finished runs are written there every 20 runs and at the end, after
+    ``kept`` (runs reused from an earlier file, often the same one: a kill mid-run then loses
+    neither them nor the finished new runs).
+    """
     order = sorted(range(len(jobs)), key=lambda i: _SLOW.get(jobs[i]["method"], 9))
     runs: list[Run | None] = [None] * len(jobs)
     FAILURES.clear()
@@ -617,7 +626,7 @@ def run_all(
 
     def report() -> None:
         if save is not None and done % 20 == 0:
-            save_runs(save, [r for r in runs if r is not None])
+            save_runs(save, [*kept, *(r for r in runs if r is not None)])
         if progress and (done % 50 == 0 or done == len(jobs)):
             print(f"  {done}/{len(jobs)} runs, {time.perf_counter() - t0:.0f} s",
                   file=sys.stderr, flush=True)  # fmt: skip
@@ -638,7 +647,7 @@ def run_all(
                 report()
     out = [r for r in runs if r is not None]
     if save is not None:
-        save_runs(save, out)
+        save_runs(save, [*kept, *out])
     return out
 
 

@@ -305,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(runs)} of {len(jobs)} runs loaded from {args.load}", file=sys.stderr)
     else:
         print(f"{len(jobs)} runs on {args.n_jobs} process(es)", file=sys.stderr)
-        runs = run_all(jobs, args.n_jobs, save=save)
+        runs = run_all(jobs, args.n_jobs, save=save, kept=reused)
         wall = time.perf_counter() - t0
     if reused:
         runs = reused + runs
