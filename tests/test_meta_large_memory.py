@@ -8,7 +8,13 @@ import pytest
 
 import metanas
 import metanas.strategies.meta  # registers "meta" until the package imports it
-from metanas.meta import ExperienceMemory, TaskHistory, prior_ranking
+from metanas.meta import (
+    ExperienceMemory,
+    TaskHistory,
+    descriptor_similarity,
+    prior_ranking,
+    prior_task_weights,
+)
 from metanas.strategies.meta import MetaStrategy
 
 SPACE = metanas.SearchSpace({"a": [0, 1, 2, 3], "b": [0, 1, 2, 3]})
@@ -32,6 +38,31 @@ def memory(tmp_path_factory: pytest.TempPathFactory) -> str:
     _store(url, "other-space", 39, OTHER)
     _store(url, "t40", 40, SPACE)
     return url
+
+
+def test_prior_weights_sharpen_with_the_power() -> None:
+    """power 1: proportional to the similarity; larger: the closest task takes more."""
+    # As in the task family: one close relative, and seven tasks that share only one of its
+    # descriptors (similarity 0.25 each from the coverage alone).
+    new = {"a": 1.0, "b": 2.0, "c": 3.0, "d": 4.0}
+    others = {"near": dict(new), **{f"far{i}": {"a": 1.0} for i in range(7)}}
+    sims = descriptor_similarity(new, others)
+    assert (sims["near"].value, sims["far0"].value) == pytest.approx((1.0, 0.25))
+    w1 = prior_task_weights(new, others, power=1)
+    assert w1 == pytest.approx({k: s.value / 2.75 for k, s in sims.items()})
+    w3 = prior_task_weights(new, others, power=3)
+    assert w3["near"] == pytest.approx(1 / (1 + 7 / 64))
+    # Seven loosely similar tasks outweigh the close one at power 1, not at power 3.
+    assert w1["near"] < sum(v for k, v in w1.items() if k != "near")
+    assert w3["near"] > sum(v for k, v in w3.items() if k != "near")
+    assert w3["far0"] == pytest.approx(w3["far6"])
+    # The ranking does not depend on the power.
+    assert prior_ranking(new, others)[0] == "near"
+    # No descriptors: equal weights whatever the power.
+    assert prior_task_weights(None, others, power=5) == {k: 1 / 8 for k in others}
+    for bad in (0, -1.0, float("nan"), True, "3"):
+        with pytest.raises(ValueError, match="power must be a number > 0"):
+            prior_task_weights(new, others, power=bad)  # type: ignore[arg-type]
 
 
 def test_prior_ranking_is_by_similarity_then_memory_order() -> None:

@@ -70,8 +70,8 @@ def test_registered_with_its_settings(nbg_space: metanas.SearchSpace) -> None:
     assert MetaStrategy.uses_memory
     assert meta.get_settings() == {
         "n_warm": 5, "n_initial": 10, "n_mutations": 300, "n_random": 200,
-        "top_k": 5, "n_past_best": 10, "portfolio_noise": 1.0, "max_pool": 30_000,
-        "n_bootstrap": 50,
+        "top_k": 5, "n_past_best": 10, "portfolio_noise": 1.0, "prior_power": 1.0,
+        "max_pool": 30_000, "n_bootstrap": 50,
         "max_past_points": 150, "max_past_tasks": 50, "memory_metrics": None,
         "remember": True,
     }  # fmt: skip
@@ -87,6 +87,8 @@ def test_registered_with_its_settings(nbg_space: metanas.SearchSpace) -> None:
         ({"n_bootstrap": 0}, r"n_bootstrap must be an int >= 1; got 0\."),
         ({"portfolio_noise": -0.5}, r"portfolio_noise must be a finite number >= 0"),
         ({"portfolio_noise": float("nan")}, r"portfolio_noise must be a finite number >= 0"),
+        ({"prior_power": 0}, r"prior_power must be a finite number > 0; got 0\. It is the power"),
+        ({"prior_power": True}, r"prior_power must be a finite number > 0"),
         ({"remember": "yes"}, r"remember must be True or False; got 'yes'\."),
         ({"memory_metrics": [""]}, r"memory_metrics must hold non-empty metric names"),
     ],
@@ -262,6 +264,28 @@ def test_first_asks_are_the_zero_shot_portfolio(memory_url: str, db_url: str) ->
     bests = {space.key(a) for h in past.values() for a in h.best_architectures(10)}
     assert {space.key(t.arch) for t in study.trials} <= bests
     assert len({space.key(t.arch) for t in study.trials}) == 4
+
+
+def test_prior_power_lets_one_close_relative_outweigh_a_cluster_of_loose_ones() -> None:
+    """A close relative (similarity 1) and seven loosely similar tasks (0.25 each) that agree
+    with each other: at power 1 the cluster's best is the first ask; at power 3, the relative's."""
+    space = metanas.SearchSpace({"a": [0, 1, 2, 3, 4], "b": [0, 1, 2, 3, 4]})
+    archs = list(space.enumerate())
+    new = {"a": 1.0, "b": 2.0, "c": 3.0, "d": 4.0}
+    near = [-((x["a"] - 4) ** 2) - (x["b"] - 4) ** 2 for x in archs]
+    past = {"near": TaskHistory.from_evaluations("near", archs, near, space=space, descriptors=new)}
+    for i in range(7):
+        far = [-(x["a"] ** 2) - x["b"] ** 2 + 0.01 * i * x["a"] for x in archs]
+        past[f"far{i}"] = TaskHistory.from_evaluations(
+            f"far{i}", archs, far, space=space, descriptors={"a": 1.0}
+        )
+    first = {}
+    for power in (1.0, 3.0):
+        meta = MetaStrategy(space, n_warm=2, prior_power=power, seed=0)
+        meta.set_memory(past, descriptors=new, task="new")
+        first[power] = dict(meta.ask())
+        assert meta.last_source == "portfolio"
+    assert first == {1.0: {"a": 0, "b": 0}, 3.0: {"a": 4, "b": 4}}
 
 
 @pytest.mark.slow

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["check_nonnegative_float", "check_positive_int"]
+__all__ = ["check_nonnegative_float", "check_positive_float", "check_positive_int"]
 
 
 def check_positive_int(name: str, value: object, minimum: int = 1, fix: str = "") -> int:
@@ -24,4 +24,16 @@ def check_nonnegative_float(name: str, value: object, fix: str = "") -> float:
         or not 0 <= value < float("inf")
     ):
         raise ValueError(f"{name} must be a finite number >= 0; got {value!r}.{fix}")
+    return float(value)
+
+
+def check_positive_float(name: str, value: object, fix: str = "") -> float:
+    """``value`` as a float if it is a finite number > 0 (bools are not); else a ValueError
+    naming the setting, followed by ``fix`` (what the value means) when given."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float | np.integer | np.floating)
+        or not 0 < value < float("inf")
+    ):
+        raise ValueError(f"{name} must be a finite number > 0; got {value!r}. {fix}".rstrip())
     return float(value)

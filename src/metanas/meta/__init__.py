@@ -21,6 +21,7 @@ from metanas.meta.curves import MIN_CURVES, LearningCurveModel, memory_curves
 from metanas.meta.portfolio import PORTFOLIO_NOISE, greedy_portfolio
 from metanas.meta.predictor import NotFittedError, Suggestion, TransferPredictor, suggest
 from metanas.meta.similarity import (
+    PRIOR_POWER,
     Similarity,
     SimilarityIndex,
     descriptor_similarity,
@@ -37,6 +38,7 @@ __all__ = [
     "FORMAT_VERSION",
     "MIN_CURVES",
     "PORTFOLIO_NOISE",
+    "PRIOR_POWER",
     "ExperienceMemory",
     "ExportSummary",
     "ImportReport",

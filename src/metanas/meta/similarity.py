@@ -37,6 +37,7 @@ __all__ = [
     "SimilarityIndex",
     "descriptor_similarity",
     "prior_ranking",
+    "PRIOR_POWER",
     "prior_task_weights",
     "rank_correlation",
     "rank_tasks",
@@ -52,6 +53,9 @@ _METHODS = ("descriptor", "response", "auto")
 _KENDALL_DENSE_LIMIT = 1500
 #: Fewer common architectures than this give no response evidence (similarity 0).
 MIN_COMMON = 3
+#: Power of the descriptor similarities in the ``meta`` strategy's prior task weights (see
+#: ``docs/meta.md``, "The prior's power", for how it was chosen).
+PRIOR_POWER = 1.0
 
 
 @dataclass(frozen=True)
@@ -565,14 +569,20 @@ def rank_tasks(
 
 
 def prior_task_weights(
-    descriptors: Mapping[str, Any] | None, others: Mapping[str, Mapping[str, Any]]
+    descriptors: Mapping[str, Any] | None,
+    others: Mapping[str, Mapping[str, Any]],
+    *,
+    power: float = PRIOR_POWER,
 ) -> dict[str, float]:
     """Weights of past tasks before any result of the new task: descriptor similarity, sum 1.
 
-    ``others`` is ``{past task: its descriptors}``. Equal weights when the new
-    task has no descriptors, or when the similarities are all 0 or all equal.
-    This is the prior of the ``meta`` strategy's zero-shot portfolio and first
-    asks.
+    ``others`` is ``{past task: its descriptors}``. Each weight is proportional
+    to the task's :func:`descriptor_similarity` raised to ``power`` (default
+    :data:`PRIOR_POWER`; 1: proportional to the similarity, larger: the most
+    similar tasks weigh more, so a cluster of many loosely similar tasks does not
+    outvote one close relative). Equal weights when the new task has no
+    descriptors, or when the similarities are all 0 or all equal. This is the
+    prior of the ``meta`` strategy's zero-shot portfolio and first asks.
 
     Examples
     --------
@@ -585,8 +595,10 @@ def prior_task_weights(
     uniform = {n: 1.0 / len(names) for n in names}
     if not descriptors:
         return uniform
+    if isinstance(power, bool) or not isinstance(power, int | float) or not 0 < power < 1e6:
+        raise ValueError(f"power must be a number > 0, e.g. 3; got {power!r}.")
     sims = descriptor_similarity(descriptors, {n: dict(others[n]) for n in names})
-    w = np.array([max(sims[n].value, 0.0) for n in names])
+    w = np.array([max(sims[n].value, 0.0) for n in names]) ** float(power)
     if w.sum() <= 0 or np.ptp(w) < 1e-9:
         return uniform
     return {n: float(v) for n, v in zip(names, w / w.sum(), strict=True)}

@@ -18,8 +18,8 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.special import ndtri
 
-from metanas._checks import check_nonnegative_float, check_positive_int
-from metanas.meta import TaskHistory, prior_ranking, prior_task_weights
+from metanas._checks import check_nonnegative_float, check_positive_float, check_positive_int
+from metanas.meta import PRIOR_POWER, TaskHistory, prior_ranking, prior_task_weights
 from metanas.meta._records import check_memory_metrics
 from metanas.meta.portfolio import NOISE_FIX, PORTFOLIO_NOISE, greedy_portfolio
 from metanas.spaces.architecture import Architecture
@@ -137,10 +137,11 @@ class MetaStrategy(BOStrategy):
        are a greedy portfolio of the past tasks' ``n_past_best`` best
        architectures (:func:`metanas.meta.greedy_portfolio`): each pick
        maximises ``sum_j w_j E[max over the set of z_j(a) + noise * e_a]``
-       (``w_j`` the prior task weight from descriptor similarity, equal
-       without descriptors; ``z_j`` past task ``j``'s score of ``a`` on the
-       shared scale; ``e_a`` independent standard normal, ``noise`` =
-       ``portfolio_noise``), so the first pick has the best weighted mean,
+       (``w_j`` the prior task weight, proportional to the descriptor
+       similarity to the power ``prior_power``, equal without descriptors;
+       ``z_j`` past task ``j``'s score of ``a`` on the shared scale; ``e_a``
+       independent standard normal, ``noise`` = ``portfolio_noise``), so the
+       first pick has the best weighted mean,
        the most similar tasks' bests come next, and every task gets its turn;
        with noise, a close second of a likely task can come before a far
        task's best (``portfolio_noise=0``: the literal cover, which never
@@ -204,6 +205,14 @@ class MetaStrategy(BOStrategy):
         architecture may stray from a past task's, in the portfolio's
         objective (0: the literal cover; the default 1.0 was chosen on the
         task-family table with memories no reported number uses).
+    prior_power
+        Power of the descriptor similarities in the prior task weights
+        (:func:`~metanas.meta.prior_task_weights`): the portfolio's weights,
+        and the model's before 3 results. 1: proportional to the similarity;
+        larger: the closest past task leads, so many loosely similar tasks do
+        not outvote one close relative. The default is
+        :data:`~metanas.meta.PRIOR_POWER` (``docs/meta.md``, "The prior's
+        power", says how it was chosen).
     max_pool
         Largest enumerable space scored whole at every ask.
     n_bootstrap
@@ -274,6 +283,7 @@ class MetaStrategy(BOStrategy):
         top_k: int = 5,
         n_past_best: int = 10,
         portfolio_noise: float = PORTFOLIO_NOISE,
+        prior_power: float = PRIOR_POWER,
         max_pool: int = 30_000,
         n_bootstrap: int = 50,
         max_past_points: int = 150,
@@ -287,8 +297,8 @@ class MetaStrategy(BOStrategy):
             if key not in _REMOVED:
                 allowed = [
                     "n_warm", "n_initial", "n_mutations", "n_random", "top_k", "n_past_best",
-                    "portfolio_noise", "max_pool", "n_bootstrap", "max_past_points",
-                    "max_past_tasks", "memory_metrics", "remember",
+                    "portfolio_noise", "prior_power", "max_pool", "n_bootstrap",
+                    "max_past_points", "max_past_tasks", "memory_metrics", "remember",
                 ]  # fmt: skip
                 from metanas.exceptions import closest
 
@@ -311,6 +321,10 @@ class MetaStrategy(BOStrategy):
         self.portfolio_noise = check_nonnegative_float(
             "portfolio_noise", portfolio_noise, NOISE_FIX
         )
+        self.prior_power = check_positive_float(
+            "prior_power", prior_power,
+            "It is the power of the descriptor similarities in the prior task weights, e.g. 3.",
+        )  # fmt: skip
         self.max_pool = check_positive_int("max_pool", max_pool, 1)
         self.n_bootstrap = check_positive_int("n_bootstrap", n_bootstrap, 1)
         self.max_past_points = check_positive_int("max_past_points", max_past_points, 10)
@@ -474,10 +488,9 @@ class MetaStrategy(BOStrategy):
         return _PastModel(name, h.metric, gp, _Scale.of(gp, ref_x), best, observed, len(rows))
 
     def _prior_weights(self, past: Mapping[str, TaskHistory]) -> np.ndarray:
-        """Descriptor similarity of each past task (equal without descriptors), sum 1."""
-        w = prior_task_weights(
-            self._descriptors, {m.task: dict(past[m.task].descriptors) for m in self._past}
-        )
+        """Each past task's descriptor similarity to the power ``prior_power``, sum 1."""
+        desc = {m.task: dict(past[m.task].descriptors) for m in self._past}
+        w = prior_task_weights(self._descriptors, desc, power=self.prior_power)
         return np.array([w[m.task] for m in self._past], dtype=float)
 
     def _past_predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
