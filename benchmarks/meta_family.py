@@ -92,6 +92,15 @@ def make_jobs(args: argparse.Namespace, suite: Suite, tasks: list[str]) -> list[
     return jobs
 
 
+def training_sd(s: Summary, task: str) -> float:
+    """The sd of one training of the same architecture on ``task``, in accuracy points (NaN:
+    the table holds no second training)."""
+    try:
+        return 100.0 * float(s.suite.bench(task).noise()["sd"])  # type: ignore[attr-defined]
+    except (AttributeError, ValueError):
+        return math.nan
+
+
 def report(s: Summary, args: argparse.Namespace) -> tuple[list[str], dict[str, Any]]:
     n_cfg = len(args.configs)
     t5, t20 = min(5, s.budget), min(20, s.budget)
@@ -99,9 +108,10 @@ def report(s: Summary, args: argparse.Namespace) -> tuple[list[str], dict[str, A
     rows = [
         f"| held-out task | best cold @{t20} | meta @{t20} | ratio [90 % CI] | Wilcoxon p | "
         f"similar @{t5} | meta @{t5} | similar @{t20} | p vs similar @{t20} | oracle @{t20} | "
-        f"exact random @{t20} | cold to top | meta to top |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"exact random @{t20} | cold to top | meta to top | sd of one training |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    ci_reaches1: list[str] = []
     half, ci_below1, not_worse, top_ratios = 0, 0, 0, []
     cold_above0, half_above0 = 0, 0  # a reading of the ratio where it can fall below 1
     numbers: dict[str, Any] = {"tasks": {}}
@@ -127,6 +137,14 @@ def report(s: Summary, args: argparse.Namespace) -> tuple[list[str], dict[str, A
             cold_above0 += 1
             half_above0 += ratio[0] <= 0.5
         ci_below1 += ratio[2] < 1
+        sd = training_sd(s, task)
+        if ratio[2] >= 1:
+            share0 = float(np.mean(a == 0))
+            ci_reaches1.append(
+                f"{task} (meta {m20:.3f}, {cold_m} {c20:.3f}; meta at 0 in {share0:.0%} of its "
+                f"runs, {cold_m} in {float(np.mean(b == 0)):.0%} of the pairs; one training's "
+                f"sd {sd:.2f})"
+            )
         nw = (math.isnan(sim5) or m5 <= sim5) and (math.isnan(sim20) or m20 <= sim20)
         not_worse += nw
         top_ratios.append(meta_top / cold_top)
@@ -134,7 +152,7 @@ def report(s: Summary, args: argparse.Namespace) -> tuple[list[str], dict[str, A
         rows.append(
             f"| {task} | {c20:.3f} ({cold_m}) | {m20:.3f} | {fmt_ci(ratio)} | {fmt_p(p)} | "
             f"{sim5:.3f} | {m5:.3f} | {sim20:.3f} | {fmt_p(p_sim)} | {orc:.3f} | {rnd:.3f} | "
-            f"{fmt_top(cold_top)} | {fmt_top(meta_top)} |"
+            f"{fmt_top(cold_top)} | {fmt_top(meta_top)} | {sd:.2f} |"
         )
         numbers["tasks"][task] = {
             "config": c, "best_cold": cold_m, "ratio20": ratio, "p20": p, "meta5": m5,
@@ -167,13 +185,25 @@ def report(s: Summary, args: argparse.Namespace) -> tuple[list[str], dict[str, A
         "differences; *similar* replays the most similar past task's (by descriptors) "
         "architectures best first; *exact random* is the expected regret of the best of "
         f"{t20} uniform picks without replacement, computed from the table; queries to the "
-        f"top 0.5 %: median, runs that never reached it counted as {s.budget + 1}. {cfg_note}.",
+        f"top 0.5 %: median, runs that never reached it counted as {s.budget + 1}; *sd of one "
+        "training*: the spread of the validation accuracy between two trainings of the same "
+        "architecture (the table's second training seed; docs/benchmarks.md, Task family). "
+        f"{cfg_note}.",
         "",
         *rows,
         "",
         f"- Regret at {t20} <= 0.5 x best cold on >= 75 % of held-out tasks (>= {need} of {n}) "
         f"with the interval's upper end < 1 on all: <= 0.5 on **{half} of {n}**, upper end < 1 "
         f"on **{ci_below1} of {n}**: {met(half >= need and ci_below1 == n)}.",
+        *(
+            [
+                "  Where the upper end reaches 1 (median regrets at "
+                f"{t20}, the share of runs at the optimum, and the sd of one training of the "
+                "same architecture, all in accuracy points): " + "; ".join(ci_reaches1) + "."
+            ]
+            if ci_reaches1
+            else []
+        ),
         f"  (Where the best cold arm's median regret at {t20} is 0, the ratio is 1 at best: "
         f"on the {cold_above0} held-out tasks where it is above 0, meta's ratio is <= 0.5 on "
         f"{half_above0}. This reading does not replace the target.)",
@@ -191,12 +221,14 @@ def report(s: Summary, args: argparse.Namespace) -> tuple[list[str], dict[str, A
 
 
 def tables(s: Summary, args: argparse.Namespace) -> list[str]:
-    cols: list[tuple[str, str, dict[str, Any]]] = [(m, m, {}) for m in COLD if m in args.methods]
-    if "meta" in args.methods:
+    # Every arm with runs: the ones run now and the ones reused (--reuse).
+    have = set(args.methods) | set(s.methods)
+    cols: list[tuple[str, str, dict[str, Any]]] = [(m, m, {}) for m in COLD if m in have]
+    if "meta" in have:
         cols += [(f"meta M={m}", "meta", {"memory": m, "config": 0}) for m in args.sizes]
-    if "oracle" in args.methods:
+    if "oracle" in have:
         cols.append(("oracle", "oracle", {"config": 0}))
-    cols += [(m, m, {}) for m in ("naive", "similar", *SYNE_TUNE) if m in args.methods]
+    cols += [(m, m, {}) for m in ("naive", "similar", *SYNE_TUNE) if m in have]
     out = []
     for t in sorted({5, 20, s.budget}):
         if t <= s.budget:
@@ -281,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         wall = args.wall_s
     else:
         print(f"{len(jobs)} runs on {args.n_jobs} process(es)", file=sys.stderr)
-        runs = run_all(jobs, args.n_jobs, save=None if args.no_write else args.save)
+        runs = run_all(jobs, args.n_jobs, save=None if args.no_write else args.save, kept=reused)
         wall = time.perf_counter() - t0
     if reused:
         runs = reused + runs
