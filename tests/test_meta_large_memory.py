@@ -61,7 +61,7 @@ def test_prior_weights_sharpen_with_the_power() -> None:
     # No descriptors: equal weights whatever the power.
     assert prior_task_weights(None, others, power=5) == {k: 1 / 8 for k in others}
     for bad in (0, -1.0, float("nan"), True, "3"):
-        with pytest.raises(ValueError, match="power must be a number > 0"):
+        with pytest.raises(ValueError, match="power must be a finite number > 0"):
             prior_task_weights(new, others, power=bad)  # type: ignore[arg-type]
 
 

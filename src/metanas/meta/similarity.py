@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from metanas._checks import check_positive_float
 from metanas.meta._records import TaskHistory
 
 __all__ = [
@@ -54,7 +55,7 @@ _KENDALL_DENSE_LIMIT = 1500
 #: Fewer common architectures than this give no response evidence (similarity 0).
 MIN_COMMON = 3
 #: Power of the descriptor similarities in the ``meta`` strategy's prior task weights (see
-#: ``docs/meta.md``, "The prior's power", for how it was chosen).
+#: ``docs/meta.md``, "The prior's power and a design prior", for what was measured).
 PRIOR_POWER = 1.0
 
 
@@ -595,10 +596,9 @@ def prior_task_weights(
     uniform = {n: 1.0 / len(names) for n in names}
     if not descriptors:
         return uniform
-    if isinstance(power, bool) or not isinstance(power, int | float) or not 0 < power < 1e6:
-        raise ValueError(f"power must be a number > 0, e.g. 3; got {power!r}.")
+    power = check_positive_float("power", power, "E.g. 3; 1: proportional to the similarity.")
     sims = descriptor_similarity(descriptors, {n: dict(others[n]) for n in names})
-    w = np.array([max(sims[n].value, 0.0) for n in names]) ** float(power)
+    w = np.array([max(sims[n].value, 0.0) for n in names]) ** power
     if w.sum() <= 0 or np.ptp(w) < 1e-9:
         return uniform
     return {n: float(v) for n, v in zip(names, w / w.sum(), strict=True)}

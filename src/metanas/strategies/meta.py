@@ -212,7 +212,7 @@ class MetaStrategy(BOStrategy):
         larger: the closest past task leads, so many loosely similar tasks do
         not outvote one close relative. The default is
         :data:`~metanas.meta.PRIOR_POWER` (``docs/meta.md``, "The prior's
-        power", says how it was chosen).
+        power and a design prior", gives what was measured).
     max_pool
         Largest enumerable space scored whole at every ask.
     n_bootstrap
