@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 import metanas
@@ -71,3 +72,30 @@ def test_memory_plan_command(tmp_path: Path) -> None:
     table = runner.invoke(app, ["memory", "plan", "--task", "t2", "--storage", url])
     assert table.exit_code == 0, table.output
     assert "its own study's objective" in table.stdout
+
+
+def test_memory_plan_prior_power(tmp_path: Path) -> None:
+    """--prior-power shows the prior weights of a meta search with that prior_power."""
+    url = f"sqlite:///{tmp_path / 'mem.db'}"
+    for task, n in (("near", 10.0), ("far", 100.0), ("new", 12.0)):
+        study = metanas.create_study(
+            name=task, storage=url, space=SPACE, strategy="random", seed=0, task=task,
+            task_descriptors={"n": n},
+        )  # fmt: skip
+        study.optimize(lambda a: a["a"] + a["b"], n_trials=4)
+
+    def weights(*extra: str) -> dict[str, float]:
+        out = runner.invoke(app, ["memory", "plan", "--task", "new", "--storage", url,
+                                  "--json", *extra])  # fmt: skip
+        assert out.exit_code == 0, out.output
+        return {r["task"]: r["prior_weight"] for r in json.loads(out.stdout)["past_tasks"]}
+
+    default, sharp = weights(), weights("--prior-power", "3")
+    assert default == weights("--prior-power", str(metanas.meta.PRIOR_POWER))
+    assert default["near"] > default["far"]
+    assert sharp["near"] > default["near"]
+    assert sum(sharp.values()) == pytest.approx(1.0)
+    bad = runner.invoke(app, ["memory", "plan", "--task", "new", "--storage", url,
+                              "--prior-power", "0"])  # fmt: skip
+    assert bad.exit_code == 2
+    assert "power must be a finite number > 0" in bad.output

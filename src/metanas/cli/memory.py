@@ -223,6 +223,14 @@ def memory_plan(
             help="Transfer only these metrics (repeatable; meta's memory_metrics setting).",
         ),
     ] = None,
+    prior_power: Annotated[
+        float,
+        typer.Option(
+            "--prior-power",
+            help="meta's prior_power setting: the prior weights are the similarities to this "
+            "power (default 1).",
+        ),
+    ] = 1.0,
     json_output: Annotated[bool, c.JSON_OPTION] = False,
 ) -> None:  # fmt: skip
     """Show which past tasks a new [bold]meta[/] search of a task would draw on, and why.
@@ -272,7 +280,9 @@ def memory_plan(
             own = mem.history(task, metric, direction=direction, space=the_space)
             target = own if len(own) else descriptors
         sims = {s.task: s for s in task_similarities(target, used, method="auto")} if used else {}
-        prior = prior_task_weights(descriptors, {n: h.descriptors for n, h in used.items()})
+        prior = prior_task_weights(
+            descriptors, {n: h.descriptors for n, h in used.items()}, power=prior_power
+        )
     rows = []
     for e in entries:
         s = sims.get(e.task)
