@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, TypeGuard
+
 import numpy as np
 
 __all__ = ["check_nonnegative_float", "check_positive_float", "check_positive_int"]
@@ -15,14 +17,15 @@ def check_positive_int(name: str, value: object, minimum: int = 1, fix: str = ""
     return int(value)
 
 
+def _is_number(value: object) -> TypeGuard[int | float | np.integer[Any] | np.floating[Any]]:
+    """An int or float (numpy's too), not a bool."""
+    return not isinstance(value, bool) and isinstance(value, int | float | np.integer | np.floating)
+
+
 def check_nonnegative_float(name: str, value: object, fix: str = "") -> float:
     """``value`` as a float if it is a finite number >= 0 (bools are not); else a ValueError
     naming the setting, followed by ``fix`` (what the value means) when given."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float | np.integer | np.floating)
-        or not 0 <= value < float("inf")
-    ):
+    if not _is_number(value) or not 0 <= value < float("inf"):
         raise ValueError(f"{name} must be a finite number >= 0; got {value!r}.{fix}")
     return float(value)
 
@@ -30,10 +33,6 @@ def check_nonnegative_float(name: str, value: object, fix: str = "") -> float:
 def check_positive_float(name: str, value: object, fix: str = "") -> float:
     """``value`` as a float if it is a finite number > 0 (bools are not); else a ValueError
     naming the setting, followed by ``fix`` (what the value means) when given."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float | np.integer | np.floating)
-        or not 0 < value < float("inf")
-    ):
+    if not _is_number(value) or not 0 < value < float("inf"):
         raise ValueError(f"{name} must be a finite number > 0; got {value!r}. {fix}".rstrip())
     return float(value)
